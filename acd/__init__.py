@@ -1,0 +1,1 @@
+"""acd domain package (built by its own issue)."""

@@ -1,0 +1,1 @@
+"""asr domain package (built by its own issue)."""

@@ -1,0 +1,1 @@
+"""Composition of the domain packages into a node: settings, database, HTTP API, CLI."""

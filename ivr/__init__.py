@@ -1,0 +1,1 @@
+"""ivr domain package (built by its own issue)."""

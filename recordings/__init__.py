@@ -1,0 +1,1 @@
+"""recordings domain package (built by its own issue)."""

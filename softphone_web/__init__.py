@@ -1,0 +1,1 @@
+"""softphone_web domain package (built by its own issue)."""
