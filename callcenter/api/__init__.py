@@ -1,0 +1,44 @@
+"""HTTP API of the node: ``create_app(ctx)`` builds the FastAPI application."""
+
+from __future__ import annotations
+
+from fastapi import Depends, FastAPI
+from fastapi.responses import JSONResponse, Response
+from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+from sqlalchemy import text
+
+from callcenter.api import audit, auth, calls, numbers, tenants, trunks, users
+from callcenter.api.deps import AppContext, get_ctx, public
+from callcenter.api.errors import install_error_handlers
+from callcenter.metrics import REGISTRY
+
+__all__ = ["AppContext", "create_app"]
+
+
+def create_app(ctx: AppContext) -> FastAPI:
+    """The API application for ``ctx``; every route checks a role or is marked public."""
+    app = FastAPI(title="callcenter", version="0.1.0")
+    app.state.ctx = ctx
+    install_error_handlers(app)
+
+    @app.get("/healthz", dependencies=[Depends(public)], tags=["ops"])
+    def healthz(ctx: AppContext = Depends(get_ctx)) -> JSONResponse:
+        """Liveness plus a database round trip; 503 when the database does not answer."""
+        try:
+            with ctx.engine.connect() as conn:
+                conn.execute(text("SELECT 1"))
+        except Exception:
+            return JSONResponse(
+                {"status": "error", "db": "error", "error_id": "database-unavailable", "message": "database unavailable"},
+                status_code=503,
+            )
+        return JSONResponse({"status": "ok", "db": "ok"})
+
+    @app.get("/metrics", dependencies=[Depends(public)], tags=["ops"])
+    def metrics() -> Response:
+        """Prometheus exposition of ``callcenter.metrics.REGISTRY``."""
+        return Response(generate_latest(REGISTRY), media_type=CONTENT_TYPE_LATEST)
+
+    for module in (auth, tenants, trunks, numbers, users, calls, audit):
+        app.include_router(module.router)
+    return app

@@ -1,0 +1,65 @@
+"""Audit trail: every admin write adds a row in the same transaction as the change."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from fastapi import APIRouter, Depends, Query
+from pydantic import BaseModel
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from callcenter.api.deps import get_db, require_roles
+from callcenter.models import AuditLog, utcnow
+from callcenter.security import Principal
+
+SECRET_FIELDS = frozenset({"password", "inbound_password", "register_password", "password_hash"})
+
+router = APIRouter(prefix="/api/audit", tags=["audit"])
+
+
+def redact(values: dict[str, Any]) -> dict[str, Any]:
+    """Copy of ``values`` with secrets replaced by a marker."""
+    return {k: ("***" if k in SECRET_FIELDS and v is not None else v) for k, v in values.items()}
+
+
+def record_audit(
+    db: Session, principal: Principal | None, action: str, target: str, detail: dict[str, Any] | None = None
+) -> None:
+    """Add an audit row (committed with the caller's transaction)."""
+    db.add(
+        AuditLog(
+            tenant_id=principal.tenant_id if principal else None,
+            user_id=principal.user_id if principal else None,
+            action=action,
+            target=target,
+            detail=redact(detail or {}),
+            at=utcnow(),
+        )
+    )
+
+
+class AuditOut(BaseModel):
+    id: int
+    user_id: int | None
+    action: str
+    target: str
+    detail: dict[str, Any]
+    at: datetime
+
+
+@router.get("", response_model=list[AuditOut])
+def list_audit(
+    limit: int = Query(default=100, ge=1, le=1000),
+    principal: Principal = Depends(require_roles("admin")),
+    db: Session = Depends(get_db),
+) -> list[AuditOut]:
+    """The caller's tenant's audit trail, newest first."""
+    rows = db.scalars(
+        select(AuditLog)
+        .where(AuditLog.tenant_id == principal.tenant_id)
+        .order_by(AuditLog.at.desc(), AuditLog.id.desc())
+        .limit(limit)
+    ).all()
+    return [AuditOut(id=r.id, user_id=r.user_id, action=r.action, target=r.target, detail=r.detail, at=r.at) for r in rows]

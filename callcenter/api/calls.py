@@ -1,0 +1,96 @@
+"""Call records of the caller's tenant (admin, supervisor, qa). Other tenants' ids are 404."""
+
+from __future__ import annotations
+
+from datetime import datetime, timezone
+
+from fastapi import APIRouter, Depends, Query
+from pydantic import BaseModel
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from callcenter.api.deps import get_db, require_roles
+from callcenter.api.errors import invalid, not_found
+from callcenter.models import CallRecord
+from callcenter.security import Principal
+
+router = APIRouter(prefix="/api/calls", tags=["calls"])
+
+DEFAULT_LIMIT = 100
+MAX_LIMIT = 1000
+readers = require_roles("admin", "supervisor", "qa")
+
+
+class CallOut(BaseModel):
+    id: str
+    sip_call_id: str
+    trunk_id: int | None
+    direction: str
+    caller: str
+    dialed: str
+    received_at: datetime
+    answered_at: datetime | None
+    ended_at: datetime | None
+    duration: float | None
+    end_cause: str | None
+    hangup_side: str | None
+    sip_status: int | None
+    codec: str | None
+
+
+def call_out(r: CallRecord) -> CallOut:
+    return CallOut(
+        id=r.id,
+        sip_call_id=r.sip_call_id,
+        trunk_id=r.trunk_id,
+        direction=r.direction,
+        caller=r.caller,
+        dialed=r.dialed,
+        received_at=r.received_at,
+        answered_at=r.answered_at,
+        ended_at=r.ended_at,
+        duration=r.duration,
+        end_cause=r.end_cause,
+        hangup_side=r.hangup_side,
+        sip_status=r.sip_status,
+        codec=r.codec,
+    )
+
+
+def _utc(value: datetime | None) -> datetime | None:
+    # A query string without offset means UTC.
+    if value is None:
+        return None
+    return value.replace(tzinfo=timezone.utc) if value.tzinfo is None else value.astimezone(timezone.utc)
+
+
+@router.get("", response_model=list[CallOut])
+def list_calls(
+    since: datetime | None = Query(default=None, description="received_at >= since (UTC if no offset)"),
+    until: datetime | None = Query(default=None, description="received_at < until (UTC if no offset)"),
+    limit: int = Query(default=DEFAULT_LIMIT, ge=1, le=MAX_LIMIT),
+    principal: Principal = Depends(readers),
+    db: Session = Depends(get_db),
+) -> list[CallOut]:
+    """The tenant's call records, newest first."""
+    since, until = _utc(since), _utc(until)
+    if since and until and since >= until:
+        raise invalid("since must be before until")
+    stmt = select(CallRecord).where(CallRecord.tenant_id == principal.tenant_id)
+    if since is not None:
+        stmt = stmt.where(CallRecord.received_at >= since)
+    if until is not None:
+        stmt = stmt.where(CallRecord.received_at < until)
+    stmt = stmt.order_by(CallRecord.received_at.desc(), CallRecord.id.desc()).limit(limit)
+    return [call_out(r) for r in db.scalars(stmt).all()]
+
+
+@router.get("/{call_id}", response_model=CallOut)
+def get_call(call_id: str, principal: Principal = Depends(readers), db: Session = Depends(get_db)) -> CallOut:
+    """One call record; 404 (never 403) when it belongs to another tenant."""
+    record = db.execute(
+        select(CallRecord).where(CallRecord.id == call_id, CallRecord.tenant_id == principal.tenant_id)
+    ).scalar_one_or_none()
+    if record is None:
+        raise not_found("call")
+    return call_out(record)

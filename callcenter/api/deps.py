@@ -1,0 +1,111 @@
+"""Shared dependencies: app context, DB session, authentication and role checks."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from typing import Any, TypeVar
+
+from fastapi import Depends, Request
+from sqlalchemy import Engine, select
+from sqlalchemy.orm import Session, sessionmaker
+
+from callcenter.api.errors import forbidden, not_authenticated, not_found
+from callcenter.models import Base, Role
+from callcenter.security import COOKIE_NAME, Principal, resolve_session
+from callcenter.settings import Settings
+
+
+def _no_status() -> dict[str, Any]:
+    return {}
+
+
+def _no_op() -> None:
+    return None
+
+
+@dataclass
+class AppContext:
+    """What the HTTP API needs from the node."""
+
+    settings: Settings
+    engine: Engine
+    node_status: Callable[[], dict[str, Any]] = _no_status
+    """Live figures from the SIP node, e.g. {"active_calls": 3, "trunks": {1: "up"}}."""
+    on_routing_changed: Callable[[], None] = _no_op
+    """Called after trunk/number/tenant-routing changes are committed."""
+    sessions: sessionmaker[Session] = field(init=False)
+
+    def __post_init__(self) -> None:
+        self.sessions = sessionmaker(self.engine, expire_on_commit=False)
+
+
+def get_ctx(request: Request) -> AppContext:
+    ctx: AppContext = request.app.state.ctx
+    return ctx
+
+
+def get_db(ctx: AppContext = Depends(get_ctx)) -> Iterator[Session]:
+    """One session per request; the endpoint commits what it writes."""
+    with ctx.sessions() as session:
+        yield session
+
+
+def _token_from(request: Request) -> str | None:
+    header = request.headers.get("authorization")
+    if header:
+        scheme, _, token = header.partition(" ")
+        if scheme.lower() != "bearer" or not token.strip():
+            raise not_authenticated()
+        return token.strip()
+    return request.cookies.get(COOKIE_NAME) or None
+
+
+def current_principal(request: Request, db: Session = Depends(get_db)) -> Principal:
+    """The authenticated caller (bearer token first, then the session cookie), or 401."""
+    token = _token_from(request)
+    if token is None:
+        raise not_authenticated()
+    principal = resolve_session(db, token)
+    if principal is None:
+        raise not_authenticated()
+    return principal
+
+
+ALL_ROLES: tuple[str, ...] = tuple(r.value for r in Role)
+
+
+def require_roles(*roles: str) -> Callable[..., Principal]:
+    """Dependency: the caller, if authenticated (401) and holding one of ``roles`` (403)."""
+    unknown = set(roles) - set(ALL_ROLES)
+    if unknown or not roles:
+        raise ValueError(f"unknown roles {sorted(unknown)}")
+    allowed = frozenset(roles)
+
+    def _check(principal: Principal = Depends(current_principal)) -> Principal:
+        if principal.role not in allowed:
+            raise forbidden()
+        return principal
+
+    _check.role_check = allowed  # type: ignore[attr-defined]
+    return _check
+
+
+def public() -> None:
+    """Marks an endpoint as deliberately unauthenticated (healthz, metrics, login)."""
+
+
+public.role_check = frozenset()  # type: ignore[attr-defined]
+
+
+M = TypeVar("M", bound=Base)
+
+
+def get_owned(db: Session, model: type[M], obj_id: int, principal: Principal, kind: str) -> M:
+    """Row ``obj_id`` of ``model`` in the caller's tenant, else 404 (never 403)."""
+    obj = db.execute(
+        select(model).where(model.id == obj_id, model.tenant_id == principal.tenant_id)  # type: ignore[attr-defined]
+    ).scalar_one_or_none()
+    if obj is None:
+        raise not_found(kind)
+    return obj

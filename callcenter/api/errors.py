@@ -1,0 +1,79 @@
+"""API errors with stable ``error_id`` values; clients rely on the id, people read the message."""
+
+from __future__ import annotations
+
+import logging
+
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+from sqlalchemy.exc import OperationalError
+from starlette.exceptions import HTTPException as StarletteHTTPException
+
+log = logging.getLogger(__name__)
+
+
+class ApiError(Exception):
+    """An error answered as ``{"error_id": ..., "message": ...}`` with ``status``."""
+
+    def __init__(self, status: int, error_id: str, message: str, headers: dict[str, str] | None = None) -> None:
+        super().__init__(message)
+        self.status = status
+        self.error_id = error_id
+        self.message = message
+        self.headers = headers
+
+
+def not_authenticated() -> ApiError:
+    return ApiError(401, "not-authenticated", "authentication required", {"WWW-Authenticate": "Bearer"})
+
+
+def forbidden() -> ApiError:
+    return ApiError(403, "forbidden", "your role does not allow this")
+
+
+def not_found(kind: str) -> ApiError:
+    """404 ``{kind}-not-found``; also used for other tenants' ids so existence never leaks."""
+    return ApiError(404, f"{kind}-not-found", f"{kind} not found")
+
+
+def conflict(error_id: str, message: str) -> ApiError:
+    return ApiError(409, error_id, message)
+
+
+def invalid(message: str) -> ApiError:
+    return ApiError(422, "invalid-request", message)
+
+
+def _body(error_id: str, message: str, **extra: object) -> dict[str, object]:
+    return {"error_id": error_id, "message": message, **extra}
+
+
+def install_error_handlers(app: FastAPI) -> None:
+    """Map every failure to the ``{error_id, message}`` shape."""
+
+    @app.exception_handler(ApiError)
+    async def _api_error(_request: Request, exc: ApiError) -> JSONResponse:
+        return JSONResponse(_body(exc.error_id, exc.message), status_code=exc.status, headers=exc.headers)
+
+    @app.exception_handler(RequestValidationError)
+    async def _validation(_request: Request, exc: RequestValidationError) -> JSONResponse:
+        details = [
+            {"loc": list(err.get("loc", ())), "msg": str(err.get("msg", ""))} for err in exc.errors()
+        ]
+        return JSONResponse(_body("invalid-request", "request validation failed", details=details), status_code=422)
+
+    @app.exception_handler(StarletteHTTPException)
+    async def _http(_request: Request, exc: StarletteHTTPException) -> JSONResponse:
+        error_id = {404: "not-found", 405: "method-not-allowed"}.get(exc.status_code, f"http-{exc.status_code}")
+        return JSONResponse(_body(error_id, str(exc.detail)), status_code=exc.status_code)
+
+    @app.exception_handler(OperationalError)
+    async def _db_down(_request: Request, exc: OperationalError) -> JSONResponse:
+        log.error("database unavailable", extra={"error": repr(exc)})
+        return JSONResponse(_body("database-unavailable", "database unavailable"), status_code=503)
+
+    @app.exception_handler(Exception)
+    async def _internal(_request: Request, exc: Exception) -> JSONResponse:
+        log.exception("unhandled error in API")
+        return JSONResponse(_body("internal-error", "internal error"), status_code=500)

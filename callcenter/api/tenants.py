@@ -1,0 +1,83 @@
+"""The caller's own tenant (creating tenants is a platform operation: CLI only)."""
+
+from __future__ import annotations
+
+import re
+
+from fastapi import APIRouter, Depends
+from pydantic import BaseModel, Field, field_validator
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from callcenter.api.audit import record_audit
+from callcenter.api.deps import ALL_ROLES, AppContext, get_ctx, get_db, require_roles
+from callcenter.api.errors import conflict
+from callcenter.api.routing import notify_routing_changed
+from callcenter.models import Tenant
+from callcenter.security import Principal
+
+router = APIRouter(prefix="/api/tenant", tags=["tenant"])
+
+PREFIX_RE = re.compile(r"^[0-9*#+]{1,20}$")
+MAX_PREFIXES = 200
+
+
+class TenantOut(BaseModel):
+    id: int
+    name: str
+    slug: str
+    outbound_prefixes: list[str]
+
+
+class TenantPatch(BaseModel):
+    name: str | None = Field(default=None, min_length=1, max_length=200)
+    outbound_prefixes: list[str] | None = Field(default=None, max_length=MAX_PREFIXES)
+
+    @field_validator("outbound_prefixes")
+    @classmethod
+    def _prefixes(cls, value: list[str] | None) -> list[str] | None:
+        return validate_prefixes(value) if value is not None else None
+
+
+def validate_prefixes(prefixes: list[str]) -> list[str]:
+    """Dial prefixes: digits (and * # +), deduplicated, order kept."""
+    for p in prefixes:
+        if not PREFIX_RE.fullmatch(p):
+            raise ValueError(f"invalid dial prefix {p!r}")
+    return list(dict.fromkeys(prefixes))
+
+
+def _out(t: Tenant) -> TenantOut:
+    return TenantOut(id=t.id, name=t.name, slug=t.slug, outbound_prefixes=list(t.outbound_prefixes or []))
+
+
+@router.get("", response_model=TenantOut)
+def get_tenant(principal: Principal = Depends(require_roles(*ALL_ROLES)), db: Session = Depends(get_db)) -> TenantOut:
+    """The caller's tenant."""
+    tenant = db.get(Tenant, principal.tenant_id)
+    assert tenant is not None
+    return _out(tenant)
+
+
+@router.patch("", response_model=TenantOut)
+def patch_tenant(
+    body: TenantPatch,
+    principal: Principal = Depends(require_roles("admin")),
+    db: Session = Depends(get_db),
+    ctx: AppContext = Depends(get_ctx),
+) -> TenantOut:
+    """Rename the tenant or change its allowed outbound prefixes."""
+    tenant = db.get(Tenant, principal.tenant_id)
+    assert tenant is not None
+    changes = body.model_dump(exclude_unset=True, exclude_none=True)
+    if "name" in changes and db.scalar(
+        select(Tenant.id).where(Tenant.name == changes["name"], Tenant.id != tenant.id)
+    ):
+        raise conflict("tenant-name-taken", "another tenant has this name")
+    for key, value in changes.items():
+        setattr(tenant, key, value)
+    record_audit(db, principal, "tenant.update", f"tenant:{tenant.id}", changes)
+    db.commit()
+    if "outbound_prefixes" in changes:
+        notify_routing_changed(ctx)
+    return _out(tenant)

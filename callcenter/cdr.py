@@ -1,0 +1,294 @@
+"""Call-record store for the SIP node: group commit on one writer thread.
+
+The event loop never touches the database: each call enqueues an operation and awaits a
+future. The writer thread takes everything queued, applies it in order in one
+transaction, commits, then resolves the futures, so a burst of N calls costs one
+commit (one fsync) instead of N. If a batch fails, its operations are retried one by
+one so a single bad row only fails its own awaitable.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import queue
+import threading
+import time
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import Connection, Engine, insert, select, update
+from sqlalchemy.orm import Session
+
+from callcenter.metrics import CDR_BATCH_SECONDS, CDR_BATCH_SIZE, CDR_WRITE_ERRORS
+from callcenter.models import CallRecord, Direction, HangupSide, Tenant, Trunk, utcnow
+
+log = logging.getLogger(__name__)
+
+MAX_BATCH = 500
+"""Operations per transaction; bounds the time any single commit holds the write lock."""
+
+_table = CallRecord.__table__
+
+
+@dataclass
+class _Op:
+    kind: str  # "insert" | "update"
+    record_id: str
+    values: dict[str, Any]
+    future: asyncio.Future[None]
+    loop: asyncio.AbstractEventLoop
+
+
+_STOP = object()
+
+
+def _require_aware(name: str, value: datetime) -> None:
+    if value.tzinfo is None or value.utcoffset() is None:
+        raise ValueError(f"{name} must be timezone-aware (UTC)")
+
+
+class CallRecordStore:
+    """Writes call records off the event loop with group commit: one writer thread,
+    queued operations committed together; each awaitable resolves when its row is
+    committed (durable)."""
+
+    def __init__(self, engine: Engine) -> None:
+        self._engine = engine
+        self._queue: queue.SimpleQueue[_Op | object] = queue.SimpleQueue()
+        self._thread: threading.Thread | None = None
+        self._closed = False
+
+    async def start(self) -> None:
+        """Start the writer thread."""
+        if self._thread is not None:
+            return
+        self._thread = threading.Thread(target=self._run, name="cdr-writer", daemon=True)
+        self._thread.start()
+
+    async def close(self) -> None:
+        """Commit everything already queued, then stop the writer thread."""
+        if self._closed:
+            return
+        self._closed = True
+        if self._thread is None:
+            return
+        self._queue.put(_STOP)
+        await asyncio.to_thread(self._thread.join)
+
+    async def call_started(
+        self,
+        *,
+        record_id: str,
+        sip_call_id: str,
+        tenant_id: int | None,
+        trunk_id: int | None,
+        direction: str,
+        caller: str,
+        dialed: str,
+        received_at: datetime,
+    ) -> None:
+        """Insert the record of a new call; returns once committed."""
+        _require_aware("received_at", received_at)
+        if direction not in {d.value for d in Direction}:
+            raise ValueError(f"direction must be inbound or outbound, not {direction!r}")
+        await self._submit(
+            "insert",
+            record_id,
+            {
+                "id": record_id,
+                "sip_call_id": sip_call_id,
+                "tenant_id": tenant_id,
+                "trunk_id": trunk_id,
+                "direction": direction,
+                "caller": caller,
+                "dialed": dialed,
+                "received_at": received_at,
+            },
+        )
+
+    async def call_answered(self, record_id: str, *, answered_at: datetime, codec: str | None) -> None:
+        """Record the answer time and negotiated codec (first answer wins)."""
+        _require_aware("answered_at", answered_at)
+        await self._submit("answer", record_id, {"answered_at": answered_at, "codec": codec})
+
+    async def call_ended(
+        self,
+        record_id: str,
+        *,
+        ended_at: datetime,
+        end_cause: str,
+        hangup_side: str | None,
+        sip_status: int | None,
+    ) -> None:
+        """Record the end of a call (first end wins: a late timeout does not overwrite a BYE)."""
+        _require_aware("ended_at", ended_at)
+        if hangup_side is not None and hangup_side not in {h.value for h in HangupSide}:
+            raise ValueError(f"hangup_side must be caller, callee, platform or None, not {hangup_side!r}")
+        await self._submit(
+            "end",
+            record_id,
+            {"ended_at": ended_at, "end_cause": end_cause, "hangup_side": hangup_side, "sip_status": sip_status},
+        )
+
+    def close_dangling(self) -> int:
+        """At start-up, before serving: end every record left open by a previous run."""
+        with self._engine.begin() as conn:
+            result = conn.execute(
+                update(_table)
+                .where(_table.c.ended_at.is_(None))
+                .values(ended_at=utcnow(), end_cause="interrupted")
+            )
+        count = int(result.rowcount or 0)
+        if count:
+            log.warning("closed call records left open by a previous run", extra={"count": count})
+        return count
+
+    # -- internals ------------------------------------------------------------------
+
+    async def _submit(self, kind: str, record_id: str, values: dict[str, Any]) -> None:
+        if self._closed:
+            raise RuntimeError("CallRecordStore is closed")
+        if self._thread is None:
+            raise RuntimeError("CallRecordStore.start() was not awaited")
+        loop = asyncio.get_running_loop()
+        future: asyncio.Future[None] = loop.create_future()
+        self._queue.put(_Op(kind, record_id, values, future, loop))
+        # Shield: a cancelled caller must not hide the outcome of a write already queued.
+        await asyncio.shield(future)
+
+    def _run(self) -> None:
+        stopping = False
+        while not stopping:
+            first = self._queue.get()
+            batch: list[_Op] = []
+            if first is _STOP:
+                stopping = True
+            else:
+                batch.append(first)  # type: ignore[arg-type]
+            while len(batch) < MAX_BATCH:
+                try:
+                    item = self._queue.get_nowait()
+                except queue.Empty:
+                    break
+                if item is _STOP:
+                    stopping = True
+                    continue
+                batch.append(item)  # type: ignore[arg-type]
+            if batch:
+                self._commit(batch)
+
+    def _commit(self, batch: list[_Op]) -> None:
+        started = time.perf_counter()
+        try:
+            with self._engine.connect() as conn:
+                self._durable(conn)
+                with conn.begin():
+                    self._apply(conn, batch)
+        except Exception as exc:
+            log.warning("call-record batch failed, retrying one by one", extra={"error": repr(exc), "size": len(batch)})
+            self._commit_individually(batch)
+            return
+        CDR_BATCH_SECONDS.observe(time.perf_counter() - started)
+        CDR_BATCH_SIZE.observe(len(batch))
+        for op in batch:
+            self._resolve(op, None)
+
+    def _commit_individually(self, batch: list[_Op]) -> None:
+        for op in batch:
+            try:
+                with self._engine.connect() as conn:
+                    self._durable(conn)
+                    with conn.begin():
+                        self._apply(conn, [op])
+            except Exception as exc:
+                CDR_WRITE_ERRORS.inc()
+                log.error(
+                    "call-record write failed",
+                    extra={"call_id": op.record_id, "op": op.kind, "error": repr(exc)},
+                )
+                self._resolve(op, exc)
+            else:
+                self._resolve(op, None)
+
+    @staticmethod
+    def _durable(conn: Connection) -> None:
+        # The awaitable promises durability: with WAL, synchronous=FULL fsyncs each
+        # commit. Group commit is what makes that affordable.
+        if conn.dialect.name == "sqlite":
+            conn.exec_driver_sql("PRAGMA synchronous=FULL")
+            conn.commit()  # ends SQLAlchemy's autobegin so the batch gets its own begin()
+
+    @staticmethod
+    def _apply(conn: Connection, batch: list[_Op]) -> None:
+        # Consecutive inserts go in one executemany; order across kinds is preserved so
+        # started -> answered -> ended for one call in one batch lands correctly.
+        pending_inserts: list[dict[str, Any]] = []
+        for op in batch:
+            if op.kind == "insert":
+                pending_inserts.append(op.values)
+                continue
+            if pending_inserts:
+                conn.execute(insert(_table), pending_inserts)
+                pending_inserts = []
+            if op.kind == "answer":
+                stmt = update(_table).where(_table.c.id == op.record_id, _table.c.answered_at.is_(None))
+            else:
+                stmt = update(_table).where(_table.c.id == op.record_id, _table.c.ended_at.is_(None))
+            result = conn.execute(stmt.values(**op.values))
+            if not result.rowcount:
+                log.info("call-record update matched nothing", extra={"call_id": op.record_id, "op": op.kind})
+        if pending_inserts:
+            conn.execute(insert(_table), pending_inserts)
+
+    @staticmethod
+    def _resolve(op: _Op, exc: BaseException | None) -> None:
+        def _set() -> None:
+            if op.future.done():
+                return
+            if exc is None:
+                op.future.set_result(None)
+            else:
+                op.future.set_exception(exc)
+
+        try:
+            op.loop.call_soon_threadsafe(_set)
+        except RuntimeError:
+            pass  # loop already closed: nobody is waiting any more
+
+
+def recent_records(engine: Engine, limit: int = 100, tenant_id: int | None = None) -> list[dict[str, Any]]:
+    """Newest-first call records as plain dicts (tenant slug and trunk name resolved)."""
+    stmt = (
+        select(CallRecord, Tenant.slug, Trunk.name)
+        .outerjoin(Tenant, Tenant.id == CallRecord.tenant_id)
+        .outerjoin(Trunk, Trunk.id == CallRecord.trunk_id)
+        .order_by(CallRecord.received_at.desc(), CallRecord.id.desc())
+        .limit(limit)
+    )
+    if tenant_id is not None:
+        stmt = stmt.where(CallRecord.tenant_id == tenant_id)
+    out = []
+    with Session(engine) as db:
+        for rec, tenant_slug, trunk_name in db.execute(stmt).all():
+            out.append(
+                {
+                    "id": rec.id,
+                    "sip_call_id": rec.sip_call_id,
+                    "tenant": tenant_slug,
+                    "trunk": trunk_name,
+                    "direction": rec.direction,
+                    "caller": rec.caller,
+                    "dialed": rec.dialed,
+                    "received_at": rec.received_at.isoformat(),
+                    "answered_at": rec.answered_at.isoformat() if rec.answered_at else None,
+                    "ended_at": rec.ended_at.isoformat() if rec.ended_at else None,
+                    "duration": rec.duration,
+                    "end_cause": rec.end_cause,
+                    "hangup_side": rec.hangup_side,
+                    "sip_status": rec.sip_status,
+                    "codec": rec.codec,
+                }
+            )
+    return out

@@ -1,0 +1,235 @@
+"""Command line: ``callcenter serve | demo | cdr list | user add``."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+from typing import Any
+
+from pydantic import ValidationError
+from sqlalchemy import Engine, select
+from sqlalchemy.engine import make_url
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session
+
+from callcenter.settings import ConfigFileError, Settings, load_settings
+
+# Flag name -> Settings field, for the flags serve and demo share.
+_NODE_FLAGS: dict[str, tuple[str, type]] = {
+    "--data-dir": ("data_dir", Path),
+    "--sip-host": ("sip_host", str),
+    "--sip-port": ("sip_port", int),
+    "--http-host": ("http_host", str),
+    "--http-port": ("http_port", int),
+    "--advertised-ip": ("advertised_ip", str),
+    "--max-calls": ("max_calls", int),
+    "--rtp-port-min": ("rtp_port_min", int),
+    "--rtp-port-max": ("rtp_port_max", int),
+    "--log-level": ("log_level", str),
+}
+_DB_FLAGS: dict[str, tuple[str, type]] = {
+    "--data-dir": ("data_dir", Path),
+    "--database-url": ("database_url", str),
+}
+_TABLE_COLUMNS = ("received_at", "direction", "caller", "dialed", "tenant", "duration", "end_cause", "sip_status")
+
+
+class CliError(Exception):
+    """A user-facing error: printed on stderr, exit status 2."""
+
+
+def _add_flags(parser: argparse.ArgumentParser, flags: dict[str, tuple[str, type]]) -> None:
+    parser.add_argument("--config", type=Path, default=None, help="TOML or YAML config file ($CALLCENTER_CONFIG)")
+    for flag, (dest, kind) in flags.items():
+        parser.add_argument(flag, dest=dest, type=kind, default=None)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="callcenter", description="Call-center platform node")
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    _add_flags(sub.add_parser("serve", help="run the node (SIP + HTTP API)"), _NODE_FLAGS)
+    _add_flags(sub.add_parser("demo", help="create the demo tenant if missing, then run the node"), _NODE_FLAGS)
+
+    cdr = sub.add_parser("cdr", help="call records").add_subparsers(dest="cdr_command", required=True)
+    cdr_list = cdr.add_parser("list", help="list call records, newest first")
+    _add_flags(cdr_list, _DB_FLAGS)
+    cdr_list.add_argument("--json", action="store_true", help="one JSON object per line")
+    cdr_list.add_argument("--limit", type=int, default=100)
+    cdr_list.add_argument("--tenant", default=None, help="only this tenant (slug)")
+
+    user = sub.add_parser("user", help="users").add_subparsers(dest="user_command", required=True)
+    user_add = user.add_parser("add", help="add a user with a generated password")
+    _add_flags(user_add, _DB_FLAGS)
+    user_add.add_argument("--tenant", required=True, help="tenant slug")
+    user_add.add_argument("--username", required=True)
+    user_add.add_argument("--role", required=True, choices=["admin", "supervisor", "agent", "qa"])
+    return parser
+
+
+def _settings(args: argparse.Namespace, flags: dict[str, tuple[str, type]]) -> Settings:
+    overrides = {dest: getattr(args, dest) for dest, _ in flags.values()}
+    try:
+        return load_settings(overrides, args.config)
+    except (ValidationError, ConfigFileError) as exc:
+        raise CliError(f"invalid settings: {exc}") from exc
+
+
+def _existing_engine(settings: Settings) -> Engine:
+    """Engine for a database that must already exist (no silent creation in a wrong dir)."""
+    from callcenter.db import make_engine
+
+    url = settings.effective_database_url
+    parsed = make_url(url)
+    if parsed.get_backend_name() == "sqlite" and parsed.database and parsed.database != ":memory:":
+        if not Path(parsed.database).exists():
+            raise CliError(f"no database at {parsed.database} (run 'callcenter serve' or 'callcenter demo' first)")
+    return make_engine(url)
+
+
+def _run_node(settings: Settings) -> int:
+    from callcenter import node  # written by the node composition; imported late on purpose
+
+    result: Any = node.run(settings)
+    return int(result or 0)
+
+
+def _cmd_serve(args: argparse.Namespace) -> int:
+    from callcenter.db import make_engine, migrate
+    from callcenter.logs import setup_logging
+
+    settings = _settings(args, _NODE_FLAGS)
+    setup_logging(settings.log_level)
+    engine = make_engine(settings.effective_database_url)
+    try:
+        migrate(engine)
+    finally:
+        engine.dispose()
+    return _run_node(settings)
+
+
+def _cmd_demo(args: argparse.Namespace) -> int:
+    from callcenter.db import make_engine, migrate
+    from callcenter.demo import DEMO_ADMIN, DEMO_NUMBER, DEMO_SLUG, ensure_demo_tenant
+    from callcenter.logs import setup_logging
+
+    settings = _settings(args, _NODE_FLAGS)
+    setup_logging(settings.log_level)
+    engine = make_engine(settings.effective_database_url)
+    try:
+        migrate(engine)
+        password = ensure_demo_tenant(engine)
+    finally:
+        engine.dispose()
+    if password is not None:
+        print(
+            f"Demo tenant ready: number {DEMO_NUMBER}, admin login: "
+            f"tenant={DEMO_SLUG} user={DEMO_ADMIN} password={password}",
+            flush=True,
+        )
+    else:
+        print("Demo tenant exists (admin password was printed when it was created)", flush=True)
+    return _run_node(settings)
+
+
+def _fmt(value: Any) -> str:
+    if value is None:
+        return "-"
+    if isinstance(value, float):
+        return f"{value:.1f}"
+    return str(value)
+
+
+def _cmd_cdr_list(args: argparse.Namespace) -> int:
+    from callcenter.cdr import recent_records
+    from callcenter.models import Tenant
+
+    if args.limit < 1:
+        raise CliError("--limit must be at least 1")
+    settings = _settings(args, _DB_FLAGS)
+    engine = _existing_engine(settings)
+    try:
+        tenant_id = None
+        if args.tenant is not None:
+            with Session(engine) as db:
+                tenant_id = db.scalar(select(Tenant.id).where(Tenant.slug == args.tenant))
+            if tenant_id is None:
+                raise CliError(f"no tenant {args.tenant!r}")
+        rows = recent_records(engine, limit=args.limit, tenant_id=tenant_id)
+    finally:
+        engine.dispose()
+    if args.json:
+        for row in rows:
+            print(json.dumps(row, ensure_ascii=False))
+        return 0
+    table = [list(_TABLE_COLUMNS)] + [[_fmt(row[c]) for c in _TABLE_COLUMNS] for row in rows]
+    widths = [max(len(r[i]) for r in table) for i in range(len(_TABLE_COLUMNS))]
+    for r in table:
+        print("  ".join(cell.ljust(w) for cell, w in zip(r, widths)).rstrip())
+    return 0
+
+
+def _cmd_user_add(args: argparse.Namespace) -> int:
+    from callcenter.db import migrate
+    from callcenter.models import AuditLog, Tenant, User, utcnow
+    from callcenter.security import generate_password, hash_password
+
+    settings = _settings(args, _DB_FLAGS)
+    engine = _existing_engine(settings)
+    try:
+        migrate(engine)
+        password = generate_password()
+        with Session(engine) as db:
+            tenant = db.scalar(select(Tenant).where(Tenant.slug == args.tenant))
+            if tenant is None:
+                raise CliError(f"no tenant {args.tenant!r}")
+            user = User(
+                tenant_id=tenant.id,
+                username=args.username,
+                password_hash=hash_password(password),
+                role=args.role,
+                active=True,
+                created_at=utcnow(),
+            )
+            db.add(user)
+            try:
+                db.flush()
+                db.add(
+                    AuditLog(
+                        tenant_id=tenant.id,
+                        user_id=None,
+                        action="user.create",
+                        target=f"user:{user.id}",
+                        detail={"username": user.username, "role": user.role, "via": "cli"},
+                        at=utcnow(),
+                    )
+                )
+                db.commit()
+            except IntegrityError as exc:
+                raise CliError(f"user {args.username!r} already exists in tenant {args.tenant!r}") from exc
+    finally:
+        engine.dispose()
+    print(f"User {args.username} ({args.role}) added to tenant {args.tenant}; password: {password}")
+    return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Entry point of the ``callcenter`` command."""
+    args = build_parser().parse_args(argv)
+    handlers = {
+        "serve": _cmd_serve,
+        "demo": _cmd_demo,
+        "cdr": _cmd_cdr_list,
+        "user": _cmd_user_add,
+    }
+    try:
+        return handlers[args.command](args)
+    except CliError as exc:
+        print(f"callcenter: error: {exc}", file=sys.stderr)
+        return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main())

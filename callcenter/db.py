@@ -1,0 +1,64 @@
+"""Engine construction and schema migration (alembic, shipped inside the package)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from alembic import command
+from alembic.config import Config
+from sqlalchemy import Engine, create_engine, event
+from sqlalchemy.engine import make_url
+
+MIGRATIONS_DIR = Path(__file__).resolve().parent / "migrations"
+SQLITE_BUSY_TIMEOUT_MS = 5000
+
+
+def _sqlite_pragmas(dbapi_conn: Any, _record: Any) -> None:
+    cur = dbapi_conn.cursor()
+    try:
+        # WAL: readers (API) never block the CDR writer. NORMAL is durable against
+        # process crashes; the CDR writer asks for FULL on its own connection.
+        cur.execute("PRAGMA journal_mode=WAL")
+        cur.execute("PRAGMA synchronous=NORMAL")
+        cur.execute("PRAGMA foreign_keys=ON")
+        cur.execute(f"PRAGMA busy_timeout={SQLITE_BUSY_TIMEOUT_MS}")
+    finally:
+        cur.close()
+
+
+def make_engine(url: str) -> Engine:
+    """Create a sync engine; SQLite gets WAL, synchronous=NORMAL, foreign keys, busy_timeout."""
+    parsed = make_url(url)
+    if parsed.get_backend_name() != "sqlite":
+        return create_engine(url, pool_pre_ping=True)
+    if parsed.database and parsed.database != ":memory:":
+        Path(parsed.database).parent.mkdir(parents=True, exist_ok=True)
+    engine = create_engine(url)
+    event.listen(engine, "connect", _sqlite_pragmas)
+    return engine
+
+
+def alembic_config(url: str | None = None) -> Config:
+    """Alembic config pointing at the migrations inside the installed package."""
+    cfg = Config(str(MIGRATIONS_DIR / "alembic.ini"))
+    cfg.set_main_option("script_location", str(MIGRATIONS_DIR))
+    if url is not None:
+        # '%' must be escaped for ConfigParser interpolation (passwords in URLs).
+        cfg.set_main_option("sqlalchemy.url", url.replace("%", "%%"))
+    return cfg
+
+
+def migrate(engine_or_url: Engine | str) -> None:
+    """Upgrade the database to the latest revision (idempotent)."""
+    if isinstance(engine_or_url, str):
+        engine = make_engine(engine_or_url)
+        try:
+            migrate(engine)
+        finally:
+            engine.dispose()
+        return
+    cfg = alembic_config()
+    with engine_or_url.begin() as conn:
+        cfg.attributes["connection"] = conn
+        command.upgrade(cfg, "head")

@@ -1,0 +1,57 @@
+"""Demo tenant for a first run: one number, one loopback trunk, one admin."""
+
+from __future__ import annotations
+
+from sqlalchemy import Engine, select
+from sqlalchemy.orm import Session
+
+from callcenter.models import Number, Role, Tenant, Trunk, User, utcnow
+from callcenter.security import generate_password, hash_password
+
+DEMO_SLUG = "demo"
+DEMO_NAME = "Demo"
+DEMO_NUMBER = "4001234567"
+DEMO_TRUNK = "demo-carrier"
+DEMO_ADMIN = "admin"
+DEMO_OUTBOUND = ["0", "1", "2", "3", "4", "5", "6", "7", "8", "9"]  # any number
+
+
+def ensure_demo_tenant(engine: Engine) -> str | None:
+    """Create what is missing of the demo tenant; return the admin password if the admin was created now."""
+    password: str | None = None
+    with Session(engine) as db, db.begin():
+        tenant = db.scalar(select(Tenant).where(Tenant.slug == DEMO_SLUG))
+        if tenant is None:
+            tenant = Tenant(name=DEMO_NAME, slug=DEMO_SLUG, outbound_prefixes=DEMO_OUTBOUND, created_at=utcnow())
+            db.add(tenant)
+            db.flush()
+        if db.scalar(select(Number.id).where(Number.number == DEMO_NUMBER)) is None:
+            db.add(Number(tenant_id=tenant.id, number=DEMO_NUMBER, description="Demo inbound number", entry=None))
+        if db.scalar(select(Trunk.id).where(Trunk.tenant_id == tenant.id, Trunk.name == DEMO_TRUNK)) is None:
+            db.add(
+                Trunk(
+                    tenant_id=tenant.id,
+                    name=DEMO_TRUNK,
+                    inbound_ips=["127.0.0.1", "::1"],
+                    outbound_host="127.0.0.1",
+                    outbound_port=5070,
+                    outbound_transport="udp",
+                    register=False,
+                    register_expires=600,
+                    priority=100,
+                    enabled=True,
+                )
+            )
+        if db.scalar(select(User.id).where(User.tenant_id == tenant.id, User.username == DEMO_ADMIN)) is None:
+            password = generate_password()
+            db.add(
+                User(
+                    tenant_id=tenant.id,
+                    username=DEMO_ADMIN,
+                    password_hash=hash_password(password),
+                    role=Role.ADMIN.value,
+                    active=True,
+                    created_at=utcnow(),
+                )
+            )
+    return password

@@ -1,0 +1,61 @@
+"""What an answered inbound call does until the IVR engine exists: greeting, then echo.
+
+Every number's calls come here.  The greeting is spoken once by espeak-ng
+into the data folder (a two-tone chime if espeak-ng is missing); after it the
+caller hears their own voice back (payloads relayed untouched), which proves
+media in both directions.  Digits are logged.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import shutil
+import subprocess
+from pathlib import Path
+
+from sip_bridge.call import Call, CallError
+from sip_bridge.media import load_wav_pcm
+from sip_bridge.tones import sine
+
+logger = logging.getLogger(__name__)
+
+GREETING_TEXT = "Welcome to the call center demo. After the tone you will hear yourself."
+
+
+class EntryPoints:
+    def __init__(self, data_dir: Path) -> None:
+        self.prompt_dir = data_dir / "prompts"
+        self.greeting: bytes = b""
+
+    async def prepare(self) -> None:
+        """Make the greeting prompt once (off the event loop)."""
+        self.greeting = await asyncio.get_running_loop().run_in_executor(None, self._make_greeting)
+
+    def _make_greeting(self) -> bytes:
+        self.prompt_dir.mkdir(parents=True, exist_ok=True)
+        path = self.prompt_dir / "greeting.wav"
+        if not path.exists() and shutil.which("espeak-ng"):
+            tmp = path.with_suffix(".tmp.wav")
+            result = subprocess.run(["espeak-ng", "-v", "en", "-s", "150", "-w", str(tmp), GREETING_TEXT],
+                                    capture_output=True, timeout=60)
+            if result.returncode == 0:
+                tmp.replace(path)
+        pcm = load_wav_pcm(path) if path.exists() else sine((523.0, 659.0), 0.6)
+        return pcm + sine(440.0, 0.3)
+
+    async def handle(self, call: Call) -> None:
+        """Answer, greet, then echo until the caller hangs up."""
+        try:
+            await call.answer()
+            if call.ended:
+                return
+            await call.play(self.greeting)
+            if call.ended:
+                return
+            call.echo()
+        except CallError as exc:  # the caller hung up between two steps
+            logger.debug("entry stopped: %s", exc, extra={"call_id": call.id})
+            return
+        async for event in call.dtmf():
+            logger.info("caller pressed %s", event.digit, extra={"call_id": call.id})

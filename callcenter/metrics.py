@@ -1,0 +1,105 @@
+"""Prometheus metrics: one registry for the node, live figures pulled from the SIP node."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+
+from prometheus_client import CollectorRegistry, Counter, Histogram
+from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
+from prometheus_client.metrics_core import Metric
+from prometheus_client.registry import Collector
+
+log = logging.getLogger(__name__)
+
+REGISTRY = CollectorRegistry(auto_describe=True)
+
+CDR_BATCH_SECONDS = Histogram(
+    "callcenter_cdr_commit_seconds",
+    "Time to commit one group of call-record writes",
+    registry=REGISTRY,
+    buckets=(0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5),
+)
+CDR_BATCH_SIZE = Histogram(
+    "callcenter_cdr_batch_size",
+    "Call-record operations committed together",
+    registry=REGISTRY,
+    buckets=(1, 2, 5, 10, 25, 50, 100, 250, 500),
+)
+CDR_WRITE_ERRORS = Counter(
+    "callcenter_cdr_write_errors",
+    "Call-record operations that failed to commit",
+    registry=REGISTRY,
+)
+
+
+@dataclass
+class NodeStats:
+    """Counters of the SIP node at one instant (cumulative since start, except active_calls)."""
+
+    active_calls: int = 0
+    calls_by_result: dict[str, int] = field(default_factory=dict)
+    sip_messages: dict[tuple[str, str, str], int] = field(default_factory=dict)
+    """(direction "in"|"out", method, code) -> count; code "" for requests."""
+    rtp_in: int = 0
+    rtp_out: int = 0
+    rtp_lost: int = 0
+
+
+def _families() -> tuple[
+    GaugeMetricFamily, CounterMetricFamily, CounterMetricFamily, CounterMetricFamily, CounterMetricFamily
+]:
+    return (
+        GaugeMetricFamily("callcenter_active_calls", "Calls in progress on this node"),
+        CounterMetricFamily("callcenter_calls", "Calls by final result", labels=["result"]),
+        CounterMetricFamily(
+            "callcenter_sip_messages",
+            "SIP messages by direction, method and response code (empty for requests)",
+            labels=["direction", "method", "code"],
+        ),
+        CounterMetricFamily("callcenter_rtp_packets", "RTP packets by direction", labels=["direction"]),
+        CounterMetricFamily("callcenter_rtp_packets_lost", "RTP packets lost (sequence gaps)"),
+    )
+
+
+class NodeCollector(Collector):
+    """Exposes NodeStats from ``get_stats`` at scrape time."""
+
+    def __init__(self, get_stats: Callable[[], NodeStats]) -> None:
+        self._get_stats = get_stats
+
+    def describe(self) -> Iterator[Metric]:
+        # Names only, so registration never calls into the node.
+        yield from _families()
+
+    def collect(self) -> Iterator[Metric]:
+        try:
+            stats = self._get_stats()
+        except Exception:
+            # A scrape must not fail because the node is starting or stopping.
+            log.exception("node stats unavailable")
+            return
+        active, calls, sip, rtp, lost = _families()
+        active.add_metric([], stats.active_calls)
+        for result, count in sorted(stats.calls_by_result.items()):
+            calls.add_metric([result], count)
+        for (direction, method, code), count in sorted(stats.sip_messages.items()):
+            sip.add_metric([direction, method, code], count)
+        rtp.add_metric(["in"], stats.rtp_in)
+        rtp.add_metric(["out"], stats.rtp_out)
+        lost.add_metric([], stats.rtp_lost)
+        yield from (active, calls, sip, rtp, lost)
+
+
+_node_collector: NodeCollector | None = None
+
+
+def register_node(get_stats: Callable[[], NodeStats]) -> NodeCollector:
+    """Attach the node's stats to REGISTRY, replacing a previous node collector."""
+    global _node_collector
+    if _node_collector is not None:
+        REGISTRY.unregister(_node_collector)
+    _node_collector = NodeCollector(get_stats)
+    REGISTRY.register(_node_collector)
+    return _node_collector

@@ -1,0 +1,215 @@
+"""Database models. Every tenant-owned row carries an indexed ``tenant_id``.
+
+Datetimes are timezone-aware UTC in Python; SQLite stores them as naive UTC.
+The hand-written migration in ``migrations/versions`` must match these tables
+(``tests/callcenter/test_migrations.py`` compares them).
+"""
+
+from __future__ import annotations
+
+import enum
+import uuid
+from datetime import datetime, timezone
+from typing import Any
+
+from sqlalchemy import (
+    JSON,
+    Boolean,
+    CheckConstraint,
+    DateTime,
+    Dialect,
+    ForeignKey,
+    Index,
+    Integer,
+    String,
+    UniqueConstraint,
+)
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
+from sqlalchemy.types import TypeDecorator
+
+
+def utcnow() -> datetime:
+    """Current time, timezone-aware UTC."""
+    return datetime.now(timezone.utc)
+
+
+class UTCDateTime(TypeDecorator[datetime]):
+    """Aware-UTC datetimes in Python; naive UTC on SQLite, timestamptz elsewhere."""
+
+    impl = DateTime(timezone=True)
+    cache_ok = True
+
+    def process_bind_param(self, value: datetime | None, dialect: Dialect) -> datetime | None:
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            raise ValueError("naive datetime: call records and audit times must be timezone-aware")
+        value = value.astimezone(timezone.utc)
+        return value.replace(tzinfo=None) if dialect.name == "sqlite" else value
+
+    def process_result_value(self, value: datetime | None, dialect: Dialect) -> datetime | None:
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            return value.replace(tzinfo=timezone.utc)
+        return value.astimezone(timezone.utc)
+
+
+class Role(enum.StrEnum):
+    ADMIN = "admin"
+    SUPERVISOR = "supervisor"
+    AGENT = "agent"
+    QA = "qa"
+
+
+class Direction(enum.StrEnum):
+    INBOUND = "inbound"
+    OUTBOUND = "outbound"
+
+
+class HangupSide(enum.StrEnum):
+    CALLER = "caller"
+    CALLEE = "callee"
+    PLATFORM = "platform"
+
+
+class Transport(enum.StrEnum):
+    UDP = "udp"
+    TCP = "tcp"
+
+
+def _in(column: str, values: type[enum.StrEnum]) -> str:
+    return f"{column} IN ({', '.join(repr(v.value) for v in values)})"
+
+
+class Base(DeclarativeBase):
+    type_annotation_map = {datetime: UTCDateTime()}
+
+
+class Tenant(Base):
+    __tablename__ = "tenants"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    name: Mapped[str] = mapped_column(String(200), unique=True)
+    slug: Mapped[str] = mapped_column(String(64), unique=True)
+    outbound_prefixes: Mapped[list[str]] = mapped_column(JSON, default=list)
+    """Allowed dial prefixes for outbound calls; empty list: no outbound calls."""
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class User(Base):
+    __tablename__ = "users"
+    __table_args__ = (
+        UniqueConstraint("tenant_id", "username", name="uq_users_tenant_username"),
+        CheckConstraint(_in("role", Role), name="ck_users_role"),
+    )
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    tenant_id: Mapped[int] = mapped_column(ForeignKey("tenants.id", ondelete="CASCADE"), index=True)
+    username: Mapped[str] = mapped_column(String(100))
+    password_hash: Mapped[str] = mapped_column(String(255))
+    role: Mapped[str] = mapped_column(String(16))
+    active: Mapped[bool] = mapped_column(Boolean, default=True)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class Trunk(Base):
+    __tablename__ = "trunks"
+    __table_args__ = (
+        UniqueConstraint("tenant_id", "name", name="uq_trunks_tenant_name"),
+        CheckConstraint(_in("outbound_transport", Transport), name="ck_trunks_transport"),
+    )
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    tenant_id: Mapped[int] = mapped_column(ForeignKey("tenants.id", ondelete="CASCADE"), index=True)
+    name: Mapped[str] = mapped_column(String(100))
+    inbound_ips: Mapped[list[str]] = mapped_column(JSON, default=list)
+    """IPs / CIDRs allowed to send INVITEs on this trunk."""
+    # Digest auth needs the clear password (or HA1 per realm), so it is not hashed.
+    inbound_username: Mapped[str | None] = mapped_column(String(100))
+    inbound_password: Mapped[str | None] = mapped_column(String(255))
+    outbound_host: Mapped[str | None] = mapped_column(String(255))
+    outbound_port: Mapped[int] = mapped_column(Integer, default=5060)
+    outbound_transport: Mapped[str] = mapped_column(String(8), default=Transport.UDP.value)
+    register: Mapped[bool] = mapped_column(Boolean, default=False)
+    register_username: Mapped[str | None] = mapped_column(String(100))
+    register_password: Mapped[str | None] = mapped_column(String(255))
+    register_expires: Mapped[int] = mapped_column(Integer, default=600)
+    priority: Mapped[int] = mapped_column(Integer, default=100)
+    """Lower first when several trunks can carry an outbound call."""
+    enabled: Mapped[bool] = mapped_column(Boolean, default=True)
+
+
+class Number(Base):
+    __tablename__ = "numbers"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    tenant_id: Mapped[int] = mapped_column(ForeignKey("tenants.id", ondelete="CASCADE"), index=True)
+    number: Mapped[str] = mapped_column(String(32), unique=True)
+    """The dialed (400) number, digits only, unique across tenants."""
+    description: Mapped[str] = mapped_column(String(255), default="")
+    entry: Mapped[str | None] = mapped_column(String(255))
+    """Entry point (IVR flow) for calls to this number; None until the IVR exists."""
+
+
+class CallRecord(Base):
+    __tablename__ = "call_records"
+    __table_args__ = (
+        Index("ix_call_records_tenant_received", "tenant_id", "received_at"),
+        Index("ix_call_records_ended_at", "ended_at"),
+        CheckConstraint(_in("direction", Direction), name="ck_call_records_direction"),
+        CheckConstraint(
+            f"hangup_side IS NULL OR {_in('hangup_side', HangupSide)}", name="ck_call_records_hangup_side"
+        ),
+    )
+
+    id: Mapped[str] = mapped_column(String(36), primary_key=True, default=lambda: str(uuid.uuid4()))
+    sip_call_id: Mapped[str] = mapped_column(String(255))
+    # Nullable: a call to an unknown number still gets a record. SET NULL so trunks
+    # can be deleted without losing the history.
+    tenant_id: Mapped[int | None] = mapped_column(ForeignKey("tenants.id", ondelete="SET NULL"))
+    trunk_id: Mapped[int | None] = mapped_column(ForeignKey("trunks.id", ondelete="SET NULL"))
+    direction: Mapped[str] = mapped_column(String(8))
+    caller: Mapped[str] = mapped_column(String(255))
+    dialed: Mapped[str] = mapped_column(String(255))
+    received_at: Mapped[datetime] = mapped_column()
+    answered_at: Mapped[datetime | None] = mapped_column()
+    ended_at: Mapped[datetime | None] = mapped_column()
+    end_cause: Mapped[str | None] = mapped_column(String(64))
+    hangup_side: Mapped[str | None] = mapped_column(String(8))
+    sip_status: Mapped[int | None] = mapped_column(Integer)
+    codec: Mapped[str | None] = mapped_column(String(32))
+
+    @property
+    def duration(self) -> float | None:
+        """Talk time in seconds (answer to end); None when unanswered or still running."""
+        if self.answered_at is None or self.ended_at is None:
+            return None
+        return max(0.0, (self.ended_at - self.answered_at).total_seconds())
+
+
+class AuditLog(Base):
+    __tablename__ = "audit_logs"
+    __table_args__ = (Index("ix_audit_logs_tenant_at", "tenant_id", "at"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    tenant_id: Mapped[int | None] = mapped_column(ForeignKey("tenants.id", ondelete="CASCADE"))
+    user_id: Mapped[int | None] = mapped_column(ForeignKey("users.id", ondelete="SET NULL"))
+    action: Mapped[str] = mapped_column(String(64))
+    target: Mapped[str] = mapped_column(String(255))
+    detail: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+    at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class ApiToken(Base):
+    """A login session; the same token works as cookie and as bearer token."""
+
+    __tablename__ = "api_tokens"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    token_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    """sha256 hex of the random token; the token itself is never stored."""
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), index=True)
+    tenant_id: Mapped[int] = mapped_column(ForeignKey("tenants.id", ondelete="CASCADE"), index=True)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    expires_at: Mapped[datetime] = mapped_column()

@@ -1,0 +1,136 @@
+"""One node: the SIP bridge, the HTTP API and the call records in one uvloop event loop."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import signal
+
+import uvicorn
+import uvloop
+
+from sip_bridge.call import Call
+from sip_bridge.endpoint import EndpointConfig, SipEndpoint
+from sip_bridge.trunks import TrunkMonitor
+
+from .api import AppContext, create_app
+from .cdr import CallRecordStore
+from .db import make_engine, migrate
+from .entry import EntryPoints
+from .logs import setup_logging
+from .metrics import NodeStats, register_node
+from .routing import load_routing
+from .settings import Settings
+
+logger = logging.getLogger(__name__)
+
+
+class RecordObserver:
+    """Feeds the SIP bridge's call lifecycle into the call records."""
+
+    def __init__(self, store: CallRecordStore) -> None:
+        self.store = store
+
+    async def call_started(self, call: Call) -> None:
+        await self.store.call_started(record_id=call.id, sip_call_id=call.sip_call_id, tenant_id=call.tenant_id,
+                                      trunk_id=call.trunk_id, direction=call.direction, caller=call.caller,
+                                      dialed=call.dialed, received_at=call.received_at)
+
+    async def call_answered(self, call: Call) -> None:
+        assert call.answered_at is not None
+        await self.store.call_answered(call.id, answered_at=call.answered_at, codec=call.codec)
+
+    async def call_ended(self, call: Call) -> None:
+        assert call.ended_at is not None
+        await self.store.call_ended(call.id, ended_at=call.ended_at, end_cause=call.end_cause or "unknown",
+                                    hangup_side=call.hangup_side, sip_status=call.sip_status)
+
+
+class Node:
+    """Builds the node from settings; :meth:`run` serves until stopped."""
+
+    def __init__(self, settings: Settings) -> None:
+        self.settings = settings
+        settings.data_dir.mkdir(parents=True, exist_ok=True)
+        self.engine = make_engine(settings.effective_database_url)
+        self.store = CallRecordStore(self.engine)
+        self.endpoint: SipEndpoint | None = None
+        self.monitor: TrunkMonitor | None = None
+        self._stopping = asyncio.Event()
+
+    def stats(self) -> NodeStats:
+        ep = self.endpoint
+        if ep is None:
+            return NodeStats(0, {}, {}, 0, 0, 0)
+        media = ep.media_stats
+        live_lost = sum(c.stream.lost for c in ep.calls.values() if c.stream is not None)
+        return NodeStats(active_calls=ep.active_calls, calls_by_result=dict(ep.stats.calls_by_result),
+                         sip_messages=dict(ep.stats.messages), rtp_in=media.packets_in, rtp_out=media.packets_out,
+                         rtp_lost=media.packets_lost + live_lost)
+
+    def node_status(self) -> dict[str, object]:
+        ep = self.endpoint
+        if ep is None:
+            return {}
+        return {"active_calls": ep.active_calls, "trunks": dict(ep.trunk_state)}
+
+    async def reload_routing(self) -> None:
+        table = await asyncio.get_running_loop().run_in_executor(None, load_routing, self.engine)
+        if self.endpoint is not None:
+            self.endpoint.routing = table
+        if self.monitor is not None:
+            self.monitor.update(table.trunks)
+        logger.info("routing loaded: %d trunks, %d numbers", len(table.trunks), len(table.numbers))
+
+    async def run(self) -> None:
+        s = self.settings
+        loop = asyncio.get_running_loop()
+        await loop.run_in_executor(None, migrate, self.engine)
+        closed = await loop.run_in_executor(None, self.store.close_dangling)
+        if closed:
+            logger.warning("closed %d call records left open by a previous run (cause interrupted)", closed)
+        await self.store.start()
+        entries = EntryPoints(s.data_dir)
+        await entries.prepare()
+        config = EndpointConfig(bind_host=s.sip_host, advertised_ip=s.advertised_ip, sip_port=s.sip_port,
+                                rtp_port_min=s.rtp_port_min, rtp_port_max=s.rtp_port_max, max_calls=s.max_calls,
+                                rate_limit=s.rate_limit_per_ip, rate_burst=s.rate_limit_burst,
+                                rtp_timeout=s.rtp_timeout, secret=s.effective_secret_key.encode())
+        routing = await loop.run_in_executor(None, load_routing, self.engine)
+        self.endpoint = SipEndpoint(config, routing, RecordObserver(self.store), entries.handle)
+        await self.endpoint.start()
+        self.monitor = TrunkMonitor(self.endpoint)
+        self.monitor.update(routing.trunks)
+        register_node(self.stats)
+
+        def routing_changed() -> None:  # called from API worker threads
+            loop.call_soon_threadsafe(lambda: loop.create_task(self.reload_routing()))
+
+        app = create_app(AppContext(settings=s, engine=self.engine, node_status=self.node_status,
+                                    on_routing_changed=routing_changed))
+        server = uvicorn.Server(uvicorn.Config(app, host=s.http_host, port=s.http_port, log_config=None,
+                                               access_log=False, lifespan="off"))
+        server.install_signal_handlers = lambda: None  # type: ignore[method-assign]
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            loop.add_signal_handler(sig, self._stopping.set)
+        http = loop.create_task(server.serve())
+        logger.info("node ready: SIP %s:%d, HTTP http://%s:%d, data %s", s.sip_host, self.endpoint.config.sip_port,
+                    s.http_host, s.http_port, s.data_dir)
+        print(f"callcenter node ready: SIP udp/tcp {s.sip_host}:{self.endpoint.config.sip_port}, "
+              f"HTTP http://{s.http_host}:{s.http_port}", flush=True)
+        stop = loop.create_task(self._stopping.wait())
+        await asyncio.wait({http, stop}, return_when=asyncio.FIRST_COMPLETED)
+        logger.info("stopping")
+        self.monitor.stop()
+        await self.endpoint.stop()
+        server.should_exit = True
+        await http
+        await self.store.close()
+        self.engine.dispose()
+
+
+def run(settings: Settings) -> int:
+    """Serve until SIGINT/SIGTERM (the ``serve`` and ``demo`` commands)."""
+    setup_logging(settings.log_level)
+    uvloop.run(Node(settings).run())
+    return 0

@@ -1,0 +1,162 @@
+"""Node settings: CLI flags > environment (``CALLCENTER_*``) > config file > defaults.
+
+The config file is TOML (``.toml``) or YAML (``.yaml``/``.yml``) with the field names as
+top-level keys. Its path comes from ``--config`` or ``CALLCENTER_CONFIG``.
+"""
+
+from __future__ import annotations
+
+import os
+import secrets
+import tomllib
+from contextvars import ContextVar
+from pathlib import Path
+from typing import Any
+
+import yaml
+from pydantic import Field, model_validator
+from pydantic.fields import FieldInfo
+from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
+
+CONFIG_ENV_VAR = "CALLCENTER_CONFIG"
+SECRET_KEY_FILE = "secret.key"
+LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL")
+
+# The file source needs the path chosen by load_settings(); pydantic-settings builds
+# sources from the class, so the path is handed over through a context variable.
+_config_path: ContextVar[Path | None] = ContextVar("callcenter_config_path", default=None)
+
+
+class ConfigFileError(ValueError):
+    """The config file is missing, unreadable or not a mapping."""
+
+
+def read_config_file(path: Path) -> dict[str, Any]:
+    """Parse a TOML or YAML config file into a dict of settings."""
+    try:
+        text = path.read_text(encoding="utf-8")
+    except OSError as exc:
+        raise ConfigFileError(f"cannot read config file {path}: {exc}") from exc
+    suffix = path.suffix.lower()
+    try:
+        if suffix == ".toml":
+            data: Any = tomllib.loads(text)
+        elif suffix in (".yaml", ".yml"):
+            data = yaml.safe_load(text) or {}
+        else:
+            raise ConfigFileError(f"config file {path} must end in .toml, .yaml or .yml")
+    except (tomllib.TOMLDecodeError, yaml.YAMLError) as exc:
+        raise ConfigFileError(f"invalid config file {path}: {exc}") from exc
+    if not isinstance(data, dict):
+        raise ConfigFileError(f"config file {path} must contain a mapping at top level")
+    return data
+
+
+class _ConfigFileSource(PydanticBaseSettingsSource):
+    """Settings source reading the file selected for the current load_settings() call."""
+
+    def __init__(self, settings_cls: type[BaseSettings]) -> None:
+        super().__init__(settings_cls)
+        path = _config_path.get()
+        self._data = read_config_file(path) if path is not None else {}
+
+    def get_field_value(self, field: FieldInfo, field_name: str) -> tuple[Any, str, bool]:
+        return self._data.get(field_name), field_name, False
+
+    def __call__(self) -> dict[str, Any]:
+        return dict(self._data)
+
+
+class Settings(BaseSettings):
+    """Settings of one node (SIP edge + HTTP API + database)."""
+
+    model_config = SettingsConfigDict(env_prefix="CALLCENTER_", extra="forbid")
+
+    data_dir: Path = Path("data")
+    sip_host: str = "0.0.0.0"
+    sip_port: int = Field(default=5060, ge=1, le=65535)
+    advertised_ip: str = "127.0.0.1"
+    """IP address written into Via, Contact and SDP."""
+    http_host: str = "127.0.0.1"
+    http_port: int = Field(default=8000, ge=1, le=65535)
+    database_url: str | None = None
+    rtp_port_min: int = Field(default=20000, ge=1024, le=65535)
+    rtp_port_max: int = Field(default=39999, ge=1024, le=65535)
+    max_calls: int = Field(default=2000, ge=1)
+    rate_limit_per_ip: float = Field(default=500.0, gt=0)
+    """SIP requests per second per source IP (token bucket refill rate)."""
+    rate_limit_burst: int = Field(default=1000, ge=1)
+    rtp_timeout: float = Field(default=30.0, gt=0)
+    log_level: str = "INFO"
+    secret_key: str | None = None
+    """None: generated once and kept in ``data_dir/secret.key`` (see effective_secret_key)."""
+
+    @classmethod
+    def settings_customise_sources(
+        cls,
+        settings_cls: type[BaseSettings],
+        init_settings: PydanticBaseSettingsSource,
+        env_settings: PydanticBaseSettingsSource,
+        dotenv_settings: PydanticBaseSettingsSource,
+        file_secret_settings: PydanticBaseSettingsSource,
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
+        # init kwargs carry the CLI flags: they win over env, env over the file.
+        return (init_settings, env_settings, _ConfigFileSource(settings_cls))
+
+    @model_validator(mode="after")
+    def _check(self) -> "Settings":
+        if self.rtp_port_min >= self.rtp_port_max:
+            raise ValueError("rtp_port_min must be lower than rtp_port_max")
+        self.log_level = self.log_level.upper()
+        if self.log_level not in LOG_LEVELS:
+            raise ValueError(f"log_level must be one of {', '.join(LOG_LEVELS)}")
+        return self
+
+    @property
+    def effective_database_url(self) -> str:
+        """The configured database URL, or SQLite in ``data_dir``."""
+        if self.database_url:
+            return self.database_url
+        return f"sqlite:///{self.data_dir}/callcenter.db"
+
+    @property
+    def effective_secret_key(self) -> str:
+        """The configured secret key, or one generated once and kept in data_dir."""
+        if self.secret_key:
+            return self.secret_key
+        path = self.data_dir / SECRET_KEY_FILE
+        try:
+            existing = path.read_text(encoding="ascii").strip()
+        except FileNotFoundError:
+            existing = ""
+        if existing:
+            self.secret_key = existing
+            return existing
+        self.data_dir.mkdir(parents=True, exist_ok=True)
+        key = secrets.token_urlsafe(48)
+        # O_EXCL: if two processes race, the loser reads the winner's key.
+        try:
+            fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        except FileExistsError:
+            key = path.read_text(encoding="ascii").strip()
+        else:
+            with os.fdopen(fd, "w", encoding="ascii") as fh:
+                fh.write(key + "\n")
+        self.secret_key = key
+        return key
+
+
+def load_settings(cli_overrides: dict[str, Any], config_file: Path | None) -> Settings:
+    """Build settings from CLI overrides (None values ignored), env, config file, defaults.
+
+    ``config_file`` None falls back to ``$CALLCENTER_CONFIG`` when set.
+    """
+    if config_file is None:
+        env_path = os.environ.get(CONFIG_ENV_VAR)
+        config_file = Path(env_path) if env_path else None
+    overrides = {k: v for k, v in cli_overrides.items() if v is not None}
+    token = _config_path.set(config_file)
+    try:
+        return Settings(**overrides)
+    finally:
+        _config_path.reset(token)

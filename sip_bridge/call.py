@@ -1,0 +1,230 @@
+"""The ``Call``: what the IVR, the ACD and the softphone see of a SIP call leg.
+
+Signalling is done by the :class:`~sip_bridge.endpoint.SipEndpoint` that
+created the call; media by the call's :class:`~sip_bridge.media.RtpStream`.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import enum
+import os
+import uuid
+from collections.abc import AsyncIterator
+from datetime import datetime, timezone
+from typing import TYPE_CHECKING, Protocol
+
+from .dtmf import DtmfEvent
+from .g711 import encoder_for
+from .media import Playback, RtpStream, encoded_prompt
+
+if TYPE_CHECKING:
+    from .endpoint import SipEndpoint
+
+
+class CallState(enum.Enum):
+    INCOMING = "incoming"  # inbound, not answered yet
+    DIALING = "dialing"  # outbound, not answered yet
+    ANSWERED = "answered"
+    ENDED = "ended"
+
+
+class CallError(Exception):
+    """An operation not possible in the call's state (e.g. play before answer)."""
+
+
+class DialError(Exception):
+    """An outbound call that could not be set up; ``status`` is the SIP status (or 0 for timeout)."""
+
+    def __init__(self, message: str, status: int = 0, cause: str = "failed") -> None:
+        super().__init__(message)
+        self.status = status
+        self.cause = cause
+
+
+class CallObserver(Protocol):
+    """Receives the lifecycle of every call attempt (the call records)."""
+
+    async def call_started(self, call: Call) -> None: ...
+
+    async def call_answered(self, call: Call) -> None: ...
+
+    async def call_ended(self, call: Call) -> None: ...
+
+
+def utcnow() -> datetime:
+    return datetime.now(timezone.utc)
+
+
+class Call:
+    """One call leg: inbound from a trunk or outbound through one."""
+
+    def __init__(self, endpoint: SipEndpoint, *, direction: str, sip_call_id: str, caller: str, dialed: str,
+                 tenant_id: int | None, trunk_id: int | None, entry: str | None = None) -> None:
+        self.id = str(uuid.uuid4())
+        self.endpoint = endpoint
+        self.direction = direction
+        self.sip_call_id = sip_call_id
+        self.caller = caller
+        self.dialed = dialed
+        self.tenant_id = tenant_id
+        self.trunk_id = trunk_id
+        #: Entry point configured on the dialed number (the IVR flow, later).
+        self.entry = entry
+        self.state = CallState.INCOMING if direction == "inbound" else CallState.DIALING
+        self.received_at = utcnow()
+        self.answered_at: datetime | None = None
+        self.ended_at: datetime | None = None
+        self.end_cause: str | None = None
+        self.hangup_side: str | None = None
+        self.sip_status: int | None = None
+        self.stream: RtpStream | None = None
+        self.on_hold = False
+        self._dtmf: asyncio.Queue[DtmfEvent] = asyncio.Queue()
+        self._ended = asyncio.Event()
+        self._answered = asyncio.Event()
+        self.bridged_to: Call | None = None
+
+    def __repr__(self) -> str:
+        return f"<Call {self.id} {self.direction} {self.caller}->{self.dialed} {self.state.value}>"
+
+    @property
+    def codec(self) -> str | None:
+        stream = self.stream
+        return stream.params.codec if stream is not None and stream.params is not None else None
+
+    # -- signalling ------------------------------------------------------------------
+    async def answer(self) -> None:
+        """Answer an inbound call (200 OK with our SDP)."""
+        if self.state is CallState.ANSWERED:
+            return
+        if self.state is not CallState.INCOMING:
+            raise CallError(f"cannot answer a call in state {self.state.value}")
+        await self.endpoint.answer(self)
+
+    async def hangup(self, cause: str = "normal_clearing", *, status: int = 480, side: str = "platform") -> None:
+        """End the call: BYE if answered, a final ``status`` if still ringing, CANCEL if dialing."""
+        if self.state is CallState.ENDED:
+            return
+        await self.endpoint.hangup(self, cause=cause, status=status, side=side)
+
+    async def wait_answered(self) -> None:
+        await self._answered.wait()
+
+    async def wait_ended(self) -> None:
+        await self._ended.wait()
+
+    @property
+    def ended(self) -> bool:
+        return self.state is CallState.ENDED
+
+    # -- media -----------------------------------------------------------------------
+    def _require_media(self) -> RtpStream:
+        if self.stream is None or self.stream.params is None or self.state is CallState.ENDED:
+            raise CallError(f"call {self.id} has no media ({self.state.value})")
+        return self.stream
+
+    def play(self, source: str | os.PathLike[str] | bytes, *, interruptible: bool = True) -> Playback:
+        """Play a WAV file or 16-bit 8 kHz PCM; the returned playback is awaitable and stoppable.
+
+        An interruptible prompt stops when the caller presses a key (barge-in).
+        """
+        stream = self._require_media()
+        codec = stream.params.codec  # type: ignore[union-attr]
+        payload = encoder_for(codec)(source) if isinstance(source, bytes) else encoded_prompt(source, codec)
+        return stream.play(payload, interruptible)
+
+    def send_audio(self, pcm: bytes) -> None:
+        """Queue 16-bit 8 kHz PCM to send (any length; sent in 20 ms frames)."""
+        self._require_media().send_pcm(pcm)
+
+    def send_dtmf(self, digits: str, duration_ms: int = 100) -> None:
+        """Send digits as RFC 4733 telephone-events."""
+        stream = self._require_media()
+        if stream.params.telephone_event_pt is None:  # type: ignore[union-attr]
+            raise CallError("peer did not negotiate telephone-event")
+        stream.send_dtmf(digits, duration_ms)
+
+    def audio(self) -> AsyncIterator[bytes]:
+        """Received audio: 20 ms frames of 16-bit 8 kHz PCM until the call ends."""
+        return self._require_media().frames()
+
+    async def next_dtmf(self, timeout: float | None = None) -> DtmfEvent | None:
+        """The next digit (RFC 4733 or SIP INFO), or None on timeout or hangup."""
+        if not self._dtmf.empty():
+            return self._dtmf.get_nowait()
+        if self.state is CallState.ENDED:
+            return None
+        getter = asyncio.ensure_future(self._dtmf.get())
+        ended = asyncio.ensure_future(self._ended.wait())
+        try:
+            await asyncio.wait({getter, ended}, timeout=timeout, return_when=asyncio.FIRST_COMPLETED)
+        finally:
+            ended.cancel()
+            if not getter.done():
+                getter.cancel()
+        return getter.result() if getter.done() and not getter.cancelled() else None
+
+    async def dtmf(self) -> AsyncIterator[DtmfEvent]:
+        """Digits received until the call ends."""
+        while (event := await self.next_dtmf()) is not None:
+            yield event
+
+    def bridge(self, other: Call) -> None:
+        """Connect the audio of two answered calls (payloads relayed untouched when codecs match)."""
+        a, b = self._require_media(), other._require_media()
+        a.stop_playback()
+        b.stop_playback()
+        a.bridge_to(b)
+        b.bridge_to(a)
+        self.bridged_to, other.bridged_to = other, self
+
+    def echo(self) -> None:
+        """Send the caller's audio straight back (payload relay, no decoding)."""
+        stream = self._require_media()
+        stream.stop_playback()
+        stream.bridge_to(stream)
+
+    def unbridge(self) -> None:
+        other = self.bridged_to
+        if self.stream is not None:
+            self.stream.bridge_to(None)
+        if other is not None:
+            if other.stream is not None:
+                other.stream.bridge_to(None)
+            other.bridged_to = None
+        self.bridged_to = None
+
+    # -- called by the endpoint ------------------------------------------------------
+    def _dtmf_received(self, event: DtmfEvent) -> None:
+        if self.stream is not None:
+            self.stream.stop_playback(only_interruptible=True)
+        if self.bridged_to is not None and self.bridged_to.stream is not None \
+                and self.bridged_to.stream.params is not None \
+                and self.bridged_to.stream.params.telephone_event_pt is not None:
+            self.bridged_to.stream.send_dtmf(event.digit, event.duration_ms)
+        self._dtmf.put_nowait(event)
+
+    def _mark_answered(self) -> None:
+        self.state = CallState.ANSWERED
+        self.answered_at = utcnow()
+        self._answered.set()
+
+    def _mark_ended(self, cause: str, side: str | None, status: int | None) -> None:
+        if self.state is CallState.ENDED:
+            return
+        self.state = CallState.ENDED
+        self.ended_at = utcnow()
+        self.end_cause = cause
+        self.hangup_side = side
+        if status is not None:
+            self.sip_status = status
+        other = self.bridged_to
+        self.unbridge()
+        if self.stream is not None:
+            self.stream.close()
+        self._ended.set()
+        self._answered.set()  # wake waiters; they check the state
+        if other is not None:
+            other.endpoint.on_bridged_peer_ended(other, self)
+

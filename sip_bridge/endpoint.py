@@ -1,0 +1,855 @@
+"""The UA core: turns SIP requests and responses into calls, and calls into SIP.
+
+It sits on the sans-I/O transaction layer, owns the dialogs and the calls,
+applies the node's policies (rate limit, capacity, trunk authentication,
+number routing, dialing rules) and reports every call attempt to the
+:class:`~sip_bridge.call.CallObserver`.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import os
+import time
+from collections import Counter
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+
+from . import digest
+from .call import Call, CallObserver, CallState, DialError
+from .dialog import Dialog
+from .dtmf import parse_dtmf_relay
+from .malformed import salvage_response
+from .media import MediaClock, MediaStats, PortAllocator, RtpStream
+from .message import (
+    Headers,
+    SipError,
+    SipRequest,
+    SipResponse,
+    generate_branch,
+    generate_call_id,
+    generate_tag,
+    make_response,
+    parse_message,
+)
+from .ratelimit import RateLimiter
+from .routing import DIGEST_REALM, RoutingTable, Trunk, dialed_number
+from .sdp import MediaParams, NoCommonCodec, SdpError, SessionDescription, accept_answer, answer_offer, make_offer
+from .transaction import T1, T2, ClientTransaction, Flow, ServerTransaction, State, TransactionLayer
+from .transport import SipTransport
+from .uri import NameAddr, SipUri
+
+logger = logging.getLogger(__name__)
+
+ALLOWED_METHODS = ("INVITE", "ACK", "BYE", "CANCEL", "OPTIONS", "INFO")
+ALLOW = ", ".join(ALLOWED_METHODS)
+#: Option tags we implement (RFC 3261 19.2); a Require naming anything else gets 420.
+SUPPORTED_EXTENSIONS: frozenset[str] = frozenset()
+RETRY_AFTER = "5"
+RTP_WATCHDOG_INTERVAL = 1.0
+
+
+@dataclass
+class EndpointConfig:
+    bind_host: str = "0.0.0.0"
+    advertised_ip: str = "127.0.0.1"
+    sip_port: int = 5060
+    rtp_bind_host: str = "0.0.0.0"
+    rtp_port_min: int = 20000
+    rtp_port_max: int = 39999
+    max_calls: int = 2000
+    rate_limit: float = 500.0
+    rate_burst: int = 1000
+    rtp_timeout: float = 30.0
+    #: Key for stateless digest nonces (>= 16 bytes); the node passes its persistent secret.
+    secret: bytes = field(default_factory=lambda: os.urandom(32))
+    user_agent: str = "callcenter"
+    options_interval: float = 30.0
+    #: Digest challenges offered, most preferred first (RFC 8760: SHA-256 before MD5).
+    digest_algorithms: tuple[str, ...] = digest.ALGORITHMS
+
+
+@dataclass
+class SipStats:
+    """Counters read by the metrics endpoint."""
+
+    messages: Counter[tuple[str, str, str]] = field(default_factory=Counter)
+    calls_by_result: Counter[str] = field(default_factory=Counter)
+    malformed: int = 0
+    rate_limited: int = 0
+
+
+IncomingCallHandler = Callable[[Call], Awaitable[None]]
+
+
+class _Leg:
+    """SIP state of a call that the public Call object does not need to show."""
+
+    def __init__(self) -> None:
+        self.invite_tx: ServerTransaction | None = None
+        self.local_tag = generate_tag()
+        self.dialog: Dialog | None = None
+        self.flow: Flow | None = None
+        self.answer_sdp: bytes = b""
+        self.params: MediaParams | None = None
+        self.sdp_version = 1
+        self.session_id = int(time.time())
+        self.retransmit: asyncio.TimerHandle | None = None
+        self.pending_2xx: bytes | None = None
+        self.ack_bytes: bytes | None = None
+        self.out_tx: ClientTransaction | None = None
+        self.provisional = False
+        self.cancelled = False
+
+
+class SipEndpoint:
+    def __init__(self, config: EndpointConfig, routing: RoutingTable, observer: CallObserver,
+                 on_call: IncomingCallHandler) -> None:
+        self.config = config
+        self.routing = routing
+        self.observer = observer
+        self.on_call = on_call
+        self.stats = SipStats()
+        self.media_stats = MediaStats()
+        self.transport = SipTransport(self._on_transport)
+        self.tl = TransactionLayer(self.transport, self, on_sent=self._count_sent)
+        self.limiter = RateLimiter(config.rate_limit, config.rate_burst)
+        self.nonces = digest.NonceManager(config.secret)
+        self.ports = PortAllocator(config.rtp_port_min, config.rtp_port_max)
+        self.calls: dict[str, Call] = {}
+        self.dialogs: dict[tuple[str, str, str], Call] = {}
+        self.legs: dict[str, _Leg] = {}
+        self.trunk_state: dict[int, str] = {}
+        self._timer: asyncio.TimerHandle | None = None
+        self._timer_at: float | None = None
+        self._tasks: set[asyncio.Task[None]] = set()
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self.clock: MediaClock | None = None
+        self._watchdog: asyncio.Task[None] | None = None
+
+    # -- lifecycle -------------------------------------------------------------------
+    async def start(self) -> None:
+        self._loop = asyncio.get_running_loop()
+        self.clock = MediaClock(self._loop)
+        await self.transport.start(self.config.bind_host, self.config.sip_port)
+        self.config.sip_port = self.transport.port
+        self._watchdog = self._loop.create_task(self._rtp_watchdog())
+        logger.info("SIP listening on %s:%d (udp, tcp)", self.config.bind_host, self.transport.port)
+
+    async def stop(self) -> None:
+        for call in list(self.calls.values()):
+            await call.hangup("shutdown")
+        if self._watchdog is not None:
+            self._watchdog.cancel()
+        if self.clock is not None:
+            self.clock.stop()
+        if self._timer is not None:
+            self._timer.cancel()
+        await self.transport.close()
+        for task in list(self._tasks):
+            task.cancel()
+
+    @property
+    def active_calls(self) -> int:
+        return len(self.calls)
+
+    @property
+    def via_host(self) -> str:
+        return f"{self.config.advertised_ip}:{self.config.sip_port}"
+
+    def contact(self, transport: str = "udp") -> str:
+        suffix = ";transport=tcp" if transport == "tcp" else ""
+        return f"<sip:callcenter@{self.config.advertised_ip}:{self.config.sip_port}{suffix}>"
+
+    def _spawn(self, coro: Awaitable[None], call: Call | None = None) -> None:
+        task = asyncio.ensure_future(coro)
+        self._tasks.add(task)
+
+        def done(t: asyncio.Task[None]) -> None:
+            self._tasks.discard(t)
+            if not t.cancelled() and t.exception() is not None:
+                logger.error("call task failed", exc_info=t.exception(),
+                             extra={"call_id": call.id if call else None})
+
+        task.add_done_callback(done)
+
+    # -- timers ----------------------------------------------------------------------
+    def _rearm(self) -> None:
+        deadline = self.tl.next_deadline()
+        if deadline is None:
+            return
+        if self._timer_at is not None and self._timer_at <= deadline + 0.001:
+            return
+        if self._timer is not None:
+            self._timer.cancel()
+        self._timer_at = deadline
+        self._timer = self._loop.call_at(deadline, self._on_timer)  # type: ignore[union-attr]
+
+    def _on_timer(self) -> None:
+        self._timer = None
+        self._timer_at = None
+        self.tl.poll(self._loop.time())  # type: ignore[union-attr]
+        self._rearm()
+
+    # -- input -----------------------------------------------------------------------
+    def _on_transport(self, data: bytes | SipRequest | SipResponse, flow: Flow) -> None:
+        if isinstance(data, bytes):
+            if not data.strip(b"\r\n\0 "):
+                return  # keep-alive
+            try:
+                message = parse_message(data)
+            except SipError as exc:
+                self.stats.malformed += 1
+                logger.info("malformed SIP from %s:%d: %s", *flow.remote, exc)
+                reply = salvage_response(data, exc.status, str(exc))
+                if reply is not None:
+                    self.transport.send(reply, flow)
+                return
+        else:
+            message = data
+        if isinstance(message, SipRequest):
+            self.stats.messages[("in", message.method, "")] += 1
+        else:
+            try:
+                method = message.cseq[1]
+            except SipError:
+                return
+            self.stats.messages[("in", method, str(message.status))] += 1
+        try:
+            self.tl.receive(message, flow, self._loop.time())  # type: ignore[union-attr]
+        except SipError as exc:  # a header the core needed was malformed
+            self.stats.malformed += 1
+            logger.info("bad SIP %s from %s:%d: %s", getattr(message, "method", "response"), *flow.remote, exc)
+            if isinstance(message, SipRequest) and message.method != "ACK":
+                reply = salvage_response(data if isinstance(data, bytes) else message.to_bytes(), exc.status, str(exc))
+                if reply is not None:
+                    self.transport.send(reply, flow)
+        self._rearm()
+
+    def _count_sent(self, message: SipRequest | SipResponse) -> None:
+        if isinstance(message, SipRequest):
+            self.stats.messages[("out", message.method, "")] += 1
+        else:
+            self.stats.messages[("out", message.cseq[1], str(message.status))] += 1
+
+    # -- TransactionUser -------------------------------------------------------------
+    def on_request(self, tx: ServerTransaction | None, request: SipRequest) -> None:
+        method = request.method
+        if method == "ACK":
+            self._on_ack(request)
+            return
+        assert tx is not None
+        if request.to_tag:
+            self._in_dialog(tx, request)
+            return
+        if method not in ("CANCEL",) and not self.limiter.allow(tx.flow.remote[0], self._loop.time()):  # type: ignore[union-attr]
+            self.stats.rate_limited += 1
+            tx.respond(make_response(request, 503, "Rate Limited", headers={"Retry-After": RETRY_AFTER}))
+            return
+        if not self._check_require(tx, request):
+            return
+        if method == "INVITE":
+            self._on_invite(tx, request)
+        elif method == "CANCEL":
+            self._on_cancel(tx, request)
+        elif method == "OPTIONS":
+            tx.respond(self._options_response(request))
+        elif method in ALLOWED_METHODS:  # BYE, INFO outside a dialog
+            tx.respond(make_response(request, 481))
+        else:
+            tx.respond(make_response(request, 405, headers={"Allow": ALLOW}))
+
+    def on_response(self, tx: ClientTransaction, response: SipResponse) -> None:
+        owner = tx.owner
+        if callable(owner):
+            owner(response)
+
+    def on_timeout(self, tx: ClientTransaction | ServerTransaction) -> None:
+        owner = tx.owner
+        if isinstance(tx, ClientTransaction) and callable(owner):
+            owner(None)
+
+    def on_stray_response(self, response: SipResponse, flow: Flow) -> None:
+        # A 2xx retransmission to an INVITE whose transaction is gone: re-ACK it.
+        if 200 <= response.status < 300 and response.cseq[1] == "INVITE":
+            call = self.dialogs.get((response.call_id, response.from_tag or "", response.to_tag or ""))
+            leg = self.legs.get(call.id) if call is not None else None
+            if leg is not None and leg.ack_bytes is not None and leg.flow is not None:
+                self.transport.send(leg.ack_bytes, leg.flow)
+
+    def _check_require(self, tx: ServerTransaction, request: SipRequest) -> bool:
+        if request.method == "CANCEL":
+            return True
+        required = [tag.strip() for tag in request.headers.get_all("Require")]
+        unsupported = [tag for tag in required if tag and tag.lower() not in SUPPORTED_EXTENSIONS]
+        if unsupported:
+            tx.respond(make_response(request, 420, headers={"Unsupported": ", ".join(unsupported)}))
+            return False
+        return True
+
+    def _options_response(self, request: SipRequest) -> SipResponse:
+        return make_response(request, 200, headers={
+            "Allow": ALLOW, "Accept": "application/sdp", "Supported": "",
+            "User-Agent": self.config.user_agent})
+
+    # -- inbound calls ---------------------------------------------------------------
+    def _on_invite(self, tx: ServerTransaction, request: SipRequest) -> None:
+        tx.respond(make_response(request, 100))
+        caller = _caller_of(request)
+        dialed = dialed_number(request)
+        if len(self.calls) >= self.config.max_calls:
+            tx.respond(make_response(request, 503, "Service Unavailable", headers={"Retry-After": RETRY_AFTER}))
+            self._record_rejected(request, None, None, caller, dialed, "capacity", 503)
+            return
+        decision = self.routing.classify_inbound(request, tx.flow.remote[0], self.nonces, time.time())
+        if decision.outcome == "challenge":
+            response = make_response(request, 401)
+            for value in digest.challenge_headers(
+                    DIGEST_REALM, self.nonces.make(time.time()), stale=decision.stale,
+                    algorithms=self.config.digest_algorithms):
+                response.headers.add("WWW-Authenticate", value)
+            tx.respond(response)
+            return
+        if decision.outcome == "reject":
+            tx.respond(make_response(request, decision.status))
+            trunk = decision.trunk
+            cause = {403: "forbidden", 404: "not_found"}.get(decision.status, "rejected")
+            self._record_rejected(request, trunk.tenant_id if trunk and decision.status == 404 else None,
+                                  trunk.id if trunk and decision.status == 404 else None, caller, dialed, cause,
+                                  decision.status)
+            return
+        trunk, number = decision.trunk, decision.number
+        assert trunk is not None and number is not None
+        call = Call(self, direction="inbound", sip_call_id=request.call_id, caller=caller, dialed=dialed,
+                    tenant_id=trunk.tenant_id, trunk_id=trunk.id, entry=number.entry)
+        leg = _Leg()
+        leg.invite_tx = tx
+        leg.flow = tx.flow
+        tx.owner = call
+        self.calls[call.id] = call
+        self.legs[call.id] = leg
+        self._spawn(self._setup_inbound(call, leg, request), call)
+
+    async def _setup_inbound(self, call: Call, leg: _Leg, request: SipRequest) -> None:
+        log = {"call_id": call.id, "sip_call_id": call.sip_call_id}
+        logger.info("incoming call from %s to %s", call.caller, call.dialed, extra=log)
+        await self.observer.call_started(call)
+        if call.state is CallState.ENDED:  # cancelled while the record was written
+            await self._finish(call)
+            return
+        offer: SessionDescription | None = None
+        if request.body:
+            if request.content_type != "application/sdp":
+                self._fail_inbound(call, leg, 415, "unsupported_media", {"Accept": "application/sdp"})
+                await self._finish(call)
+                return
+            try:
+                offer = SessionDescription.parse(request.body)
+            except SdpError as exc:
+                logger.info("bad SDP offer: %s", exc, extra=log)
+                self._fail_inbound(call, leg, 400, "bad_sdp")
+                await self._finish(call)
+                return
+        stream = RtpStream(call_id=call.id, clock=self.clock, stats=self.media_stats,  # type: ignore[arg-type]
+                           local_ip=self.config.advertised_ip, on_dtmf=call._dtmf_received)
+        try:
+            port = await stream.open(self.ports, self.config.rtp_bind_host)
+        except RuntimeError as exc:
+            logger.error("no RTP port: %s", exc, extra=log)
+            self._fail_inbound(call, leg, 503, "no_media_port", {"Retry-After": RETRY_AFTER})
+            await self._finish(call)
+            return
+        call.stream = stream
+        if call.state is CallState.ENDED:
+            await self._finish(call)
+            return
+        if offer is not None:
+            try:
+                answer, params = answer_offer(offer, local_ip=self.config.advertised_ip, local_port=port,
+                                              session_id=leg.session_id)
+            except NoCommonCodec as exc:
+                logger.info("no common codec: %s", exc, extra=log)
+                self._fail_inbound(call, leg, 488, "incompatible_codec")
+                await self._finish(call)
+                return
+            except SdpError as exc:
+                self._fail_inbound(call, leg, 400, "bad_sdp")
+                logger.info("bad SDP offer: %s", exc, extra=log)
+                await self._finish(call)
+                return
+            leg.answer_sdp = answer.to_bytes()
+            leg.params = params
+        else:  # late offer: we offer in the 200, the answer comes in the ACK
+            leg.answer_sdp = make_offer(local_ip=self.config.advertised_ip, local_port=port,
+                                        session_id=leg.session_id).to_bytes()
+        await self.on_call(call)
+
+    def _fail_inbound(self, call: Call, leg: _Leg, status: int, cause: str,
+                      headers: dict[str, str] | None = None) -> None:
+        if leg.invite_tx is not None and call.state is not CallState.ENDED:
+            leg.invite_tx.respond(make_response(leg.invite_tx.request, status, headers=headers,
+                                                to_tag=leg.local_tag))
+        call._mark_ended(cause, "platform", status)
+
+    async def answer(self, call: Call) -> None:
+        leg = self.legs[call.id]
+        tx = leg.invite_tx
+        assert tx is not None
+        if call.state is not CallState.INCOMING or tx.state is not State.PROCEEDING:
+            return
+        request = tx.request
+        response = make_response(request, 200, to_tag=leg.local_tag, body=leg.answer_sdp,
+                                 content_type="application/sdp",
+                                 headers={"Contact": self.contact(tx.flow.transport), "Allow": ALLOW,
+                                          "Supported": "", "User-Agent": self.config.user_agent})
+        try:
+            dialog = Dialog.as_uas(request, leg.local_tag, self.contact(tx.flow.transport), self.via_host,
+                                   tx.flow.transport.upper())
+        except SipError:
+            self._fail_inbound(call, leg, 400, "bad_request")
+            await self._finish(call)
+            return
+        leg.dialog = dialog
+        self.dialogs[dialog.key] = call
+        call.sip_status = 200
+        tx.respond(response)
+        self._start_2xx_retransmit(call, leg, response)
+        if leg.params is not None:
+            call.stream.start(leg.params)  # type: ignore[union-attr]
+            call.on_hold = leg.params.on_hold
+        call._mark_answered()
+        logger.info("call answered (%s)", call.codec, extra={"call_id": call.id})
+        self._rearm()
+        await self.observer.call_answered(call)
+
+    def _start_2xx_retransmit(self, call: Call, leg: _Leg, response: SipResponse) -> None:
+        """RFC 3261 13.3.1.4: the UAS core re-sends its 2xx until the ACK comes (UDP only)."""
+        if leg.flow is None or leg.flow.reliable:
+            return
+        data = response.to_bytes()
+        leg.pending_2xx = data
+        started = self._loop.time()  # type: ignore[union-attr]
+        interval = T1
+
+        def resend() -> None:
+            nonlocal interval
+            if leg.pending_2xx is None or call.state is CallState.ENDED:
+                return
+            if self._loop.time() - started >= 64 * T1:  # type: ignore[union-attr]
+                leg.pending_2xx = None
+                logger.warning("no ACK for 2xx, hanging up", extra={"call_id": call.id})
+                self._spawn(call.hangup("no_ack"), call)
+                return
+            self.transport.send(data, leg.flow)  # type: ignore[arg-type]
+            interval = min(interval * 2, T2)
+            leg.retransmit = self._loop.call_later(interval, resend)  # type: ignore[union-attr]
+
+        leg.retransmit = self._loop.call_later(interval, resend)  # type: ignore[union-attr]
+
+    def _on_ack(self, request: SipRequest) -> None:
+        call = self.dialogs.get((request.call_id, request.to_tag or "", request.from_tag or ""))
+        if call is None:
+            return  # ACK for a non-2xx (absorbed by the transaction) or for nothing: never answered
+        leg = self.legs.get(call.id)
+        if leg is None:
+            return
+        leg.pending_2xx = None
+        if leg.retransmit is not None:
+            leg.retransmit.cancel()
+            leg.retransmit = None
+        if request.body and request.content_type == "application/sdp" and leg.params is None:
+            try:
+                params = accept_answer(SessionDescription.parse(leg.answer_sdp),
+                                       SessionDescription.parse(request.body))
+            except SdpError as exc:
+                logger.info("unusable SDP answer in ACK: %s", exc, extra={"call_id": call.id})
+                self._spawn(call.hangup("incompatible_codec"), call)
+                return
+            leg.params = params
+            call.stream.start(params)  # type: ignore[union-attr]
+
+    def _on_cancel(self, tx: ServerTransaction, request: SipRequest) -> None:
+        via = request.top_via
+        invite_tx = self.tl.server.get((via.branch or "", f"{via.host}:{via.port or 5060}", "INVITE"))
+        if invite_tx is None:
+            tx.respond(make_response(request, 481))
+            return
+        tx.respond(make_response(request, 200))
+        call = invite_tx.owner
+        if invite_tx.state is State.PROCEEDING:
+            leg = self.legs.get(call.id) if isinstance(call, Call) else None
+            invite_tx.respond(make_response(invite_tx.request, 487, to_tag=leg.local_tag if leg else None))
+        if isinstance(call, Call) and call.state is CallState.INCOMING:
+            side = "caller" if call.direction == "inbound" else "callee"
+            call._mark_ended("cancelled", side, 487)
+            logger.info("call cancelled by caller", extra={"call_id": call.id})
+            self._spawn(self._finish(call), call)
+
+    # -- in-dialog requests ----------------------------------------------------------
+    def _in_dialog(self, tx: ServerTransaction, request: SipRequest) -> None:
+        call = self.dialogs.get((request.call_id, request.to_tag or "", request.from_tag or ""))
+        leg = self.legs.get(call.id) if call is not None else None
+        if call is None or leg is None or leg.dialog is None:
+            tx.respond(make_response(request, 481))
+            return
+        method = request.method
+        if method not in ALLOWED_METHODS:
+            tx.respond(make_response(request, 405, headers={"Allow": ALLOW}))
+            return
+        if not self._check_require(tx, request):
+            return
+        if not leg.dialog.check_remote_cseq(request):
+            tx.respond(make_response(request, 500, "CSeq Out of Order"))
+            return
+        if method == "BYE":
+            tx.respond(make_response(request, 200))
+            side = "caller" if call.direction == "inbound" else "callee"
+            logger.info("remote hung up", extra={"call_id": call.id})
+            call._mark_ended("normal_clearing", side, None)
+            self._spawn(self._finish(call), call)
+        elif method == "INVITE":
+            self._on_reinvite(tx, request, call, leg)
+        elif method == "INFO":
+            self._on_info(tx, request, call)
+        elif method == "OPTIONS":
+            tx.respond(self._options_response(request))
+        else:  # CANCEL inside a dialog targets nothing pending
+            tx.respond(make_response(request, 481))
+
+    def _on_reinvite(self, tx: ServerTransaction, request: SipRequest, call: Call, leg: _Leg) -> None:
+        """Hold/resume or a media change: answer the new offer on the same RTP port."""
+        if leg.pending_2xx is not None:
+            tx.respond(make_response(request, 491, headers={"Retry-After": "1"}))
+            return
+        assert leg.dialog is not None and call.stream is not None
+        leg.dialog.update_target(request)
+        leg.sdp_version += 1
+        if request.body:
+            try:
+                offer = SessionDescription.parse(request.body)
+                answer, params = answer_offer(offer, local_ip=self.config.advertised_ip,
+                                              local_port=call.stream.local_port, session_id=leg.session_id,
+                                              session_version=leg.sdp_version)
+            except NoCommonCodec:
+                tx.respond(make_response(request, 488))
+                return
+            except SdpError:
+                tx.respond(make_response(request, 400, "Bad SDP"))
+                return
+            leg.answer_sdp = answer.to_bytes()
+            leg.params = params
+            call.stream.start(params)
+            if params.on_hold != call.on_hold:
+                logger.info("call %s", "held" if params.on_hold else "resumed", extra={"call_id": call.id})
+            call.on_hold = params.on_hold
+        else:
+            leg.params = None  # our offer goes in the 200, the answer comes in the ACK
+            leg.answer_sdp = make_offer(local_ip=self.config.advertised_ip, local_port=call.stream.local_port,
+                                        session_id=leg.session_id, session_version=leg.sdp_version).to_bytes()
+        response = make_response(request, 200, to_tag=leg.local_tag, body=leg.answer_sdp,
+                                 content_type="application/sdp",
+                                 headers={"Contact": self.contact(tx.flow.transport)})
+        tx.respond(response)
+        self._start_2xx_retransmit(call, leg, response)
+
+    def _on_info(self, tx: ServerTransaction, request: SipRequest, call: Call) -> None:
+        ctype = request.content_type
+        if not request.body:
+            tx.respond(make_response(request, 200))
+        elif ctype in ("application/dtmf-relay", "application/dtmf"):
+            try:
+                event = parse_dtmf_relay(request.body)
+            except ValueError as exc:
+                tx.respond(make_response(request, 400, f"Bad DTMF: {exc}"[:80]))
+                return
+            tx.respond(make_response(request, 200))
+            logger.info("DTMF %s (INFO)", event.digit, extra={"call_id": call.id})
+            call._dtmf_received(event)
+        else:
+            tx.respond(make_response(request, 415, headers={"Accept": "application/dtmf-relay, application/dtmf"}))
+
+    # -- ending calls ----------------------------------------------------------------
+    async def hangup(self, call: Call, *, cause: str, status: int, side: str) -> None:
+        leg = self.legs.get(call.id)
+        if leg is None or call.state is CallState.ENDED:
+            return
+        if call.state is CallState.INCOMING:
+            if leg.invite_tx is not None and leg.invite_tx.state is State.PROCEEDING:
+                leg.invite_tx.respond(make_response(leg.invite_tx.request, status, to_tag=leg.local_tag))
+            call._mark_ended(cause, side, status)
+        elif call.state is CallState.DIALING:
+            leg.cancelled = True
+            self._send_cancel(leg)
+            call._mark_ended(cause, side, None)
+        else:
+            if leg.dialog is not None and leg.flow is not None:
+                bye = leg.dialog.create_request("BYE", extra={"User-Agent": self.config.user_agent})
+                tx = self.tl.send_request(bye, self._dialog_flow(leg), self._loop.time())  # type: ignore[union-attr]
+                tx.owner = None
+                self._rearm()
+            call._mark_ended(cause, side, None)
+        logger.info("call ended: %s (%s)", cause, side, extra={"call_id": call.id})
+        await self._finish(call)
+
+    def on_bridged_peer_ended(self, call: Call, peer: Call) -> None:
+        """The other leg of a bridge hung up: end this one too."""
+        if call.state is not CallState.ENDED:
+            self._spawn(call.hangup("bridged_peer_hangup", side="platform"), call)
+
+    def _dialog_flow(self, leg: _Leg) -> Flow:
+        assert leg.dialog is not None and leg.flow is not None
+        if leg.flow.reliable:
+            return leg.flow  # reuse the connection the call came on
+        host, port = leg.dialog.next_hop().hostport
+        return Flow("udp", (host, port))
+
+    async def _finish(self, call: Call) -> None:
+        """Forget an ended call and complete its record (exactly once)."""
+        leg = self.legs.pop(call.id, None)
+        if leg is None:
+            return
+        self.calls.pop(call.id, None)
+        if leg.retransmit is not None:
+            leg.retransmit.cancel()
+        if leg.dialog is not None:
+            # keep answering retransmitted BYEs/ACKs briefly? the transaction layer absorbs them
+            self.dialogs.pop(leg.dialog.key, None)
+        self.stats.calls_by_result[call.end_cause or "unknown"] += 1
+        await self.observer.call_ended(call)
+
+    def _record_rejected(self, request: SipRequest, tenant_id: int | None, trunk_id: int | None, caller: str,
+                         dialed: str, cause: str, status: int) -> None:
+        call = Call(self, direction="inbound", sip_call_id=request.call_id, caller=caller, dialed=dialed,
+                    tenant_id=tenant_id, trunk_id=trunk_id)
+        call._mark_ended(cause, "platform", status)
+        self.stats.calls_by_result[cause] += 1
+        logger.info("call rejected: %d %s", status, cause, extra={"call_id": call.id,
+                                                                  "sip_call_id": request.call_id})
+
+        async def record() -> None:
+            await self.observer.call_started(call)
+            await self.observer.call_ended(call)
+
+        self._spawn(record(), call)
+
+    async def _rtp_watchdog(self) -> None:
+        """Hang up answered calls whose peer stopped sending RTP (cause ``rtp_timeout``)."""
+        while True:
+            await asyncio.sleep(RTP_WATCHDOG_INTERVAL)
+            now = self._loop.time()  # type: ignore[union-attr]
+            limit = self.config.rtp_timeout
+            for call in list(self.calls.values()):
+                stream = call.stream
+                if call.state is CallState.ANSWERED and stream is not None and stream.receiving_expected \
+                        and not call.on_hold and now - stream.last_rx > limit:
+                    logger.info("no RTP for %.0f s", now - stream.last_rx, extra={"call_id": call.id})
+                    self._spawn(call.hangup("rtp_timeout"), call)
+
+    # -- outbound calls --------------------------------------------------------------
+    async def dial(self, tenant_id: int, number: str, *, caller_id: str = "anonymous",
+                   trunk_id: int | None = None, timeout: float = 60.0) -> Call:
+        """Place an outbound call through the tenant's trunks (first one up, failing over).
+
+        Returns the answered call; raises :class:`DialError` otherwise.  The
+        tenant's dialing rules are checked first (toll-fraud guard).
+        """
+        if not self.routing.may_dial(tenant_id, number):
+            raise DialError(f"dialing {number} is not allowed for this tenant", 403, "dialing_rule")
+        trunks = [t for t in self.routing.outbound_trunks(tenant_id)
+                  if (trunk_id is None or t.id == trunk_id) and self.trunk_state.get(t.id) != "down"]
+        if not trunks:
+            raise DialError("no outbound trunk is up", 503, "no_trunk")
+        if len(self.calls) >= self.config.max_calls:
+            raise DialError("node at maximum concurrent calls", 503, "capacity")
+        call = Call(self, direction="outbound", sip_call_id=generate_call_id(self.config.advertised_ip),
+                    caller=caller_id, dialed=number, tenant_id=tenant_id, trunk_id=trunks[0].id)
+        leg = _Leg()
+        self.calls[call.id] = call
+        self.legs[call.id] = leg
+        await self.observer.call_started(call)
+        stream = RtpStream(call_id=call.id, clock=self.clock, stats=self.media_stats,  # type: ignore[arg-type]
+                           local_ip=self.config.advertised_ip, on_dtmf=call._dtmf_received)
+        try:
+            await stream.open(self.ports, self.config.rtp_bind_host)
+        except RuntimeError as exc:
+            call._mark_ended("no_media_port", "platform", None)
+            await self._finish(call)
+            raise DialError(str(exc), 503, "no_media_port") from exc
+        call.stream = stream
+        failure = DialError("no trunk answered", 503, "failed")
+        for trunk in trunks:
+            call.trunk_id = trunk.id
+            try:
+                await asyncio.wait_for(self._invite_via(call, leg, trunk, number), timeout)
+                return call
+            except asyncio.TimeoutError:
+                self._send_cancel(leg)
+                failure = DialError(f"no answer from {number} within {timeout:.0f} s", 408, "no_answer")
+                break
+            except DialError as exc:
+                failure = exc
+                if call.state is CallState.ENDED or not (exc.status in (0, 408) or exc.status >= 500):
+                    break  # a definitive answer (busy, not found...) or hung up: don't retry elsewhere
+                self.trunk_state[trunk.id] = "down" if exc.status in (0, 408) else self.trunk_state.get(
+                    trunk.id, "up")
+                logger.info("trunk %s failed (%s), trying next", trunk.name, exc, extra={"call_id": call.id})
+        if call.state is not CallState.ENDED:
+            call._mark_ended(failure.cause, "callee" if failure.status in (486, 600, 603) else "platform",
+                             failure.status or None)
+        await self._finish(call)
+        raise failure
+
+    async def _invite_via(self, call: Call, leg: _Leg, trunk: Trunk, number: str) -> None:
+        loop = self._loop
+        assert loop is not None and call.stream is not None and trunk.outbound_host
+        infos = await loop.getaddrinfo(trunk.outbound_host, trunk.outbound_port, type=2)  # SOCK_DGRAM
+        host = infos[0][4][0]
+        flow = Flow(trunk.outbound_transport, (host, trunk.outbound_port))
+        offer = make_offer(local_ip=self.config.advertised_ip, local_port=call.stream.local_port,
+                           session_id=leg.session_id)
+        body = offer.to_bytes()
+        ruri = SipUri.parse(f"sip:{number}@{trunk.outbound_host}:{trunk.outbound_port}")
+        from_addr = NameAddr.parse(f"<sip:{call.caller}@{self.config.advertised_ip}>;tag={leg.local_tag}")
+        to_addr = NameAddr.parse(f"<sip:{number}@{trunk.outbound_host}>")
+        cseq = 1
+        authorization: tuple[str, str] | None = None
+        while True:
+            request = self._build_request("INVITE", ruri, from_addr, to_addr, call.sip_call_id, cseq,
+                                          flow.transport, body, "application/sdp")
+            if authorization is not None:
+                request.headers.add(*authorization)
+            future: asyncio.Future[SipResponse | None] = loop.create_future()
+
+            def deliver(response: SipResponse | None, future: asyncio.Future[SipResponse | None] = future) -> None:
+                if response is not None and response.status < 200:
+                    leg.provisional = True
+                    return
+                if response is not None and 200 <= response.status < 300 and future.done():
+                    self._resend_ack(leg)  # 2xx retransmission
+                    return
+                if not future.done():
+                    future.set_result(response)
+
+            leg.flow = flow
+            tx = self.tl.send_request(request, flow, loop.time())
+            tx.owner = deliver
+            leg.out_tx = tx
+            leg.provisional = False
+            self._rearm()
+            response = await future
+            if response is None:
+                raise DialError(f"trunk {trunk.name} did not respond", 408, "trunk_timeout")
+            if response.status in (401, 407) and authorization is None and trunk.register_username:
+                name = "WWW-Authenticate" if response.status == 401 else "Proxy-Authenticate"
+                challenge = digest.pick_challenge(response.headers.get_all(name))
+                value = digest.build_authorization(challenge, method="INVITE", uri=str(ruri),
+                                                   username=trunk.register_username,
+                                                   password=trunk.register_password or "")
+                authorization = ("Authorization" if response.status == 401 else "Proxy-Authorization", value)
+                cseq += 1
+                continue
+            break
+        if response.status >= 300:
+            cause = {486: "busy", 600: "busy", 603: "declined", 404: "not_found", 480: "unavailable",
+                     487: "cancelled"}.get(response.status, "failed")
+            raise DialError(f"{number}: {response.status} {response.reason}", response.status, cause)
+        # 2xx: confirm the dialog, ACK, start media
+        leg.dialog = Dialog.as_uac(request, response, self.contact(flow.transport), self.via_host,
+                                   flow.transport.upper())
+        self.dialogs[leg.dialog.key] = call
+        ack = leg.dialog.create_request("ACK", cseq=request.cseq[0])
+        leg.ack_bytes = ack.to_bytes()
+        self._resend_ack(leg)
+        if leg.cancelled or call.state is CallState.ENDED:
+            # answered while we were cancelling: hang up at once
+            bye = leg.dialog.create_request("BYE")
+            self.tl.send_request(bye, self._dialog_flow(leg), loop.time())
+            self._rearm()
+            raise DialError("call answered after cancel", 487, "cancelled")
+        try:
+            params = accept_answer(offer, SessionDescription.parse(response.body))
+        except SdpError as exc:
+            bye = leg.dialog.create_request("BYE")
+            self.tl.send_request(bye, self._dialog_flow(leg), loop.time())
+            self._rearm()
+            raise DialError(f"unusable SDP answer: {exc}", 488, "incompatible_codec") from exc
+        leg.params = params
+        call.stream.start(params)
+        call.sip_status = response.status
+        call._mark_answered()
+        logger.info("outbound call answered via %s (%s)", trunk.name, params.codec, extra={"call_id": call.id})
+        await self.observer.call_answered(call)
+
+    def _resend_ack(self, leg: _Leg) -> None:
+        if leg.ack_bytes is not None and leg.dialog is not None:
+            self.transport.send(leg.ack_bytes, self._dialog_flow(leg))
+            self.stats.messages[("out", "ACK", "")] += 1
+
+    def _send_cancel(self, leg: _Leg) -> None:
+        """RFC 3261 9.1: CANCEL only once a provisional came; otherwise stop retransmitting."""
+        tx = leg.out_tx
+        if tx is None or tx.state not in (State.CALLING, State.PROCEEDING):
+            return
+        if not leg.provisional:
+            tx.cancel_timeout()
+            return
+        req = tx.request
+        cancel = SipRequest("CANCEL", req.uri, Headers())
+        cancel.headers.add("Via", req.headers.get("Via") or "")
+        for route in req.headers.get_all("Route"):
+            cancel.headers.add("Route", route)
+        cancel.headers.add("Max-Forwards", "70")
+        cancel.headers.add("From", req.headers.get("From") or "")
+        cancel.headers.add("To", req.headers.get("To") or "")
+        cancel.headers.add("Call-ID", req.call_id)
+        cancel.headers.add("CSeq", f"{req.cseq[0]} CANCEL")
+        self.tl.send_request(cancel, tx.flow, self._loop.time())  # type: ignore[union-attr]
+        self._rearm()
+
+    def _build_request(self, method: str, ruri: SipUri, from_addr: NameAddr, to_addr: NameAddr, call_id: str,
+                       cseq: int, transport: str, body: bytes = b"", content_type: str | None = None) -> SipRequest:
+        headers = Headers()
+        headers.add("Via", f"SIP/2.0/{transport.upper()} {self.via_host};branch={generate_branch()};rport")
+        headers.add("Max-Forwards", "70")
+        headers.add("From", str(from_addr))
+        headers.add("To", str(to_addr))
+        headers.add("Call-ID", call_id)
+        headers.add("CSeq", f"{cseq} {method}")
+        headers.add("Contact", self.contact(transport))
+        headers.add("User-Agent", self.config.user_agent)
+        if method == "INVITE":
+            headers.add("Allow", ALLOW)
+        if content_type:
+            headers.add("Content-Type", content_type)
+        return SipRequest(method, ruri, headers, body)
+
+    async def request(self, method: str, ruri: SipUri, flow: Flow, *, to_addr: NameAddr | None = None,
+                      from_user: str = "callcenter", call_id: str | None = None, cseq: int = 1,
+                      extra: list[tuple[str, str]] | None = None) -> SipResponse | None:
+        """Send an out-of-dialog request (OPTIONS, REGISTER); the final response, or None on timeout."""
+        loop = self._loop
+        assert loop is not None
+        from_addr = NameAddr.parse(f"<sip:{from_user}@{ruri.host}>;tag={generate_tag()}")
+        request = self._build_request(method, ruri, from_addr, to_addr or NameAddr(uri=ruri, params={}),
+                                      call_id or generate_call_id(self.config.advertised_ip), cseq, flow.transport)
+        for name, value in extra or []:
+            request.headers.add(name, value)
+        future: asyncio.Future[SipResponse | None] = loop.create_future()
+
+        def deliver(response: SipResponse | None) -> None:
+            if (response is None or response.status >= 200) and not future.done():
+                future.set_result(response)
+
+        tx = self.tl.send_request(request, flow, loop.time())
+        tx.owner = deliver
+        self._rearm()
+        return await future
+
+
+def _caller_of(request: SipRequest) -> str:
+    try:
+        uri = request.from_addr.uri
+    except SipError:
+        return ""
+    return getattr(uri, "user_unescaped", None) or str(uri)

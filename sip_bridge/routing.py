@@ -1,0 +1,157 @@
+"""Which tenant a call belongs to, whether its sender may place it, and where outbound calls go.
+
+Inbound policy (sans-I/O): the source must match a trunk first (IP allow-list
+or digest credentials), and only then is the dialed number looked up, so an
+unauthorised caller gets the same 403 whether the number exists or not and
+cannot probe the number plan.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+from dataclasses import dataclass, field
+from typing import Literal
+
+from . import digest
+from .message import SipRequest
+
+DIGEST_REALM = "callcenter"
+
+
+@dataclass(frozen=True)
+class Trunk:
+    id: int
+    tenant_id: int
+    name: str
+    inbound_networks: tuple[ipaddress.IPv4Network | ipaddress.IPv6Network, ...] = ()
+    inbound_username: str | None = None
+    inbound_password: str | None = None
+    outbound_host: str | None = None
+    outbound_port: int = 5060
+    outbound_transport: str = "udp"
+    register: bool = False
+    register_username: str | None = None
+    register_password: str | None = None
+    register_expires: int = 600
+    priority: int = 100
+
+    @staticmethod
+    def networks(entries: list[str]) -> tuple[ipaddress.IPv4Network | ipaddress.IPv6Network, ...]:
+        """Parse an allow-list of addresses and CIDR blocks (a bad entry raises ValueError)."""
+        return tuple(ipaddress.ip_network(e.strip(), strict=False) for e in entries if e.strip())
+
+    def allows_ip(self, ip: str) -> bool:
+        try:
+            addr = ipaddress.ip_address(ip)
+        except ValueError:
+            return False
+        return any(addr in net for net in self.inbound_networks)
+
+
+@dataclass(frozen=True)
+class Number:
+    number: str
+    tenant_id: int
+    entry: str | None = None
+
+
+@dataclass(frozen=True)
+class Tenant:
+    id: int
+    slug: str
+    #: Dialed-number prefixes this tenant may call out to; empty means no outbound calls.
+    outbound_prefixes: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class InboundDecision:
+    """Outcome of the inbound policy: accept (trunk + number), challenge, or reject with a status."""
+
+    outcome: Literal["accept", "challenge", "reject"]
+    status: int = 200
+    trunk: Trunk | None = None
+    number: Number | None = None
+    stale: bool = False
+    reason: str = ""
+
+
+def normalise_number(user: str | None) -> str:
+    """Digits of a dialed number: '+86 400-123-4567' and 'tel:4001234567' compare equal."""
+    if not user:
+        return ""
+    return "".join(ch for ch in user if ch.isdigit() or ch in "*#")
+
+
+def dialed_number(request: SipRequest) -> str:
+    """The dialed number: the Request-URI user part (sip:) or the subscriber number (tel:)."""
+    uri = request.uri
+    user = getattr(uri, "user_unescaped", None)
+    if user is None and getattr(uri, "scheme", "") == "tel":
+        user = str(uri).split(":", 1)[1].split(";", 1)[0]
+    return normalise_number(user)
+
+
+@dataclass
+class RoutingTable:
+    """Trunks, numbers and tenants, replaced as a whole when the configuration changes."""
+
+    trunks: list[Trunk] = field(default_factory=list)
+    numbers: dict[str, Number] = field(default_factory=dict)
+    tenants: dict[int, Tenant] = field(default_factory=dict)
+
+    def trunks_for_ip(self, ip: str) -> list[Trunk]:
+        return [t for t in self.trunks if t.allows_ip(ip)]
+
+    def outbound_trunks(self, tenant_id: int) -> list[Trunk]:
+        return sorted((t for t in self.trunks if t.tenant_id == tenant_id and t.outbound_host),
+                      key=lambda t: (t.priority, t.id))
+
+    def may_dial(self, tenant_id: int, number: str) -> bool:
+        """Per-tenant dialing rules: only numbers starting with an allowed prefix (toll-fraud guard)."""
+        tenant = self.tenants.get(tenant_id)
+        digits = normalise_number(number)
+        if tenant is None or not digits:
+            return False
+        return any(digits.startswith(prefix) for prefix in tenant.outbound_prefixes)
+
+    def classify_inbound(self, request: SipRequest, source_ip: str, nonces: digest.NonceManager,
+                         now: float) -> InboundDecision:
+        trunk = self._authenticate(request, source_ip, nonces, now)
+        if isinstance(trunk, InboundDecision):
+            return trunk
+        dialed = dialed_number(request)
+        number = self.numbers.get(dialed)
+        if number is None or number.tenant_id != trunk.tenant_id:
+            return InboundDecision("reject", 404, trunk=trunk, reason="unknown number")
+        return InboundDecision("accept", 200, trunk=trunk, number=number)
+
+    def _authenticate(self, request: SipRequest, source_ip: str, nonces: digest.NonceManager,
+                      now: float) -> Trunk | InboundDecision:
+        by_ip = self.trunks_for_ip(source_ip)
+        if by_ip:
+            return by_ip[0]
+        digest_trunks = [t for t in self.trunks if t.inbound_username and t.inbound_password]
+        if not digest_trunks:
+            return InboundDecision("reject", 403, reason="source not allowed")
+        auth = request.headers.get("Authorization")
+        if not auth:
+            return InboundDecision("challenge", 401)
+        try:
+            creds = digest.parse_credentials(auth)
+        except ValueError:
+            return InboundDecision("reject", 400, reason="malformed Authorization")
+        realm = DIGEST_REALM
+        for trunk in digest_trunks:
+            if creds.get("username") != trunk.inbound_username or creds.get("realm") != realm:
+                continue
+            state = nonces.check(creds.get("nonce", ""), now)
+            if state == "invalid":
+                return InboundDecision("challenge", 401)
+            if not digest.verify_credentials(creds, method=request.method, password=trunk.inbound_password or "",
+                                             realm=realm):
+                return InboundDecision("reject", 403, reason="bad credentials")
+            if state == "stale":
+                return InboundDecision("challenge", 401, stale=True)
+            return trunk
+        return InboundDecision("reject", 403, reason="unknown user")
+

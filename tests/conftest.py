@@ -1,0 +1,28 @@
+"""Shared fixtures: an in-process SIP endpoint and a real node subprocess."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Iterator
+from pathlib import Path
+
+import pytest
+
+from tests.support.endpoint import EndpointHarness, routing_table
+from tests.support.node import NodeProcess
+
+
+@pytest.fixture
+async def harness() -> AsyncIterator[EndpointHarness]:
+    h = EndpointHarness(routing_table())
+    await h.endpoint.start()
+    yield h
+    await h.endpoint.stop()
+
+
+@pytest.fixture
+def node(tmp_path: Path) -> Iterator[NodeProcess]:
+    n = NodeProcess(tmp_path / "data")
+    n.data_dir.mkdir()
+    n.start()
+    yield n
+    n.stop()

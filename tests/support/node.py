@@ -1,0 +1,114 @@
+"""A real node in a subprocess (``callcenter demo``), on free ports, for interop tests."""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import signal
+import socket
+import subprocess
+import sys
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+READY = "callcenter node ready"
+
+
+def free_port() -> int:
+    """A port free for both UDP and TCP on loopback."""
+    for _ in range(100):
+        with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as u:
+            u.bind(("127.0.0.1", 0))
+            port = u.getsockname()[1]
+            with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as t:
+                try:
+                    t.bind(("127.0.0.1", port))
+                except OSError:
+                    continue
+                return port
+    raise RuntimeError("no free port")
+
+
+_next_rtp = [21000 + (os.getpid() % 50) * 600]
+
+
+def rtp_range(size: int = 400) -> tuple[int, int]:
+    """Distinct RTP port ranges per node started in this test process."""
+    low = _next_rtp[0]
+    _next_rtp[0] += size + 2
+    return low, low + size
+
+
+@dataclass
+class NodeProcess:
+    data_dir: Path
+    sip_port: int = field(default_factory=free_port)
+    http_port: int = field(default_factory=free_port)
+    extra_args: list[str] = field(default_factory=list)
+    env: dict[str, str] = field(default_factory=dict)
+    proc: subprocess.Popen[str] | None = None
+    output: list[str] = field(default_factory=list)
+    admin_password: str | None = None
+
+    @property
+    def sip(self) -> str:
+        return f"127.0.0.1:{self.sip_port}"
+
+    @property
+    def http(self) -> str:
+        return f"http://127.0.0.1:{self.http_port}"
+
+    def start(self, timeout: float = 60.0) -> NodeProcess:
+        low, high = rtp_range()
+        args = [sys.executable, "-m", "callcenter", "demo", "--data-dir", str(self.data_dir),
+                "--sip-host", "127.0.0.1", "--sip-port", str(self.sip_port), "--http-port", str(self.http_port),
+                "--rtp-port-min", str(low), "--rtp-port-max", str(high), *self.extra_args]
+        log = open(self.data_dir.parent / f"node-{self.sip_port}.log", "a")
+        self.log_path = Path(log.name)
+        self.proc = subprocess.Popen(args, stdout=subprocess.PIPE, stderr=log, text=True,
+                                     env={**os.environ, **self.env})
+        deadline = time.monotonic() + timeout
+        assert self.proc.stdout is not None
+        while time.monotonic() < deadline:
+            line = self.proc.stdout.readline()
+            if not line:
+                raise RuntimeError(f"node exited ({self.proc.wait()}): {self.log_path.read_text()[-3000:]}")
+            self.output.append(line)
+            match = re.search(r"password=(\S+)", line)
+            if match:
+                self.admin_password = match.group(1)
+            if READY in line:
+                return self
+        raise RuntimeError("node did not become ready")
+
+    def stop(self) -> int:
+        if self.proc is None:
+            return 0
+        if self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGTERM)
+            try:
+                return self.proc.wait(20)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+        return self.proc.wait()
+
+    def kill(self) -> None:
+        assert self.proc is not None
+        self.proc.send_signal(signal.SIGKILL)
+        self.proc.wait()
+
+    def logs(self) -> list[dict[str, object]]:
+        lines = []
+        for raw in self.log_path.read_text().splitlines():
+            try:
+                lines.append(json.loads(raw))
+            except ValueError:
+                pass
+        return lines
+
+    def cdrs(self) -> list[dict[str, object]]:
+        out = subprocess.run([sys.executable, "-m", "callcenter", "cdr", "list", "--data-dir", str(self.data_dir),
+                              "--json"], capture_output=True, text=True, check=True)
+        return [json.loads(line) for line in out.stdout.splitlines() if line.strip()]
