@@ -30,7 +30,7 @@ import numpy as np
 from .dtmf import DtmfEvent, DtmfReceiver, telephone_event_payloads
 from .g711 import SILENCE, decoder_for, encoder_for
 from .jitter import JitterBuffer
-from .rtp import RtcpBye, RtcpSdes, RtcpSenderReport, RtpPacket, is_rtcp, parse_rtcp
+from .rtp import RtcpBye, RtcpSdes, RtcpSenderReport, RtpPacket, parse_rtcp
 from .sdp import MediaParams
 
 logger = logging.getLogger(__name__)
@@ -39,6 +39,8 @@ FRAME_MS = 20
 SAMPLES_PER_FRAME = 160  # 8 kHz * 20 ms
 PCM_FRAME_BYTES = SAMPLES_PER_FRAME * 2
 RTCP_INTERVAL = 5.0  # seconds between our RTCP reports (RFC 3550 6.2 minimum)
+MAX_DROPOUT = 3000  # RFC 3550 A.1: larger forward jumps start a new sequence run
+MAX_MISORDER = 100
 _HEADER = struct.Struct("!BBHII")
 
 
@@ -222,9 +224,12 @@ class RtpStream(asyncio.DatagramProtocol):
         self.send_silence = True
         # receive side
         self.received = 0
+        self._rx_ssrc = -1
         self._base_seq: int | None = None
         self._max_seq = 0
         self._cycles = 0
+        self._run_received = 0
+        self._lost_before = 0
         self._dtmf_rx = DtmfReceiver()
         self._listeners: list[asyncio.Queue[bytes | None]] = []
         self._jitter: JitterBuffer | None = None
@@ -300,13 +305,13 @@ class RtpStream(asyncio.DatagramProtocol):
         if len(data) < 12 or data[0] >> 6 != 2:
             self.stats.dropped_malformed += 1
             return
-        if is_rtcp(data):  # rtcp-mux peers
+        if 192 <= data[1] <= 223:  # RTCP on the RTP port (rtcp-mux, RFC 5761 4)
             return
         b0, b1, seq, ts, ssrc = _HEADER.unpack_from(data)
         self.last_rx = self._loop.time()
         self.stats.packets_in += 1
         self.received += 1
-        self._track_sequence(seq)
+        self._track_sequence(seq, ssrc)
         params = self.params
         pt = b1 & 0x7F
         if params is not None and pt == params.telephone_event_pt:
@@ -321,24 +326,39 @@ class RtpStream(asyncio.DatagramProtocol):
             except ValueError:
                 self.stats.dropped_malformed += 1
 
-    def _track_sequence(self, seq: int) -> None:
-        """RFC 3550 A.1, reduced: extended highest sequence for the loss count."""
-        if self._base_seq is None:
-            self._base_seq = seq
-            self._max_seq = seq
+    def _track_sequence(self, seq: int, ssrc: int) -> None:
+        """RFC 3550 A.1, reduced: loss = expected - received per sequence run.
+
+        A new SSRC or a jump beyond MAX_DROPOUT starts a new run (sipp, for one,
+        switches from its speech pcap to its DTMF pcap mid-call); reordered and
+        duplicate packets never make the count negative.
+        """
+        if ssrc != self._rx_ssrc or self._base_seq is None:
+            self._start_run(seq, ssrc)
             return
         delta = (seq - self._max_seq) & 0xFFFF
-        if 0 < delta < 0x8000:
+        if 0 < delta < MAX_DROPOUT:
             if seq < self._max_seq:
                 self._cycles += 0x10000
             self._max_seq = seq
+        elif MAX_DROPOUT <= delta <= 0xFFFF - MAX_MISORDER:
+            self._start_run(seq, ssrc)
+            return
+        self._run_received += 1
+
+    def _start_run(self, seq: int, ssrc: int) -> None:
+        self._lost_before = self.lost
+        self._rx_ssrc = ssrc
+        self._base_seq = self._max_seq = seq
+        self._cycles = 0
+        self._run_received = 1
 
     @property
     def lost(self) -> int:
         if self._base_seq is None:
             return 0
         expected = self._cycles + self._max_seq - self._base_seq + 1
-        return max(0, expected - self.received)
+        return self._lost_before + max(0, expected - self._run_received)
 
     def _receive_dtmf(self, data: bytes) -> None:
         try:

@@ -12,9 +12,10 @@ The cache lives in :class:`Headers` and is dropped on any mutation.
 
 from __future__ import annotations
 
+import functools
 import os
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import TypeVar
 
 from sip_bridge.uri import NameAddr, SecurityError, SipError, SipUri, Via, is_token, split_quoted
@@ -103,7 +104,7 @@ _CANONICAL: dict[str, str] = {name.lower(): name for name in _LIST_HEADERS + _OT
 _CANONICAL.update(_COMPACT)
 _LIST_KEYS = frozenset(name.lower() for name in _LIST_HEADERS)
 _SINGLE_KEYS = ("to", "from", "call-id", "cseq", "max-forwards")
-_REQUIRED = ("To", "From", "CSeq", "Call-ID", "Via")
+_REQUIRED = ("to", "from", "cseq", "call-id", "via")
 
 REASON_PHRASES: dict[int, str] = {
     100: "Trying", 180: "Ringing", 181: "Call Is Being Forwarded", 182: "Queued",
@@ -133,6 +134,7 @@ REASON_PHRASES: dict[int, str] = {
 _T = TypeVar("_T")
 
 
+@functools.lru_cache(maxsize=4096)
 def _canonical(name: str) -> tuple[str, str]:
     """(lookup key, display name); unknown names keep their received spelling."""
     low = name.lower()
@@ -500,16 +502,17 @@ def _content_lengths(values: list[str]) -> int | None:
 
 def _validate(msg: SipRequest | SipResponse) -> None:
     """Mandatory-header checks; also warms the caches every layer reads."""
-    headers = msg.headers
-    for name in _REQUIRED:
-        if name not in headers:
-            raise SipError(f"missing mandatory {name} header")
+    counts: dict[str, int] = {}
+    for key, _, _ in msg.headers._fields:
+        counts[key] = counts.get(key, 0) + 1
+    for key in _REQUIRED:
+        if key not in counts:
+            raise SipError(f"missing mandatory {_CANONICAL[key]} header")
     for key in _SINGLE_KEYS:
-        count = sum(1 for k, _, _ in headers._fields if k == key)
-        if count > 1:
+        if counts.get(key, 0) > 1:
             raise SipError(f"multiple {_CANONICAL[key]} headers")
     msg.call_id
-    number, method = msg.cseq
+    _, method = msg.cseq
     if isinstance(msg, SipRequest) and method != msg.method:
         raise SipError(f"CSeq method {method!r} does not match request method {msg.method!r}")
     msg.top_via

@@ -23,6 +23,7 @@ __all__ = [
     "Via",
     "TOKEN_CHARS",
     "is_token",
+    "parse_hostport",
     "parse_params",
     "split_quoted",
 ]

@@ -38,10 +38,23 @@ class RecordingObserver:
 
 def routing_table(*, inbound_ips: tuple[str, ...] = ("127.0.0.1",), digest_user: str | None = None,
                   digest_password: str | None = None, outbound_port: int | None = None,
-                  prefixes: tuple[str, ...] = ("1", "2", "3", "4", "5", "6", "7", "8", "9")) -> RoutingTable:
+                  prefixes: tuple[str, ...] = ("1", "2", "3", "4", "5", "6", "7", "8", "9"),
+                  outbound_username: str | None = None, outbound_password: str | None = None,
+                  register: bool = False, register_expires: int = 600,
+                  failover_ports: tuple[int, ...] = ()) -> RoutingTable:
+    """Tenant 1 with trunk 1 ("carrier", priority 1) and number NUMBER.
+
+    ``outbound_username``/``outbound_password`` are the credentials trunk 1 answers
+    digest challenges with (and registers with when ``register``); each of
+    ``failover_ports`` adds an outbound-only trunk (ids 2, 3... at priorities 2, 3...).
+    """
     trunks = [Trunk(id=1, tenant_id=1, name="carrier", inbound_networks=Trunk.networks(list(inbound_ips)),
                     inbound_username=digest_user, inbound_password=digest_password,
-                    outbound_host="127.0.0.1" if outbound_port else None, outbound_port=outbound_port or 5060)]
+                    outbound_host="127.0.0.1" if outbound_port else None, outbound_port=outbound_port or 5060,
+                    register=register, register_username=outbound_username,
+                    register_password=outbound_password, register_expires=register_expires, priority=1)]
+    trunks += [Trunk(id=2 + i, tenant_id=1, name=f"carrier-{2 + i}", outbound_host="127.0.0.1", outbound_port=port,
+                     priority=2 + i) for i, port in enumerate(failover_ports)]
     return RoutingTable(trunks=trunks, numbers={NUMBER: Number(NUMBER, 1)},
                         tenants={1: Tenant(1, "demo", prefixes)})
 
