@@ -97,7 +97,7 @@ def main() -> int:
     with tempfile.TemporaryDirectory() as tmp:
         data = Path(tmp) / "data"
         data.mkdir()
-        node = NodeProcess(data, extra_args=["--log-level", "WARNING", "--max-calls", "5000"],
+        node = NodeProcess(data, extra_args=["--log-level", "WARNING", "--max-calls", "5000"], rtp_ports=8000,
                            env={"CALLCENTER_RATE_LIMIT_PER_IP": "5000", "CALLCENTER_RATE_LIMIT_BURST": "5000"})
         node.start()
         try:

@@ -181,3 +181,37 @@ async def test_outbound_dial_blocked_by_dialing_rules(harness: EndpointHarness) 
         await harness.endpoint.dial(1, "0099123456789")
     assert info.value.cause == "dialing_rule"
 
+
+
+async def test_calls_over_tcp(harness: EndpointHarness, tmp_path: Path) -> None:
+    result = await sipp_async(tmp_path, harness.target, "-sn", "uac", "-t", "t1", "-s", NUMBER, "-m", "3", "-r", "3")
+    assert result.successful == 3 and result.failed == 0, result
+    for _ in range(3):
+        call = await harness.observer.next_ended()
+        assert call.end_cause == "normal_clearing" and call.answered_at is not None
+
+
+async def test_rate_limit_answers_503_per_source(tmp_path: Path) -> None:
+    h = EndpointHarness(routing_table(), rate_limit=0.01, rate_burst=2)
+    await h.endpoint.start()
+    try:
+        ok = expect_status_scenario(tmp_path / "ok.xml", 200, method="OPTIONS")
+        assert (await sipp_async(tmp_path, h.target, "-sf", ok, "-s", NUMBER, "-m", "2")).successful == 2
+        limited = expect_status_scenario(tmp_path / "limited.xml", 503, method="OPTIONS")
+        result = await sipp_async(tmp_path, h.target, "-sf", limited, "-s", NUMBER, "-m", "1")
+        assert result.successful == 1, result
+        assert h.endpoint.stats.rate_limited == 1
+    finally:
+        await h.endpoint.stop()
+
+
+async def test_silent_peer_hung_up_on_rtp_timeout(tmp_path: Path) -> None:
+    h = EndpointHarness(routing_table(), rtp_timeout=1.0)
+    await h.endpoint.start()
+    try:
+        result = await sipp_async(tmp_path, h.target, "-sf", scenario("uac_wait_bye.xml"), "-s", NUMBER, "-m", "1")
+        assert result.successful == 1, result
+        call = await h.observer.next_ended()
+        assert (call.end_cause, call.hangup_side) == ("rtp_timeout", "platform")
+    finally:
+        await h.endpoint.stop()

@@ -51,6 +51,8 @@ class NodeProcess:
     proc: subprocess.Popen[str] | None = None
     output: list[str] = field(default_factory=list)
     admin_password: str | None = None
+    #: RTP ports given to the node (two per call: RTP and RTCP).
+    rtp_ports: int = 400
 
     @property
     def sip(self) -> str:
@@ -61,7 +63,7 @@ class NodeProcess:
         return f"http://127.0.0.1:{self.http_port}"
 
     def start(self, timeout: float = 60.0) -> NodeProcess:
-        low, high = rtp_range()
+        low, high = rtp_range(self.rtp_ports)
         args = [sys.executable, "-m", "callcenter", "demo", "--data-dir", str(self.data_dir),
                 "--sip-host", "127.0.0.1", "--sip-port", str(self.sip_port), "--http-port", str(self.http_port),
                 "--rtp-port-min", str(low), "--rtp-port-max", str(high), *self.extra_args]
