@@ -108,6 +108,19 @@ class Call:
             return
         await self.endpoint.hangup(self, cause=cause, status=status, side=side)
 
+    async def dial(self, number: str, trunk: int | None = None, *, timeout: float = 60.0) -> Call:
+        """An outbound leg for this call's tenant (transfer, callback, agent on a PSTN number).
+
+        The tenant's dialing rules apply; the caller ID shown is the number this
+        call came in on, so an outbound leg never presents an arbitrary number.
+        Raises :class:`DialError` when it is not answered.
+        """
+        if self.tenant_id is None:
+            raise CallError("call has no tenant to dial for")
+        caller_id = self.dialed if self.direction == "inbound" else self.caller
+        return await self.endpoint.dial(self.tenant_id, number, caller_id=caller_id, trunk_id=trunk,
+                                        timeout=timeout)
+
     async def wait_answered(self) -> None:
         await self._answered.wait()
 

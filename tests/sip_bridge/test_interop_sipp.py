@@ -45,7 +45,7 @@ async def test_uac_pcap_calls_answered_with_audio_and_dtmf(harness: EndpointHarn
     assert digits == ["1", "1", "1"]  # sipp's dtmf_2833_1.pcap, once per call
     speech = sum(1 for f in heard if max(abs(int.from_bytes(f[i:i + 2], "little", signed=True))
                                          for i in range(0, len(f), 64)) > 500)
-    assert speech > 3 * 120  # sipp's g711a.pcap: about 190 of its 400 frames per call carry speech
+    assert speech > 3 * 120  # sipp's g711a.pcap: 236 packets, about 190 of them speech
 
 
 async def test_cancel_before_answer_gets_487(harness: EndpointHarness, tmp_path: Path) -> None:
@@ -163,7 +163,7 @@ async def test_outbound_dial_to_sipp_uas(harness: EndpointHarness, tmp_path: Pat
     uas = asyncio.ensure_future(sipp_async(tmp_path, "", "-sn", "uas", "-p", str(port), "-m", "1"))
     await asyncio.sleep(0.5)
     call = await harness.endpoint.dial(1, "18005551234", caller_id="4001234567")
-    assert call.answered_at is not None and call.direction == "outbound"
+    assert call.answered_at is not None and call.direction == "outbound" and call.codec == "PCMU"
     call.send_audio(sine(1000.0, 0.4))
     await asyncio.sleep(0.6)
     await call.hangup()
@@ -215,3 +215,33 @@ async def test_silent_peer_hung_up_on_rtp_timeout(tmp_path: Path) -> None:
         assert (call.end_cause, call.hangup_side) == ("rtp_timeout", "platform")
     finally:
         await h.endpoint.stop()
+
+
+async def test_inbound_call_dials_a_second_leg_and_bridges(harness: EndpointHarness, tmp_path: Path) -> None:
+    """Caller (sipp uac_pcap) -> node -> outbound leg (sipp uas); the two legs bridged, media relayed."""
+    from tests.support.node import free_port
+
+    port = free_port()
+    harness.endpoint.routing = routing_table(outbound_port=port)
+    legs: list[Call] = []
+
+    async def transfer(call: Call) -> None:
+        await call.answer()
+        leg = await call.dial("18005551234")
+        legs.append(leg)
+        call.bridge(leg)
+        await call.wait_ended()
+
+    harness.handler = transfer
+    uas = asyncio.ensure_future(sipp_async(tmp_path / "uas", "", "-sn", "uas", "-rtp_echo", "-p", str(port),
+                                          "-m", "1"))
+    await asyncio.sleep(0.5)
+    result = await sipp_async(tmp_path / "uac", harness.target, "-sn", "uac_pcap", "-s", NUMBER, "-m", "1")
+    assert result.successful == 1, result
+    assert (await uas).successful == 1
+    first, second = await harness.observer.next_ended(), await harness.observer.next_ended()
+    inbound = first if first.direction == "inbound" else second
+    (leg,) = legs
+    assert leg.caller == NUMBER and leg.dialed == "18005551234"
+    assert inbound.hangup_side == "caller" and leg.end_cause == "bridged_peer_hangup"
+    assert leg.stream is not None and leg.stream.sent_packets >= 230  # g711a.pcap holds 236 packets, relayed
