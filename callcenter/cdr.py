@@ -44,6 +44,19 @@ class _Op:
 _STOP = object()
 
 
+def _clip(values: dict[str, Any]) -> dict[str, Any]:
+    """Cut strings to their column's length. Caller, dialed number and Call-ID come from
+    the SIP peer and have no length limit; PostgreSQL rejects an over-long value (SQLite
+    stores it), which would lose the whole record. The record id is ours and never cut."""
+    out = dict(values)
+    for key, value in values.items():
+        if key != "id" and isinstance(value, str):
+            length = getattr(_table.c[key].type, "length", None)
+            if length is not None and len(value) > length:
+                out[key] = value[:length]
+    return out
+
+
 def _require_aware(name: str, value: datetime) -> None:
     if value.tzinfo is None or value.utcoffset() is None:
         raise ValueError(f"{name} must be timezone-aware (UTC)")
@@ -154,7 +167,7 @@ class CallRecordStore:
             raise RuntimeError("CallRecordStore.start() was not awaited")
         loop = asyncio.get_running_loop()
         future: asyncio.Future[None] = loop.create_future()
-        self._queue.put(_Op(kind, record_id, values, future, loop))
+        self._queue.put(_Op(kind, record_id, _clip(values), future, loop))
         # Shield: a cancelled caller must not hide the outcome of a write already queued.
         await asyncio.shield(future)
 
@@ -185,6 +198,7 @@ class CallRecordStore:
             with self._engine.connect() as conn:
                 self._durable(conn)
                 with conn.begin():
+                    self._durable_tx(conn)
                     self._apply(conn, batch)
         except Exception as exc:
             log.warning("call-record batch failed, retrying one by one", extra={"error": repr(exc), "size": len(batch)})
@@ -201,6 +215,7 @@ class CallRecordStore:
                 with self._engine.connect() as conn:
                     self._durable(conn)
                     with conn.begin():
+                        self._durable_tx(conn)
                         self._apply(conn, [op])
             except Exception as exc:
                 CDR_WRITE_ERRORS.inc()
@@ -219,6 +234,14 @@ class CallRecordStore:
         if conn.dialect.name == "sqlite":
             conn.exec_driver_sql("PRAGMA synchronous=FULL")
             conn.commit()  # ends SQLAlchemy's autobegin so the batch gets its own begin()
+
+    @staticmethod
+    def _durable_tx(conn: Connection) -> None:
+        # PostgreSQL: the server, database or role may run with synchronous_commit=off
+        # (a common tuning), where COMMIT returns before the WAL is flushed. Force it on
+        # for this transaction only (SET LOCAL: the pooled connection keeps its setting).
+        if conn.dialect.name == "postgresql":
+            conn.exec_driver_sql("SET LOCAL synchronous_commit TO on")
 
     @staticmethod
     def _apply(conn: Connection, batch: list[_Op]) -> None:

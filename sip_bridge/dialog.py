@@ -73,11 +73,11 @@ class Dialog:
         )
 
     def check_remote_cseq(self, request: SipRequest) -> bool:
-        """12.2.2: a lower CSeq than the last one is out of order (answer 500)."""
+        """12.2.2: a CSeq lower than the last one is out of order (answer 500)."""
         seq = request.cseq[0]
         if request.method in ("ACK", "CANCEL"):
             return True
-        if self.remote_seq is not None and seq <= self.remote_seq:
+        if self.remote_seq is not None and seq < self.remote_seq:
             return False
         self.remote_seq = seq
         return True

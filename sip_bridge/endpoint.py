@@ -34,7 +34,7 @@ from .message import (
     parse_message,
 )
 from .ratelimit import RateLimiter
-from .routing import DIGEST_REALM, RoutingTable, Trunk, dialed_number
+from .routing import DIGEST_REALM, RoutingTable, Trunk, dialed_number, normalise_number
 from .sdp import MediaParams, NoCommonCodec, SdpError, SessionDescription, accept_answer, answer_offer, make_offer
 from .transaction import T1, T2, ClientTransaction, Flow, ServerTransaction, State, TransactionLayer
 from .transport import SipTransport
@@ -101,6 +101,8 @@ class _Leg:
         self.out_tx: ClientTransaction | None = None
         self.provisional = False
         self.cancelled = False
+        #: Set when the ACK for our 2xx arrived (or we gave up waiting).
+        self.acked = asyncio.Event()
 
 
 class SipEndpoint:
@@ -240,12 +242,16 @@ class SipEndpoint:
             self._on_ack(request)
             return
         assert tx is not None
-        if request.to_tag:
-            self._in_dialog(tx, request)
+        call = self.dialogs.get((request.call_id, request.to_tag, request.from_tag or "")) if request.to_tag else None
+        if call is not None:
+            self._in_dialog(tx, request, call)  # calls already up are never rate limited
             return
-        if method not in ("CANCEL",) and not self.limiter.allow(tx.flow.remote[0], self._loop.time()):  # type: ignore[union-attr]
+        if method != "CANCEL" and not self.limiter.allow(tx.flow.remote[0], self._loop.time()):  # type: ignore[union-attr]
             self.stats.rate_limited += 1
             tx.respond(make_response(request, 503, "Rate Limited", headers={"Retry-After": RETRY_AFTER}))
+            return
+        if request.to_tag:  # names a dialog we don't have
+            tx.respond(make_response(request, 481))
             return
         if not self._check_require(tx, request):
             return
@@ -298,10 +304,6 @@ class SipEndpoint:
         tx.respond(make_response(request, 100))
         caller = _caller_of(request)
         dialed = dialed_number(request)
-        if len(self.calls) >= self.config.max_calls:
-            tx.respond(make_response(request, 503, "Service Unavailable", headers={"Retry-After": RETRY_AFTER}))
-            self._record_rejected(request, None, None, caller, dialed, "capacity", 503)
-            return
         decision = self.routing.classify_inbound(request, tx.flow.remote[0], self.nonces, time.time())
         if decision.outcome == "challenge":
             response = make_response(request, 401)
@@ -321,6 +323,10 @@ class SipEndpoint:
             return
         trunk, number = decision.trunk, decision.number
         assert trunk is not None and number is not None
+        if len(self.calls) >= self.config.max_calls:
+            tx.respond(make_response(request, 503, "Service Unavailable", headers={"Retry-After": RETRY_AFTER}))
+            self._record_rejected(request, trunk.tenant_id, trunk.id, caller, dialed, "capacity", 503)
+            return
         call = Call(self, direction="inbound", sip_call_id=request.call_id, caller=caller, dialed=dialed,
                     tenant_id=trunk.tenant_id, trunk_id=trunk.id, entry=number.entry)
         leg = _Leg()
@@ -438,6 +444,7 @@ class SipEndpoint:
                 return
             if self._loop.time() - started >= 64 * T1:  # type: ignore[union-attr]
                 leg.pending_2xx = None
+                leg.acked.set()  # stop waiting: the hangup below sends its BYE now
                 logger.warning("no ACK for 2xx, hanging up", extra={"call_id": call.id})
                 self._spawn(call.hangup("no_ack"), call)
                 return
@@ -455,6 +462,7 @@ class SipEndpoint:
         if leg is None:
             return
         leg.pending_2xx = None
+        leg.acked.set()
         if leg.retransmit is not None:
             leg.retransmit.cancel()
             leg.retransmit = None
@@ -487,10 +495,9 @@ class SipEndpoint:
             self._spawn(self._finish(call), call)
 
     # -- in-dialog requests ----------------------------------------------------------
-    def _in_dialog(self, tx: ServerTransaction, request: SipRequest) -> None:
-        call = self.dialogs.get((request.call_id, request.to_tag or "", request.from_tag or ""))
-        leg = self.legs.get(call.id) if call is not None else None
-        if call is None or leg is None or leg.dialog is None:
+    def _in_dialog(self, tx: ServerTransaction, request: SipRequest, call: Call) -> None:
+        leg = self.legs.get(call.id)
+        if leg is None or leg.dialog is None:
             tx.respond(make_response(request, 481))
             return
         method = request.method
@@ -583,6 +590,14 @@ class SipEndpoint:
             self._send_cancel(leg)
             call._mark_ended(cause, side, None)
         else:
+            if leg.pending_2xx is not None:
+                # RFC 3261 15: the callee must not send BYE before the ACK (or its timeout).
+                try:
+                    await asyncio.wait_for(leg.acked.wait(), 64 * T1)
+                except asyncio.TimeoutError:
+                    pass
+                if call.state is CallState.ENDED:
+                    return
             if leg.dialog is not None and leg.flow is not None:
                 bye = leg.dialog.create_request("BYE", extra={"User-Agent": self.config.user_agent})
                 tx = self.tl.send_request(bye, self._dialog_flow(leg), self._loop.time())  # type: ignore[union-attr]
@@ -677,23 +692,34 @@ class SipEndpoint:
             await self._finish(call)
             raise DialError(str(exc), 503, "no_media_port") from exc
         call.stream = stream
+        target = ("+" if number.lstrip().startswith("+") else "") + normalise_number(number)
         failure = DialError("no trunk answered", 503, "failed")
-        for trunk in trunks:
-            call.trunk_id = trunk.id
-            try:
-                await asyncio.wait_for(self._invite_via(call, leg, trunk, number), timeout)
-                return call
-            except asyncio.TimeoutError:
-                self._send_cancel(leg)
-                failure = DialError(f"no answer from {number} within {timeout:.0f} s", 408, "no_answer")
-                break
-            except DialError as exc:
-                failure = exc
-                if call.state is CallState.ENDED or not (exc.status in (0, 408) or exc.status >= 500):
-                    break  # a definitive answer (busy, not found...) or hung up: don't retry elsewhere
-                self.trunk_state[trunk.id] = "down" if exc.status in (0, 408) else self.trunk_state.get(
-                    trunk.id, "up")
-                logger.info("trunk %s failed (%s), trying next", trunk.name, exc, extra={"call_id": call.id})
+        try:
+            for trunk in trunks:
+                call.trunk_id = trunk.id
+                try:
+                    await asyncio.wait_for(self._invite_via(call, leg, trunk, target), timeout)
+                    return call
+                except asyncio.TimeoutError:
+                    self._send_cancel(leg)
+                    failure = DialError(f"no answer from {number} within {timeout:.0f} s", 408, "no_answer")
+                    break
+                except (SipError, OSError) as exc:  # unusable challenge, DNS failure...: next trunk
+                    failure = DialError(f"trunk {trunk.name}: {exc}", 502, "trunk_error")
+                    logger.warning("trunk %s failed: %s", trunk.name, exc, extra={"call_id": call.id})
+                except DialError as exc:
+                    failure = exc
+                    if call.state is CallState.ENDED or not (exc.status in (0, 408) or exc.status >= 500):
+                        break  # a definitive answer (busy, not found...) or hung up: don't retry elsewhere
+                    if exc.status in (0, 408):
+                        self.trunk_state[trunk.id] = "down"
+                    logger.info("trunk %s failed (%s), trying next", trunk.name, exc, extra={"call_id": call.id})
+        except BaseException:  # whoever dialed gave up (task cancelled): stop ringing, close the record
+            self._send_cancel(leg)
+            if call.state is not CallState.ENDED:
+                call._mark_ended("cancelled", "platform", None)
+            await asyncio.shield(self._finish(call))
+            raise
         if call.state is not CallState.ENDED:
             call._mark_ended(failure.cause, "callee" if failure.status in (486, 600, 603) else "platform",
                              failure.status or None)

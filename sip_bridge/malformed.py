@@ -29,14 +29,23 @@ def salvage_response(data: bytes, status: int, detail: str) -> bytes | None:
     lines = head.replace(b"\r\n", b"\n").split(b"\n")
     if not lines or b" " not in lines[0] or b"SIP/" not in lines[0] or lines[0].startswith(b"ACK "):
         return None  # not a request line, or an ACK (never answered)
-    found: dict[str, list[str]] = {}
+    fields: list[bytes] = []
     for raw in lines[1:]:
-        name, sep, value = raw.partition(b":")
+        if raw[:1] in (b" ", b"\t"):
+            # RFC 3261 7.3.1: a line starting with whitespace continues the field above
+            # (a folded Via keeps its branch; " i: x" is never a Call-ID of its own).
+            if fields:
+                fields[-1] = fields[-1].rstrip(b" \t") + b" " + raw.strip(b" \t")
+            continue
+        fields.append(raw)
+    found: dict[str, list[str]] = {}
+    for raw in fields:
+        raw_name, sep, raw_value = raw.partition(b":")
         if not sep:
             continue
-        key = _ECHOED.get(name.strip().decode("latin-1").lower())
+        key = _ECHOED.get(raw_name.strip().decode("latin-1").lower())
         if key is not None:
-            found.setdefault(key, []).append(value.strip().decode("latin-1"))
+            found.setdefault(key, []).append(raw_value.strip().decode("latin-1"))
     if not all(k in found for k in ("Via", "From", "To", "Call-ID", "CSeq")):
         return None
     reason = _REASONS.get(status, "Bad Request")
@@ -47,6 +56,8 @@ def salvage_response(data: bytes, status: int, detail: str) -> bytes | None:
                 return None
             out.append(f"{name}: {value}")
     safe_detail = "".join(ch for ch in detail if 32 <= ord(ch) < 127)[:200]
-    out.append(f"Warning: 399 callcenter \"{safe_detail.replace(chr(34), chr(39))}\"")
+    # Escaped after truncating: a lone '\' must not swallow the closing quote (RFC 3261 25.1).
+    quoted = safe_detail.replace("\\", "\\\\").replace('"', "'")
+    out.append(f'Warning: 399 callcenter "{quoted}"')
     out.append("Content-Length: 0")
     return ("\r\n".join(out) + "\r\n\r\n").encode("latin-1")

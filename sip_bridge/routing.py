@@ -13,9 +13,13 @@ from dataclasses import dataclass, field
 from typing import Literal
 
 from . import digest
-from .message import SipRequest
+from .message import SipError, SipRequest
 
 DIGEST_REALM = "callcenter"
+#: What a number to dial may contain: digits, '*', '#', '+' and the visual separators of
+#: RFC 3966 5.1.1.  Anything else (%-escapes, '@', ';') would reach the trunk's Request-URI
+#: as something other than the digits the dialing rules checked.
+DIAL_STRING_CHARS = frozenset("0123456789*#+-.() ")
 
 
 @dataclass(frozen=True)
@@ -45,6 +49,9 @@ class Trunk:
             addr = ipaddress.ip_address(ip)
         except ValueError:
             return False
+        if isinstance(addr, ipaddress.IPv6Address) and addr.ipv4_mapped is not None:
+            # A dual-stack socket reports IPv4 peers as ::ffff:a.b.c.d (RFC 4291 2.5.5.2).
+            addr = addr.ipv4_mapped
         return any(addr in net for net in self.inbound_networks)
 
 
@@ -83,12 +90,23 @@ def normalise_number(user: str | None) -> str:
 
 
 def dialed_number(request: SipRequest) -> str:
-    """The dialed number: the Request-URI user part (sip:) or the subscriber number (tel:)."""
+    """The dialed number: the Request-URI user part (sip:) or the subscriber number (tel:).
+
+    A carrier that delivers calls to a trunk's registered Contact puts our
+    Contact user in the Request-URI and the number only in To: when the
+    Request-URI has no digits, the To user is the dialed number.
+    """
     uri = request.uri
     user = getattr(uri, "user_unescaped", None)
     if user is None and getattr(uri, "scheme", "") == "tel":
         user = str(uri).split(":", 1)[1].split(";", 1)[0]
-    return normalise_number(user)
+    number = normalise_number(user)
+    if not number:
+        try:
+            number = normalise_number(request.to_addr.uri.user_unescaped)
+        except SipError:
+            return ""
+    return number
 
 
 @dataclass
@@ -110,7 +128,7 @@ class RoutingTable:
         """Per-tenant dialing rules: only numbers starting with an allowed prefix (toll-fraud guard)."""
         tenant = self.tenants.get(tenant_id)
         digits = normalise_number(number)
-        if tenant is None or not digits:
+        if tenant is None or not digits or not DIAL_STRING_CHARS.issuperset(number):
             return False
         return any(digits.startswith(prefix) for prefix in tenant.outbound_prefixes)
 
@@ -140,13 +158,14 @@ class RoutingTable:
             creds = digest.parse_credentials(auth)
         except ValueError:
             return InboundDecision("reject", 400, reason="malformed Authorization")
+        # Checked before the username so a forged nonce can't tell which usernames exist.
+        state = nonces.check(creds.get("nonce", ""), now)
+        if state == "invalid":
+            return InboundDecision("challenge", 401)
         realm = DIGEST_REALM
         for trunk in digest_trunks:
             if creds.get("username") != trunk.inbound_username or creds.get("realm") != realm:
                 continue
-            state = nonces.check(creds.get("nonce", ""), now)
-            if state == "invalid":
-                return InboundDecision("challenge", 401)
             if not digest.verify_credentials(creds, method=request.method, password=trunk.inbound_password or "",
                                              realm=realm):
                 return InboundDecision("reject", 403, reason="bad credentials")
@@ -154,4 +173,3 @@ class RoutingTable:
                 return InboundDecision("challenge", 401, stale=True)
             return trunk
         return InboundDecision("reject", 403, reason="unknown user")
-

@@ -17,6 +17,7 @@ from __future__ import annotations
 import enum
 import heapq
 import itertools
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Protocol
 
@@ -45,8 +46,12 @@ class Sender(Protocol):
 
 
 class TransactionUser(Protocol):
-    def on_request(self, tx: ServerTransaction, request: SipRequest) -> None:
-        """A new request (not a retransmission); ACK and CANCEL included."""
+    def on_request(self, tx: ServerTransaction | None, request: SipRequest) -> None:
+        """A new request (not a retransmission); ACK and CANCEL included.
+
+        ``tx`` is None for an ACK matching no server transaction (the ACK for a
+        2xx normally has a branch of its own, RFC 3261 17.1.1.3).
+        """
 
     def on_response(self, tx: ClientTransaction, response: SipResponse) -> None:
         """A response for a client transaction (2xx retransmissions to INVITE included)."""
@@ -137,9 +142,11 @@ class ServerTransaction(Transaction):
             return
         if self.is_invite:
             if status < 300:
-                # RFC 6026 7.1: Accepted, absorb INVITE retransmissions for 64*T1.
-                self.state = State.ACCEPTED
-                self._arm("L", 64 * T1)
+                if self.state is not State.ACCEPTED:
+                    # RFC 6026 7.1: Accepted, absorb INVITE retransmissions for 64*T1
+                    # from the first 2xx; the TU's 2xx retransmissions don't restart Timer L.
+                    self.state = State.ACCEPTED
+                    self._arm("L", 64 * T1)
             else:
                 self.state = State.COMPLETED
                 if not self.flow.reliable:
@@ -293,7 +300,8 @@ class TransactionLayer:
     be updated by the caller before :meth:`receive` and :meth:`poll`.
     """
 
-    def __init__(self, sender: Sender, tu: TransactionUser, *, on_sent=None) -> None:
+    def __init__(self, sender: Sender, tu: TransactionUser, *,
+                 on_sent: Callable[[SipRequest | SipResponse], None] | None = None) -> None:
         self.sender = sender
         self.tu = tu
         self.now = 0.0
@@ -323,7 +331,7 @@ class TransactionLayer:
             tx._on_retransmission(request)
             return
         if request.method == "ACK":
-            self.tu.on_request(None, request)  # type: ignore[arg-type]
+            self.tu.on_request(None, request)
             return
         tx = ServerTransaction(self, request, flow)
         self.server[key] = tx

@@ -1,4 +1,5 @@
-"""Fixtures: a migrated SQLite database in tmp_path, tenants, users and an API client."""
+"""Fixtures: a migrated SQLite database in tmp_path, tenants, users and an API client;
+a real throwaway PostgreSQL server for the PostgreSQL tests."""
 
 from __future__ import annotations
 
@@ -38,6 +39,24 @@ def _cheap_argon2(monkeypatch: pytest.MonkeyPatch) -> None:
     import callcenter.security
 
     monkeypatch.setattr(callcenter.security, "_hasher", PasswordHasher(time_cost=1, memory_cost=1024, parallelism=1))
+
+
+@pytest.fixture(scope="session")
+def postgres_url() -> Iterator[str]:
+    """A real PostgreSQL server on loopback for this test session (see tests/support/postgres.py):
+    URL of a database on it, as its superuser (who may create more databases)."""
+    from tests.support.postgres import PostgresNotFound, PostgresServer, create_database
+
+    try:
+        server = PostgresServer()
+    except PostgresNotFound as exc:
+        # Not a skip: CI installs the package (./dev test), so missing binaries are a setup bug.
+        pytest.fail(str(exc), pytrace=False)
+    server.start()
+    try:
+        yield create_database(server.url(), "callcenter_test")
+    finally:
+        server.stop()
 
 
 @pytest.fixture

@@ -7,10 +7,17 @@ from pathlib import Path
 import pytest
 from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
-from sqlalchemy import inspect, text
+from sqlalchemy import Engine, inspect, text
 
 from callcenter.db import make_engine, migrate
 from callcenter.models import Base
+
+
+def schema_diff(engine: Engine) -> list[object]:
+    """What alembic autogenerate would change to make the database match the models
+    (types included); [] when the migrations and the models agree."""
+    with engine.connect() as conn:
+        return list(compare_metadata(MigrationContext.configure(conn, opts={"compare_type": True}), Base.metadata))
 
 
 def test_migrate_empty_database_creates_every_table(tmp_path: Path) -> None:
@@ -32,9 +39,7 @@ def test_migrate_twice_is_a_no_op(tmp_path: Path) -> None:
 def test_migration_matches_models(tmp_path: Path) -> None:
     engine = make_engine(f"sqlite:///{tmp_path}/cc.db")
     migrate(engine)
-    with engine.connect() as conn:
-        diff = compare_metadata(MigrationContext.configure(conn, opts={"compare_type": True}), Base.metadata)
-    assert diff == []
+    assert schema_diff(engine) == []
 
 
 def test_migrate_from_url_does_not_depend_on_cwd(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:

@@ -36,8 +36,7 @@ async def test_uac_pcap_calls_answered_with_audio_and_dtmf(harness: EndpointHarn
         task.cancel()
 
     harness.handler = listen
-    result = await sipp_async(tmp_path, harness.target, "-sn", "uac_pcap", "-s", NUMBER, "-m", "3", "-r", "3",
-                              "-mp", "36000")
+    result = await sipp_async(tmp_path, harness.target, "-sn", "uac_pcap", "-s", NUMBER, "-m", "3", "-r", "3")
     assert result.successful == 3 and result.failed == 0, result
     ended = [await harness.observer.next_ended() for _ in range(3)]
     assert all(c.end_cause == "normal_clearing" and c.hangup_side == "caller" for c in ended)
