@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import socket
 from collections.abc import Callable
 
 from .message import SipError, StreamParser, SipRequest, SipResponse
@@ -12,7 +13,8 @@ from .transaction import Flow
 logger = logging.getLogger(__name__)
 
 MAX_TCP_CONNECTIONS = 10_000
-TCP_IDLE_TIMEOUT = 600.0
+#: Receive buffer asked for the SIP UDP socket: call bursts arrive faster than one loop turn.
+UDP_RECEIVE_BUFFER = 4 * 1024 * 1024
 
 Receiver = Callable[[bytes | SipRequest | SipResponse, Flow], None]
 
@@ -84,6 +86,12 @@ class SipTransport:
         udp_transport, self.udp = await loop.create_datagram_endpoint(
             lambda: _UdpProtocol(self.receiver), local_addr=(host, port))
         self.port = udp_transport.get_extra_info("sockname")[1]
+        sock = udp_transport.get_extra_info("socket")
+        if sock is not None:
+            try:  # SO_RCVBUFFORCE passes net.core.rmem_max when we may (root); else the kernel caps it
+                sock.setsockopt(socket.SOL_SOCKET, getattr(socket, "SO_RCVBUFFORCE", 33), UDP_RECEIVE_BUFFER)
+            except OSError:
+                sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, UDP_RECEIVE_BUFFER)
         self.tcp_server = await loop.create_server(lambda: _TcpConnection(self), host, self.port,
                                                    reuse_address=True)
 
