@@ -36,7 +36,16 @@ from .message import (
 from .ratelimit import RateLimiter
 from .routing import DIGEST_REALM, RoutingTable, Trunk, dialed_number, normalise_number
 from .sdp import MediaParams, NoCommonCodec, SdpError, SessionDescription, accept_answer, answer_offer, make_offer
-from .transaction import T1, T2, ClientTransaction, Flow, ServerTransaction, State, TransactionLayer
+from .transaction import (
+    T1,
+    T2,
+    ClientTransaction,
+    Flow,
+    ServerTransaction,
+    State,
+    TransactionLayer,
+    same_transaction_request,
+)
 from .transport import SipTransport
 from .uri import NameAddr, SipUri
 
@@ -820,16 +829,7 @@ class SipEndpoint:
         if not leg.provisional:
             tx.cancel_timeout()
             return
-        req = tx.request
-        cancel = SipRequest("CANCEL", req.uri, Headers())
-        cancel.headers.add("Via", req.headers.get("Via") or "")
-        for route in req.headers.get_all("Route"):
-            cancel.headers.add("Route", route)
-        cancel.headers.add("Max-Forwards", "70")
-        cancel.headers.add("From", req.headers.get("From") or "")
-        cancel.headers.add("To", req.headers.get("To") or "")
-        cancel.headers.add("Call-ID", req.call_id)
-        cancel.headers.add("CSeq", f"{req.cseq[0]} CANCEL")
+        cancel = same_transaction_request(tx.request, "CANCEL")
         self.tl.send_request(cancel, tx.flow, self._loop.time())  # type: ignore[union-attr]
         self._rearm()
 

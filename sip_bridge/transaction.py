@@ -255,16 +255,7 @@ class ClientTransaction(Transaction):
 
     def _send_ack(self, response: SipResponse) -> None:
         """RFC 3261 17.1.1.3: ACK for a non-2xx final, same branch, To from the response."""
-        req = self.request
-        ack = SipRequest("ACK", req.uri, Headers())
-        ack.headers.add("Via", req.headers.get("Via") or "")
-        for route in req.headers.get_all("Route"):
-            ack.headers.add("Route", route)
-        ack.headers.add("Max-Forwards", "70")
-        ack.headers.add("From", req.headers.get("From") or "")
-        ack.headers.add("To", response.headers.get("To") or "")
-        ack.headers.add("Call-ID", req.call_id)
-        ack.headers.add("CSeq", f"{req.cseq[0]} ACK")
+        ack = same_transaction_request(self.request, "ACK", to=response.headers.get("To"))
         self.layer._send(ack.to_bytes(), self.flow, ack)
 
     def _fire(self) -> None:
@@ -290,6 +281,23 @@ class ClientTransaction(Transaction):
     def cancel_timeout(self) -> None:
         """Stop waiting (the TU gave up on this transaction, e.g. after CANCEL + 487)."""
         self._terminate()
+
+
+def same_transaction_request(request: SipRequest, method: str, *, to: str | None = None) -> SipRequest:
+    """A request that belongs with ``request``'s transaction: CANCEL (RFC 3261 9.1) or the
+    ACK for a non-2xx (17.1.1.3): same Request-URI, top Via (branch), Route, From,
+    Call-ID and CSeq number; To from the response for an ACK.
+    """
+    derived = SipRequest(method, request.uri, Headers())
+    derived.headers.add("Via", request.headers.get("Via") or "")
+    for route in request.headers.get_all("Route"):
+        derived.headers.add("Route", route)
+    derived.headers.add("Max-Forwards", "70")
+    derived.headers.add("From", request.headers.get("From") or "")
+    derived.headers.add("To", to or request.headers.get("To") or "")
+    derived.headers.add("Call-ID", request.call_id)
+    derived.headers.add("CSeq", f"{request.cseq[0]} {method}")
+    return derived
 
 
 class TransactionLayer:
