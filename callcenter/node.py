@@ -110,7 +110,8 @@ class Node:
                                     on_routing_changed=routing_changed))
         server = uvicorn.Server(uvicorn.Config(app, host=s.http_host, port=s.http_port, log_config=None,
                                                access_log=False, lifespan="off"))
-        server.install_signal_handlers = lambda: None  # type: ignore[method-assign]
+        # uvicorn catches SIGINT/SIGTERM while it serves and re-raises them after its
+        # shutdown; either way ends up here and the SIP side stops cleanly too.
         for sig in (signal.SIGINT, signal.SIGTERM):
             loop.add_signal_handler(sig, self._stopping.set)
         http = loop.create_task(server.serve())

@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import os
+import socket
 import time
 from collections import Counter
 from collections.abc import Awaitable, Callable
@@ -738,9 +739,7 @@ class SipEndpoint:
     async def _invite_via(self, call: Call, leg: _Leg, trunk: Trunk, number: str) -> None:
         loop = self._loop
         assert loop is not None and call.stream is not None and trunk.outbound_host
-        infos = await loop.getaddrinfo(trunk.outbound_host, trunk.outbound_port, type=2)  # SOCK_DGRAM
-        host = infos[0][4][0]
-        flow = Flow(trunk.outbound_transport, (host, trunk.outbound_port))
+        flow = await self.trunk_flow(trunk)
         offer = make_offer(local_ip=self.config.advertised_ip, local_port=call.stream.local_port,
                            session_id=leg.session_id)
         body = offer.to_bytes()
@@ -815,6 +814,13 @@ class SipEndpoint:
         call._mark_answered()
         logger.info("outbound call answered via %s (%s)", trunk.name, params.codec, extra={"call_id": call.id})
         await self.observer.call_answered(call)
+
+    async def trunk_flow(self, trunk: Trunk) -> Flow:
+        """Where a trunk's requests go (its host resolved; raises OSError when it can't be)."""
+        assert trunk.outbound_host
+        infos = await asyncio.get_running_loop().getaddrinfo(trunk.outbound_host, trunk.outbound_port,
+                                                             type=socket.SOCK_DGRAM)
+        return Flow(trunk.outbound_transport, (str(infos[0][4][0]), trunk.outbound_port))
 
     def _resend_ack(self, leg: _Leg) -> None:
         if leg.ack_bytes is not None and leg.dialog is not None:

@@ -393,11 +393,10 @@ class RtpStream(asyncio.DatagramProtocol):
         if params is None or self.closed:
             return
         samples = 8 * params.ptime
-        dtmf = self._dtmf_out.popleft() if self._dtmf_out else None
-        if dtmf is not None and dtmf[0] is not None:
-            payload, marker, advance = dtmf
+        event, marker, advance = self._dtmf_out.popleft() if self._dtmf_out else (None, False, 0)
+        if event is not None:
             if self.sending:
-                self._send_payload(payload, params.telephone_event_pt or 101, marker)
+                self._send_payload(event, params.telephone_event_pt or 101, marker)
             # RFC 4733 2.5.1.1: every packet of an event carries the event's start
             # timestamp; the media clock moves on by the event's length at its end.
             self._ts = (self._ts + advance) & 0xFFFFFFFF

@@ -46,11 +46,6 @@ class TrunkMonitor:
                 task.cancel()
         self._tasks.clear()
 
-    async def _flow(self, trunk: Trunk) -> Flow:
-        loop = asyncio.get_running_loop()
-        infos = await loop.getaddrinfo(trunk.outbound_host, trunk.outbound_port, type=2)
-        return Flow(trunk.outbound_transport, (infos[0][4][0], trunk.outbound_port))
-
     def _set_state(self, trunk: Trunk, state: str) -> None:
         previous = self.endpoint.trunk_state.get(trunk.id)
         if previous != state:
@@ -62,7 +57,7 @@ class TrunkMonitor:
         uri = SipUri.parse(f"sip:{trunk.outbound_host}:{trunk.outbound_port}")
         while True:
             try:
-                flow = await self._flow(trunk)
+                flow = await self.endpoint.trunk_flow(trunk)
                 response = await self.endpoint.request("OPTIONS", uri, flow)
                 self._set_state(trunk, "up" if response is not None else "down")
             except OSError as exc:
@@ -79,7 +74,7 @@ class TrunkMonitor:
         while True:
             delay = REGISTER_RETRY
             try:
-                flow = await self._flow(trunk)
+                flow = await self.endpoint.trunk_flow(trunk)
                 credentials: tuple[str, str] | None = None
                 response: SipResponse | None = None
                 # A challenge and a 423 may each need one more round before the real answer.
