@@ -8,7 +8,7 @@ they can't, the message is dropped: a response nobody can match is noise.
 
 from __future__ import annotations
 
-from .message import MAX_MESSAGE_SIZE
+from .message import MAX_MESSAGE_SIZE, generate_tag
 
 _ECHOED = {
     "via": "Via", "v": "Via",
@@ -51,9 +51,12 @@ def salvage_response(data: bytes, status: int, detail: str) -> bytes | None:
     reason = _REASONS.get(status, "Bad Request")
     out = [f"SIP/2.0 {status} {reason}"]
     for name in ("Via", "From", "To", "Call-ID", "CSeq"):
-        for value in found[name]:
+        values = found[name] if name == "Via" else found[name][:1]  # one of each but Via
+        for value in values:
             if "\r" in value or "\n" in value:
                 return None
+            if name == "To" and ";tag=" not in value.replace(" ", "").lower():
+                value += f";tag={generate_tag()}"  # RFC 3261 8.2.6.2: a final response tags To
             out.append(f"{name}: {value}")
     safe_detail = "".join(ch for ch in detail if 32 <= ord(ch) < 127)[:200]
     # Escaped after truncating: a lone '\' must not swallow the closing quote (RFC 3261 25.1).

@@ -55,11 +55,15 @@ def parsed(reply: bytes | None) -> SipResponse:
 
 
 def test_bad_content_length_gets_400_echoing_via_from_to_call_id_cseq() -> None:
-    assert answer(bad_length()) == crlf("""\
+    reply = answer(bad_length())
+    assert reply is not None
+    tag = re.search(rb"To: <sip:4001234567@example.net>;tag=(\w+)\r\n", reply)
+    assert tag is not None  # RFC 3261 8.2.6.2: a final response adds a To tag
+    assert reply == crlf(f"""\
 SIP/2.0 400 Bad Request
 Via: SIP/2.0/UDP 198.51.100.5:5062;branch=z9hG4bKbad1
 From: <sip:alice@example.com>;tag=a1
-To: <sip:4001234567@example.net>
+To: <sip:4001234567@example.net>;tag={tag.group(1).decode()}
 Call-ID: bad-length@198.51.100.5
 CSeq: 7 INVITE
 Warning: 399 callcenter "Content-Length 500 exceeds the 5 body bytes received"
@@ -92,10 +96,12 @@ t: <sip:4001234567@example.net>
 i: compact@198.51.100.5
 CSEQ: 7 INVITE
 """))
-    assert parsed(reply).headers.items()[:5] == [
+    response = parsed(reply)
+    assert response.to_tag  # RFC 3261 8.2.6.2
+    assert response.headers.items()[:5] == [
         ("Via", "SIP/2.0/UDP 198.51.100.5:5062;branch=z9hG4bKcompact"),
         ("From", "<sip:alice@example.com>;tag=a1"),
-        ("To", "<sip:4001234567@example.net>"),
+        ("To", f"<sip:4001234567@example.net>;tag={response.to_tag}"),
         ("Call-ID", "compact@198.51.100.5"),
         ("CSeq", "7 INVITE"),
     ]
@@ -225,3 +231,10 @@ def test_warning_text_with_backslashes_stays_one_quoted_string(detail: str, quot
     warning = parsed(salvage_response(bad_length(), 400, detail)).headers.get("Warning")
     assert warning == f"399 callcenter {quoted}"
     assert WARNING_VALUE.fullmatch(warning)
+
+
+def test_rfc4475_multi01_duplicate_headers_answered_with_one_of_each() -> None:
+    """multi01 has two To, two From, two Call-ID and two CSeq: the 400 echoes the first of each."""
+    response = parsed(answer((TORTURE / "multi01.sip").read_bytes()))
+    assert response.status == 400
+    assert all(len(response.headers.get_all(name)) == 1 for name in ("From", "To", "Call-ID", "CSeq"))
