@@ -244,3 +244,21 @@ async def test_inbound_call_dials_a_second_leg_and_bridges(harness: EndpointHarn
     assert leg.caller == NUMBER and leg.dialed == "18005551234"
     assert inbound.hangup_side == "caller" and leg.end_cause == "bridged_peer_hangup"
     assert leg.stream is not None and leg.stream.sent_packets >= 230  # g711a.pcap holds 236 packets, relayed
+
+
+async def test_key_press_interrupts_prompt(harness: EndpointHarness, tmp_path: Path) -> None:
+    """Barge-in: sipp's uac_pcap presses 1 after 8 s; a 20 s interruptible prompt stops there."""
+    outcome: list[tuple[bool, str | None]] = []
+
+    async def long_prompt(call: Call) -> None:
+        await call.answer()
+        completed = await call.play(sine(440.0, 20.0))
+        event = await call.next_dtmf(timeout=1)
+        outcome.append((completed, event.digit if event else None))
+        await call.wait_ended()
+
+    harness.handler = long_prompt
+    result = await sipp_async(tmp_path, harness.target, "-sn", "uac_pcap", "-s", NUMBER, "-m", "1")
+    assert result.successful == 1, result
+    await harness.observer.next_ended()
+    assert outcome == [(False, "1")]
