@@ -7,11 +7,12 @@ from typing import Any
 
 from alembic import command
 from alembic.config import Config
-from sqlalchemy import Engine, create_engine, event
+from sqlalchemy import Engine, create_engine, event, text
 from sqlalchemy.engine import make_url
 
 MIGRATIONS_DIR = Path(__file__).resolve().parent / "migrations"
 SQLITE_BUSY_TIMEOUT_MS = 5000
+MIGRATION_LOCK_ID = 0x63616C6C  # "call": pg_advisory lock key serialising migrate() across nodes
 
 
 def _sqlite_pragmas(dbapi_conn: Any, _record: Any) -> None:
@@ -60,5 +61,11 @@ def migrate(engine_or_url: Engine | str) -> None:
         return
     cfg = alembic_config()
     with engine_or_url.begin() as conn:
+        if conn.dialect.name == "postgresql":
+            # Nodes sharing one database may start together: without this, concurrent
+            # upgrades race on CREATE TABLE (DuplicateTable / UniqueViolation). DDL is
+            # transactional here, so the lock is held until this upgrade commits and the
+            # next node then finds the database at head.
+            conn.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": MIGRATION_LOCK_ID})
         cfg.attributes["connection"] = conn
         command.upgrade(cfg, "head")

@@ -8,6 +8,9 @@ conftest is overridden here: ``world`` (API client, tenants, users) runs on Post
 from __future__ import annotations
 
 import asyncio
+import subprocess
+import sys
+import time
 import uuid
 from collections.abc import AsyncIterator, Iterator
 from datetime import datetime, timedelta, timezone
@@ -19,7 +22,7 @@ from sqlalchemy.engine import make_url
 from sqlalchemy.orm import Session
 
 from callcenter.cdr import CallRecordStore, recent_records
-from callcenter.db import make_engine, migrate
+from callcenter.db import MIGRATION_LOCK_ID, make_engine, migrate
 from callcenter.demo import DEMO_ADMIN, DEMO_OUTBOUND, DEMO_SLUG, ensure_demo_tenant
 from callcenter.metrics import REGISTRY
 from callcenter.models import Base, CallRecord, Number, Tenant, Trunk, User
@@ -92,6 +95,38 @@ def test_migrations_apply_are_idempotent_and_match_models(pg_url: str) -> None:
             # alembic does not compare CHECK constraints: make sure they are there
             wanted = {c.name for c in table.constraints if c.__class__.__name__ == "CheckConstraint"}
             assert wanted <= {c["name"] for c in insp.get_check_constraints(table.name)}, table.name
+    finally:
+        eng.dispose()
+
+
+def test_concurrent_migrations_wait_for_each_other(pg_url: str) -> None:
+    """Nodes starting together on one database: each migrate() takes an advisory lock, so
+    the second finds the schema done instead of racing on CREATE TABLE."""
+    code = "import sys; from callcenter.db import migrate; migrate(sys.argv[1])"
+    eng = make_engine(pg_url)
+    try:
+        with eng.connect() as conn, conn.begin():
+            conn.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": MIGRATION_LOCK_ID})
+            procs = [
+                subprocess.Popen([sys.executable, "-c", code, pg_url], stderr=subprocess.PIPE, text=True)
+                for _ in range(2)
+            ]
+            deadline = time.monotonic() + 30
+            waiting = 0
+            while waiting < 2:
+                assert all(p.poll() is None for p in procs), "a migration ran without waiting for the lock"
+                assert time.monotonic() < deadline, "migrations never queued on the advisory lock"
+                time.sleep(0.05)
+                waiting = conn.execute(
+                    text("SELECT count(*) FROM pg_locks WHERE locktype = 'advisory' AND NOT granted")
+                ).scalar_one()
+        # our transaction ended: the lock is free, one migrates, the other finds head
+        for proc in procs:
+            _, err = proc.communicate(timeout=60)
+            assert proc.returncode == 0, err
+        with eng.connect() as conn:
+            assert conn.execute(text("SELECT version_num FROM alembic_version")).scalars().all() == ["0001"]
+        assert schema_diff(eng) == []
     finally:
         eng.dispose()
 
@@ -212,7 +247,8 @@ async def test_close_dangling_interrupts_open_records(store: CallRecordStore, en
         for record_id in open_ids:
             record = db.get(CallRecord, record_id)
             assert record is not None and record.end_cause == "interrupted"
-            assert _is_utc(record.ended_at) and record.ended_at >= before - timedelta(seconds=1)  # type: ignore[operator]
+            assert record.ended_at is not None and _is_utc(record.ended_at)
+            assert record.ended_at >= before - timedelta(seconds=1)
         done = db.get(CallRecord, done_id)
         assert done is not None and done.end_cause == "normal_clearing" and done.ended_at == T0
     assert restarted.close_dangling() == 0
@@ -287,4 +323,5 @@ def test_demo_tenant_is_idempotent_and_its_admin_can_log_in(world: World) -> Non
     assert world.client.get("/api/tenant", headers=headers).json()["outbound_prefixes"] == DEMO_OUTBOUND
     trunks = world.client.get("/api/trunks", headers=headers).json()
     assert [t["name"] for t in trunks] == ["demo-carrier"]
-    assert world.client.get(f"/api/trunks/{trunks[0]['id']}", headers=world.login("admin", tenant="beta")).status_code == 404
+    beta = world.login("admin", tenant="beta")
+    assert world.client.get(f"/api/trunks/{trunks[0]['id']}", headers=beta).status_code == 404

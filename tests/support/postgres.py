@@ -138,7 +138,7 @@ class PostgresServer:
 
     def _start_postmaster(self) -> bool:
         assert self.root is not None and self.port is not None
-        with open(self.log_path, "ab") as log:
+        with open(self.log_path, "ab") as log_file:
             self.proc = subprocess.Popen(
                 self._cmd(
                     "postgres", "-D", str(self.data_dir), "-p", str(self.port),
@@ -148,7 +148,7 @@ class PostgresServer:
                     "-c", "full_page_writes=off",
                     "-c", "max_connections=100",
                 ),
-                cwd=self.root, stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
+                cwd=self.root, stdout=log_file, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
                 start_new_session=True,  # a Ctrl-C of the test run does not hit it first
             )
         deadline = time.monotonic() + START_TIMEOUT
