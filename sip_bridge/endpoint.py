@@ -9,6 +9,7 @@ number routing, dialing rules) and reports every call attempt to the
 from __future__ import annotations
 
 import asyncio
+import ipaddress
 import logging
 import os
 import socket
@@ -139,6 +140,9 @@ class SipEndpoint:
         self._loop: asyncio.AbstractEventLoop | None = None
         self.clock: MediaClock | None = None
         self._watchdog: asyncio.Task[None] | None = None
+        #: Call-IDs of INVITEs we gave up on (a 2xx may still come) and of late answers already ended.
+        self._abandoned: set[str] = set()
+        self._refused: set[str] = set()
 
     # -- lifecycle -------------------------------------------------------------------
     async def start(self) -> None:
@@ -287,12 +291,36 @@ class SipEndpoint:
             owner(None)
 
     def on_stray_response(self, response: SipResponse, flow: Flow) -> None:
-        # A 2xx retransmission to an INVITE whose transaction is gone: re-ACK it.
+        """A response without a transaction: re-ACK a 2xx retransmission, or end an unwanted answer."""
         if 200 <= response.status < 300 and response.cseq[1] == "INVITE":
             call = self.dialogs.get((response.call_id, response.from_tag or "", response.to_tag or ""))
             leg = self.legs.get(call.id) if call is not None else None
             if leg is not None and leg.ack_bytes is not None and leg.flow is not None:
                 self.transport.send(leg.ack_bytes, leg.flow)
+            elif call is None and response.call_id in self._abandoned:
+                self._refuse_late_answer(response, flow)
+
+    def _refuse_late_answer(self, response: SipResponse, flow: Flow) -> None:
+        """RFC 3261 15: a 2xx to an INVITE we gave up on is ACKed, then ended with BYE.
+
+        Sent to the trunk the INVITE went to, so a late answer never stays up (and billed).
+        """
+        if response.call_id in self._refused:
+            return  # a retransmission of the 2xx we already ended
+        self._refused.add(response.call_id)
+        self._loop.call_later(64 * T1, self._refused.discard, response.call_id)  # type: ignore[union-attr]
+        contacts = response.contact
+        dialog = Dialog(call_id=response.call_id, local_tag=response.from_tag or "",
+                        remote_tag=response.to_tag or "", local_addr=response.from_addr,
+                        remote_addr=response.to_addr,
+                        remote_target=contacts[0].uri if contacts else SipUri.parse(f"sip:{flow.remote[0]}"),
+                        route_set=list(reversed(response.headers.get_all("Record-Route"))),
+                        local_seq=response.cseq[0], local_contact=self.contact(flow.transport),
+                        via_host=self.via_host, transport=flow.transport.upper())
+        self.tl.send_stateless(dialog.create_request("ACK", cseq=response.cseq[0]), flow)
+        self.tl.send_request(dialog.create_request("BYE"), flow, self._loop.time())  # type: ignore[union-attr]
+        self._rearm()
+        logger.info("answer after cancel: ACK and BYE sent", extra={"sip_call_id": response.call_id})
 
     def _check_require(self, tx: ServerTransaction, request: SipRequest) -> bool:
         if request.method == "CANCEL":
@@ -377,7 +405,8 @@ class SipEndpoint:
             await self._finish(call)
             return
         call.stream = stream
-        if call.state is CallState.ENDED:
+        if call.state is CallState.ENDED:  # cancelled while the port was bound: give it back
+            stream.close()
             await self._finish(call)
             return
         if offer is not None:
@@ -399,7 +428,12 @@ class SipEndpoint:
         else:  # late offer: we offer in the 200, the answer comes in the ACK
             leg.answer_sdp = make_offer(local_ip=self.config.advertised_ip, local_port=port,
                                         session_id=leg.session_id).to_bytes()
-        await self.on_call(call)
+        try:
+            await self.on_call(call)
+        finally:
+            if call.state is CallState.INCOMING:  # the entry point failed or forgot the caller
+                logger.error("entry point left the call unanswered", extra={"call_id": call.id})
+                await call.hangup("entry_failed", status=500)
 
     def _fail_inbound(self, call: Call, leg: _Leg, status: int, cause: str,
                       headers: dict[str, str] | None = None) -> None:
@@ -610,8 +644,10 @@ class SipEndpoint:
                     return
             if leg.dialog is not None and leg.flow is not None:
                 bye = leg.dialog.create_request("BYE", extra={"User-Agent": self.config.user_agent})
-                tx = self.tl.send_request(bye, self._dialog_flow(leg), self._loop.time())  # type: ignore[union-attr]
-                tx.owner = None
+                try:
+                    self.tl.send_request(bye, self._dialog_flow(leg), self._loop.time())  # type: ignore[union-attr]
+                except (OSError, ValueError) as exc:  # the call ends here whatever the network says
+                    logger.warning("BYE not sent: %s", exc, extra={"call_id": call.id})
                 self._rearm()
             call._mark_ended(cause, side, None)
         logger.info("call ended: %s (%s)", cause, side, extra={"call_id": call.id})
@@ -626,7 +662,11 @@ class SipEndpoint:
         assert leg.dialog is not None and leg.flow is not None
         if leg.flow.reliable:
             return leg.flow  # reuse the connection the call came on
-        host, port = leg.dialog.next_hop().hostport
+        try:
+            host, port = leg.dialog.next_hop().hostport
+            ipaddress.ip_address(host)
+        except ValueError:  # a host name (or no host): no DNS on this path, answer where the dialog came from
+            return leg.flow
         return Flow("udp", (host, port))
 
     async def _finish(self, call: Call) -> None:
@@ -692,44 +732,50 @@ class SipEndpoint:
         leg = _Leg()
         self.calls[call.id] = call
         self.legs[call.id] = leg
+        try:
+            return await self._dial(call, leg, trunks, number, timeout)
+        except DialError:
+            raise  # the call is already ended and recorded
+        except BaseException:  # whoever dialed gave up (task cancelled), or a bug: stop ringing, close the record
+            self._send_cancel(leg)
+            if call.state is not CallState.ENDED:
+                call._mark_ended("cancelled", "platform", None)
+            await asyncio.shield(self._finish(call))
+            raise
+
+    async def _dial(self, call: Call, leg: _Leg, trunks: list[Trunk], number: str, timeout: float) -> Call:
         await self.observer.call_started(call)
         stream = RtpStream(call_id=call.id, clock=self.clock, stats=self.media_stats,  # type: ignore[arg-type]
                            local_ip=self.config.advertised_ip, on_dtmf=call._dtmf_received)
+        call.stream = stream
         try:
             await stream.open(self.ports, self.config.rtp_bind_host)
         except RuntimeError as exc:
             call._mark_ended("no_media_port", "platform", None)
             await self._finish(call)
             raise DialError(str(exc), 503, "no_media_port") from exc
-        call.stream = stream
         target = ("+" if number.lstrip().startswith("+") else "") + normalise_number(number)
         failure = DialError("no trunk answered", 503, "failed")
-        try:
-            for trunk in trunks:
-                call.trunk_id = trunk.id
-                try:
-                    await asyncio.wait_for(self._invite_via(call, leg, trunk, target), timeout)
-                    return call
-                except asyncio.TimeoutError:
-                    self._send_cancel(leg)
-                    failure = DialError(f"no answer from {number} within {timeout:.0f} s", 408, "no_answer")
-                    break
-                except (SipError, OSError) as exc:  # unusable challenge, DNS failure...: next trunk
-                    failure = DialError(f"trunk {trunk.name}: {exc}", 502, "trunk_error")
-                    logger.warning("trunk %s failed: %s", trunk.name, exc, extra={"call_id": call.id})
-                except DialError as exc:
-                    failure = exc
-                    if call.state is CallState.ENDED or not (exc.status in (0, 408) or exc.status >= 500):
-                        break  # a definitive answer (busy, not found...) or hung up: don't retry elsewhere
-                    if exc.status in (0, 408):
-                        self.trunk_state[trunk.id] = "down"
-                    logger.info("trunk %s failed (%s), trying next", trunk.name, exc, extra={"call_id": call.id})
-        except BaseException:  # whoever dialed gave up (task cancelled): stop ringing, close the record
-            self._send_cancel(leg)
-            if call.state is not CallState.ENDED:
-                call._mark_ended("cancelled", "platform", None)
-            await asyncio.shield(self._finish(call))
-            raise
+        for trunk in trunks:
+            call.trunk_id = trunk.id
+            try:
+                await asyncio.wait_for(self._invite_via(call, leg, trunk, target), timeout)
+                return call
+            except asyncio.TimeoutError:
+                self._send_cancel(leg)
+                failure = DialError(f"no answer from {number} within {timeout:.0f} s", 408, "no_answer")
+                break
+            except (SipError, OSError) as exc:  # unusable challenge, DNS failure...: next trunk
+                failure = DialError(f"trunk {trunk.name}: {exc}", 502, "trunk_error")
+                logger.warning("trunk %s failed: %s", trunk.name, exc, extra={"call_id": call.id})
+            except DialError as exc:
+                failure = exc
+                our_timeout = exc.cause == "trunk_timeout"
+                if call.state is CallState.ENDED or not (our_timeout or 500 <= exc.status < 600):
+                    break  # a definitive answer (busy, 6xx decline, not found...): don't retry elsewhere
+                if our_timeout:  # the trunk itself didn't answer (a carrier's 408 is about the callee)
+                    self.trunk_state[trunk.id] = "down"
+                logger.info("trunk %s failed (%s), trying next", trunk.name, exc, extra={"call_id": call.id})
         if call.state is not CallState.ENDED:
             call._mark_ended(failure.cause, "callee" if failure.status in (486, 600, 603) else "platform",
                              failure.status or None)
@@ -760,7 +806,10 @@ class SipEndpoint:
                     leg.provisional = True
                     return
                 if response is not None and 200 <= response.status < 300 and future.done():
-                    self._resend_ack(leg)  # 2xx retransmission
+                    if leg.ack_bytes is not None:
+                        self._resend_ack(leg)  # 2xx retransmission
+                    else:  # answered after we gave up (crossed our CANCEL)
+                        self._refuse_late_answer(response, flow)
                     return
                 if not future.done():
                     future.set_result(response)
@@ -832,6 +881,9 @@ class SipEndpoint:
         tx = leg.out_tx
         if tx is None or tx.state not in (State.CALLING, State.PROCEEDING):
             return
+        call_id = tx.request.call_id
+        self._abandoned.add(call_id)
+        self._loop.call_later(64 * T1, self._abandoned.discard, call_id)  # type: ignore[union-attr]
         if not leg.provisional:
             tx.cancel_timeout()
             return

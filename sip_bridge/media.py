@@ -248,14 +248,19 @@ class RtpStream(asyncio.DatagramProtocol):
             port = ports.take()
             try:
                 self.transport, _ = await loop.create_datagram_endpoint(lambda: self, local_addr=(bind_ip, port))
-                try:
-                    self.rtcp_transport, _ = await loop.create_datagram_endpoint(
-                        lambda: _RtcpProtocol(self), local_addr=(bind_ip, port + 1))
-                except OSError:
-                    self.transport.close()
-                    raise
+                self.rtcp_transport, _ = await loop.create_datagram_endpoint(
+                    lambda: _RtcpProtocol(self), local_addr=(bind_ip, port + 1))
             except OSError:
+                if self.transport is not None:
+                    self.transport.close()
+                    self.transport = None
                 continue  # port held by another process: keep it out of the pool
+            except BaseException:  # cancelled while binding: nothing may stay bound or taken
+                if self.transport is not None:
+                    self.transport.close()
+                    self.transport = None
+                ports.give_back(port)
+                raise
             self.local_port = port
             self._ports = ports
             sock = self.transport.get_extra_info("socket")

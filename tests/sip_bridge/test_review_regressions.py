@@ -130,9 +130,6 @@ async def quiet_harness() -> AsyncIterator[EndpointHarness]:
 
 
 # -- inbound state machine -----------------------------------------------------------
-@pytest.mark.xfail(strict=True, reason="endpoint.py:373-382: a CANCEL handled while the RTP socket is being "
-                                       "bound finishes the call before call.stream is set; the stream is "
-                                       "never closed (RTP/RTCP sockets and port pair leak)")
 async def test_cancel_while_rtp_port_is_bound_leaks_the_port(quiet_harness: EndpointHarness) -> None:
     ep = quiet_harness.endpoint
     peer = await open_peer()
@@ -149,9 +146,6 @@ async def test_cancel_while_rtp_port_is_bound_leaks_the_port(quiet_harness: Endp
     assert ep.ports.in_use == 0, f"{ep.ports.in_use} RTP port pairs still bound after every call ended"
 
 
-@pytest.mark.xfail(strict=True, reason="endpoint.py:402 + no fallback: an entry handler that raises (or returns) "
-                                       "before answering leaves the call INCOMING in endpoint.calls with no "
-                                       "final response; the caller rings until it gives up")
 async def test_handler_failing_before_answer_rejects_the_call(quiet_harness: EndpointHarness) -> None:
     async def broken(call: Call) -> None:
         raise RuntimeError("IVR flow failed to load")
@@ -167,9 +161,6 @@ async def test_handler_failing_before_answer_rejects_the_call(quiet_harness: End
     assert finals >= 1 and not ep.calls, f"{len(ep.calls)} call(s) still ringing, no final response"
 
 
-@pytest.mark.xfail(strict=True, reason="endpoint.py:611-616/630: in-dialog requests go to Flow(udp, (hostname, "
-                                       "port)) unresolved; uvloop's sendto raises ValueError, hangup() raises "
-                                       "before _mark_ended/_finish: the call stays in endpoint.calls forever")
 def test_hangup_towards_fqdn_contact_under_uvloop_ends_the_call() -> None:
     async def scenario() -> tuple[int, list[str]]:
         errors: list[str] = []
@@ -216,9 +207,6 @@ async def _outbound_harness(*carrier_ports: int) -> EndpointHarness:
     return h
 
 
-@pytest.mark.xfail(strict=True, reason="endpoint.py:695-704 are outside the try/except BaseException: a dial "
-                                       "cancelled while the record is written or the RTP port bound leaves "
-                                       "the call in endpoint.calls and its record open forever")
 async def test_dial_cancelled_while_binding_rtp_forgets_the_call() -> None:
     carrier = await open_peer()
     h = await _outbound_harness(carrier.port)
@@ -238,9 +226,6 @@ async def test_dial_cancelled_while_binding_rtp_forgets_the_call() -> None:
         await ep.stop()
 
 
-@pytest.mark.xfail(strict=True, reason="endpoint.py:711-716/758-764: after the dial timeout cancels "
-                                       "_invite_via, a 200 crossing our CANCEL is neither ACKed nor BYEd "
-                                       "(RFC 3261 9.1/15); the carrier keeps the answered leg up and bills it")
 async def test_answer_crossing_our_cancel_is_acked_and_hung_up() -> None:
     carrier = await open_peer()
     pending: dict[str, SipRequest] = {}
@@ -265,9 +250,6 @@ async def test_answer_crossing_our_cancel_is_acked_and_hung_up() -> None:
         await h.endpoint.stop()
 
 
-@pytest.mark.xfail(strict=True, reason="endpoint.py:722: `exc.status >= 500` includes 6xx, so a 603 Decline "
-                                       "/ 600 Busy Everywhere is retried on the next trunk (RFC 3261 21.6: "
-                                       "6xx is global, don't try elsewhere); the callee's phone rings again")
 async def test_decline_is_not_retried_on_the_next_trunk() -> None:
     first, second = await open_peer(), await open_peer()
 
@@ -290,8 +272,6 @@ async def test_decline_is_not_retried_on_the_next_trunk() -> None:
         await h.endpoint.stop()
 
 
-@pytest.mark.xfail(strict=True, reason="endpoint.py:724-725: a carrier's own 408 final response (callee "
-                                       "unreachable) marks the whole trunk down for every call of the tenant")
 async def test_carrier_408_for_one_callee_does_not_take_the_trunk_down() -> None:
     carrier = await open_peer()
 
