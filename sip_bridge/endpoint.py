@@ -260,23 +260,25 @@ class SipEndpoint:
         if call is not None:
             self._in_dialog(tx, request, call)  # calls already up are never rate limited
             return
-        if method != "CANCEL" and not self.limiter.allow(tx.flow.remote[0], self._loop.time()):  # type: ignore[union-attr]
+        if method == "CANCEL":
+            via = request.top_via
+            invite_tx = self.tl.server.get((via.branch or "", f"{via.host}:{via.port or 5060}", "INVITE"))
+            if invite_tx is not None:  # a CANCEL for a ringing call is never rate limited
+                self._on_cancel(tx, request, invite_tx)
+                return
+        if not self.limiter.allow(tx.flow.remote[0], self._loop.time()):  # type: ignore[union-attr]
             self.stats.rate_limited += 1
-            tx.respond(make_response(request, 503, "Rate Limited", headers={"Retry-After": RETRY_AFTER}))
+            tx.reply_once(make_response(request, 503, "Rate Limited", headers={"Retry-After": RETRY_AFTER}))
             return
-        if request.to_tag:  # names a dialog we don't have
-            tx.respond(make_response(request, 481))
+        if request.to_tag or method in ("CANCEL", "BYE", "INFO"):  # a dialog or transaction we don't have
+            tx.reply_once(make_response(request, 481))
             return
         if not self._check_require(tx, request):
             return
         if method == "INVITE":
             self._on_invite(tx, request)
-        elif method == "CANCEL":
-            self._on_cancel(tx, request)
         elif method == "OPTIONS":
             tx.respond(self._options_response(request))
-        elif method in ALLOWED_METHODS:  # BYE, INFO outside a dialog
-            tx.respond(make_response(request, 481))
         else:
             tx.respond(make_response(request, 405, headers={"Allow": ALLOW}))
 
@@ -352,7 +354,11 @@ class SipEndpoint:
             tx.respond(response)
             return
         if decision.outcome == "reject":
-            tx.respond(make_response(request, decision.status))
+            response = make_response(request, decision.status)
+            if decision.trunk is None:
+                tx.reply_once(response)  # an unauthenticated source: one copy, nothing retransmitted
+            else:
+                tx.respond(response)
             trunk = decision.trunk
             cause = {403: "forbidden", 404: "not_found"}.get(decision.status, "rejected")
             self._record_rejected(request, trunk.tenant_id if trunk and decision.status == 404 else None,
@@ -521,12 +527,7 @@ class SipEndpoint:
             leg.params = params
             call.stream.start(params)  # type: ignore[union-attr]
 
-    def _on_cancel(self, tx: ServerTransaction, request: SipRequest) -> None:
-        via = request.top_via
-        invite_tx = self.tl.server.get((via.branch or "", f"{via.host}:{via.port or 5060}", "INVITE"))
-        if invite_tx is None:
-            tx.respond(make_response(request, 481))
-            return
+    def _on_cancel(self, tx: ServerTransaction, request: SipRequest, invite_tx: ServerTransaction) -> None:
         tx.respond(make_response(request, 200))
         call = invite_tx.owner
         if invite_tx.state is State.PROCEEDING:

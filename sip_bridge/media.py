@@ -323,7 +323,7 @@ class RtpStream(asyncio.DatagramProtocol):
             self._receive_dtmf(data)
             return
         peer = self.peer
-        if peer is not None:
+        if peer is not None and params is not None and pt == params.payload_type:  # not CN or other types
             peer._relay(data, pt, ts, b1 & 0x80)
         if self._jitter is not None:
             try:
@@ -449,6 +449,9 @@ class RtpStream(asyncio.DatagramProtocol):
         """Relay a packet from the bridged peer: our SSRC/sequence/timestamp, their payload."""
         params = self.params
         if params is None or not self.sending:
+            return
+        if self._dtmf_out:  # RFC 4733: one timestamp per event; audio resumes after the digit
+            self._relay_ts_offset = None
             return
         if self._relay_ts_offset is None:
             self._relay_ts_offset = (self._ts - ts) & 0xFFFFFFFF

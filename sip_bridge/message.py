@@ -590,7 +590,8 @@ class StreamParser:
 
     def __init__(self) -> None:
         self._buffer = bytearray()
-        self.rejected: list[SipError] = []
+        #: Framed messages that failed to parse, with their error, until the caller takes them.
+        self.rejected: list[tuple[bytes, SipError]] = []
 
     def feed(self, data: bytes) -> list[SipRequest | SipResponse]:
         """Add received bytes; return every message completed by them."""
@@ -620,7 +621,7 @@ class StreamParser:
             try:
                 messages.append(_parse(raw))
             except SipError as exc:
-                self.rejected.append(exc)
+                self.rejected.append((raw, exc))
         return messages
 
 

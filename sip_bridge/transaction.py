@@ -159,6 +159,16 @@ class ServerTransaction(Transaction):
             self.state = State.COMPLETED
             self._arm("J", 0 if self.flow.reliable else 64 * T1)
 
+    def reply_once(self, response: SipResponse) -> None:
+        """Send one final response and drop the transaction: no retransmission, no state kept.
+
+        For rejects to unauthenticated or flooding sources: a spoofed source never
+        ACKs, and retransmitting to it would make the node a reflector.
+        """
+        self.last_response = response
+        self.layer._send(response.to_bytes(), self.flow, response)
+        self._terminate()
+
     def resend_last(self) -> None:
         """Re-send the last response (retransmitted request)."""
         if self._last_bytes is not None:

@@ -7,7 +7,8 @@ import logging
 import socket
 from collections.abc import Callable
 
-from .message import SipError, StreamParser, SipRequest, SipResponse
+from .malformed import salvage_response
+from .message import SipError, SipRequest, SipResponse, StreamParser
 from .transaction import Flow
 
 logger = logging.getLogger(__name__)
@@ -63,6 +64,12 @@ class _TcpConnection(asyncio.Protocol):
                 self.transport.close()
             return
         flow = Flow("tcp", self.remote)
+        for raw, exc in self.parser.rejected:  # framed but invalid: answer it like a datagram
+            logger.info("malformed SIP over TCP from %s:%d: %s", *self.remote, exc)
+            reply = salvage_response(raw, exc.status, str(exc))
+            if reply is not None and self.transport is not None:
+                self.transport.write(reply)
+        self.parser.rejected.clear()
         for message in messages:
             self.owner.receiver(message, flow)
 

@@ -363,7 +363,7 @@ def test_stream_parser_drops_invalid_but_framed_message() -> None:
     bad = build("OPTIONS sip:a@h SIP/2.0", *BASE[1:], "Content-Length: 2", body=b"ab")
     good = build("OPTIONS sip:a@h SIP/2.0", *BASE, "Content-Length: 0")
     assert [m.call_id for m in parser.feed(bad + good)] == ["c1"]
-    assert [str(e) for e in parser.rejected] == ["missing mandatory Via header"]
+    assert [str(e) for _, e in parser.rejected] == ["missing mandatory Via header"]
 
 
 def test_stream_parser_limits() -> None:
