@@ -3,8 +3,10 @@ a real throwaway PostgreSQL server for the PostgreSQL tests."""
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
+import uuid
+from collections.abc import AsyncIterator, Callable, Iterator
 from dataclasses import dataclass, field
+from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
@@ -14,6 +16,7 @@ from sqlalchemy import Engine
 from sqlalchemy.orm import Session
 
 from callcenter.api import AppContext, create_app
+from callcenter.cdr import CallRecordStore
 from callcenter.db import make_engine, migrate
 from callcenter.models import Role, Tenant, User, utcnow
 from callcenter.security import hash_password
@@ -136,3 +139,25 @@ def world(engine: Engine, data_dir: Path) -> Iterator[World]:
 @pytest.fixture
 def make_headers(world: World) -> Callable[..., dict[str, str]]:
     return world.login
+
+
+T0 = datetime(2025, 1, 1, 12, 0, tzinfo=timezone.utc)
+
+
+@pytest.fixture
+async def store(engine: Engine) -> AsyncIterator[CallRecordStore]:
+    """A started call-record store on the test's engine (SQLite, or PostgreSQL where overridden)."""
+    s = CallRecordStore(engine)
+    await s.start()
+    yield s
+    await s.close()
+
+
+async def start_call(store: CallRecordStore, tenant_id: int | None = None, at: datetime = T0) -> str:
+    """Record an inbound call attempt; returns its record id."""
+    record_id = str(uuid.uuid4())
+    await store.call_started(
+        record_id=record_id, sip_call_id=f"{record_id}@test", tenant_id=tenant_id, trunk_id=None,
+        direction="inbound", caller="1000", dialed="4001234567", received_at=at,
+    )
+    return record_id

@@ -3,9 +3,7 @@
 from __future__ import annotations
 
 import asyncio
-import uuid
-from collections.abc import AsyncIterator
-from datetime import datetime, timedelta, timezone
+from datetime import datetime, timedelta
 
 import pytest
 from sqlalchemy import Engine, func, select
@@ -15,26 +13,8 @@ from callcenter.cdr import CallRecordStore
 from callcenter.metrics import REGISTRY
 from callcenter.models import CallRecord
 
-from .conftest import add_tenant
+from .conftest import T0, add_tenant, start_call
 
-T0 = datetime(2025, 1, 1, 12, 0, tzinfo=timezone.utc)
-
-
-@pytest.fixture
-async def store(engine: Engine) -> AsyncIterator[CallRecordStore]:
-    s = CallRecordStore(engine)
-    await s.start()
-    yield s
-    await s.close()
-
-
-async def _start(store: CallRecordStore, tenant_id: int | None = None, at: datetime = T0) -> str:
-    record_id = str(uuid.uuid4())
-    await store.call_started(
-        record_id=record_id, sip_call_id=f"{record_id}@test", tenant_id=tenant_id, trunk_id=None,
-        direction="inbound", caller="1000", dialed="4001234567", received_at=at,
-    )
-    return record_id
 
 
 def _get(engine: Engine, record_id: str) -> CallRecord:
@@ -47,7 +27,7 @@ def _get(engine: Engine, record_id: str) -> CallRecord:
 async def test_100_concurrent_starts_all_committed(store: CallRecordStore, engine: Engine) -> None:
     tenant = add_tenant(engine, "alpha")
     batches_before = REGISTRY.get_sample_value("callcenter_cdr_batch_size_count") or 0
-    ids = await asyncio.gather(*(_start(store, tenant, T0 + timedelta(seconds=i)) for i in range(100)))
+    ids = await asyncio.gather(*(start_call(store, tenant, T0 + timedelta(seconds=i)) for i in range(100)))
     with Session(engine) as db:  # a separate connection sees them: committed
         found = set(db.scalars(select(CallRecord.id)).all())
     assert found == set(ids)
@@ -56,7 +36,7 @@ async def test_100_concurrent_starts_all_committed(store: CallRecordStore, engin
 
 
 async def test_lifecycle_and_duration(store: CallRecordStore, engine: Engine) -> None:
-    record_id = await _start(store)
+    record_id = await start_call(store)
     await store.call_answered(record_id, answered_at=T0 + timedelta(seconds=2), codec="PCMA")
     await store.call_ended(record_id, ended_at=T0 + timedelta(seconds=12.5), end_cause="normal_clearing",
                            hangup_side="caller", sip_status=200)
@@ -67,21 +47,21 @@ async def test_lifecycle_and_duration(store: CallRecordStore, engine: Engine) ->
 
 
 async def test_first_end_wins(store: CallRecordStore, engine: Engine) -> None:
-    record_id = await _start(store)
+    record_id = await start_call(store)
     await store.call_ended(record_id, ended_at=T0, end_cause="normal_clearing", hangup_side="callee", sip_status=200)
     await store.call_ended(record_id, ended_at=T0, end_cause="rtp_timeout", hangup_side="platform", sip_status=None)
     assert _get(engine, record_id).end_cause == "normal_clearing"
 
 
 async def test_unanswered_has_no_duration(store: CallRecordStore, engine: Engine) -> None:
-    record_id = await _start(store)
+    record_id = await start_call(store)
     await store.call_ended(record_id, ended_at=T0, end_cause="not_found", hangup_side="platform", sip_status=404)
     assert _get(engine, record_id).duration is None
 
 
 async def test_one_bad_row_fails_alone(store: CallRecordStore, engine: Engine) -> None:
-    good = [_start(store) for _ in range(10)]
-    bad = _start(store, tenant_id=999)  # no such tenant: FK violation
+    good = [start_call(store) for _ in range(10)]
+    bad = start_call(store, tenant_id=999)  # no such tenant: FK violation
     results = await asyncio.gather(*good, bad, return_exceptions=True)
     assert all(isinstance(r, str) for r in results[:10])
     assert isinstance(results[10], Exception)
@@ -91,7 +71,7 @@ async def test_one_bad_row_fails_alone(store: CallRecordStore, engine: Engine) -
 
 async def test_naive_datetime_rejected_before_queueing(store: CallRecordStore) -> None:
     with pytest.raises(ValueError):
-        await _start(store, at=datetime(2025, 1, 1))
+        await start_call(store, at=datetime(2025, 1, 1))
     with pytest.raises(ValueError):
         await store.call_ended("x", ended_at=T0, end_cause="x", hangup_side="nobody", sip_status=None)
 
@@ -99,19 +79,19 @@ async def test_naive_datetime_rejected_before_queueing(store: CallRecordStore) -
 async def test_close_flushes_pending(engine: Engine) -> None:
     store = CallRecordStore(engine)
     await store.start()
-    tasks = [asyncio.create_task(_start(store)) for _ in range(50)]
+    tasks = [asyncio.create_task(start_call(store)) for _ in range(50)]
     await asyncio.sleep(0)  # let every task enqueue
     await store.close()
     ids = await asyncio.gather(*tasks)
     with Session(engine) as db:
         assert set(db.scalars(select(CallRecord.id)).all()) == set(ids)
     with pytest.raises(RuntimeError):
-        await _start(store)
+        await start_call(store)
 
 
 async def test_close_dangling_interrupts_open_records(store: CallRecordStore, engine: Engine) -> None:
-    open_id = await _start(store)
-    done_id = await _start(store)
+    open_id = await start_call(store)
+    done_id = await start_call(store)
     await store.call_ended(done_id, ended_at=T0, end_cause="normal_clearing", hangup_side="caller", sip_status=200)
     assert CallRecordStore(engine).close_dangling() == 1
     record = _get(engine, open_id)
@@ -130,6 +110,6 @@ async def test_loop_is_not_blocked_by_writes(store: CallRecordStore) -> None:
             await asyncio.sleep(0)
 
     t = asyncio.create_task(ticker())
-    await asyncio.gather(*(_start(store) for _ in range(200)))
+    await asyncio.gather(*(start_call(store) for _ in range(200)))
     t.cancel()
     assert ticks > 1

@@ -12,7 +12,7 @@ import subprocess
 import sys
 import time
 import uuid
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import Iterator
 from datetime import datetime, timedelta, timezone
 from typing import Any
 
@@ -28,10 +28,9 @@ from callcenter.metrics import REGISTRY
 from callcenter.models import Base, CallRecord, Number, Tenant, Trunk, User
 from tests.support.postgres import TEST_TIMEZONE, admin_execute, fresh_database
 
-from .conftest import World, add_tenant
+from .conftest import T0, World, add_tenant, start_call
 from .test_migrations import schema_diff
 
-T0 = datetime(2025, 1, 1, 12, 0, tzinfo=timezone.utc)
 
 
 @pytest.fixture
@@ -48,23 +47,6 @@ def engine(pg_url: str) -> Iterator[Engine]:
     migrate(eng)
     yield eng
     eng.dispose()
-
-
-@pytest.fixture
-async def store(engine: Engine) -> AsyncIterator[CallRecordStore]:
-    s = CallRecordStore(engine)
-    await s.start()
-    yield s
-    await s.close()
-
-
-async def _start(store: CallRecordStore, tenant_id: int | None = None, at: datetime = T0) -> str:
-    record_id = str(uuid.uuid4())
-    await store.call_started(
-        record_id=record_id, sip_call_id=f"{record_id}@test", tenant_id=tenant_id, trunk_id=None,
-        direction="inbound", caller="1000", dialed="4001234567", received_at=at,
-    )
-    return record_id
 
 
 def _is_utc(value: datetime | None) -> bool:
@@ -144,7 +126,7 @@ async def test_group_commit_of_100_concurrent_calls(store: CallRecordStore, engi
     tenant = add_tenant(engine, "alpha")
     batches_before = REGISTRY.get_sample_value("callcenter_cdr_batch_size_count") or 0
     starts = [T0 + timedelta(seconds=i) for i in range(100)]
-    ids = await asyncio.gather(*(_start(store, tenant, at) for at in starts))
+    ids = await asyncio.gather(*(start_call(store, tenant, at) for at in starts))
     with Session(engine) as db:  # another connection sees them: committed
         assert set(db.scalars(select(CallRecord.id)).all()) == set(ids)
 
@@ -177,7 +159,7 @@ async def test_group_commit_of_100_concurrent_calls(store: CallRecordStore, engi
 async def test_one_bad_row_fails_alone(store: CallRecordStore, engine: Engine) -> None:
     # On PostgreSQL a failed statement aborts the whole transaction: the retry must
     # start over per operation.
-    results = await asyncio.gather(*(_start(store) for _ in range(10)), _start(store, tenant_id=999),
+    results = await asyncio.gather(*(start_call(store) for _ in range(10)), start_call(store, tenant_id=999),
                                    return_exceptions=True)
     assert all(isinstance(r, str) for r in results[:10])
     assert isinstance(results[10], Exception)
@@ -223,7 +205,7 @@ async def test_call_record_commits_are_synchronous_even_if_the_database_defaults
         store = CallRecordStore(eng)
         await store.start()
         try:
-            ids = await asyncio.gather(*(_start(store) for _ in range(5)))
+            ids = await asyncio.gather(*(start_call(store) for _ in range(5)))
             await store.call_ended(ids[0], ended_at=T0, end_cause="normal_clearing", hangup_side="caller",
                                    sip_status=200)
         finally:
@@ -236,8 +218,8 @@ async def test_call_record_commits_are_synchronous_even_if_the_database_defaults
 
 
 async def test_close_dangling_interrupts_open_records(store: CallRecordStore, engine: Engine) -> None:
-    open_ids = [await _start(store), await _start(store)]
-    done_id = await _start(store)
+    open_ids = [await start_call(store), await start_call(store)]
+    done_id = await start_call(store)
     await store.call_ended(done_id, ended_at=T0, end_cause="normal_clearing", hangup_side="caller", sip_status=200)
     await store.close()
     before = datetime.now(timezone.utc)
@@ -257,7 +239,7 @@ async def test_close_dangling_interrupts_open_records(store: CallRecordStore, en
 async def test_recent_records_newest_first(store: CallRecordStore, engine: Engine) -> None:
     alpha = add_tenant(engine, "alpha")
     beta = add_tenant(engine, "beta")
-    ids = [await _start(store, alpha if i % 2 == 0 else beta, T0 + timedelta(minutes=i)) for i in range(6)]
+    ids = [await start_call(store, alpha if i % 2 == 0 else beta, T0 + timedelta(minutes=i)) for i in range(6)]
     rows = recent_records(engine)
     assert [r["id"] for r in rows] == list(reversed(ids))
     assert rows[0]["received_at"] == (T0 + timedelta(minutes=5)).isoformat()
