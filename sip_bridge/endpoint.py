@@ -154,8 +154,8 @@ class SipEndpoint:
         logger.info("SIP listening on %s:%d (udp, tcp)", self.config.bind_host, self.transport.port)
 
     async def stop(self) -> None:
-        for call in list(self.calls.values()):
-            await call.hangup("shutdown")
+        await asyncio.gather(*(call.hangup("shutdown") for call in list(self.calls.values())),
+                             return_exceptions=True)
         if self._watchdog is not None:
             self._watchdog.cancel()
         if self.clock is not None:
@@ -516,6 +516,10 @@ class SipEndpoint:
         if leg.retransmit is not None:
             leg.retransmit.cancel()
             leg.retransmit = None
+        if leg.params is None and not request.body:  # we offered in the 2xx; RFC 3264 needs the answer here
+            logger.info("ACK brought no SDP answer", extra={"call_id": call.id})
+            self._spawn(call.hangup("incompatible_codec"), call)
+            return
         if request.body and request.content_type == "application/sdp" and leg.params is None:
             try:
                 params = accept_answer(SessionDescription.parse(leg.answer_sdp),
@@ -575,20 +579,19 @@ class SipEndpoint:
             tx.respond(make_response(request, 491, headers={"Retry-After": "1"}))
             return
         assert leg.dialog is not None and call.stream is not None
-        leg.dialog.update_target(request)
-        leg.sdp_version += 1
         if request.body:
             try:
                 offer = SessionDescription.parse(request.body)
                 answer, params = answer_offer(offer, local_ip=self.config.advertised_ip,
                                               local_port=call.stream.local_port, session_id=leg.session_id,
-                                              session_version=leg.sdp_version)
+                                              session_version=leg.sdp_version + 1)
             except NoCommonCodec:
                 tx.respond(make_response(request, 488))
                 return
             except SdpError:
                 tx.respond(make_response(request, 400, "Bad SDP"))
                 return
+            leg.sdp_version += 1  # only an accepted offer changes the session (RFC 3264 8)
             leg.answer_sdp = answer.to_bytes()
             leg.params = params
             call.stream.start(params)
@@ -596,9 +599,11 @@ class SipEndpoint:
                 logger.info("call %s", "held" if params.on_hold else "resumed", extra={"call_id": call.id})
             call.on_hold = params.on_hold
         else:
+            leg.sdp_version += 1
             leg.params = None  # our offer goes in the 200, the answer comes in the ACK
             leg.answer_sdp = make_offer(local_ip=self.config.advertised_ip, local_port=call.stream.local_port,
                                         session_id=leg.session_id, session_version=leg.sdp_version).to_bytes()
+        leg.dialog.update_target(request)  # target refresh only with the accepted re-INVITE
         response = make_response(request, 200, to_tag=leg.local_tag, body=leg.answer_sdp,
                                  content_type="application/sdp",
                                  headers={"Contact": self.contact(tx.flow.transport)})

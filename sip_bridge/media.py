@@ -500,6 +500,8 @@ class RtpStream(asyncio.DatagramProtocol):
 
     async def frames(self) -> AsyncIterator[bytes]:
         """Received audio as 20 ms frames of PCM, de-jittered, silence for lost frames."""
+        if self.closed:
+            return
         queue: asyncio.Queue[bytes | None] = asyncio.Queue()
         self._listeners.append(queue)
         if self._jitter is None:
