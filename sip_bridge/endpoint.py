@@ -111,7 +111,6 @@ class _Leg:
         self.ack_bytes: bytes | None = None
         self.out_tx: ClientTransaction | None = None
         self.provisional = False
-        self.cancelled = False
         #: Set when the ACK for our 2xx arrived (or we gave up waiting).
         self.acked = asyncio.Event()
 
@@ -126,7 +125,7 @@ class SipEndpoint:
         self.stats = SipStats()
         self.media_stats = MediaStats()
         self.transport = SipTransport(self._on_transport)
-        self.tl = TransactionLayer(self.transport, self, on_sent=self._count_sent)
+        self.tl = TransactionLayer(self.transport, self, on_sent=self._count_sent, on_deadline=self._arm_timer)
         self.limiter = RateLimiter(config.rate_limit, config.rate_burst)
         self.nonces = digest.NonceManager(config.secret)
         self.ports = PortAllocator(config.rtp_port_min, config.rtp_port_max)
@@ -191,10 +190,8 @@ class SipEndpoint:
         task.add_done_callback(done)
 
     # -- timers ----------------------------------------------------------------------
-    def _rearm(self) -> None:
-        deadline = self.tl.next_deadline()
-        if deadline is None:
-            return
+    def _arm_timer(self, deadline: float) -> None:
+        """Keep one loop timer at the transaction layer's earliest deadline."""
         if self._timer_at is not None and self._timer_at <= deadline + 0.001:
             return
         if self._timer is not None:
@@ -206,7 +203,9 @@ class SipEndpoint:
         self._timer = None
         self._timer_at = None
         self.tl.poll(self._loop.time())  # type: ignore[union-attr]
-        self._rearm()
+        deadline = self.tl.next_deadline()
+        if deadline is not None:
+            self._arm_timer(deadline)
 
     # -- input -----------------------------------------------------------------------
     def _on_transport(self, data: bytes | SipRequest | SipResponse, flow: Flow) -> None:
@@ -241,7 +240,6 @@ class SipEndpoint:
                 reply = salvage_response(data if isinstance(data, bytes) else message.to_bytes(), exc.status, str(exc))
                 if reply is not None:
                     self.transport.send(reply, flow)
-        self._rearm()
 
     def _count_sent(self, message: SipRequest | SipResponse) -> None:
         if isinstance(message, SipRequest):
@@ -321,7 +319,6 @@ class SipEndpoint:
                         via_host=self.via_host, transport=flow.transport.upper())
         self.tl.send_stateless(dialog.create_request("ACK", cseq=response.cseq[0]), flow)
         self.tl.send_request(dialog.create_request("BYE"), flow, self._loop.time())  # type: ignore[union-attr]
-        self._rearm()
         logger.info("answer after cancel: ACK and BYE sent", extra={"sip_call_id": response.call_id})
 
     def _check_require(self, tx: ServerTransaction, request: SipRequest) -> bool:
@@ -476,7 +473,6 @@ class SipEndpoint:
             call.on_hold = leg.params.on_hold
         call._mark_answered()
         logger.info("call answered (%s)", call.codec, extra={"call_id": call.id})
-        self._rearm()
         await self.observer.call_answered(call)
 
     def _start_2xx_retransmit(self, call: Call, leg: _Leg, response: SipResponse) -> None:
@@ -636,7 +632,6 @@ class SipEndpoint:
                 leg.invite_tx.respond(make_response(leg.invite_tx.request, status, to_tag=leg.local_tag))
             call._mark_ended(cause, side, status)
         elif call.state is CallState.DIALING:
-            leg.cancelled = True
             self._send_cancel(leg)
             call._mark_ended(cause, side, None)
         else:
@@ -654,7 +649,6 @@ class SipEndpoint:
                     self.tl.send_request(bye, self._dialog_flow(leg), self._loop.time())  # type: ignore[union-attr]
                 except (OSError, ValueError) as exc:  # the call ends here whatever the network says
                     logger.warning("BYE not sent: %s", exc, extra={"call_id": call.id})
-                self._rearm()
             call._mark_ended(cause, side, None)
         logger.info("call ended: %s (%s)", cause, side, extra={"call_id": call.id})
         await self._finish(call)
@@ -825,7 +819,6 @@ class SipEndpoint:
             tx.owner = deliver
             leg.out_tx = tx
             leg.provisional = False
-            self._rearm()
             response = await future
             if response is None:
                 raise DialError(f"trunk {trunk.name} did not respond", 408, "trunk_timeout")
@@ -850,18 +843,16 @@ class SipEndpoint:
         ack = leg.dialog.create_request("ACK", cseq=request.cseq[0])
         leg.ack_bytes = ack.to_bytes()
         self._resend_ack(leg)
-        if leg.cancelled or call.state is CallState.ENDED:
+        if call.state is CallState.ENDED:
             # answered while we were cancelling: hang up at once
             bye = leg.dialog.create_request("BYE")
             self.tl.send_request(bye, self._dialog_flow(leg), loop.time())
-            self._rearm()
             raise DialError("call answered after cancel", 487, "cancelled")
         try:
             params = accept_answer(offer, SessionDescription.parse(response.body))
         except SdpError as exc:
             bye = leg.dialog.create_request("BYE")
             self.tl.send_request(bye, self._dialog_flow(leg), loop.time())
-            self._rearm()
             raise DialError(f"unusable SDP answer: {exc}", 488, "incompatible_codec") from exc
         leg.params = params
         call.stream.start(params)
@@ -895,7 +886,6 @@ class SipEndpoint:
             return
         cancel = same_transaction_request(tx.request, "CANCEL")
         self.tl.send_request(cancel, tx.flow, self._loop.time())  # type: ignore[union-attr]
-        self._rearm()
 
     def _build_request(self, method: str, ruri: SipUri, from_addr: NameAddr, to_addr: NameAddr, call_id: str,
                        cseq: int, transport: str, body: bytes = b"", content_type: str | None = None) -> SipRequest:
@@ -933,7 +923,6 @@ class SipEndpoint:
 
         tx = self.tl.send_request(request, flow, loop.time())
         tx.owner = deliver
-        self._rearm()
         return await future
 
 

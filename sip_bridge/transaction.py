@@ -319,7 +319,8 @@ class TransactionLayer:
     """
 
     def __init__(self, sender: Sender, tu: TransactionUser, *,
-                 on_sent: Callable[[SipRequest | SipResponse], None] | None = None) -> None:
+                 on_sent: Callable[[SipRequest | SipResponse], None] | None = None,
+                 on_deadline: Callable[[float], None] | None = None) -> None:
         self.sender = sender
         self.tu = tu
         self.now = 0.0
@@ -329,6 +330,9 @@ class TransactionLayer:
         self._seq = itertools.count()
         #: Optional hook called with every message sent (statistics).
         self.on_sent = on_sent
+        #: Optional hook called with every timer deadline scheduled, so an I/O edge can
+        #: keep one real timer at the earliest one (then call :meth:`poll`).
+        self.on_deadline = on_deadline
 
     # -- input -----------------------------------------------------------------
     def receive(self, message: SipRequest | SipResponse, flow: Flow, now: float) -> None:
@@ -393,6 +397,8 @@ class TransactionLayer:
     # -- timers ----------------------------------------------------------------
     def _schedule(self, tx: Transaction, deadline: float, generation: int) -> None:
         heapq.heappush(self._heap, (deadline, next(self._seq), generation, tx))
+        if self.on_deadline is not None:
+            self.on_deadline(deadline)
 
     def _forget(self, tx: Transaction) -> None:
         if isinstance(tx, ServerTransaction):

@@ -64,9 +64,9 @@ class _TcpConnection(asyncio.Protocol):
                 self.transport.close()
             return
         flow = Flow("tcp", self.remote)
-        for raw, exc in self.parser.rejected:  # framed but invalid: answer it like a datagram
-            logger.info("malformed SIP over TCP from %s:%d: %s", *self.remote, exc)
-            reply = salvage_response(raw, exc.status, str(exc))
+        for raw, error in self.parser.rejected:  # framed but invalid: answer it like a datagram
+            logger.info("malformed SIP over TCP from %s:%d: %s", *self.remote, error)
+            reply = salvage_response(raw, error.status, str(error))
             if reply is not None and self.transport is not None:
                 self.transport.write(reply)
         self.parser.rejected.clear()

@@ -181,6 +181,18 @@ def test_invite_client_over_udp_retransmits_on_timer_a_doubling_from_t1() -> Non
     assert h.tu.timeouts == []
 
 
+def test_every_scheduled_deadline_is_reported_to_the_io_edge() -> None:
+    """The hook an asyncio edge uses to keep one real timer at the earliest deadline."""
+    h = Harness()
+    deadlines: list[float] = []
+    h.layer.on_deadline = deadlines.append
+    h.send(request("INVITE"))
+    assert deadlines == [0.5]  # Timer A
+    h.advance(0.5)
+    assert deadlines == [0.5, 1.5]  # re-armed on the retransmission
+    assert h.layer.next_deadline() == 1.5
+
+
 def test_invite_client_without_any_response_times_out_on_timer_b_after_64_t1() -> None:
     h = Harness()
     tx = h.send(request("INVITE"))
