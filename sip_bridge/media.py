@@ -110,9 +110,10 @@ class MediaClock:
 
     def _tick(self) -> None:
         self.ticks += 1
+        tick_time = self._next  # the nominal time of this tick: no clock read per stream
         for stream in list(self._streams):
             try:
-                stream.tick()
+                stream.tick(tick_time)
             except Exception:  # one broken stream must not silence the others
                 logger.exception("media tick failed", extra={"call_id": stream.call_id})
                 self.discard(stream)
@@ -392,8 +393,8 @@ class RtpStream(asyncio.DatagramProtocol):
         self.sent_octets += len(payload)
         self.stats.packets_out += 1
 
-    def tick(self) -> None:
-        """Called by the media clock every 20 ms."""
+    def tick(self, now: float) -> None:
+        """Called by the media clock every 20 ms, with the tick's time (loop clock)."""
         params = self.params
         if params is None or self.closed:
             return
@@ -428,7 +429,6 @@ class RtpStream(asyncio.DatagramProtocol):
                 pcm = b"\0" * (2 * samples)
             for q in self._listeners:
                 q.put_nowait(pcm)
-        now = self._loop.time()
         if now >= self._rtcp_due:
             self._rtcp_due = now + RTCP_INTERVAL
             self._send_rtcp()
