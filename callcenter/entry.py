@@ -12,6 +12,7 @@ import asyncio
 import logging
 import shutil
 import subprocess
+import wave
 from pathlib import Path
 
 from sip_bridge.call import Call, CallError
@@ -26,23 +27,31 @@ GREETING_TEXT = "Welcome to the call center demo. After the tone you will hear y
 class EntryPoints:
     def __init__(self, data_dir: Path) -> None:
         self.prompt_dir = data_dir / "prompts"
-        self.greeting: bytes = b""
+        #: The greeting with its closing tone, 8 kHz WAV; played by path so that
+        #: ``media.encoded_prompt`` encodes it once per codec, not once per call.
+        self.greeting = self.prompt_dir / "welcome.wav"
 
     async def prepare(self) -> None:
         """Make the greeting prompt once (off the event loop)."""
-        self.greeting = await asyncio.get_running_loop().run_in_executor(None, self._make_greeting)
+        await asyncio.get_running_loop().run_in_executor(None, self._make_greeting)
 
-    def _make_greeting(self) -> bytes:
+    def _make_greeting(self) -> None:
         self.prompt_dir.mkdir(parents=True, exist_ok=True)
-        path = self.prompt_dir / "greeting.wav"
-        if not path.exists() and shutil.which("espeak-ng"):
-            tmp = path.with_suffix(".tmp.wav")
+        spoken = self.prompt_dir / "greeting.wav"
+        if not spoken.exists() and shutil.which("espeak-ng"):
+            tmp = spoken.with_suffix(".tmp.wav")
             result = subprocess.run(["espeak-ng", "-v", "en", "-s", "150", "-w", str(tmp), GREETING_TEXT],
                                     capture_output=True, timeout=60)
             if result.returncode == 0:
-                tmp.replace(path)
-        pcm = load_wav_pcm(path) if path.exists() else sine((523.0, 659.0), 0.6)
-        return pcm + sine(440.0, 0.3)
+                tmp.replace(spoken)
+        pcm = load_wav_pcm(spoken) if spoken.exists() else sine((523.0, 659.0), 0.6)
+        tmp = self.greeting.with_suffix(".tmp.wav")
+        with wave.open(str(tmp), "wb") as w:
+            w.setnchannels(1)
+            w.setsampwidth(2)
+            w.setframerate(8000)
+            w.writeframes(pcm + sine(440.0, 0.3))
+        tmp.replace(self.greeting)
 
     async def handle(self, call: Call) -> None:
         """Answer, greet, then echo until the caller hangs up."""
