@@ -22,7 +22,7 @@ from sqlalchemy import Connection, Engine, insert, select, update
 from sqlalchemy.orm import Session
 
 from callcenter.metrics import CDR_BATCH_SECONDS, CDR_BATCH_SIZE, CDR_WRITE_ERRORS
-from callcenter.models import CallRecord, Direction, HangupSide, Tenant, Trunk, utcnow
+from callcenter.models import CallRecord, Direction, HangupSide, IvrTrace, Tenant, Trunk, utcnow
 
 log = logging.getLogger(__name__)
 
@@ -281,37 +281,54 @@ class CallRecordStore:
             pass  # loop already closed: nobody is waiting any more
 
 
-def recent_records(engine: Engine, limit: int = 100, tenant_id: int | None = None) -> list[dict[str, Any]]:
-    """Newest-first call records as plain dicts (tenant slug and trunk name resolved)."""
-    stmt = (
-        select(CallRecord, Tenant.slug, Trunk.name)
+def _record_query() -> Any:
+    return (
+        select(CallRecord, Tenant.slug, Trunk.name, IvrTrace.result)
         .outerjoin(Tenant, Tenant.id == CallRecord.tenant_id)
         .outerjoin(Trunk, Trunk.id == CallRecord.trunk_id)
-        .order_by(CallRecord.received_at.desc(), CallRecord.id.desc())
-        .limit(limit)
+        .outerjoin(IvrTrace, IvrTrace.call_id == CallRecord.id)
     )
+
+
+def _record_dict(rec: CallRecord, tenant_slug: str | None, trunk_name: str | None,
+                 ivr_result: str | None) -> dict[str, Any]:
+    return {
+        "id": rec.id,
+        "sip_call_id": rec.sip_call_id,
+        "tenant": tenant_slug,
+        "trunk": trunk_name,
+        "direction": rec.direction,
+        "caller": rec.caller,
+        "dialed": rec.dialed,
+        "received_at": rec.received_at.isoformat(),
+        "answered_at": rec.answered_at.isoformat() if rec.answered_at else None,
+        "ended_at": rec.ended_at.isoformat() if rec.ended_at else None,
+        "duration": rec.duration,
+        "end_cause": rec.end_cause,
+        "hangup_side": rec.hangup_side,
+        "sip_status": rec.sip_status,
+        "codec": rec.codec,
+        "ivr_result": ivr_result,
+    }
+
+
+def recent_records(engine: Engine, limit: int = 100, tenant_id: int | None = None) -> list[dict[str, Any]]:
+    """Newest-first call records as plain dicts (tenant slug, trunk name and IVR result resolved)."""
+    stmt = _record_query().order_by(CallRecord.received_at.desc(), CallRecord.id.desc()).limit(limit)
     if tenant_id is not None:
         stmt = stmt.where(CallRecord.tenant_id == tenant_id)
-    out = []
     with Session(engine) as db:
-        for rec, tenant_slug, trunk_name in db.execute(stmt).all():
-            out.append(
-                {
-                    "id": rec.id,
-                    "sip_call_id": rec.sip_call_id,
-                    "tenant": tenant_slug,
-                    "trunk": trunk_name,
-                    "direction": rec.direction,
-                    "caller": rec.caller,
-                    "dialed": rec.dialed,
-                    "received_at": rec.received_at.isoformat(),
-                    "answered_at": rec.answered_at.isoformat() if rec.answered_at else None,
-                    "ended_at": rec.ended_at.isoformat() if rec.ended_at else None,
-                    "duration": rec.duration,
-                    "end_cause": rec.end_cause,
-                    "hangup_side": rec.hangup_side,
-                    "sip_status": rec.sip_status,
-                    "codec": rec.codec,
-                }
-            )
-    return out
+        return [_record_dict(*row) for row in db.execute(stmt).all()]
+
+
+def record_detail(engine: Engine, call_id: str, tenant_id: int | None = None) -> dict[str, Any] | None:
+    """One call record with its IVR trace; None if missing (or of another tenant when ``tenant_id`` is given)."""
+    stmt = _record_query().where(CallRecord.id == call_id)
+    if tenant_id is not None:
+        stmt = stmt.where(CallRecord.tenant_id == tenant_id)
+    with Session(engine) as db:
+        row = db.execute(stmt).first()
+        if row is None:
+            return None
+        trace = db.get(IvrTrace, call_id)
+        return {**_record_dict(*row), "ivr_trace": trace.trace if trace is not None else None}

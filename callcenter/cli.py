@@ -1,4 +1,4 @@
-"""Command line: ``callcenter serve | demo | cdr list | user add``."""
+"""Command line: ``callcenter serve | demo | cdr list|show | user add | flows validate|import|export|list|publish``."""
 
 from __future__ import annotations
 
@@ -59,6 +59,35 @@ def build_parser() -> argparse.ArgumentParser:
     cdr_list.add_argument("--json", action="store_true", help="one JSON object per line")
     cdr_list.add_argument("--limit", type=int, default=100)
     cdr_list.add_argument("--tenant", default=None, help="only this tenant (slug)")
+    cdr_show = cdr.add_parser("show", help="one call record with its IVR trace, as JSON")
+    _add_flags(cdr_show, _DB_FLAGS)
+    cdr_show.add_argument("call_id")
+
+    flows = sub.add_parser("flows", help="IVR flows").add_subparsers(dest="flows_command", required=True)
+    f_validate = flows.add_parser("validate", help="check a flow file (JSON or YAML); with --tenant also "
+                                                   "against the tenant's prompts, calendars, hosts and dialing rules")
+    f_validate.add_argument("file", type=Path)
+    f_validate.add_argument("--tenant", default=None, help="tenant slug")
+    _add_flags(f_validate, _DB_FLAGS)
+    f_import = flows.add_parser("import", help="store a flow file as a new version; --number publishes it")
+    f_import.add_argument("file", type=Path)
+    f_import.add_argument("--tenant", required=True, help="tenant slug")
+    f_import.add_argument("--number", default=None, help="publish on this number of the tenant")
+    _add_flags(f_import, _DB_FLAGS)
+    f_export = flows.add_parser("export", help="print a flow version as JSON (the newest unless --version)")
+    f_export.add_argument("name")
+    f_export.add_argument("--tenant", required=True, help="tenant slug")
+    f_export.add_argument("--version", type=int, default=None)
+    _add_flags(f_export, _DB_FLAGS)
+    f_list = flows.add_parser("list", help="the tenant's flows, versions and where they are published")
+    f_list.add_argument("--tenant", required=True, help="tenant slug")
+    _add_flags(f_list, _DB_FLAGS)
+    f_publish = flows.add_parser("publish", help="put a stored version live on a number (also to roll back)")
+    f_publish.add_argument("name")
+    f_publish.add_argument("--tenant", required=True, help="tenant slug")
+    f_publish.add_argument("--version", type=int, required=True)
+    f_publish.add_argument("--number", required=True)
+    _add_flags(f_publish, _DB_FLAGS)
 
     user = sub.add_parser("user", help="users").add_subparsers(dest="user_command", required=True)
     user_add = user.add_parser("add", help="add a user with a generated password")
@@ -112,11 +141,14 @@ def _cmd_serve(args: argparse.Namespace) -> int:
 
 def _cmd_demo(args: argparse.Namespace) -> int:
     from callcenter.db import make_engine, migrate
+    from asr import bundled_model_path
     from callcenter.demo import DEMO_ADMIN, DEMO_NUMBER, DEMO_SLUG, ensure_demo_tenant
     from callcenter.logs import setup_logging
 
     settings = _settings(args, _NODE_FLAGS)
     setup_logging(settings.log_level)
+    if settings.asr_model is None and (bundled := bundled_model_path()) is not None:
+        settings = settings.model_copy(update={"asr_model": bundled})  # speech in the demo menu
     engine = make_engine(settings.effective_database_url)
     try:
         migrate(engine)
@@ -171,6 +203,92 @@ def _cmd_cdr_list(args: argparse.Namespace) -> int:
     return 0
 
 
+def _cmd_cdr(args: argparse.Namespace) -> int:
+    return _cmd_cdr_list(args) if args.cdr_command == "list" else _cmd_cdr_show(args)
+
+
+def _cmd_cdr_show(args: argparse.Namespace) -> int:
+    from callcenter.cdr import record_detail
+
+    engine = _existing_engine(_settings(args, _DB_FLAGS))
+    try:
+        detail = record_detail(engine, args.call_id)
+    finally:
+        engine.dispose()
+    if detail is None:
+        raise CliError(f"no call record {args.call_id!r}")
+    print(json.dumps(detail, ensure_ascii=False, indent=2))
+    return 0
+
+
+def _tenant_id(db: Session, slug: str) -> int:
+    from callcenter.models import Tenant
+
+    tenant_id = db.scalar(select(Tenant.id).where(Tenant.slug == slug))
+    if tenant_id is None:
+        raise CliError(f"no tenant {slug!r}")
+    return int(tenant_id)
+
+
+def _read_flow(path: Path) -> tuple[Any, str]:
+    from ivr.compiler import load_document
+
+    try:
+        text = path.read_text("utf-8")
+    except (OSError, UnicodeDecodeError) as exc:
+        raise CliError(f"cannot read {path}: {exc}") from exc
+    return load_document(text, path.name), text
+
+
+def _cmd_flows(args: argparse.Namespace) -> int:
+    from callcenter import flows
+    from ivr.compiler import compile_flow
+    from ivr.errors import FlowValidationError
+
+    try:
+        if args.flows_command == "validate" and args.tenant is None:
+            raw, text = _read_flow(args.file)
+            flow = compile_flow(raw, source_text=text)
+            print(f"{args.file}: flow '{flow.name}' is valid ({len(flow.nodes)} nodes)")
+            return 0
+        settings = _settings(args, _DB_FLAGS)
+        engine = _existing_engine(settings)
+        prompts = flows.prompt_library(settings.data_dir)
+        try:
+            with Session(engine) as db:
+                tenant_id = _tenant_id(db, args.tenant)
+                names = frozenset(prompts.list(tenant_id))
+                if args.flows_command == "validate":
+                    raw, text = _read_flow(args.file)
+                    flow = flows.validate(db, tenant_id, raw, names, text)
+                    print(f"{args.file}: flow '{flow.name}' is valid for tenant {args.tenant}")
+                elif args.flows_command == "import":
+                    raw, text = _read_flow(args.file)
+                    result = flows.import_flow(db, tenant_id, raw, names, source_text=text, number=args.number)
+                    db.commit()
+                    where = f", published on {result.published_on}" if result.published_on else ""
+                    print(f"flow '{result.flow}' version {result.version} stored{where}")
+                elif args.flows_command == "export":
+                    row = flows.find_version(db, tenant_id, args.name, args.version)
+                    print(json.dumps(row.document, ensure_ascii=False, indent=2))
+                elif args.flows_command == "list":
+                    print(json.dumps(flows.list_flows(db, tenant_id), ensure_ascii=False, indent=2))
+                else:
+                    flows.publish(db, tenant_id, args.name, args.version, args.number)
+                    db.commit()
+                    print(f"flow '{args.name}' version {args.version} published on {args.number}")
+        finally:
+            engine.dispose()
+    except FlowValidationError as exc:
+        for issue in exc.issues:
+            print(f"{getattr(args, 'file', '')}: {issue}", file=sys.stderr)
+        print("callcenter: error: invalid flow; nothing was stored", file=sys.stderr)
+        return 1
+    except flows.FlowStoreError as exc:
+        raise CliError(str(exc)) from exc
+    return 0
+
+
 def _cmd_user_add(args: argparse.Namespace) -> int:
     from callcenter.db import migrate
     from callcenter.models import AuditLog, Tenant, User, utcnow
@@ -221,8 +339,9 @@ def main(argv: list[str] | None = None) -> int:
     handlers = {
         "serve": _cmd_serve,
         "demo": _cmd_demo,
-        "cdr": _cmd_cdr_list,
+        "cdr": _cmd_cdr,
         "user": _cmd_user_add,
+        "flows": _cmd_flows,
     }
     try:
         return handlers[args.command](args)

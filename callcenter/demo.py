@@ -1,11 +1,16 @@
-"""Demo tenant for a first run: one number, one loopback trunk, one admin."""
+"""Demo tenant for a first run: one number with the demo IVR flow, one loopback trunk, one admin."""
 
 from __future__ import annotations
+
+import json
+from importlib import resources
 
 from sqlalchemy import Engine, select
 from sqlalchemy.orm import Session
 
-from callcenter.models import Number, Role, Tenant, Trunk, User, utcnow
+from callcenter.flows import import_flow
+from callcenter.models import BusinessCalendarRow, Number, Role, Tenant, Trunk, User, utcnow
+from ivr.calendar import ALWAYS_OPEN
 from callcenter.security import generate_password, hash_password
 
 DEMO_SLUG = "demo"
@@ -13,6 +18,7 @@ DEMO_NAME = "Demo"
 DEMO_NUMBER = "4001234567"
 DEMO_TRUNK = "demo-carrier"
 DEMO_ADMIN = "admin"
+DEMO_CALENDAR = "demo"
 DEMO_OUTBOUND = ["0", "1", "2", "3", "4", "5", "6", "7", "8", "9"]  # any number
 
 
@@ -26,7 +32,7 @@ def ensure_demo_tenant(engine: Engine) -> str | None:
             db.add(tenant)
             db.flush()
         if db.scalar(select(Number.id).where(Number.number == DEMO_NUMBER)) is None:
-            db.add(Number(tenant_id=tenant.id, number=DEMO_NUMBER, description="Demo inbound number", entry=None))
+            db.add(Number(tenant_id=tenant.id, number=DEMO_NUMBER, description="Demo inbound number"))
         if db.scalar(select(Trunk.id).where(Trunk.tenant_id == tenant.id, Trunk.name == DEMO_TRUNK)) is None:
             db.add(
                 Trunk(
@@ -54,4 +60,14 @@ def ensure_demo_tenant(engine: Engine) -> str | None:
                     created_at=utcnow(),
                 )
             )
+        if db.scalar(select(BusinessCalendarRow.id).where(BusinessCalendarRow.tenant_id == tenant.id,
+                                                          BusinessCalendarRow.name == DEMO_CALENDAR)) is None:
+            # Open around the clock, so the demo behaves the same at any hour.
+            db.add(BusinessCalendarRow(tenant_id=tenant.id, name=DEMO_CALENDAR,
+                                       definition=ALWAYS_OPEN.model_dump(mode="json")))
+            db.flush()
+        number = db.scalar(select(Number).where(Number.number == DEMO_NUMBER))
+        if number is not None and number.tenant_id == tenant.id and number.flow_version_id is None:
+            text = resources.files("callcenter").joinpath("data/demo-flow.json").read_text("utf-8")
+            import_flow(db, tenant.id, json.loads(text), frozenset(), source_text=text, number=DEMO_NUMBER)
     return password

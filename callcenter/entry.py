@@ -1,9 +1,9 @@
-"""What an answered inbound call does until the IVR engine exists: greeting, then echo.
+"""Where inbound calls go: the IVR flow published on the dialed number, or the line test.
 
-Every number's calls come here.  The greeting is spoken once by espeak-ng
-into the data folder (a two-tone chime if espeak-ng is missing); after it the
-caller hears their own voice back (payloads relayed untouched), which proves
-media in both directions.  Digits are logged.
+A number with a published flow runs it (``ivr.engine``).  A number without one is a
+line test: a greeting spoken once by espeak-ng into the data folder (a two-tone
+chime if espeak-ng is missing), then the caller hears their own voice back
+(payloads relayed untouched), which proves media in both directions.
 """
 
 from __future__ import annotations
@@ -15,6 +15,8 @@ import subprocess
 import wave
 from pathlib import Path
 
+from callcenter.ivr_backend import DbBackend
+from ivr.engine import FlowEngine
 from sip_bridge.call import Call, CallError
 from sip_bridge.media import load_wav_pcm
 from sip_bridge.tones import sine
@@ -25,7 +27,9 @@ GREETING_TEXT = "Welcome to the call center demo. After the tone you will hear y
 
 
 class EntryPoints:
-    def __init__(self, data_dir: Path) -> None:
+    def __init__(self, data_dir: Path, flows: FlowEngine, backend: DbBackend) -> None:
+        self.flows = flows
+        self.backend = backend
         self.prompt_dir = data_dir / "prompts"
         #: The greeting with its closing tone, 8 kHz WAV; played by path so that
         #: ``media.encoded_prompt`` encodes it once per codec, not once per call.
@@ -54,6 +58,13 @@ class EntryPoints:
         tmp.replace(self.greeting)
 
     async def handle(self, call: Call) -> None:
+        version_id = await self.backend.published_version(call.dialed)
+        if version_id is not None:
+            await self.flows.handle(call, version_id)
+        else:
+            await self.line_test(call)
+
+    async def line_test(self, call: Call) -> None:
         """Answer, greet, then echo until the caller hangs up."""
         try:
             await call.answer()
@@ -66,5 +77,4 @@ class EntryPoints:
         except CallError as exc:  # the caller hung up between two steps
             logger.debug("entry stopped: %s", exc, extra={"call_id": call.id})
             return
-        async for event in call.dtmf():
-            logger.info("caller pressed %s", event.digit, extra={"call_id": call.id})
+        await call.wait_ended()

@@ -17,6 +17,7 @@ from sqlalchemy import (
     Boolean,
     CheckConstraint,
     DateTime,
+    Float,
     Dialect,
     ForeignKey,
     Index,
@@ -94,6 +95,10 @@ class Tenant(Base):
     slug: Mapped[str] = mapped_column(String(64), unique=True)
     outbound_prefixes: Mapped[list[str]] = mapped_column(JSON, default=list)
     """Allowed dial prefixes for outbound calls; empty list: no outbound calls."""
+    http_allow_hosts: Mapped[list[str]] = mapped_column(JSON, default=list)
+    """Hosts the IVR's http node may call (exact names or ``*.example.com``); empty: none."""
+    asr_model: Mapped[str | None] = mapped_column(String(500))
+    """Path of the tenant's vosk model; None: the node's model."""
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
 
 
@@ -148,8 +153,47 @@ class Number(Base):
     number: Mapped[str] = mapped_column(String(32), unique=True)
     """The dialed (400) number, digits only, unique across tenants."""
     description: Mapped[str] = mapped_column(String(255), default="")
-    entry: Mapped[str | None] = mapped_column(String(255))
-    """Entry point (IVR flow) for calls to this number; None until the IVR exists."""
+    flow_version_id: Mapped[int | None] = mapped_column(ForeignKey("flow_versions.id", ondelete="SET NULL"))
+    """The IVR flow version published on this number; None: the line-test greeting and echo."""
+
+
+class Flow(Base):
+    """An IVR flow of a tenant; its documents are the versions."""
+
+    __tablename__ = "flows"
+    __table_args__ = (UniqueConstraint("tenant_id", "name", name="uq_flows_tenant_name"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    tenant_id: Mapped[int] = mapped_column(ForeignKey("tenants.id", ondelete="CASCADE"), index=True)
+    name: Mapped[str] = mapped_column(String(64))
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class FlowVersion(Base):
+    """One immutable, validated version of a flow document."""
+
+    __tablename__ = "flow_versions"
+    __table_args__ = (UniqueConstraint("flow_id", "version", name="uq_flow_versions_flow_version"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    flow_id: Mapped[int] = mapped_column(ForeignKey("flows.id", ondelete="CASCADE"), index=True)
+    tenant_id: Mapped[int] = mapped_column(ForeignKey("tenants.id", ondelete="CASCADE"), index=True)
+    version: Mapped[int] = mapped_column(Integer)
+    document: Mapped[dict[str, Any]] = mapped_column(JSON)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    created_by: Mapped[int | None] = mapped_column(ForeignKey("users.id", ondelete="SET NULL"))
+
+
+class BusinessCalendarRow(Base):
+    """A tenant's business hours (``ivr.calendar.BusinessCalendar`` as JSON)."""
+
+    __tablename__ = "business_calendars"
+    __table_args__ = (UniqueConstraint("tenant_id", "name", name="uq_business_calendars_tenant_name"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    tenant_id: Mapped[int] = mapped_column(ForeignKey("tenants.id", ondelete="CASCADE"), index=True)
+    name: Mapped[str] = mapped_column(String(64))
+    definition: Mapped[dict[str, Any]] = mapped_column(JSON)
 
 
 class CallRecord(Base):
@@ -186,6 +230,30 @@ class CallRecord(Base):
         if self.answered_at is None or self.ended_at is None:
             return None
         return max(0.0, (self.ended_at - self.answered_at).total_seconds())
+
+
+class IvrTrace(Base):
+    """The IVR path of one call: nodes visited, inputs, recognitions and how it ended."""
+
+    __tablename__ = "ivr_traces"
+
+    call_id: Mapped[str] = mapped_column(ForeignKey("call_records.id", ondelete="CASCADE"), primary_key=True)
+    tenant_id: Mapped[int | None] = mapped_column(ForeignKey("tenants.id", ondelete="CASCADE"), index=True)
+    flow_version_id: Mapped[int | None] = mapped_column(ForeignKey("flow_versions.id", ondelete="SET NULL"))
+    result: Mapped[str | None] = mapped_column(String(255))
+    trace: Mapped[dict[str, Any]] = mapped_column(JSON)
+    updated_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class Voicemail(Base):
+    __tablename__ = "voicemails"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    tenant_id: Mapped[int | None] = mapped_column(ForeignKey("tenants.id", ondelete="CASCADE"), index=True)
+    call_id: Mapped[str] = mapped_column(ForeignKey("call_records.id", ondelete="CASCADE"), index=True)
+    path: Mapped[str] = mapped_column(String(500))
+    seconds: Mapped[float] = mapped_column(Float)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
 
 
 class AuditLog(Base):

@@ -8,15 +8,23 @@ import signal
 
 import uvicorn
 import uvloop
+from sqlalchemy import Engine, select
+from sqlalchemy.orm import Session
 
+from ivr.engine import FlowEngine
+from ivr.services import IvrServices
 from sip_bridge.call import Call
 from sip_bridge.endpoint import EndpointConfig, SipEndpoint
 from sip_bridge.trunks import TrunkMonitor
 
+from . import models
 from .api import AppContext, create_app
 from .cdr import CallRecordStore
 from .db import make_engine, migrate
 from .entry import EntryPoints
+from .flows import prompt_library
+from .ivr_backend import DbBackend, HoldQueue, make_hold_music
+from .speech import SpeechEngines, tenant_models
 from .logs import setup_logging
 from .metrics import NodeStats, register_node
 from .routing import load_routing
@@ -46,6 +54,12 @@ class RecordObserver:
                                     hangup_side=call.hangup_side, sip_status=call.sip_status)
 
 
+def published_versions(engine: Engine) -> list[int]:
+    with Session(engine) as db:
+        return sorted(set(db.scalars(select(models.Number.flow_version_id)
+                                     .where(models.Number.flow_version_id.is_not(None)))))
+
+
 class Node:
     """Builds the node from settings; :meth:`run` serves until stopped."""
 
@@ -56,6 +70,7 @@ class Node:
         self.store = CallRecordStore(self.engine)
         self.endpoint: SipEndpoint | None = None
         self.monitor: TrunkMonitor | None = None
+        self.speech = SpeechEngines(settings.asr_model, settings.asr_workers)
         self._stopping = asyncio.Event()
 
     def stats(self) -> NodeStats:
@@ -80,7 +95,27 @@ class Node:
             self.endpoint.routing = table
         if self.monitor is not None:
             self.monitor.update(table.trunks)
+        await self.speech.update(await asyncio.get_running_loop().run_in_executor(None, tenant_models, self.engine))
         logger.info("routing loaded: %d trunks, %d numbers", len(table.trunks), len(table.numbers))
+
+    async def _flow_engine(self) -> tuple[FlowEngine, DbBackend]:
+        """The IVR with its services; hold music is made once, TTS prompts of published flows rendered now."""
+        s = self.settings
+        prompts = prompt_library(s.data_dir)
+        music = s.data_dir / "prompts" / "hold-music.wav"
+        if not music.exists():
+            await asyncio.get_running_loop().run_in_executor(None, make_hold_music, music)
+        announcement = await prompts.tts("All our agents are busy. Please hold, your call is important to us.", "en")
+        backend = DbBackend(self.engine, allow_private_http=s.ivr_http_allow_private)
+        services = IvrServices(prompts=prompts, speech=self.speech.for_tenant, directory=backend,
+                               queue=HoldQueue(music, announcement), traces=backend, voicemail=backend,
+                               voicemail_dir=s.data_dir / "voicemail")
+        flows = FlowEngine(services, backend)
+        for version_id in await asyncio.get_running_loop().run_in_executor(None, published_versions, self.engine):
+            flow, _ = await backend.load(version_id)
+            for text, voice in flow.tts_prompts():
+                await prompts.tts(text, voice)
+        return flows, backend
 
     async def run(self) -> None:
         s = self.settings
@@ -90,7 +125,9 @@ class Node:
         if closed:
             logger.warning("closed %d call records left open by a previous run (cause interrupted)", closed)
         await self.store.start()
-        entries = EntryPoints(s.data_dir)
+        await self.speech.start(await loop.run_in_executor(None, tenant_models, self.engine))
+        flows, backend = await self._flow_engine()
+        entries = EntryPoints(s.data_dir, flows, backend)
         await entries.prepare()
         config = EndpointConfig(bind_host=s.sip_host, advertised_ip=s.advertised_ip, sip_port=s.sip_port,
                                 rtp_port_min=s.rtp_port_min, rtp_port_max=s.rtp_port_max, max_calls=s.max_calls,
@@ -127,6 +164,7 @@ class Node:
         server.should_exit = True
         await http
         await self.store.close()
+        self.speech.close()
         self.engine.dispose()
 
 

@@ -21,7 +21,7 @@ def load_routing(engine: Engine) -> RoutingTable:
         for t in db.scalars(select(models.Tenant)):
             table.tenants[t.id] = Tenant(id=t.id, slug=t.slug, outbound_prefixes=tuple(t.outbound_prefixes or ()))
         for n in db.scalars(select(models.Number)):
-            table.numbers[n.number] = Number(number=n.number, tenant_id=n.tenant_id, entry=n.entry)
+            table.numbers[n.number] = Number(number=n.number, tenant_id=n.tenant_id)
         for r in db.scalars(select(models.Trunk).where(models.Trunk.enabled.is_(True))):
             try:
                 networks = Trunk.networks(list(r.inbound_ips or []))

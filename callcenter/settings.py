@@ -88,6 +88,12 @@ class Settings(BaseSettings):
     rate_limit_burst: int = Field(default=1000, ge=1)
     rtp_timeout: float = Field(default=30.0, gt=0)
     log_level: str = "INFO"
+    asr_model: Path | None = None
+    """Directory of the vosk model for speech in IVR menus; None: DTMF only (tenants may set their own)."""
+    asr_workers: int | None = Field(default=None, ge=1, le=64)
+    """Speech recognition threads; None: one per CPU core."""
+    ivr_http_allow_private: bool = False
+    """Let IVR http nodes reach loopback and private addresses (tests, closed networks). Off: SSRF guard."""
     secret_key: str | None = None
     """None: generated once and kept in ``data_dir/secret.key`` (see effective_secret_key)."""
 

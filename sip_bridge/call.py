@@ -80,6 +80,9 @@ class Call:
         self.sip_status: int | None = None
         self.stream: RtpStream | None = None
         self.on_hold = False
+        #: Set while the caller enters something secret (an IVR sensitive section):
+        #: recorders and speech recognizers must not take the audio.
+        self.sensitive = False
         self._dtmf: asyncio.Queue[DtmfEvent] = asyncio.Queue()
         self._ended = asyncio.Event()
         self._answered = asyncio.Event()
@@ -177,6 +180,11 @@ class Call:
             if not getter.done():
                 getter.cancel()
         return getter.result() if getter.done() and not getter.cancelled() else None
+
+    @property
+    def pending_dtmf(self) -> bool:
+        """Digits received and not yet taken (the caller typed ahead)."""
+        return not self._dtmf.empty()
 
     async def dtmf(self) -> AsyncIterator[DtmfEvent]:
         """Digits received until the call ends."""

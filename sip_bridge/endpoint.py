@@ -617,7 +617,8 @@ class SipEndpoint:
                 tx.respond(make_response(request, 400, f"Bad DTMF: {exc}"[:80]))
                 return
             tx.respond(make_response(request, 200))
-            logger.info("DTMF %s (INFO)", event.digit, extra={"call_id": call.id})
+            # Never the digit itself: it may be part of a card number (IVR sensitive sections).
+            logger.debug("DTMF received by SIP INFO", extra={"call_id": call.id})
             call._dtmf_received(event)
         else:
             tx.respond(make_response(request, 415, headers={"Accept": "application/dtmf-relay, application/dtmf"}))

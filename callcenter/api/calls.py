@@ -11,7 +11,7 @@ from sqlalchemy.orm import Session
 
 from callcenter.api.deps import get_db, require_roles
 from callcenter.api.errors import invalid, not_found
-from callcenter.models import CallRecord
+from callcenter.models import CallRecord, IvrTrace
 from callcenter.security import Principal
 
 router = APIRouter(prefix="/api/calls", tags=["calls"])
@@ -94,3 +94,12 @@ def get_call(call_id: str, principal: Principal = Depends(readers), db: Session 
     if record is None:
         raise not_found("call")
     return call_out(record)
+
+
+@router.get("/{call_id}/ivr-trace")
+def get_ivr_trace(call_id: str, principal: Principal = Depends(readers), db: Session = Depends(get_db)) -> dict:
+    """The call's IVR trace: nodes visited with times, inputs, recognitions and the exit taken."""
+    trace = db.scalar(select(IvrTrace).where(IvrTrace.call_id == call_id, IvrTrace.tenant_id == principal.tenant_id))
+    if trace is None:
+        raise not_found("ivr-trace")
+    return trace.trace

@@ -16,12 +16,14 @@ log = logging.getLogger(__name__)
 class ApiError(Exception):
     """An error answered as ``{"error_id": ..., "message": ...}`` with ``status``."""
 
-    def __init__(self, status: int, error_id: str, message: str, headers: dict[str, str] | None = None) -> None:
+    def __init__(self, status: int, error_id: str, message: str, headers: dict[str, str] | None = None,
+                 **extra: object) -> None:
         super().__init__(message)
         self.status = status
         self.error_id = error_id
         self.message = message
         self.headers = headers
+        self.extra = extra
 
 
 def not_authenticated() -> ApiError:
@@ -54,7 +56,8 @@ def install_error_handlers(app: FastAPI) -> None:
 
     @app.exception_handler(ApiError)
     async def _api_error(_request: Request, exc: ApiError) -> JSONResponse:
-        return JSONResponse(_body(exc.error_id, exc.message), status_code=exc.status, headers=exc.headers)
+        return JSONResponse(_body(exc.error_id, exc.message, **exc.extra), status_code=exc.status,
+                            headers=exc.headers)
 
     @app.exception_handler(RequestValidationError)
     async def _validation(_request: Request, exc: RequestValidationError) -> JSONResponse:

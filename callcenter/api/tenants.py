@@ -20,6 +20,7 @@ router = APIRouter(prefix="/api/tenant", tags=["tenant"])
 
 PREFIX_RE = re.compile(r"^[0-9*#+]{1,20}$")
 MAX_PREFIXES = 200
+HOST_RE = re.compile(r"^(\*\.)?[A-Za-z0-9]([A-Za-z0-9-]{0,62}\.)*[A-Za-z0-9-]{1,63}$")
 
 
 class TenantOut(BaseModel):
@@ -27,11 +28,25 @@ class TenantOut(BaseModel):
     name: str
     slug: str
     outbound_prefixes: list[str]
+    http_allow_hosts: list[str]
+    asr_model: str | None
 
 
 class TenantPatch(BaseModel):
     name: str | None = Field(default=None, min_length=1, max_length=200)
     outbound_prefixes: list[str] | None = Field(default=None, max_length=MAX_PREFIXES)
+    http_allow_hosts: list[str] | None = Field(default=None, max_length=100,
+                                               description="hosts IVR http nodes may call; *.example.com allowed")
+
+    @field_validator("http_allow_hosts")
+    @classmethod
+    def _hosts(cls, value: list[str] | None) -> list[str] | None:
+        if value is None:
+            return None
+        for host in value:
+            if not HOST_RE.fullmatch(host):
+                raise ValueError(f"invalid host {host!r}: a host name, optionally starting with '*.'")
+        return list(dict.fromkeys(h.lower() for h in value))
 
     @field_validator("outbound_prefixes")
     @classmethod
@@ -48,7 +63,8 @@ def validate_prefixes(prefixes: list[str]) -> list[str]:
 
 
 def _out(t: Tenant) -> TenantOut:
-    return TenantOut(id=t.id, name=t.name, slug=t.slug, outbound_prefixes=list(t.outbound_prefixes or []))
+    return TenantOut(id=t.id, name=t.name, slug=t.slug, outbound_prefixes=list(t.outbound_prefixes or []),
+                     http_allow_hosts=list(t.http_allow_hosts or []), asr_model=t.asr_model)
 
 
 @router.get("", response_model=TenantOut)
@@ -66,7 +82,7 @@ def patch_tenant(
     db: Session = Depends(get_db),
     ctx: AppContext = Depends(get_ctx),
 ) -> TenantOut:
-    """Rename the tenant or change its allowed outbound prefixes."""
+    """Rename the tenant or change its allowed outbound prefixes or HTTP allow-list."""
     tenant = db.get(Tenant, principal.tenant_id)
     assert tenant is not None
     changes = body.model_dump(exclude_unset=True, exclude_none=True)

@@ -1,0 +1,201 @@
+"""IVR flows, business calendars and uploaded prompts of the caller's tenant (admin only).
+
+A flow is sent as the request body, JSON or YAML (``Content-Type: application/yaml``
+or ``text/yaml``).  An invalid flow is answered 422 ``invalid-flow`` with an
+``issues`` list (node, field, reason, line) and nothing is stored, so the version
+already published keeps answering calls.
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+
+from fastapi import APIRouter, Depends, Query, Request, Response, UploadFile
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from callcenter import flows
+from callcenter.api.audit import record_audit
+from callcenter.api.deps import AppContext, get_ctx, get_db, require_roles
+from callcenter.api.errors import ApiError, invalid, not_found
+from callcenter.api.routing import notify_routing_changed
+from callcenter.models import BusinessCalendarRow
+from callcenter.security import Principal
+from ivr.calendar import BusinessCalendar
+from ivr.compiler import load_document
+from ivr.errors import FlowValidationError
+from ivr.prompts import PromptError, PromptLibrary, PromptNotFound
+from ivr.schema import NAME
+
+router = APIRouter(tags=["ivr"])
+admin = require_roles("admin")
+MAX_FLOW_BYTES = 1_000_000
+NAME_RE = re.compile(NAME)
+
+
+def _invalid_flow(exc: FlowValidationError) -> ApiError:
+    return ApiError(422, "invalid-flow", str(exc), issues=[i.as_dict() for i in exc.issues])
+
+
+async def _flow_body(request: Request) -> tuple[Any, str]:
+    data = await request.body()
+    if len(data) > MAX_FLOW_BYTES:
+        raise ApiError(413, "flow-too-large", f"a flow document is at most {MAX_FLOW_BYTES} bytes")
+    try:
+        text = data.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise invalid("a flow document is UTF-8 text") from exc
+    yaml_type = "yaml" in request.headers.get("content-type", "")
+    try:
+        return load_document(text, "flow.yaml" if yaml_type else "flow.json"), text
+    except FlowValidationError as exc:
+        raise _invalid_flow(exc) from exc
+
+
+def _prompts(ctx: AppContext) -> PromptLibrary:
+    return flows.prompt_library(ctx.settings.data_dir)
+
+
+# -- flows ---------------------------------------------------------------------------------
+@router.get("/api/flows")
+def list_flows(principal: Principal = Depends(admin), db: Session = Depends(get_db)) -> list[dict[str, Any]]:
+    return flows.list_flows(db, principal.tenant_id)
+
+
+@router.post("/api/flows/validate")
+async def validate_flow(request: Request, principal: Principal = Depends(admin), db: Session = Depends(get_db),
+                        ctx: AppContext = Depends(get_ctx)) -> dict[str, Any]:
+    """Check a flow against the schema and the tenant without storing it."""
+    raw, text = await _flow_body(request)
+    try:
+        flow = flows.validate(db, principal.tenant_id, raw, frozenset(_prompts(ctx).list(principal.tenant_id)), text)
+    except FlowValidationError as exc:
+        raise _invalid_flow(exc) from exc
+    return {"valid": True, "name": flow.name, "nodes": len(flow.nodes)}
+
+
+@router.post("/api/flows", status_code=201)
+async def import_flow(request: Request, number: str | None = Query(default=None, pattern=r"^[0-9]{3,32}$"),
+                      principal: Principal = Depends(admin), db: Session = Depends(get_db),
+                      ctx: AppContext = Depends(get_ctx)) -> dict[str, Any]:
+    """Store a new version of the flow named in the document; ``?number=`` publishes it there."""
+    raw, text = await _flow_body(request)
+    try:
+        result = flows.import_flow(db, principal.tenant_id, raw, frozenset(_prompts(ctx).list(principal.tenant_id)),
+                                   source_text=text, number=number, user_id=principal.user_id)
+    except FlowValidationError as exc:
+        raise _invalid_flow(exc) from exc
+    except flows.FlowStoreError as exc:
+        raise invalid(str(exc)) from exc
+    record_audit(db, principal, "flow.import", f"flow:{result.flow}",
+                 {"version": result.version, "published_on": result.published_on})
+    db.commit()
+    if number is not None:
+        notify_routing_changed(ctx)
+    return {"flow": result.flow, "version": result.version, "published_on": result.published_on}
+
+
+@router.get("/api/flows/{name}")
+def export_flow(name: str, version: int | None = Query(default=None, ge=1), principal: Principal = Depends(admin),
+                db: Session = Depends(get_db)) -> dict[str, Any]:
+    """A stored version's document (the newest unless ``?version=``)."""
+    try:
+        return flows.find_version(db, principal.tenant_id, name, version).document
+    except flows.FlowStoreError as exc:
+        raise not_found("flow") from exc
+
+
+class PublishBody(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    version: int = Field(ge=1)
+    number: str = Field(pattern=r"^[0-9]{3,32}$")
+
+
+@router.post("/api/flows/{name}/publish")
+def publish_flow(name: str, body: PublishBody, principal: Principal = Depends(admin), db: Session = Depends(get_db),
+                 ctx: AppContext = Depends(get_ctx)) -> dict[str, Any]:
+    """Put a stored version live on a number (new calls only; calls in progress keep theirs)."""
+    try:
+        flows.publish(db, principal.tenant_id, name, body.version, body.number)
+    except flows.FlowStoreError as exc:
+        raise invalid(str(exc)) from exc
+    record_audit(db, principal, "flow.publish", f"flow:{name}", body.model_dump())
+    db.commit()
+    notify_routing_changed(ctx)
+    return {"flow": name, "version": body.version, "published_on": body.number}
+
+
+# -- business calendars --------------------------------------------------------------------
+@router.get("/api/calendars")
+def list_calendars(principal: Principal = Depends(admin), db: Session = Depends(get_db)) -> dict[str, Any]:
+    rows = db.scalars(select(BusinessCalendarRow).where(BusinessCalendarRow.tenant_id == principal.tenant_id))
+    return {row.name: row.definition for row in rows}
+
+
+@router.put("/api/calendars/{name}")
+def put_calendar(name: str, body: dict[str, Any], principal: Principal = Depends(admin),
+                 db: Session = Depends(get_db)) -> dict[str, Any]:
+    """Create or replace a calendar (time zone, weekly hours, holidays); flows read it live."""
+    if not NAME_RE.fullmatch(name):
+        raise invalid("calendar names are lower-case letters, digits, '-' and '_'")
+    try:
+        definition = BusinessCalendar.model_validate(body).model_dump(mode="json")
+    except ValidationError as exc:
+        raise invalid("; ".join(f"{'.'.join(map(str, e['loc']))}: {e['msg']}" for e in exc.errors())) from exc
+    row = db.scalar(select(BusinessCalendarRow).where(BusinessCalendarRow.tenant_id == principal.tenant_id,
+                                                      BusinessCalendarRow.name == name))
+    if row is None:
+        db.add(BusinessCalendarRow(tenant_id=principal.tenant_id, name=name, definition=definition))
+    else:
+        row.definition = definition
+    record_audit(db, principal, "calendar.put", f"calendar:{name}", {})
+    db.commit()
+    return definition
+
+
+@router.delete("/api/calendars/{name}", status_code=204)
+def delete_calendar(name: str, principal: Principal = Depends(admin), db: Session = Depends(get_db)) -> Response:
+    row = db.scalar(select(BusinessCalendarRow).where(BusinessCalendarRow.tenant_id == principal.tenant_id,
+                                                      BusinessCalendarRow.name == name))
+    if row is None:
+        raise not_found("calendar")
+    db.delete(row)
+    record_audit(db, principal, "calendar.delete", f"calendar:{name}", {})
+    db.commit()
+    return Response(status_code=204)
+
+
+# -- prompts -----------------------------------------------------------------------------
+@router.get("/api/prompts")
+def list_prompts(principal: Principal = Depends(admin), ctx: AppContext = Depends(get_ctx)) -> list[str]:
+    return _prompts(ctx).list(principal.tenant_id)
+
+
+@router.put("/api/prompts/{name}")
+async def upload_prompt(name: str, file: UploadFile, principal: Principal = Depends(admin),
+                        db: Session = Depends(get_db), ctx: AppContext = Depends(get_ctx)) -> dict[str, Any]:
+    """Upload a WAV or MP3 prompt; it is converted once to 8 kHz for the phone network."""
+    data = await file.read()
+    try:
+        await _prompts(ctx).import_upload(principal.tenant_id, name, data, file.filename or "")
+    except PromptError as exc:
+        raise invalid(str(exc)) from exc
+    record_audit(db, principal, "prompt.upload", f"prompt:{name}", {"bytes": len(data)})
+    db.commit()
+    return {"name": name}
+
+
+@router.delete("/api/prompts/{name}", status_code=204)
+def delete_prompt(name: str, principal: Principal = Depends(admin), db: Session = Depends(get_db),
+                  ctx: AppContext = Depends(get_ctx)) -> Response:
+    try:
+        _prompts(ctx).delete(principal.tenant_id, name)
+    except PromptNotFound as exc:
+        raise not_found("prompt") from exc
+    except PromptError as exc:
+        raise invalid(str(exc)) from exc
+    record_audit(db, principal, "prompt.delete", f"prompt:{name}", {})
+    db.commit()
+    return Response(status_code=204)
