@@ -17,6 +17,7 @@ import vosk
 from .errors import AsrError
 from .matching import normalize_phrase
 from .models import UNK, knows_word, load_model, usable_phrases
+from .recognizers import RecognizerPool
 from .session import DEFAULT_BATCH_MS, SpeechSession
 from .stats import AsrStats, asr_stats
 from .vad import VadConfig
@@ -44,6 +45,7 @@ class SpeechEngine:
         self.vad_config = vad_config
         self.batch_ms = batch_ms
         self._model: vosk.Model | None = None
+        self._recognizers: RecognizerPool | None = None
         self._pool: ThreadPoolExecutor | None = None
         self._has_unk = False
         self._started = False
@@ -77,6 +79,7 @@ class SpeechEngine:
             self._pool.shutdown(wait=False, cancel_futures=True)
             self._pool = None
             raise
+        self._recognizers = RecognizerPool(self._model, max_idle=2 * self.workers)
         self._has_unk = knows_word(self._model, UNK)
         if not self._has_unk:
             logger.info("the vosk model has no [unk] word: in grammar mode, speech outside the phrases is "
@@ -95,7 +98,7 @@ class SpeechEngine:
         """
         if not self.available:
             raise AsrError("speech recognition is not available (no model loaded, or the engine is closed)")
-        assert self._model is not None and self._pool is not None
+        assert self._model is not None and self._pool is not None and self._recognizers is not None
         grammar: str | None = None
         phrase_map: dict[str, str] | None = None
         if phrases is not None:
@@ -114,7 +117,7 @@ class SpeechEngine:
             # always with [unk]: a model without it just ignores the word, and an empty
             # grammar ("[]") crashes vosk 0.3.45 (segmentation fault) when no phrase is usable
             grammar = json.dumps(kept + [UNK], ensure_ascii=False)
-        session = SpeechSession(model=self._model, pool=self._pool, grammar=grammar, phrases=phrase_map,
+        session = SpeechSession(recognizers=self._recognizers, pool=self._pool, grammar=grammar, phrases=phrase_map,
                                 call_id=call_id, on_speech_start=on_speech_start, vad_config=self.vad_config,
                                 batch_ms=self.batch_ms, on_close=self._sessions.discard)
         self._sessions.add(session)
@@ -138,6 +141,8 @@ class SpeechEngine:
             session.close()
         if self._pool is not None:
             self._pool.shutdown(wait=False)
+        if self._recognizers is not None:
+            self._recognizers.clear()
 
     async def __aenter__(self) -> SpeechEngine:
         await self.start()

@@ -19,9 +19,8 @@ from collections.abc import Callable
 from concurrent.futures import Executor
 from dataclasses import dataclass
 
-import vosk
-
 from .recognition import Recognition, build_recognition
+from .recognizers import Recognizer, RecognizerPool
 from .stats import counters
 from .vad import FRAME_BYTES, FRAME_MS, SAMPLE_RATE, Vad, VadConfig, VadEvent
 
@@ -62,12 +61,13 @@ class SpeechSession:
     taken by :meth:`result` with nothing newer under way.
     """
 
-    def __init__(self, *, model: vosk.Model, pool: Executor, grammar: str | None, phrases: dict[str, str] | None,
+    def __init__(self, *, recognizers: RecognizerPool, pool: Executor, grammar: str | None,
+                 phrases: dict[str, str] | None,
                  call_id: str | None, on_speech_start: Callable[[], None] | None,
                  vad_config: VadConfig | None = None, batch_ms: int = DEFAULT_BATCH_MS,
                  on_close: Callable[[SpeechSession], None] | None = None) -> None:
         self._loop = asyncio.get_running_loop()
-        self._model = model
+        self._recognizers = recognizers
         self._pool = pool
         self._grammar = grammar
         self._phrases = phrases
@@ -90,7 +90,8 @@ class SpeechSession:
         self._pending_finals = 0
         self._ops: deque[_Op] = deque([_Op(_Kind.CREATE)])
         self._inflight: asyncio.Future[str | None] | None = None
-        self._rec: vosk.KaldiRecognizer | None = None  # owned by the worker ops
+        self._rec: Recognizer | None = None  # owned by the worker ops
+        self._rec_base = 0  # samples the recognizer had heard before this session (reused ones)
         self._results: deque[Recognition] = deque()
         self._waiters: deque[asyncio.Future[Recognition | None]] = deque()
         counters.session_opened()
@@ -295,7 +296,7 @@ class SpeechSession:
 
     def _deliver(self, utterance: _Utterance, raw: str) -> None:
         self._pending_finals -= 1
-        offset = utterance.start_frame * FRAME_MS / 1000 - utterance.rec_offset / SAMPLE_RATE
+        offset = utterance.start_frame * FRAME_MS / 1000 - (self._rec_base + utterance.rec_offset) / SAMPLE_RATE
         rec = build_recognition(raw, time_offset=offset, phrases=self._phrases, speech_ended=utterance.speech_ended,
                                 now=self._loop.time())
         counters.utterance(rec.latency)
@@ -329,23 +330,20 @@ class SpeechSession:
     def _run_op(self, op: _Op) -> str | None:
         """Runs in the worker pool; the only code that touches the recognizer."""
         if op.kind is _Kind.CREATE:
-            if self._grammar is None:
-                rec = vosk.KaldiRecognizer(self._model, float(SAMPLE_RATE))
-            else:
-                rec = vosk.KaldiRecognizer(self._model, float(SAMPLE_RATE), self._grammar)
-            rec.SetWords(True)
-            self._rec = rec
-            return None
-        if op.kind is _Kind.CLOSE:
-            self._rec = None  # the last reference: vosk frees the recognizer here, off the loop
+            self._rec = self._recognizers.acquire(self._grammar)
+            self._rec_base = self._rec.samples
             return None
         rec = self._rec
+        if op.kind is _Kind.CLOSE:
+            self._rec = None
+            if rec is not None:
+                self._recognizers.release(rec)  # free mode: kept warm for the next call; else freed here
+            return None
         assert rec is not None
         if op.kind is _Kind.RESET:
-            rec.Reset()
+            rec.reset()
             return None
-        if op.audio:
-            rec.AcceptWaveform(op.audio)
+        rec.accept(op.audio)
         if op.kind is _Kind.FINAL:
-            return str(rec.FinalResult())
+            return rec.final()
         return None

@@ -15,9 +15,10 @@ Rules, for a local calendar day D:
   closed), else none if D is a holiday, else ``weekly`` for D's weekday (a
   weekday not listed is closed);
 * a range is ``HH:MM-HH:MM``, start included and end excluded; ``24:00`` may
-  end a range; a range ending before (or at) its start runs past midnight, and
-  its part after midnight belongs to the day it started on: ``fri:
-  ["22:00-02:00"]`` is open Saturday 01:00 even if Saturday has no hours;
+  end a range; a range ending before its start runs past midnight, and its
+  part after midnight belongs to the day it started on: ``fri:
+  ["22:00-02:00"]`` is open Saturday 01:00 even if Saturday has no hours
+  (``"22:00-00:00"`` simply ends at midnight);
 * a holiday is closed the whole calendar day, including the after-midnight
   part of a range started the day before.
 
@@ -45,14 +46,14 @@ Weekday = Literal["mon", "tue", "wed", "thu", "fri", "sat", "sun"]
 WEEKDAYS: tuple[Weekday, ...] = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
 
 _MINUTES_PER_DAY = 24 * 60
-_TIME = re.compile(r"(\d\d):(\d\d)")
+_TIME = re.compile(r"([0-9]{2}):([0-9]{2})")  # not \d: that would take other scripts' digits
 #: Names zoneinfo finds on a Debian system that are not IANA zones (the host's own zone...).
 _NOT_ZONES = frozenset({"localtime", "posixrules", "Factory"})
 
 
 @lru_cache(maxsize=1024)
 def _parse_range(text: str) -> tuple[int, int]:
-    """``"HH:MM-HH:MM"`` as (start, end) minutes after midnight; end may be <= start."""
+    """``"HH:MM-HH:MM"`` as (start, end) minutes after midnight; end < start crosses midnight."""
     start_text, dash, end_text = text.partition("-")
     if not dash:
         raise ValueError(f"invalid time range {text!r}: expected 'HH:MM-HH:MM' such as '09:00-17:30'")
@@ -98,12 +99,13 @@ class BusinessCalendar(BaseModel):
     @classmethod
     def _known_zone(cls, name: str) -> str:
         try:
-            if name in _NOT_ZONES:
-                raise ZoneInfoNotFoundError(name)
             ZoneInfo(name)
         except (ZoneInfoNotFoundError, ValueError, OSError):
-            raise ValueError(f"unknown time zone {name!r} (use an IANA name such as 'Asia/Shanghai')") from None
-        return name
+            pass
+        else:
+            if name not in _NOT_ZONES:
+                return name
+        raise ValueError(f"unknown time zone {name!r} (use an IANA name such as 'Asia/Shanghai')")
 
     def is_open(self, at: datetime) -> bool:
         """Whether the calendar is open at the instant ``at`` (which must be timezone-aware)."""
@@ -113,12 +115,12 @@ class BusinessCalendar(BaseModel):
         day = local.date()
         minute = local.hour * 60 + local.minute  # [start, end) on whole minutes covers the seconds
         for start, end in self._ranges(day):
-            if start <= minute < (end if end > start else _MINUTES_PER_DAY):
+            if start <= minute < (_MINUTES_PER_DAY if end < start else end):
                 return True
         if day in self.holidays and day not in self.special:
             return False
         # The after-midnight part of yesterday's ranges that cross midnight.
-        return any(end <= start and minute < end for start, end in self._ranges(day - timedelta(days=1)))
+        return any(end < start and minute < end for start, end in self._ranges(day - timedelta(days=1)))
 
     def _ranges(self, day: date) -> list[tuple[int, int]]:
         """The day's own ranges (special, holiday or weekly), parsed."""

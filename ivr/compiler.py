@@ -109,6 +109,11 @@ def _line_finder(text: str | None) -> Any:
 
 
 # -- compiling ---------------------------------------------------------------------------
+def _field_path(field: str) -> tuple[Any, ...]:
+    """"options.0.next" -> ("options", 0, "next"), to find the field's line."""
+    return tuple(int(p) if p.isdigit() else p for p in field.split(".")) if field else ()
+
+
 def _section_path(section: str) -> tuple[Any, ...]:
     return () if section == MAIN else ("subflows", section)
 
@@ -175,7 +180,7 @@ def compile_flow(raw: Any, *, source_text: str | None = None) -> CompiledFlow:
             try:
                 flow.nodes[spec.id] = build_node(spec)
             except ExpressionCompileError as exc:
-                issues.append(FlowIssue(spec.id, exc.field, str(exc.error), line_of(pos)))
+                issues.append(FlowIssue(spec.id, exc.field, str(exc.error), line_of(pos + _field_path(exc.field))))
         if flow.section_of.get(body.start) != section:
             issues.append(FlowIssue(None, "start" if section == MAIN else f"subflows.{section}.start",
                                     f"start node '{body.start}' is not a node of "
@@ -190,11 +195,13 @@ def compile_flow(raw: Any, *, source_text: str | None = None) -> CompiledFlow:
         for field_name, target in node.references().items():
             if target is None:
                 continue
+            field_line = line_of(positions[node_id] + _field_path(field_name))
             if target not in flow.section_of:
-                issues.append(FlowIssue(node_id, field_name, f"unknown node '{target}'", line))
+                issues.append(FlowIssue(node_id, field_name, f"unknown node '{target}'", field_line))
             elif flow.section_of[target] != section:
                 issues.append(FlowIssue(node_id, field_name, f"node '{target}' is in another section "
-                                        f"({flow.section_of[target]}); use a subflow node to enter a subflow", line))
+                                        f"({flow.section_of[target]}); use a subflow node to enter a subflow",
+                                        field_line))
         sub = node.subflow()
         if sub is not None:
             if sub not in document.subflows:
@@ -236,8 +243,9 @@ def check_tenant(flow: CompiledFlow, facts: TenantFacts, *, source_text: str | N
         section = flow.section_of[node_id]
         body = flow.document if section == MAIN else flow.document.subflows[section]
         index = next(i for i, spec in enumerate(body.nodes) if spec.id == node_id)
-        line = line_of(_section_path(section) + ("nodes", index))
-        issues += [FlowIssue(i.node, i.field, i.reason, line) for i in node.preconditions(facts)]
+        node_path = _section_path(section) + ("nodes", index)
+        issues += [FlowIssue(i.node, i.field, i.reason, line_of(node_path + _field_path(i.field)))
+                   for i in node.preconditions(facts)]
     return issues
 
 

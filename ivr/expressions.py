@@ -346,7 +346,9 @@ _CONSTRUCT_NAMES: dict[type[ast.AST], str] = {
 
 
 #: Nodes allowed as they are; their children are checked.
-_PLAIN_NODES = (ast.Expression, ast.BoolOp, ast.IfExp, ast.expr_context, ast.operator, ast.boolop, ast.unaryop, ast.cmpop)
+_PLAIN_NODES = (
+    ast.Expression, ast.BoolOp, ast.IfExp, ast.expr_context, ast.operator, ast.boolop, ast.unaryop, ast.cmpop
+)
 
 
 def _is_singleton(node: ast.expr) -> bool:
@@ -500,7 +502,7 @@ class Expression:
 
     def evaluate(self, variables: Mapping[str, Any]) -> Any:
         """Compute the value; raise :class:`ExpressionError` when it cannot be computed."""
-        return _Evaluator(variables).eval(self._tree)
+        return _Evaluator(variables).visit(self._tree)
 
     def evaluate_bool(self, variables: Mapping[str, Any]) -> bool:
         """Evaluate as a condition, with Python truthiness (see the module docstring)."""
@@ -511,7 +513,7 @@ class _Evaluator:
     def __init__(self, variables: Mapping[str, Any]) -> None:
         self.variables = variables
 
-    def eval(self, node: ast.expr) -> Any:
+    def visit(self, node: ast.expr) -> Any:
         method = getattr(self, "_" + type(node).__name__)
         return method(node)
 
@@ -524,12 +526,12 @@ class _Evaluator:
         return self.variables.get(node.id)
 
     def _List(self, node: ast.List | ast.Tuple) -> list[Any]:
-        return [self.eval(element) for element in node.elts]
+        return [self.visit(element) for element in node.elts]
 
     _Tuple = _List
 
     def _Attribute(self, node: ast.Attribute) -> Any:
-        container = self.eval(node.value)
+        container = self.visit(node.value)
         if container is None:
             return None
         if not isinstance(container, Mapping):
@@ -537,8 +539,8 @@ class _Evaluator:
         return container.get(node.attr)
 
     def _Subscript(self, node: ast.Subscript) -> Any:
-        container = self.eval(node.value)
-        key = self.eval(node.slice)
+        container = self.visit(node.value)
+        key = self.visit(node.slice)
         if container is None:
             return None
         if isinstance(container, Mapping):
@@ -556,7 +558,7 @@ class _Evaluator:
 
     def _Call(self, node: ast.Call) -> Any:
         assert isinstance(node.func, ast.Name)  # guaranteed by _check_call
-        args = [self.eval(arg) for arg in node.args]
+        args = [self.visit(arg) for arg in node.args]
         try:
             return _checked(FUNCTIONS[node.func.id].impl(*args))
         except ExpressionError as exc:
@@ -566,7 +568,7 @@ class _Evaluator:
             raise _error(node, f"{node.func.id}() cannot handle {types}") from None
 
     def _UnaryOp(self, node: ast.UnaryOp) -> Any:
-        operand = self.eval(node.operand)
+        operand = self.visit(node.operand)
         if isinstance(node.op, ast.Not):
             return not operand
         symbol = "-" if isinstance(node.op, ast.USub) else "+"
@@ -575,18 +577,20 @@ class _Evaluator:
         return _checked(-operand if symbol == "-" else +operand)
 
     def _BinOp(self, node: ast.BinOp) -> Any:
-        left = self.eval(node.left)
-        right = self.eval(node.right)
+        left = self.visit(node.left)
+        right = self.visit(node.right)
         symbol = _BINARY_OPS[type(node.op)]
         if _is_number(left) and _is_number(right):
+            if symbol in ("/", "//", "%") and right == 0:
+                raise _error(node, "division by zero")
             try:
                 return _checked(_arithmetic(symbol, left, right))
-            except ZeroDivisionError:
-                raise _error(node, "division by zero") from None
             except ExpressionError as exc:
                 raise _error(node, exc.reason) from None
-            except (ArithmeticError, TypeError):
-                pass  # e.g. Decimal with float: reported below
+            except ArithmeticError:
+                raise _error(node, f"result of {symbol!r} is out of range") from None
+            except TypeError:
+                pass  # Decimal with float: reported below
         elif symbol == "+":
             # Sizes are checked before joining: the result must not get built first.
             if isinstance(left, str) and isinstance(right, str):
@@ -604,18 +608,18 @@ class _Evaluator:
         is_and = isinstance(node.op, ast.And)
         value: Any = None
         for operand in node.values:
-            value = self.eval(operand)
+            value = self.visit(operand)
             if bool(value) != is_and:
                 return value
         return value
 
     def _IfExp(self, node: ast.IfExp) -> Any:
-        return self.eval(node.body) if self.eval(node.test) else self.eval(node.orelse)
+        return self.visit(node.body) if self.visit(node.test) else self.visit(node.orelse)
 
     def _Compare(self, node: ast.Compare) -> bool:
-        left = self.eval(node.left)
+        left = self.visit(node.left)
         for op, right_node in zip(node.ops, node.comparators):
-            right = self.eval(right_node)
+            right = self.visit(right_node)
             if not _compare(node, _COMPARE_OPS[type(op)], left, right):
                 return False
             left = right

@@ -47,7 +47,9 @@ _EN_ONES = (
     "fourteen fifteen sixteen seventeen eighteen nineteen"
 ).split()
 _EN_TENS = "_ _ twenty thirty forty fifty sixty seventy eighty ninety".split()
-_EN_SCALES = ((10**15, "quadrillion"), (10**12, "trillion"), (10**9, "billion"), (10**6, "million"), (10**3, "thousand"))
+_EN_SCALES = (
+    (10**15, "quadrillion"), (10**12, "trillion"), (10**9, "billion"), (10**6, "million"), (10**3, "thousand")
+)
 _EN_MONTHS = (
     "January February March April May June July August September October November December"
 ).split()

@@ -25,7 +25,6 @@ class NumberCreate(BaseModel):
 
     number: str = Field(pattern=NUMBER_PATTERN, description="digits only, unique across tenants")
     description: str = Field(default="", max_length=255)
-    entry: str | None = Field(default=None, max_length=255)
 
 
 class NumberPatch(BaseModel):
@@ -33,18 +32,18 @@ class NumberPatch(BaseModel):
 
     number: str | None = Field(default=None, pattern=NUMBER_PATTERN)
     description: str | None = Field(default=None, max_length=255)
-    entry: str | None = Field(default=None, max_length=255)
 
 
 class NumberOut(BaseModel):
     id: int
     number: str
     description: str
-    entry: str | None
+    flow_version_id: int | None
+    """The IVR flow version live on this number (publish with /api/flows/{name}/publish)."""
 
 
 def _out(n: Number) -> NumberOut:
-    return NumberOut(id=n.id, number=n.number, description=n.description, entry=n.entry)
+    return NumberOut(id=n.id, number=n.number, description=n.description, flow_version_id=n.flow_version_id)
 
 
 def _number_taken(db: Session, number: str, exclude_id: int | None = None) -> bool:

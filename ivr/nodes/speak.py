@@ -34,10 +34,10 @@ class Say(Node[SayNode]):
         self.value = expression("value", spec.value)
 
     async def execute(self, run: FlowRun) -> str | None:
-        value = self.value.evaluate(run.variables)
         try:
+            value = self.value.evaluate(run.variables)
             text = say_text(self.spec.kind, value, self.spec.lang, currency=self.spec.currency)
-        except (ValueError, TypeError) as exc:
+        except (ValueError, TypeError) as exc:  # ExpressionError is a ValueError
             run.record("error", reason=f"cannot say {self.spec.kind}: {exc}")
             return self.spec.next
         await run.play(Prompt(tts=text, voice=self.spec.lang), barge_in=False)

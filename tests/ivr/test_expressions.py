@@ -263,7 +263,10 @@ def test_expression_error_is_a_value_error_with_position() -> None:
     [
         ("open('/etc/passwd')", "function 'open' is not allowed at column 1"),
         ("__import__('os')", "function '__import__' is not allowed at column 1"),
-        ("__import__('os').system('id')", "method calls like '.system()' are not allowed; use system(x) style functions at column 1"),
+        (
+            "__import__('os').system('id')",
+            "method calls like '.system()' are not allowed; use system(x) style functions at column 1",
+        ),
         ("len(__import__('os'))", "function '__import__' is not allowed at column 5"),
         ("().__class__", "attribute access '__class__' is not allowed at column 4"),
         ("crm.__class__.__mro__", "attribute access '__mro__' is not allowed at column 15"),
@@ -460,6 +463,13 @@ def test_integers_are_capped() -> None:
     assert eval_error("-a - a", {"a": 10**30 - 1}) == "integer result has more than 30 digits at column 1"
 
 
+def test_decimal_arithmetic_errors() -> None:
+    assert eval_error("price % 0") == "division by zero at column 1"
+    assert eval_error("a / b", {"a": Decimal(0), "b": Decimal(0)}) == "division by zero at column 1"
+    huge = Decimal("1e999999")
+    assert eval_error("a * a", {"a": huge}) == "result of '*' is out of range at column 1"
+
+
 def test_float_overflow_is_harmless() -> None:
     assert ev("a * a", {"a": 1e200}) == float("inf")
     assert eval_error("round(a * a)", {"a": 1e200}) == "round() cannot handle float at column 1"
@@ -488,3 +498,29 @@ def test_evaluation_never_uses_eval(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(builtins, "exec", forbidden)
     monkeypatch.setattr(builtins, "compile", forbidden)
     assert expression.evaluate(VARIABLES) is True
+
+
+def test_random_token_soup_only_raises_expression_error() -> None:
+    """Whatever a tenant types, compiling and evaluating fail only with ExpressionError."""
+    import random
+
+    tokens = [
+        "crm", "input", "items", "price", "nobody", "count", ".", "customer", "[", "]", "(", ")", ",", "0", "1",
+        "-1", "2.5", "'a'", "''", "+", "-", "*", "/", "//", "%", "**", "==", "<", ">=", "in", "not", "and", "or",
+        "is", "None", "true", "null", "if", "else", "len", "str", "int", "float", "round", "abs", "min", "max",
+        "lower", "digits", "contains", "lambda", ":", "for", "__class__", "__import__", "{", "}", "@", "~",
+    ]
+    rng = random.Random(20261123)
+    compiled = 0
+    for _ in range(20_000):
+        source = " ".join(rng.choice(tokens) for _ in range(rng.randint(1, 12)))
+        try:
+            expression = compile_expression(source)
+        except ExpressionError:
+            continue
+        compiled += 1
+        try:
+            expression.evaluate(VARIABLES)
+        except ExpressionError:
+            pass
+    assert compiled > 500  # the soup does exercise the evaluator

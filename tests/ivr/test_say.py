@@ -62,11 +62,12 @@ def test_exports() -> None:
         (100000001, "一亿零一", "one hundred million one"),
         (100010000, "一亿零一万", "one hundred million ten thousand"),
         (110000000, "一亿一千万", "one hundred ten million"),
-        (123456789, "一亿二千三百四十五万六千七百八十九", "one hundred twenty-three million four hundred fifty-six thousand seven hundred eighty-nine"),
+        (123456789, "一亿二千三百四十五万六千七百八十九",
+         "one hundred twenty-three million four hundred fifty-six thousand seven hundred eighty-nine"),
         (1000000000, "十亿", "one billion"),
         (1000000000000, "一万亿", "one trillion"),
         (1000001000000, "一万亿零一百万", "one trillion one million"),
-        (9999999999999999, "九千九百九十九万九千九百九十九亿九千九百九十九万九千九百九十九",
+        (9999999999999999, "九千九百九十九万九千九百九十九亿" "九千九百九十九万九千九百九十九",
          "nine quadrillion nine hundred ninety-nine trillion nine hundred ninety-nine billion "
          "nine hundred ninety-nine million nine hundred ninety-nine thousand nine hundred ninety-nine"),
     ],
@@ -236,7 +237,7 @@ def test_unknown_currency() -> None:
         (date(2026, 11, 23), "二零二六年十一月二十三日", "November twenty-third, twenty twenty-six"),
         ("2026-11-23", "二零二六年十一月二十三日", "November twenty-third, twenty twenty-six"),
         (datetime(2026, 1, 1, 23, 59), "二零二六年一月一日", "January first, twenty twenty-six"),
-        ("2026-11-23T10:00:00+08:00", "二零二六年十一月二十三日", "November twenty-third, twenty twenty-six"),
+        ("2026-11-23T10:00+08:00", "二零二六年十一月二十三日", "November twenty-third, twenty twenty-six"),
         (date(2000, 2, 2), "二零零零年二月二日", "February second, two thousand"),
         (date(2005, 3, 10), "二零零五年三月十日", "March tenth, two thousand five"),
         (date(2010, 4, 11), "二零一零年四月十一日", "April eleventh, twenty ten"),
@@ -287,8 +288,9 @@ def test_datetime() -> None:
     moment = datetime(2026, 11, 23, 15, 15, tzinfo=timezone(timedelta(hours=8)))
     assert say_text("datetime", moment, "zh") == "二零二六年十一月二十三日下午三点十五分"
     assert say_text("datetime", moment, "en") == "November twenty-third, twenty twenty-six, at three fifteen PM"
-    assert say_text("datetime", "2026-11-23T15:15:00+08:00", "zh") == "二零二六年十一月二十三日下午三点十五分"
-    assert say_text("datetime", "2026-11-23 09:00", "en") == "November twenty-third, twenty twenty-six, at nine o'clock AM"
+    assert say_text("datetime", "2026-11-23T15:15+08:00", "zh") == "二零二六年十一月二十三日下午三点十五分"
+    nine = "November twenty-third, twenty twenty-six, at nine o'clock AM"
+    assert say_text("datetime", "2026-11-23 09:00", "en") == nine
 
 
 @pytest.mark.parametrize(

@@ -1,0 +1,207 @@
+"""The IVR over SIP: sipp callers into a real node (``callcenter demo``) with the Korean vosk model.
+
+Every assertion is on what a user sees: the call record's IVR trace (as the CLI and the
+API show it), the API's answer to a bad flow, and the audio the caller hears.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import httpx
+import numpy as np
+import pytest
+
+from tests.support.endpoint import EndpointHarness, routing_table
+from tests.support.node import NodeProcess
+from tests.support.pcap import espeak_pcm, ivr_call_scenario, write_rtp_pcap
+from tests.support.sipp import sipp
+
+pytestmark = pytest.mark.interop
+
+DEMO = "4001234567"
+SILENT_NUMBER = "4009990001"
+CLOSED_NUMBER = "4009990002"
+BARGE_NUMBER = "4009990003"
+LONG_PROMPT = ("This announcement is deliberately long so that the caller can interrupt it. " * 4).strip()
+
+
+@pytest.fixture(scope="module")
+def node(tmp_path_factory: pytest.TempPathFactory) -> Iterator[NodeProcess]:
+    data = tmp_path_factory.mktemp("ivr") / "data"
+    data.mkdir()
+    n = NodeProcess(data).start()
+    yield n
+    n.stop()
+
+
+@pytest.fixture(scope="module")
+def api(node: NodeProcess) -> Iterator[httpx.Client]:
+    with httpx.Client(base_url=node.http, timeout=30) as client:
+        token = client.post("/api/login", json={"tenant": "demo", "username": "admin",
+                                                      "password": node.admin_password}).json()["token"]
+        client.headers["Authorization"] = f"Bearer {token}"
+        for number in (SILENT_NUMBER, CLOSED_NUMBER, BARGE_NUMBER):
+            assert client.post("/api/numbers", json={"number": number}).status_code == 201
+        assert client.put("/api/calendars/never", json={"timezone": "Asia/Shanghai", "weekly": {}}).status_code == 200
+        for number, flow in ((SILENT_NUMBER, SILENT_FLOW), (CLOSED_NUMBER, CLOSED_FLOW), (BARGE_NUMBER, BARGE_FLOW)):
+            reply = client.post("/api/flows", params={"number": number}, json=flow)
+            assert reply.status_code == 201, reply.text
+        yield client
+
+
+SILENT_FLOW = {
+    "name": "silent", "start": "menu",
+    "nodes": [
+        {"id": "menu", "type": "menu", "prompt": "Press 1.", "timeout": 1.5, "retries": 1,
+         "options": [{"key": "1", "next": "one"}], "no_input": "nobody", "no_match": "nobody"},
+        {"id": "one", "type": "queue", "queue": "one"},
+        {"id": "nobody", "type": "queue", "queue": "nobody-home"},
+    ],
+}
+CLOSED_FLOW = {
+    "name": "closed", "start": "hours",
+    "nodes": [
+        {"id": "hours", "type": "business_hours", "calendar": "never", "open": "open", "closed": "closed"},
+        {"id": "open", "type": "queue", "queue": "open"},
+        {"id": "closed", "type": "play", "prompt": "We are closed.", "next": "bye"},
+        {"id": "bye", "type": "hangup"},
+    ],
+}
+BARGE_FLOW = {
+    "name": "barge", "start": "long",
+    "nodes": [
+        {"id": "long", "type": "play", "prompt": LONG_PROMPT, "barge_in": True, "next": "wait"},
+        {"id": "wait", "type": "gather", "variable": "entered",
+         "digits": {"min": 1, "max": 1, "first_timeout": 10}, "next": "done"},
+        {"id": "done", "type": "hangup"},
+    ],
+}
+
+
+def call(node: NodeProcess, workdir: Path, number: str, steps: list[tuple[str, object]], *,
+         platform_hangs_up: bool = False) -> dict[str, Any]:
+    """One sipp call with ``steps``; returns the call's record with its IVR trace (CLI ``cdr show``)."""
+    workdir.mkdir(parents=True, exist_ok=True)
+    before = {r["id"] for r in node.cdrs()}
+    xml = ivr_call_scenario(workdir / "caller.xml", steps, platform_hangs_up=platform_hangs_up)
+    result = sipp(workdir, node.sip, "-sf", str(xml), "-s", number, "-m", "1", timeout=90)
+    assert result.successful == 1 and result.failed == 0, result
+    deadline = time.monotonic() + 10
+    while True:
+        new = [r for r in node.cdrs() if r["id"] not in before and r["ended_at"]]
+        if new and new[0]["ivr_result"] or time.monotonic() > deadline:
+            break
+        time.sleep(0.2)
+    assert len(new) == 1
+    out = subprocess.run([sys.executable, "-m", "callcenter", "cdr", "show", new[0]["id"], "--data-dir",
+                          str(node.data_dir)], capture_output=True, text=True, check=True)
+    return json.loads(out.stdout)
+
+
+def events(record: dict[str, Any], node_id: str) -> list[dict[str, Any]]:
+    return [e for s in record["ivr_trace"]["steps"] if s["node"] == node_id for e in s.get("events", [])]
+
+
+def test_dtmf_2_ends_in_the_support_queue(node: NodeProcess, tmp_path: Path) -> None:
+    record = call(node, tmp_path, DEMO, [("pause", 1000), ("pcap", "pcap/dtmf_2833_2.pcap"), ("pause", 1500)])
+    trace = record["ivr_trace"]
+    assert record["ivr_result"] == "queue: support"
+    assert trace["result"] == "queue: support" and trace["steps"][-1]["exit"] == "queue: support"
+    assert [s["node"] for s in trace["steps"]] == ["greeting", "hours", "menu", "support"]
+    assert {"event": "dtmf", "digit": "2"}.items() <= events(record, "menu")[-1].items()
+    assert record["hangup_side"] == "caller" and record["end_cause"] == "normal_clearing"
+
+
+@pytest.mark.parametrize(("spoken", "queue"), [("판매", "sales"), ("상담", "support")])
+def test_a_spoken_menu_phrase_takes_its_branch(node: NodeProcess, tmp_path: Path, spoken: str, queue: str) -> None:
+    """Korean speech from espeak-ng, as PCMA RTP from sipp, spoken while the menu prompt plays."""
+    speech = write_rtp_pcap(tmp_path / "speech.pcap", espeak_pcm(spoken, "ko", tmp_path))
+    record = call(node, tmp_path, DEMO, [("pause", 3500), ("pcap", str(speech)), ("pause", 2000)])
+    assert record["ivr_result"] == f"queue: {queue}"
+    recognition = [e for e in events(record, "menu") if e["event"] == "recognition"]
+    assert recognition and recognition[-1]["phrase"] == spoken
+    assert any(e["event"] == "barge_in" for e in events(record, "menu"))  # speech stopped the prompt
+
+
+def test_silence_walks_the_no_input_branch(node: NodeProcess, api: httpx.Client, tmp_path: Path) -> None:
+    record = call(node, tmp_path, SILENT_NUMBER, [("pause", 9000)])
+    assert record["ivr_result"] == "queue: nobody-home"
+    assert [e["attempt"] for e in events(record, "menu") if e["event"] == "no_input"] == [1, 2]
+
+
+def test_outside_business_hours_the_closed_branch_plays(node: NodeProcess, api: httpx.Client,
+                                                        tmp_path: Path) -> None:
+    record = call(node, tmp_path, CLOSED_NUMBER, [("pause", 500)], platform_hangs_up=True)
+    assert [s["node"] for s in record["ivr_trace"]["steps"]] == ["hours", "closed", "bye"]
+    assert events(record, "hours")[0]["open"] is False
+    assert record["ivr_result"] == "hangup" and record["hangup_side"] == "platform"
+
+
+def loud(frame: bytes) -> bool:
+    return float(np.abs(np.frombuffer(frame, "<i2")).max()) > 500
+
+
+async def test_barge_in_stops_the_prompt_within_200_ms(node: NodeProcess, api: httpx.Client) -> None:
+    """The caller (our SIP stack dialing the node) hears the prompt, presses 5, hears it stop."""
+    harness = EndpointHarness(routing_table(outbound_port=node.sip_port))
+    await harness.endpoint.start()
+    try:
+        leg = await harness.endpoint.dial(1, BARGE_NUMBER, caller_id="13800138000")
+        loop = asyncio.get_running_loop()
+        heard: list[tuple[float, bool]] = []
+        pressed_at: float | None = None
+        async for frame in leg.audio():
+            heard.append((loop.time(), loud(frame)))
+            talking = sum(1 for _, is_loud in heard if is_loud)
+            if pressed_at is None and talking >= 50:  # a second of prompt audio
+                leg.send_dtmf("5")
+                pressed_at = loop.time()
+            if pressed_at is not None and loop.time() - pressed_at > 1.5:
+                break
+        await leg.hangup()
+    finally:
+        await harness.endpoint.stop()
+    assert pressed_at is not None, "the prompt was never heard"
+    last_sound = max(t for t, is_loud in heard if is_loud)
+    assert last_sound - pressed_at <= 0.200, f"prompt went on {1000 * (last_sound - pressed_at):.0f} ms after the key"
+
+
+BAD_FLOW = json.dumps({
+    "name": "demo", "start": "greeting",
+    "nodes": [
+        {"id": "greeting", "type": "play", "prompt": "Hello", "next": "menu"},
+        {"id": "menu", "type": "menu", "prompt": "Press 1",
+         "options": [{"key": "1", "next": "nowhere"}]},
+    ],
+}, indent=2)
+
+
+def test_an_invalid_import_is_refused_and_the_old_flow_keeps_answering(node: NodeProcess, api: httpx.Client,
+                                                                         tmp_path: Path) -> None:
+    reply = api.post("/api/flows", params={"number": DEMO}, content=BAD_FLOW,
+                     headers={"Content-Type": "application/json"})
+    assert reply.status_code == 422
+    body = reply.json()
+    assert body["error_id"] == "invalid-flow"
+    line = next(n for n, text in enumerate(BAD_FLOW.splitlines(), 1) if "nowhere" in text)
+    assert body["issues"] == [{"node": "menu", "field": "options.0.next", "reason": "unknown node 'nowhere'",
+                               "line": line}]
+    path = tmp_path / "bad.json"
+    path.write_text(BAD_FLOW)
+    cli = subprocess.run([sys.executable, "-m", "callcenter", "flows", "import", str(path), "--tenant", "demo",
+                          "--number", DEMO, "--data-dir", str(node.data_dir)], capture_output=True, text=True)
+    assert cli.returncode == 1
+    assert f"line {line}: node 'menu' field 'options.0.next': unknown node 'nowhere'" in cli.stderr
+    assert "nothing was stored" in cli.stderr
+    assert [f["latest_version"] for f in api.get("/api/flows").json() if f["name"] == "demo"] == [1]
+    record = call(node, tmp_path / "after", DEMO,
+                  [("pause", 1000), ("pcap", "pcap/dtmf_2833_2.pcap"), ("pause", 1500)])
+    assert record["ivr_result"] == "queue: support"
