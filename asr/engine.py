@@ -39,9 +39,15 @@ class SpeechEngine:
     """
 
     def __init__(self, model_path: Path | None, *, workers: int | None = None,
-                 vad_config: VadConfig | None = None, batch_ms: int = DEFAULT_BATCH_MS) -> None:
+                 vad_config: VadConfig | None = None, batch_ms: int = DEFAULT_BATCH_MS,
+                 warm_free_recognizers: int | None = None, free_early_final_ms: int | None = 100) -> None:
         self.model_path = Path(model_path) if model_path is not None else None
         self.workers = workers or os.cpu_count() or 1
+        # idle free-mode recognizers kept warm for the next call (~40 MB each with the small
+        # Korean model; a cold one decodes its first utterances several times slower)
+        self.warm_free_recognizers = 2 * self.workers if warm_free_recognizers is None else warm_free_recognizers
+        # free mode: finalise at this much silence, before the hangover ends (see SpeechSession); None: off
+        self.free_early_final_ms = free_early_final_ms
         self.vad_config = vad_config
         self.batch_ms = batch_ms
         self._model: vosk.Model | None = None
@@ -79,7 +85,7 @@ class SpeechEngine:
             self._pool.shutdown(wait=False, cancel_futures=True)
             self._pool = None
             raise
-        self._recognizers = RecognizerPool(self._model, max_idle=2 * self.workers)
+        self._recognizers = RecognizerPool(self._model, max_idle=self.warm_free_recognizers)
         self._has_unk = knows_word(self._model, UNK)
         if not self._has_unk:
             logger.info("the vosk model has no [unk] word: in grammar mode, speech outside the phrases is "
@@ -119,7 +125,8 @@ class SpeechEngine:
             grammar = json.dumps(kept + [UNK], ensure_ascii=False)
         session = SpeechSession(recognizers=self._recognizers, pool=self._pool, grammar=grammar, phrases=phrase_map,
                                 call_id=call_id, on_speech_start=on_speech_start, vad_config=self.vad_config,
-                                batch_ms=self.batch_ms, on_close=self._sessions.discard)
+                                batch_ms=self.batch_ms, on_close=self._sessions.discard,
+                                early_final_ms=self.free_early_final_ms if grammar is None else None)
         self._sessions.add(session)
         return session
 

@@ -53,10 +53,24 @@ def parse_vosk_result(raw: str, *, time_offset: float) -> tuple[str, float, list
     return text, confidence, words
 
 
-def build_recognition(raw: str, *, time_offset: float, phrases: dict[str, str] | None, speech_ended: float,
+def build_recognition(segments: list[tuple[str, float]], *, phrases: dict[str, str] | None, speech_ended: float,
                       now: float) -> Recognition:
-    """A :class:`Recognition`; ``phrases`` maps normalised phrase -> phrase as the caller gave it (grammar mode)."""
-    text, confidence, words = parse_vosk_result(raw, time_offset=time_offset)
+    """A :class:`Recognition` from the vosk results of an utterance's segments, in order.
+
+    ``segments``: (raw FinalResult JSON, time offset to add to its word times);
+    an utterance usually has one, more when it was finalised early at a pause
+    and went on. ``phrases`` maps normalised phrase -> phrase as the caller
+    gave it (grammar mode).
+    """
+    texts: list[str] = []
+    words: list[Word] = []
+    for raw, offset in segments:
+        text, _, seg_words = parse_vosk_result(raw, time_offset=offset)
+        if text:
+            texts.append(text)
+        words.extend(seg_words)
+    text = " ".join(texts)
+    confidence = sum(w[3] for w in words) / len(words) if words else 0.0
     phrase = None
     if phrases is not None:
         matched = match_phrase(text, list(phrases))

@@ -17,7 +17,7 @@ import logging
 from collections import deque
 from collections.abc import Callable
 from concurrent.futures import Executor
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from .recognition import Recognition, build_recognition
 from .recognizers import Recognizer, RecognizerPool
@@ -39,9 +39,20 @@ class _Kind(enum.Enum):
 
 
 @dataclass(slots=True)
+class _Segment:
+    """A stretch of an utterance decoded as one vosk utterance (FinalResult at its end)."""
+
+    start_frame: int  # session frame index of its first frame given to the recognizer
+    rec_offset: int  # samples given to the recognizer (by this session) before it
+
+
+@dataclass(slots=True)
 class _Utterance:
-    start_frame: int  # session frame index of the first frame given to the recognizer (pre-roll included)
-    rec_offset: int  # samples given to the recognizer before this utterance
+    segment: _Segment | None  # the segment being fed; None after an early final until speech resumes
+    results: list[tuple[_Segment, str]] = field(default_factory=list)
+    finals_pending: int = 0
+    ended: bool = False
+    abandoned: bool = False
     speech_ended: float = 0.0
 
 
@@ -50,6 +61,7 @@ class _Op:
     kind: _Kind
     audio: bytes = b""
     utterance: _Utterance | None = None
+    segment: _Segment | None = None
 
 
 class SpeechSession:
@@ -59,12 +71,21 @@ class SpeechSession:
     each utterance. ``speech_started`` is set as soon as the VAD hears the
     caller start (barge-in) and cleared once that utterance's result has been
     taken by :meth:`result` with nothing newer under way.
+
+    ``early_final_ms`` (free mode): when the caller has been quiet this long
+    inside an utterance, the audio so far is finalised at once, while the VAD's
+    hangover still runs. If the caller goes on, the rest is decoded as a new
+    segment and the texts are joined in one Recognition; if not, the result is
+    ready when the hangover ends instead of one FinalResult later (free-mode
+    FinalResult takes 20-100 ms). Not for grammar mode, where a split would
+    break multi-word phrases (and FinalResult takes a few ms).
     """
 
     def __init__(self, *, recognizers: RecognizerPool, pool: Executor, grammar: str | None,
                  phrases: dict[str, str] | None,
                  call_id: str | None, on_speech_start: Callable[[], None] | None,
                  vad_config: VadConfig | None = None, batch_ms: int = DEFAULT_BATCH_MS,
+                 early_final_ms: int | None = None,
                  on_close: Callable[[SpeechSession], None] | None = None) -> None:
         self._loop = asyncio.get_running_loop()
         self._recognizers = recognizers
@@ -80,14 +101,18 @@ class SpeechSession:
         self.closed = False
         self._broken = False
         self._vad = Vad(vad_config)
+        self._early_final_frames = None
+        if early_final_ms is not None and early_final_ms // FRAME_MS < self._vad.config.hangover_frames:
+            self._early_final_frames = max(1, early_final_ms // FRAME_MS)
         self._preroll: deque[bytes] = deque(maxlen=PREROLL_MS // FRAME_MS)
         self._buf = bytearray()
+        self._buf_start = 0  # session frame index of the first frame in _buf
         self._batch_bytes = max(1, batch_ms // FRAME_MS) * FRAME_BYTES
         self._carry = b""
         self._frames = 0  # frames passed to feed(), paused ones included: the session's clock
         self._queued_samples = 0  # samples handed to the recognizer so far, in order
         self._utterance: _Utterance | None = None
-        self._pending_finals = 0
+        self._undelivered = 0  # ended utterances whose result is not out yet
         self._ops: deque[_Op] = deque([_Op(_Kind.CREATE)])
         self._inflight: asyncio.Future[str | None] | None = None
         self._rec: Recognizer | None = None  # owned by the worker ops
@@ -172,10 +197,11 @@ class SpeechSession:
         self.paused = True
         self._preroll.clear()
         self._carry = b""
-        if self._vad.in_speech:
+        if self._utterance is not None:
+            self._utterance.abandoned = True
+            self._utterance = None
             self._vad.reset()
             self._buf.clear()
-            self._utterance = None
             self._ops.append(_Op(_Kind.RESET))
             self._maybe_clear_started()
             self._pump()
@@ -199,8 +225,10 @@ class SpeechSession:
         self._buf.clear()
         self._preroll.clear()
         self._results.clear()
-        self._utterance = None
-        self._pending_finals = 0
+        if self._utterance is not None:
+            self._utterance.abandoned = True
+            self._utterance = None
+        self._undelivered = 0
         while self._waiters:
             waiter = self._waiters.popleft()
             if not waiter.done():
@@ -221,19 +249,29 @@ class SpeechSession:
             self._start_utterance(index)
             self._buf += frame
             self._speech_start()
-        elif self._utterance is not None:
-            self._buf += frame
-            if event is VadEvent.END:
-                self._end_utterance()
-        else:
+            return
+        utterance = self._utterance
+        if utterance is None:
             self._preroll.append(frame)
+            return
+        if not self._buf:
+            self._buf_start = index
+        self._buf += frame
+        if event is VadEvent.END:
+            self._end_utterance(utterance)
+        elif utterance.segment is None:  # finalised early, the hangover runs
+            if self._vad.quiet_frames == 0:  # the caller goes on: a new segment, with the pause before it
+                utterance.segment = _Segment(start_frame=self._buf_start, rec_offset=self._queued_samples)
+        elif self._vad.quiet_frames == self._early_final_frames:
+            self._finalize_segment(utterance)
 
     def _start_utterance(self, index: int) -> None:
-        self._utterance = _Utterance(start_frame=index - len(self._preroll), rec_offset=self._queued_samples)
         self._buf.clear()
         for frame in self._preroll:
             self._buf += frame
+        self._buf_start = index - len(self._preroll)
         self._preroll.clear()
+        self._utterance = _Utterance(_Segment(start_frame=self._buf_start, rec_offset=self._queued_samples))
 
     def _speech_start(self) -> None:
         self.speech_started.set()
@@ -244,17 +282,27 @@ class SpeechSession:
             except Exception:  # a broken barge-in callback must not stop recognition
                 logger.exception("on_speech_start callback failed", extra=self._log_extra)
 
-    def _end_utterance(self) -> None:
-        utterance = self._utterance
-        assert utterance is not None
-        utterance.speech_ended = self._loop.time()
-        self._utterance = None
+    def _finalize_segment(self, utterance: _Utterance) -> None:
+        """Queue the FinalResult of the segment being fed, with the audio not yet handed over."""
         audio = bytes(self._buf)
         self._buf.clear()
         self._queued_samples += len(audio) // 2
-        self._pending_finals += 1
-        self._ops.append(_Op(_Kind.FINAL, audio, utterance))
+        utterance.finals_pending += 1
+        self._ops.append(_Op(_Kind.FINAL, audio, utterance, utterance.segment))
+        utterance.segment = None
+
+    def _end_utterance(self, utterance: _Utterance) -> None:
+        self._utterance = None
+        utterance.ended = True
+        utterance.speech_ended = self._loop.time()
+        self._undelivered += 1
+        if utterance.segment is not None:
+            self._finalize_segment(utterance)
+        else:  # finalised early and nothing said since: that result is the answer, the pause is dropped
+            self._buf.clear()
         logger.debug("speech ended", extra={**self._log_extra, "forced": self._vad.end_forced})
+        if utterance.finals_pending == 0:
+            self._deliver(utterance)
 
     def _pump(self) -> None:
         """Start the next worker operation if none is in flight."""
@@ -262,7 +310,8 @@ class SpeechSession:
             return
         if self._ops:
             op = self._ops.popleft()
-        elif self._utterance is not None and len(self._buf) >= self._batch_bytes:
+        elif self._utterance is not None and self._utterance.segment is not None \
+                and len(self._buf) >= self._batch_bytes:
             op = _Op(_Kind.AUDIO, bytes(self._buf))
             self._buf.clear()
             self._queued_samples += len(op.audio) // 2
@@ -288,21 +337,26 @@ class SpeechSession:
             self._broken = True
             self._wake_waiters()
             return
-        if op.kind is _Kind.FINAL and not self.closed:
+        utterance = op.utterance
+        if op.kind is _Kind.FINAL and utterance is not None and not utterance.abandoned and not self.closed:
             raw = fut.result()
-            assert raw is not None and op.utterance is not None
-            self._deliver(op.utterance, raw)
+            assert raw is not None and op.segment is not None
+            utterance.results.append((op.segment, raw))
+            utterance.finals_pending -= 1
+            if utterance.ended and utterance.finals_pending == 0:
+                self._deliver(utterance)
         self._pump()
 
-    def _deliver(self, utterance: _Utterance, raw: str) -> None:
-        self._pending_finals -= 1
-        offset = utterance.start_frame * FRAME_MS / 1000 - (self._rec_base + utterance.rec_offset) / SAMPLE_RATE
-        rec = build_recognition(raw, time_offset=offset, phrases=self._phrases, speech_ended=utterance.speech_ended,
+    def _deliver(self, utterance: _Utterance) -> None:
+        self._undelivered -= 1
+        segments = [(raw, seg.start_frame * FRAME_MS / 1000 - (self._rec_base + seg.rec_offset) / SAMPLE_RATE)
+                    for seg, raw in utterance.results]
+        rec = build_recognition(segments, phrases=self._phrases, speech_ended=utterance.speech_ended,
                                 now=self._loop.time())
         counters.utterance(rec.latency)
         # the text itself only at debug: free-mode transcripts may hold personal data
         logger.info("speech recognised", extra={**self._log_extra, "phrase": rec.phrase, "words": len(rec.words),
-                                                "confidence": round(rec.confidence, 3),
+                                                "segments": len(segments), "confidence": round(rec.confidence, 3),
                                                 "latency_ms": round(rec.latency * 1000, 1)})
         logger.debug("speech recognised text", extra={**self._log_extra, "text": rec.text})
         while self._waiters:
@@ -317,7 +371,7 @@ class SpeechSession:
         return rec
 
     def _maybe_clear_started(self) -> None:
-        if not self._vad.in_speech and self._pending_finals == 0 and not self._results:
+        if not self._vad.in_speech and self._undelivered == 0 and not self._results:
             self.speech_started.clear()
 
     def _wake_waiters(self) -> None:

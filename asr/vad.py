@@ -110,6 +110,11 @@ class Vad:
         floor = min([self._block_min, *self._blocks])
         return SILENCE_DBFS if floor == math.inf else floor
 
+    @property
+    def quiet_frames(self) -> int:
+        """During speech: frames since the last voiced one (the hangover so far); 0 otherwise."""
+        return self._quiet_run if self.in_speech else 0
+
     def reset(self) -> None:
         """Forget any utterance in progress (the noise floor is kept)."""
         self.in_speech = False

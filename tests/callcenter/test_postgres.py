@@ -64,7 +64,7 @@ def test_migrations_apply_are_idempotent_and_match_models(pg_url: str) -> None:
         migrate(eng)
         migrate(pg_url)  # the URL form, as `callcenter serve` does
         with eng.connect() as conn:
-            assert conn.execute(text("SELECT version_num FROM alembic_version")).scalars().all() == ["0001"]
+            assert conn.execute(text("SELECT version_num FROM alembic_version")).scalars().all() == ["0002"]
         insp = inspect(eng)
         assert set(Base.metadata.tables) | {"alembic_version"} == set(insp.get_table_names())
         assert schema_diff(eng) == []
@@ -107,7 +107,7 @@ def test_concurrent_migrations_wait_for_each_other(pg_url: str) -> None:
             _, err = proc.communicate(timeout=60)
             assert proc.returncode == 0, err
         with eng.connect() as conn:
-            assert conn.execute(text("SELECT version_num FROM alembic_version")).scalars().all() == ["0001"]
+            assert conn.execute(text("SELECT version_num FROM alembic_version")).scalars().all() == ["0002"]
         assert schema_diff(eng) == []
     finally:
         eng.dispose()
