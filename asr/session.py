@@ -101,7 +101,7 @@ class SpeechSession:
         self.closed = False
         self._broken = False
         self._vad = Vad(vad_config)
-        self._early_final_frames = None
+        self._early_final_frames: int | None = None
         if early_final_ms is not None and early_final_ms // FRAME_MS < self._vad.config.hangover_frames:
             self._early_final_frames = max(1, early_final_ms // FRAME_MS)
         self._preroll: deque[bytes] = deque(maxlen=PREROLL_MS // FRAME_MS)
@@ -121,6 +121,12 @@ class SpeechSession:
         self._waiters: deque[asyncio.Future[Recognition | None]] = deque()
         counters.session_opened()
         self._pump()
+
+    def __del__(self) -> None:
+        # a session dropped without close() must not stay in the live count forever
+        if not getattr(self, "closed", True):
+            self.closed = True
+            counters.session_closed()
 
     # -- public API ---------------------------------------------------------------------
     @property

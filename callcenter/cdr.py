@@ -22,7 +22,7 @@ from sqlalchemy import Connection, Engine, insert, select, update
 from sqlalchemy.orm import Session
 
 from callcenter.metrics import CDR_BATCH_SECONDS, CDR_BATCH_SIZE, CDR_WRITE_ERRORS
-from callcenter.models import CallRecord, Direction, HangupSide, IvrTrace, Tenant, Trunk, utcnow
+from callcenter.models import CallRecord, Direction, HangupSide, IvrTrace, Tenant, Trunk, Voicemail, utcnow
 
 log = logging.getLogger(__name__)
 
@@ -331,4 +331,7 @@ def record_detail(engine: Engine, call_id: str, tenant_id: int | None = None) ->
         if row is None:
             return None
         trace = db.get(IvrTrace, call_id)
-        return {**_record_dict(*row), "ivr_trace": trace.trace if trace is not None else None}
+        voicemails = db.scalars(select(Voicemail).where(Voicemail.call_id == call_id).order_by(Voicemail.id))
+        return {**_record_dict(*row), "ivr_trace": trace.trace if trace is not None else None,
+                "voicemails": [{"path": v.path, "seconds": v.seconds, "created_at": v.created_at.isoformat()}
+                               for v in voicemails]}

@@ -34,14 +34,13 @@ def speak(text: str, *, speed: int = 150, voice: str = "ko") -> bytes:
     key = hashlib.sha1(f"{voice}|{speed}|{text}".encode()).hexdigest()[:16]
     raw_path = CACHE / f"{key}.raw"
     if not raw_path.exists():
-        wav = CACHE / f"{key}.wav"
-        subprocess.run(["espeak-ng", "-v", voice, "-s", str(speed), "-w", str(wav), text], check=True,
-                       capture_output=True)
-        tmp = CACHE / f"{key}.tmp.raw"
-        subprocess.run(["sox", str(wav), "-r", str(SAMPLE_RATE), "-c", "1", "-b", "16", "-e", "signed-integer",
-                        "-L", "-t", "raw", str(tmp)], check=True, capture_output=True)
-        tmp.replace(raw_path)
-        wav.unlink(missing_ok=True)
+        with tempfile.TemporaryDirectory(dir=CACHE) as tmp:  # private names: parallel runs may share the cache
+            wav, raw = Path(tmp) / "say.wav", Path(tmp) / "say.raw"
+            subprocess.run(["espeak-ng", "-v", voice, "-s", str(speed), "-w", str(wav), text], check=True,
+                           capture_output=True)
+            subprocess.run(["sox", str(wav), "-r", str(SAMPLE_RATE), "-c", "1", "-b", "16", "-e", "signed-integer",
+                            "-L", "-t", "raw", str(raw)], check=True, capture_output=True)
+            raw.replace(raw_path)
     return raw_path.read_bytes()
 
 
@@ -73,6 +72,18 @@ def speech_end_seconds(pcm: bytes, threshold_dbfs: float = -50.0) -> float:
     power = (x[:n * win].reshape(n, win) ** 2).mean(axis=1) / 32768.0 ** 2
     loud = np.nonzero(10 * np.log10(power + 1e-12) > threshold_dbfs)[0]
     return 0.0 if loud.size == 0 else float((loud[-1] + 1) * win / SAMPLE_RATE)
+
+
+def trim(pcm: bytes, threshold_dbfs: float = -50.0) -> bytes:
+    """``pcm`` without the quiet 5 ms steps before its first and after its last loud one."""
+    x = np.frombuffer(pcm, dtype="<i2").astype(np.float64)
+    win = SAMPLE_RATE // 200
+    n = len(x) // win
+    power = (x[:n * win].reshape(n, win) ** 2).mean(axis=1) / 32768.0 ** 2
+    loud = np.nonzero(10 * np.log10(power + 1e-12) > threshold_dbfs)[0]
+    if loud.size == 0:
+        return b""
+    return pcm[loud[0] * win * 2:(loud[-1] + 1) * win * 2]
 
 
 def tone(seconds: float, *, freq: float = 440.0, dbfs: float = -20.0) -> bytes:

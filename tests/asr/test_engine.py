@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from asr import DISABLED_WARNING, AsrError, Recognition, SpeechEngine, asr_stats
-from tests.asr.audio import frames, noise, silence, speech_end_seconds, utterance
+from tests.asr.audio import frames, g711_round_trip, noise, silence, speak, speech_end_seconds, trim, utterance
 from tests.asr.conftest import feed
 
 MENU = ["판매", "상담"]
@@ -73,6 +73,50 @@ async def test_free_mode_gives_a_recognition(engine: SpeechEngine) -> None:
     assert result.phrase is None
     assert result.text == " ".join(w[0] for w in result.words)
     assert 0.0 <= result.confidence <= 1.0
+    session.close()
+
+
+def two_words(gap: float) -> bytes:
+    """판매, a pause of ``gap`` seconds, 상담 (trimmed espeak audio), padded and through A-law."""
+    pcm = g711_round_trip(silence(0.5) + trim(speak("판매")) + silence(gap) + trim(speak("상담")) + silence(1.0))
+    return pcm[:len(pcm) - len(pcm) % 320]
+
+
+async def test_free_mode_short_pause_is_one_utterance_in_two_segments(
+        engine: SpeechEngine, caplog: pytest.LogCaptureFixture) -> None:
+    """The early final at 100 ms of silence must not split the utterance when the caller goes on."""
+    caplog.set_level(logging.INFO, logger="asr")
+    session = engine.session(None)
+    pcm = two_words(0.12)  # longer than the early final (100 ms), shorter than the hangover (200 ms)
+    await feed(session, pcm)
+    result = await session.result(timeout=RESULT_TIMEOUT)
+    assert result is not None
+    assert await session.result(timeout=0.5) is None
+    second_starts = 0.5 + len(trim(speak("판매"))) / 16000 + 0.12
+    starts = [w[1] for w in result.words]
+    assert starts == sorted(starts)
+    assert starts[0] < second_starts - 0.2 and starts[-1] > second_starts - 0.1  # words from both halves
+    assert result.text == " ".join(w[0] for w in result.words)
+    done = [r for r in caplog.records if r.getMessage() == "speech recognised"]
+    assert [getattr(r, "segments", None) for r in done] == [2]
+    session.close()
+
+
+async def test_free_mode_long_pause_is_two_utterances(engine: SpeechEngine) -> None:
+    session = engine.session(None)
+    await feed(session, two_words(0.5))
+    first = await session.result(timeout=RESULT_TIMEOUT)
+    second = await session.result(timeout=RESULT_TIMEOUT)
+    assert first is not None and second is not None
+    assert first.words and second.words and first.words[-1][2] <= second.words[0][1]
+    session.close()
+
+
+async def test_grammar_mode_keeps_a_short_pause_inside_the_phrase(engine: SpeechEngine) -> None:
+    session = engine.session(["판매", "판매 상담"])
+    await feed(session, two_words(0.12))
+    result = await session.result(timeout=RESULT_TIMEOUT)
+    assert result is not None and result.phrase == "판매 상담"
     session.close()
 
 
@@ -260,3 +304,19 @@ async def test_bad_model_path_fails_start(tmp_path: Path) -> None:
     with pytest.raises(AsrError, match="does not exist"):
         await engine.start()
     assert not engine.available
+
+
+async def test_a_session_dropped_without_close_leaves_the_live_count(engine: SpeechEngine) -> None:
+    import gc
+
+    before = asr_stats().sessions
+    session = engine.session(MENU)
+    await feed(session, silence(0.2))
+    assert asr_stats().sessions == before + 1
+    for _ in range(200):  # let its CREATE operation finish so only we hold it
+        if session._inflight is None:
+            break
+        await asyncio.sleep(0.01)
+    del session
+    gc.collect()
+    assert asr_stats().sessions == before

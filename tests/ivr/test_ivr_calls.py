@@ -11,6 +11,7 @@ import json
 import subprocess
 import sys
 import time
+import wave
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -20,7 +21,7 @@ import numpy as np
 import pytest
 
 from tests.support.endpoint import EndpointHarness, routing_table
-from tests.support.node import NodeProcess
+from tests.support.node import NodeProcess, free_port
 from tests.support.pcap import espeak_pcm, ivr_call_scenario, write_rtp_pcap
 from tests.support.sipp import sipp
 
@@ -30,6 +31,10 @@ DEMO = "4001234567"
 SILENT_NUMBER = "4009990001"
 CLOSED_NUMBER = "4009990002"
 BARGE_NUMBER = "4009990003"
+VOICEMAIL_NUMBER = "4009990004"
+SENSITIVE_NUMBER = "4009990005"
+TRANSFER_NUMBER = "4009990006"
+TRANSFER_TO = "01012345678"
 LONG_PROMPT = ("This announcement is deliberately long so that the caller can interrupt it. " * 4).strip()
 
 
@@ -48,10 +53,12 @@ def api(node: NodeProcess) -> Iterator[httpx.Client]:
         token = client.post("/api/login", json={"tenant": "demo", "username": "admin",
                                                       "password": node.admin_password}).json()["token"]
         client.headers["Authorization"] = f"Bearer {token}"
-        for number in (SILENT_NUMBER, CLOSED_NUMBER, BARGE_NUMBER):
+        flows = {SILENT_NUMBER: SILENT_FLOW, CLOSED_NUMBER: CLOSED_FLOW, BARGE_NUMBER: BARGE_FLOW,
+                 VOICEMAIL_NUMBER: VOICEMAIL_FLOW, SENSITIVE_NUMBER: SENSITIVE_FLOW, TRANSFER_NUMBER: TRANSFER_FLOW}
+        for number in flows:
             assert client.post("/api/numbers", json={"number": number}).status_code == 201
         assert client.put("/api/calendars/never", json={"timezone": "Asia/Shanghai", "weekly": {}}).status_code == 200
-        for number, flow in ((SILENT_NUMBER, SILENT_FLOW), (CLOSED_NUMBER, CLOSED_FLOW), (BARGE_NUMBER, BARGE_FLOW)):
+        for number, flow in flows.items():
             reply = client.post("/api/flows", params={"number": number}, json=flow)
             assert reply.status_code == 201, reply.text
         yield client
@@ -84,6 +91,31 @@ BARGE_FLOW = {
         {"id": "done", "type": "hangup"},
     ],
 }
+VOICEMAIL_FLOW = {
+    "name": "voicemail", "start": "record",
+    "nodes": [
+        {"id": "record", "type": "voicemail", "prompt": "Please leave a message.", "next": "bye"},
+        {"id": "bye", "type": "hangup", "prompt": "Thank you."},
+    ],
+}
+SENSITIVE_FLOW = {
+    "name": "card", "start": "ask_card",
+    "nodes": [
+        {"id": "ask_card", "type": "sensitive", "subflow": "card", "next": "to_queue"},
+        {"id": "to_queue", "type": "queue", "queue": "cards"},
+    ],
+    "subflows": {"card": {"start": "digits", "nodes": [
+        {"id": "digits", "type": "gather", "prompt": "Enter your card number.", "variable": "card",
+         "digits": {"min": 1, "max": 1, "first_timeout": 8}},
+    ]}},
+}
+TRANSFER_FLOW = {
+    "name": "transfer", "start": "out",
+    "nodes": [
+        {"id": "out", "type": "transfer", "number": TRANSFER_TO, "timeout": 10, "on_failure": "failed"},
+        {"id": "failed", "type": "queue", "queue": "transfer-failed"},
+    ],
+}
 
 
 def call(node: NodeProcess, workdir: Path, number: str, steps: list[tuple[str, object]], *,
@@ -96,7 +128,7 @@ def call(node: NodeProcess, workdir: Path, number: str, steps: list[tuple[str, o
     assert result.successful == 1 and result.failed == 0, result
     deadline = time.monotonic() + 10
     while True:
-        new = [r for r in node.cdrs() if r["id"] not in before and r["ended_at"]]
+        new = [r for r in node.cdrs() if r["id"] not in before and r["ended_at"] and r["dialed"] == number]
         if new and new[0]["ivr_result"] or time.monotonic() > deadline:
             break
         time.sleep(0.2)
@@ -132,7 +164,8 @@ def test_a_spoken_menu_phrase_takes_its_branch(node: NodeProcess, tmp_path: Path
 
 
 def test_silence_walks_the_no_input_branch(node: NodeProcess, api: httpx.Client, tmp_path: Path) -> None:
-    record = call(node, tmp_path, SILENT_NUMBER, [("pause", 9000)])
+    silence = write_rtp_pcap(tmp_path / "silence.pcap", bytes(9 * 16000))
+    record = call(node, tmp_path, SILENT_NUMBER, [("pcap", str(silence))])
     assert record["ivr_result"] == "queue: nobody-home"
     assert [e["attempt"] for e in events(record, "menu") if e["event"] == "no_input"] == [1, 2]
 
@@ -205,3 +238,64 @@ def test_an_invalid_import_is_refused_and_the_old_flow_keeps_answering(node: Nod
     record = call(node, tmp_path / "after", DEMO,
                   [("pause", 1000), ("pcap", "pcap/dtmf_2833_2.pcap"), ("pause", 1500)])
     assert record["ivr_result"] == "queue: support"
+
+
+def test_voicemail_records_the_caller_after_the_beep(node: NodeProcess, api: httpx.Client, tmp_path: Path) -> None:
+    speech = write_rtp_pcap(tmp_path / "message.pcap", espeak_pcm("안녕하세요 메시지를 남깁니다", "ko", tmp_path))
+    record = call(node, tmp_path, VOICEMAIL_NUMBER,
+                  [("pause", 3500), ("pcap", str(speech)), ("pcap", "pcap/dtmf_2833_pound.pcap")],
+                  platform_hangs_up=True)
+    assert [s["node"] for s in record["ivr_trace"]["steps"]] == ["record", "bye"]
+    [message] = record["voicemails"]
+    with wave.open(message["path"]) as w:
+        audio = np.frombuffer(w.readframes(w.getnframes()), "<i2")
+    assert w.getframerate() == 8000 and abs(len(audio) / 8000 - message["seconds"]) < 0.1
+    assert 2.0 < message["seconds"] < 8.0
+    assert np.abs(audio).max() > 3000  # the caller's speech, not silence
+
+
+def test_a_sensitive_section_never_stores_the_digits(node: NodeProcess, api: httpx.Client, tmp_path: Path) -> None:
+    record = call(node, tmp_path, SENSITIVE_NUMBER,
+                  [("pause", 1500), ("pcap", "pcap/dtmf_2833_7.pcap"), ("pause", 1500)])
+    assert record["ivr_result"] == "queue: cards"
+    digits = events(record, "digits")
+    assert [e for e in digits if e["event"] == "digits"] and all(e["digits"] == "***" for e in digits
+                                                                  if e["event"] == "digits")
+    log = node.log_path.read_text()
+    call_lines = [line for line in log.splitlines() if record["id"] in line]
+    assert call_lines and not any('"7"' in line or "digit" in line.lower() for line in call_lines)
+
+
+def test_transfer_dials_out_through_a_trunk_and_bridges(node: NodeProcess, api: httpx.Client,
+                                                         tmp_path: Path) -> None:
+    port = free_port()
+    trunk = api.post("/api/trunks", json={"name": "branch-office", "outbound_host": "127.0.0.1",
+                                          "outbound_port": port, "priority": 1})
+    assert trunk.status_code == 201, trunk.text
+    workdir = tmp_path / "uas"
+    workdir.mkdir()
+    # -aa: sipp answers the node's OPTIONS keepalives itself (each would otherwise be a "call")
+    uas = subprocess.Popen(["sipp", "-sn", "uas", "-aa", "-i", "127.0.0.1", "-p", str(port), "-nostdin",
+                            "-trace_stat", "-stf", "stat.csv"], cwd=workdir, stdout=subprocess.DEVNULL,
+                           stderr=subprocess.DEVNULL)
+    try:
+        time.sleep(0.5)
+        record = call(node, tmp_path / "caller", TRANSFER_NUMBER, [("pause", 4000)])
+    finally:
+        uas.terminate()
+        uas.wait(10)
+    assert record["ivr_result"] == f"transfer: {TRANSFER_TO}"
+    [outbound] = [r for r in node.cdrs() if r["dialed"] == TRANSFER_TO]
+    assert outbound["answered_at"] and outbound["caller"] == TRANSFER_NUMBER and outbound["trunk"] == "branch-office"
+    # the caller's BYE ended the branch office's leg too
+    assert outbound["end_cause"] == "bridged_peer_hangup" and outbound["hangup_side"] == "platform"
+    api.delete(f"/api/trunks/{trunk.json()['id']}")
+
+
+def test_the_demo_never_hangs_up_on_a_silent_caller(node: NodeProcess, tmp_path: Path) -> None:
+    """60 s of silent audio: the menu gives up asking and queues the caller; the platform never hangs up."""
+    silence = write_rtp_pcap(tmp_path / "silence.pcap", bytes(60 * 16000))
+    record = call(node, tmp_path, DEMO, [("pcap", str(silence))])
+    assert record["hangup_side"] == "caller"
+    assert record["ivr_result"] == "queue: support"
+    assert [e["attempt"] for e in events(record, "menu") if e["event"] == "no_input"] == [1, 2, 3]

@@ -9,6 +9,7 @@ from pathlib import Path
 
 from sip_bridge.g711 import pcm_to_alaw
 
+SIPP_PCAPS = Path("/usr/share/sip-tester")
 FRAME_BYTES = 320  # 20 ms of 16-bit 8 kHz PCM
 PCMA = 8
 
@@ -44,12 +45,26 @@ def write_rtp_pcap(path: Path, pcm: bytes) -> Path:
     return path
 
 
+def pcap_duration_ms(path: Path) -> int:
+    """Time from the first to the last packet of a pcap (plus one 20 ms frame)."""
+    data = path.read_bytes()
+    offset, first, last = 24, None, 0.0
+    while offset + 16 <= len(data):
+        sec, usec, incl, _ = struct.unpack_from("<IIII", data, offset)
+        stamp = sec + usec / 1e6
+        first = stamp if first is None else first
+        last = stamp
+        offset += 16 + incl
+    return int(round((last - (first or 0.0)) * 1000)) + 20
+
+
 def ivr_call_scenario(path: Path, steps: list[tuple[str, object]], *, platform_hangs_up: bool = False) -> Path:
     """A caller scenario: INVITE (PCMA + telephone-event), ACK, then ``steps``, then BYE
     (or, with ``platform_hangs_up``, waits for the node's BYE and answers it).
 
     Steps: ("pause", milliseconds) and ("pcap", file) played into the call (RTP audio or
-    RFC 4733 digits; sipp waits until it is sent).
+    RFC 4733 digits).  sipp plays a pcap in the background, so each pcap step is followed
+    by a pause as long as the capture: the next step starts when it has been sent.
     """
     actions = []
     for kind, value in steps:
@@ -57,6 +72,9 @@ def ivr_call_scenario(path: Path, steps: list[tuple[str, object]], *, platform_h
             actions.append(f'  <pause milliseconds="{value}"/>')
         elif kind == "pcap":
             actions.append(f'  <nop><action><exec play_pcap_audio="{value}"/></action></nop>')
+            source = Path(str(value))  # "pcap/..." names are sipp's own captures
+            source = source if source.is_absolute() else SIPP_PCAPS / source.name
+            actions.append(f'  <pause milliseconds="{pcap_duration_ms(source)}"/>')
         else:
             raise ValueError(kind)
     body = "\n".join(actions)
