@@ -5,7 +5,7 @@ shared sipp yardstick scripts (``../shared/bench/load_step.sh`` and
 ``cps_step.sh``, the ones that measured Asterisk 18 on this kind of machine):
 
 * concurrency steps: sipp ``uac_pcap`` (G.711 audio both ways, the node echoes
-  it, RFC 4733 digit) holding N calls for DUR seconds; the highest N with
+  it, RFC 4733 digit) to a line-test number (no IVR flow: greeting, then echo) holding N calls for DUR seconds; the highest N with
   <= 0.1 % failed calls is the result;
 * call-rate steps: sipp ``uac`` at R calls/s; the highest R with no failure.
 
@@ -37,7 +37,15 @@ sys.path.insert(0, str(ROOT))
 from tests.support.node import NodeProcess, free_port  # noqa: E402
 
 YARDSTICK = ROOT.parent / "shared" / "bench"
-NUMBER = "4001234567"
+NUMBER = "4000000001"
+"""A number without an IVR flow: the line test (greeting, then echo), as the yardstick expects."""
+
+
+def add_line_test_number(node: NodeProcess) -> None:
+    with httpx.Client(base_url=node.http, timeout=30) as api:
+        login = api.post("/api/login", json={"tenant": "demo", "username": "admin", "password": node.admin_password})
+        headers = {"Authorization": f"Bearer {login.json()['token']}"}
+        api.post("/api/numbers", json={"number": NUMBER, "description": "line test"}, headers=headers)
 
 
 def rtp_lost(node: NodeProcess) -> int:
@@ -102,6 +110,7 @@ def main() -> int:
         node.start()
         try:
             assert node.proc is not None
+            add_line_test_number(node)
             run_steps("callcenter", node.sip, node.proc.pid, args, node)
         finally:
             node.stop()

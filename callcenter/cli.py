@@ -1,4 +1,5 @@
-"""Command line: ``callcenter serve | demo | cdr list|show | user add | flows validate|import|export|list|publish``."""
+"""Command line: ``callcenter serve | demo | cdr list|show | user add | tenant asr-model |
+flows validate|import|export|list|publish``."""
 
 from __future__ import annotations
 
@@ -88,6 +89,13 @@ def build_parser() -> argparse.ArgumentParser:
     f_publish.add_argument("--version", type=int, required=True)
     f_publish.add_argument("--number", required=True)
     _add_flags(f_publish, _DB_FLAGS)
+
+    tenant = sub.add_parser("tenant", help="tenants").add_subparsers(dest="tenant_command", required=True)
+    asr_model = tenant.add_parser("asr-model", help="the vosk model a tenant's IVR speech uses (node restart applies)")
+    asr_model.add_argument("slug", help="tenant slug")
+    asr_model.add_argument("path", nargs="?", type=Path, help="model directory; omit with --clear")
+    asr_model.add_argument("--clear", action="store_true", help="use the node's model again")
+    _add_flags(asr_model, _DB_FLAGS)
 
     user = sub.add_parser("user", help="users").add_subparsers(dest="user_command", required=True)
     user_add = user.add_parser("add", help="add a user with a generated password")
@@ -289,6 +297,32 @@ def _cmd_flows(args: argparse.Namespace) -> int:
     return 0
 
 
+def _cmd_tenant(args: argparse.Namespace) -> int:
+    from asr import AsrError, load_model
+    from callcenter.models import Tenant
+
+    if args.clear == (args.path is not None):
+        raise CliError("give a model directory, or --clear")
+    path: str | None = None
+    if args.path is not None:
+        try:
+            load_model(args.path.resolve())  # refuse a path that is not a loadable vosk model
+        except AsrError as exc:
+            raise CliError(str(exc)) from exc
+        path = str(args.path.resolve())
+    engine = _existing_engine(_settings(args, _DB_FLAGS))
+    try:
+        with Session(engine) as db:
+            tenant = db.get(Tenant, _tenant_id(db, args.slug))
+            assert tenant is not None
+            tenant.asr_model = path
+            db.commit()
+    finally:
+        engine.dispose()
+    print(f"tenant {args.slug}: speech model {path or 'of the node'} (applies when the node restarts)")
+    return 0
+
+
 def _cmd_user_add(args: argparse.Namespace) -> int:
     from callcenter.db import migrate
     from callcenter.models import AuditLog, Tenant, User, utcnow
@@ -342,6 +376,7 @@ def main(argv: list[str] | None = None) -> int:
         "cdr": _cmd_cdr,
         "user": _cmd_user_add,
         "flows": _cmd_flows,
+        "tenant": _cmd_tenant,
     }
     try:
         return handlers[args.command](args)

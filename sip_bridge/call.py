@@ -60,7 +60,7 @@ class Call:
     """One call leg: inbound from a trunk or outbound through one."""
 
     def __init__(self, endpoint: SipEndpoint, *, direction: str, sip_call_id: str, caller: str, dialed: str,
-                 tenant_id: int | None, trunk_id: int | None, entry: str | None = None) -> None:
+                 tenant_id: int | None, trunk_id: int | None) -> None:
         self.id = str(uuid.uuid4())
         self.endpoint = endpoint
         self.direction = direction
@@ -69,8 +69,6 @@ class Call:
         self.dialed = dialed
         self.tenant_id = tenant_id
         self.trunk_id = trunk_id
-        #: Entry point configured on the dialed number (the IVR flow, later).
-        self.entry = entry
         self.state = CallState.INCOMING if direction == "inbound" else CallState.DIALING
         self.received_at = utcnow()
         self.answered_at: datetime | None = None

@@ -369,7 +369,7 @@ class SipEndpoint:
             self._record_rejected(request, trunk.tenant_id, trunk.id, caller, dialed, "capacity", 503)
             return
         call = Call(self, direction="inbound", sip_call_id=request.call_id, caller=caller, dialed=dialed,
-                    tenant_id=trunk.tenant_id, trunk_id=trunk.id, entry=number.entry)
+                    tenant_id=trunk.tenant_id, trunk_id=trunk.id)
         leg = _Leg()
         leg.invite_tx = tx
         leg.flow = tx.flow

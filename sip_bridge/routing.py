@@ -59,7 +59,6 @@ class Trunk:
 class Number:
     number: str
     tenant_id: int
-    entry: str | None = None
 
 
 @dataclass(frozen=True)

@@ -142,3 +142,40 @@ def test_serve_migrates_and_runs_node(tmp_path: Path, fake_node: list[object], m
 def test_bad_settings_exit_2(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     assert main(["serve", "--config", str(tmp_path / "missing.toml")]) == 2
     assert "invalid settings" in capsys.readouterr().err
+
+
+def test_flows_import_publish_export_and_list(engine: Engine, data_dir: Path, tmp_path: Path,
+                                              capsys: pytest.CaptureFixture[str]) -> None:
+    ensure_demo_tenant(engine)
+    flow = tmp_path / "hello.yaml"
+    flow.write_text("name: hello\nstart: bye\nnodes:\n  - {id: bye, type: hangup, prompt: Hello}\n")
+    args = ["--data-dir", str(data_dir)]
+    assert main(["flows", "import", str(flow), "--tenant", "demo", "--number", "4001234567", *args]) == 0
+    assert "flow 'hello' version 1 stored, published on 4001234567" in capsys.readouterr().out
+    assert main(["flows", "export", "hello", "--tenant", "demo", *args]) == 0
+    assert json.loads(capsys.readouterr().out)["nodes"] == [{"id": "bye", "type": "hangup", "prompt": {"tts": "Hello"}}]
+    assert main(["flows", "publish", "demo", "--tenant", "demo", "--version", "1", "--number", "4001234567",
+                 *args]) == 0
+    capsys.readouterr()
+    assert main(["flows", "list", "--tenant", "demo", *args]) == 0
+    listing = {f["name"]: f for f in json.loads(capsys.readouterr().out)}
+    assert listing["demo"]["published"] == [{"number": "4001234567", "version": 1}]
+    assert listing["hello"]["published"] == []
+    assert main(["flows", "import", str(flow), "--tenant", "nobody", *args]) == 2
+    assert "no tenant 'nobody'" in capsys.readouterr().err
+
+
+def test_tenant_asr_model_refuses_a_path_that_is_not_a_model(engine: Engine, data_dir: Path, tmp_path: Path,
+                                                             capsys: pytest.CaptureFixture[str]) -> None:
+    ensure_demo_tenant(engine)
+    args = ["--data-dir", str(data_dir)]
+    assert main(["tenant", "asr-model", "demo", str(tmp_path), *args]) == 2
+    assert "vosk" in capsys.readouterr().err.lower()
+    from asr import bundled_model_path
+
+    model = bundled_model_path()
+    assert model is not None
+    assert main(["tenant", "asr-model", "demo", str(model), *args]) == 0
+    with Session(engine) as db:
+        assert db.scalar(select(Tenant.asr_model).where(Tenant.slug == "demo")) == str(model.resolve())
+    assert main(["tenant", "asr-model", "demo", "--clear", *args]) == 0

@@ -54,7 +54,7 @@ def digest_trunk(*, trunk_id: int = 2, tenant_id: int = 1) -> Trunk:
 def table(*trunks: Trunk, prefixes: tuple[str, ...] = ("1", "44")) -> RoutingTable:
     return RoutingTable(
         trunks=list(trunks),
-        numbers={NUMBER: Number(NUMBER, 1, entry="main"), OTHER_TENANT_NUMBER: Number(OTHER_TENANT_NUMBER, 2)},
+        numbers={NUMBER: Number(NUMBER, 1), OTHER_TENANT_NUMBER: Number(OTHER_TENANT_NUMBER, 2)},
         tenants={1: Tenant(1, "acme", prefixes), 2: Tenant(2, "globex", ("1",))},
     )
 
@@ -134,7 +134,7 @@ def test_unknown_source_is_challenged_whether_the_number_exists_or_not(ruri: str
 def test_known_source_and_number_is_accepted_with_trunk_and_number() -> None:
     trunk = ip_trunk([CARRIER_IP])
     decision = classify(table(trunk), invite())
-    assert decision == InboundDecision("accept", 200, trunk=trunk, number=Number(NUMBER, 1, entry="main"))
+    assert decision == InboundDecision("accept", 200, trunk=trunk, number=Number(NUMBER, 1))
 
 
 def test_known_source_unknown_number_is_404() -> None:
