@@ -18,7 +18,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Connection, Engine, insert, select, update
+from sqlalchemy import Connection, Engine, Table, insert, select, update
 from sqlalchemy.orm import Session
 
 from callcenter.metrics import CDR_BATCH_SECONDS, CDR_BATCH_SIZE, CDR_WRITE_ERRORS
@@ -29,7 +29,7 @@ log = logging.getLogger(__name__)
 MAX_BATCH = 500
 """Operations per transaction; bounds the time any single commit holds the write lock."""
 
-_table = CallRecord.__table__
+_table: Table = CallRecord.__table__  # type: ignore[assignment]
 
 
 @dataclass

@@ -16,7 +16,7 @@ logger = logging.getLogger(__name__)
 
 def tenant_models(engine: Engine) -> dict[int, Path]:
     with Session(engine) as db:
-        return {t.id: Path(t.asr_model) for t in db.scalars(select(Tenant).where(Tenant.asr_model.is_not(None)))}
+        return {t.id: Path(t.asr_model) for t in db.scalars(select(Tenant)) if t.asr_model}
 
 
 class SpeechEngines:

@@ -131,7 +131,7 @@ def _schema_issues(raw: Any, error: ValidationError, line_of: Any) -> list[FlowI
             section_raw = raw if base == 0 else raw["subflows"][loc[1]]
             node_raw = section_raw["nodes"][index]
             node_id = node_raw.get("id") if isinstance(node_raw, dict) else None
-            node_id = node_id if isinstance(node_id, str) else f"#{index + 1}"
+            node_id = node_id if isinstance(node_id, str) else f"#{int(index) + 1}"
             field_parts = loc[base + 2:]
             if field_parts and isinstance(node_raw, dict) and field_parts[0] == node_raw.get("type"):
                 field_parts = field_parts[1:]  # the discriminator tag pydantic puts in the path

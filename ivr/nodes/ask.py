@@ -53,7 +53,7 @@ class Menu(Node[MenuNode]):
 
     def match(self, answer: Answer) -> MenuOption | None:
         if answer.kind == "dtmf":
-            return self.by_key.get(answer.digit)
+            return self.by_key.get(answer.digit or "")
         phrase = answer.recognition.phrase if answer.recognition is not None else None
         return self.by_phrase.get(phrase.strip().lower()) if phrase else None
 
