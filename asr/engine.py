@@ -131,6 +131,11 @@ class SpeechEngine:
         return session
 
     @property
+    def idle_free_recognizers(self) -> int:
+        """Warm free-mode recognizers waiting for the next free-mode session."""
+        return self._recognizers.idle if self._recognizers is not None else 0
+
+    @property
     def live_sessions(self) -> int:
         """Open sessions of this engine."""
         return len(self._sessions)

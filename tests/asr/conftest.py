@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from asr import SpeechEngine, SpeechSession, bundled_model_path
-from tests.asr.audio import frames, tools_missing
+from tests.support.audio import frames, tools_missing
 
 
 @pytest.fixture(scope="module")

@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from asr import DISABLED_WARNING, AsrError, Recognition, SpeechEngine, asr_stats
-from tests.asr.audio import frames, g711_round_trip, noise, silence, speak, speech_end_seconds, trim, utterance
+from tests.support.audio import frames, g711_round_trip, noise, silence, speak, speech_end_seconds, trim, utterance
 from tests.asr.conftest import feed
 
 MENU = ["판매", "상담"]

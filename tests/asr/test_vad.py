@@ -6,7 +6,7 @@ import pytest
 
 from asr.vad import FRAME_BYTES, SILENCE_DBFS, Vad, VadConfig, VadEvent, frame_energy_dbfs
 from sip_bridge.g711 import SILENCE, alaw_to_pcm, ulaw_to_pcm
-from tests.asr.audio import frames, g711_round_trip, noise, silence, tone
+from tests.support.audio import frames, g711_round_trip, noise, silence, tone
 
 
 def run(vad: Vad, pcm: bytes) -> list[tuple[int, VadEvent]]:

@@ -155,7 +155,7 @@ def test_dtmf_2_ends_in_the_support_queue(node: NodeProcess, tmp_path: Path) -> 
 @pytest.mark.parametrize(("spoken", "queue"), [("판매", "sales"), ("상담", "support")])
 def test_a_spoken_menu_phrase_takes_its_branch(node: NodeProcess, tmp_path: Path, spoken: str, queue: str) -> None:
     """Korean speech from espeak-ng, as PCMA RTP from sipp, spoken while the menu prompt plays."""
-    speech = write_rtp_pcap(tmp_path / "speech.pcap", espeak_pcm(spoken, "ko", tmp_path))
+    speech = write_rtp_pcap(tmp_path / "speech.pcap", espeak_pcm(spoken, "ko"))
     record = call(node, tmp_path, DEMO, [("pause", 3500), ("pcap", str(speech)), ("pause", 2000)])
     assert record["ivr_result"] == f"queue: {queue}"
     recognition = [e for e in events(record, "menu") if e["event"] == "recognition"]
@@ -241,7 +241,7 @@ def test_an_invalid_import_is_refused_and_the_old_flow_keeps_answering(node: Nod
 
 
 def test_voicemail_records_the_caller_after_the_beep(node: NodeProcess, api: httpx.Client, tmp_path: Path) -> None:
-    speech = write_rtp_pcap(tmp_path / "message.pcap", espeak_pcm("안녕하세요 메시지를 남깁니다", "ko", tmp_path))
+    speech = write_rtp_pcap(tmp_path / "message.pcap", espeak_pcm("안녕하세요 메시지를 남깁니다", "ko"))
     record = call(node, tmp_path, VOICEMAIL_NUMBER,
                   [("pause", 3500), ("pcap", str(speech)), ("pcap", "pcap/dtmf_2833_pound.pcap")],
                   platform_hangs_up=True)

@@ -23,7 +23,7 @@ from sip_bridge.message import SipRequest, SipResponse, make_response, parse_mes
 from sip_bridge.routing import DIGEST_REALM, RoutingTable, Tenant, Trunk
 from sip_bridge.sdp import MediaParams
 from tests.support.endpoint import NUMBER, EndpointHarness, routing_table
-from tests.support.node import free_port, rtp_range
+from tests.support.node import rtp_range
 
 SDP = ("v=0\r\no=- 1 1 IN IP4 127.0.0.1\r\ns=-\r\nc=IN IP4 127.0.0.1\r\nt=0 0\r\n"
        "m=audio {port} RTP/AVP 0 101\r\na=rtpmap:0 PCMU/8000\r\na=rtpmap:101 telephone-event/8000\r\n"

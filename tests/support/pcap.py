@@ -1,28 +1,21 @@
-"""RTP pcap files for sipp's ``play_pcap_audio``: speech made by espeak-ng, sent as PCMA."""
+"""RTP pcap files for sipp's ``play_pcap_audio`` (PCMA) and the sipp caller scenario that plays them."""
 
 from __future__ import annotations
 
 import struct
-import subprocess
-import wave
 from pathlib import Path
 
 from sip_bridge.g711 import pcm_to_alaw
+from tests.support.audio import silence, speak
 
 SIPP_PCAPS = Path("/usr/share/sip-tester")
 FRAME_BYTES = 320  # 20 ms of 16-bit 8 kHz PCM
 PCMA = 8
 
 
-def espeak_pcm(text: str, voice: str, workdir: Path, *, lead: float = 0.3, tail: float = 1.0) -> bytes:
+def espeak_pcm(text: str, voice: str, *, lead: float = 0.3, tail: float = 1.0) -> bytes:
     """Speech as 16-bit 8 kHz mono PCM with silence around it."""
-    raw, narrow = workdir / "speech.wav", workdir / "speech8k.wav"
-    subprocess.run(["espeak-ng", "-v", voice, "-w", str(raw), "--", text], check=True, capture_output=True)
-    subprocess.run(["sox", str(raw), "-r", "8000", "-c", "1", "-b", "16", str(narrow)], check=True,
-                   capture_output=True)
-    with wave.open(str(narrow)) as w:
-        pcm = w.readframes(w.getnframes())
-    return bytes(int(lead * 16000)) + pcm + bytes(int(tail * 16000))
+    return silence(lead) + speak(text, voice=voice) + silence(tail)
 
 
 def write_rtp_pcap(path: Path, pcm: bytes) -> Path:

@@ -83,7 +83,7 @@ def expect_status_scenario(path: Path, status: int, *, method: str = "INVITE", e
     to = f"<sip:[service]@[remote_ip]:[remote_port]>{';tag=' + to_tag if to_tag else ''}"
     ack = ""
     if method == "INVITE" and status >= 300:
-        ack = f"""  <send><![CDATA[
+        ack = """  <send><![CDATA[
 ACK sip:[service]@[remote_ip]:[remote_port] SIP/2.0
 Via: SIP/2.0/[transport] [local_ip]:[local_port];branch=[branch-3]
 From: sipp <sip:sipp@[local_ip]:[local_port]>;tag=[pid]SIPpTag[call_number]

@@ -1,4 +1,4 @@
-"""Test audio for the asr tests and benchmark: espeak-ng Korean, 8 kHz, through G.711.
+"""Test audio for the ASR and IVR tests and the ASR benchmark: espeak-ng speech, 8 kHz, through G.711.
 
 ``espeak-ng -v ko`` -> sox to 8 kHz 16-bit mono -> A-law encode/decode (what a
 PCMA call delivers) -> padded with silence before and after.
