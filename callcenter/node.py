@@ -12,6 +12,7 @@ from sqlalchemy import Engine, select
 from sqlalchemy.orm import Session
 
 from ivr.engine import FlowEngine
+from ivr.prompts import PromptLibrary
 from ivr.services import IvrServices
 from sip_bridge.call import Call
 from sip_bridge.endpoint import EndpointConfig, SipEndpoint
@@ -71,6 +72,7 @@ class Node:
         self.endpoint: SipEndpoint | None = None
         self.monitor: TrunkMonitor | None = None
         self.speech = SpeechEngines(settings.asr_model, settings.asr_workers)
+        self._prompt_warmup: asyncio.Task[None] | None = None
         self._stopping = asyncio.Event()
 
     def stats(self) -> NodeStats:
@@ -99,7 +101,8 @@ class Node:
         logger.info("routing loaded: %d trunks, %d numbers", len(table.trunks), len(table.numbers))
 
     async def _flow_engine(self) -> tuple[FlowEngine, DbBackend]:
-        """The IVR with its services; hold music is made once, TTS prompts of published flows rendered now."""
+        """The IVR with its services; hold music is made once; TTS prompts of published flows are
+        rendered in the background, so the first callers do not wait for espeak-ng."""
         s = self.settings
         prompts = prompt_library(s.data_dir)
         music = s.data_dir / "prompts" / "hold-music.wav"
@@ -110,12 +113,18 @@ class Node:
         services = IvrServices(prompts=prompts, speech=self.speech.for_tenant, directory=backend,
                                queue=HoldQueue(music, announcement), traces=backend, voicemail=backend,
                                voicemail_dir=s.data_dir / "voicemail")
-        flows = FlowEngine(services, backend)
-        for version_id in await asyncio.get_running_loop().run_in_executor(None, published_versions, self.engine):
-            flow, _ = await backend.load(version_id)
-            for text, voice in flow.tts_prompts():
-                await prompts.tts(text, voice)
-        return flows, backend
+        self._prompt_warmup = asyncio.get_running_loop().create_task(self._render_prompts(backend, prompts))
+        return FlowEngine(services, backend), backend
+
+    async def _render_prompts(self, backend: DbBackend, prompts: PromptLibrary) -> None:
+        try:
+            for version_id in await asyncio.get_running_loop().run_in_executor(None, published_versions,
+                                                                               self.engine):
+                flow, _ = await backend.load(version_id)
+                for text, voice in flow.tts_prompts():
+                    await prompts.tts(text, voice)
+        except Exception:  # a call renders what it needs itself
+            logger.exception("rendering the prompts of published flows failed")
 
     async def run(self) -> None:
         s = self.settings
@@ -160,6 +169,8 @@ class Node:
         await asyncio.wait({http, stop}, return_when=asyncio.FIRST_COMPLETED)
         logger.info("stopping")
         self.monitor.stop()
+        if self._prompt_warmup is not None:
+            self._prompt_warmup.cancel()
         await self.endpoint.stop()
         server.should_exit = True
         await http

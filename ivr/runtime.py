@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from asr import Recognition, SpeechSession
+from asr import Recognition, SpeechSession, Vad, VadEvent
 from ivr.schema import Prompt
 from ivr.services import IvrServices
 from ivr.trace import MASK, Trace
@@ -69,6 +69,7 @@ class FlowRun:
         }
         #: The prompt that speech from the caller interrupts (barge-in), if any.
         self._barge_target: Playback | None = None
+        self._listening = 0
 
     # -- state ---------------------------------------------------------------------------
     @property
@@ -153,14 +154,29 @@ class FlowRun:
         except CallError as exc:
             raise CallGone() from exc
         self._barge_target = playback if barge_in else None
+        # Outside a listening block nothing hears the caller: a voice detector alone stops the prompt.
+        detector = asyncio.get_running_loop().create_task(self._detect_speech(playback)) \
+            if barge_in and not self._listening and not self.sensitive else None
         try:
             completed = await playback
         finally:
             self._barge_target = None
+            if detector is not None:
+                detector.cancel()
         self.check_alive()
         if not completed:
             self.record("barge_in")
         return completed
+
+    async def _detect_speech(self, playback: Playback) -> None:
+        vad = Vad()
+        try:
+            async for frame in self.call.audio():
+                if vad.process(frame) is VadEvent.START:
+                    playback.stop()
+                    return
+        except CallError:
+            return
 
     def _speech_started(self) -> None:
         target = self._barge_target
@@ -182,9 +198,11 @@ class FlowRun:
         if self.sensitive:
             session.pause()
         feeder = asyncio.get_running_loop().create_task(self._feed(session))
+        self._listening += 1
         try:
             yield session
         finally:
+            self._listening -= 1
             feeder.cancel()
             with suppress(asyncio.CancelledError):
                 await feeder

@@ -171,6 +171,8 @@ class Playback:
         self.done: asyncio.Future[bool] = asyncio.get_running_loop().create_future()
 
     def next_frame(self, size: int) -> bytes | None:
+        if self.done.done():  # stopped (or finished): the stream drops it at this tick
+            return None
         chunk = self._payload[self._offset:self._offset + size]
         if not chunk:
             self.finish(True)

@@ -12,7 +12,7 @@ import subprocess
 import sys
 import time
 import wave
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -20,6 +20,8 @@ import httpx
 import numpy as np
 import pytest
 
+from sip_bridge.call import Call
+from sip_bridge.tones import sine
 from tests.support.endpoint import EndpointHarness, routing_table
 from tests.support.node import NodeProcess, free_port
 from tests.support.pcap import espeak_pcm, ivr_call_scenario, write_rtp_pcap
@@ -182,29 +184,42 @@ def loud(frame: bytes) -> bool:
     return float(np.abs(np.frombuffer(frame, "<i2")).max()) > 500
 
 
-async def test_barge_in_stops_the_prompt_within_200_ms(node: NodeProcess, api: httpx.Client) -> None:
-    """The caller (our SIP stack dialing the node) hears the prompt, presses 5, hears it stop."""
+async def prompt_stop_after(node: NodeProcess, interrupt: Callable[[Call], None]) -> float:
+    """Seconds from the caller's interruption to the last prompt audio they hear.
+
+    The caller is our SIP stack dialing the node; it listens to a long barge-in prompt
+    and interrupts after a second of it.
+    """
     harness = EndpointHarness(routing_table(outbound_port=node.sip_port))
     await harness.endpoint.start()
     try:
         leg = await harness.endpoint.dial(1, BARGE_NUMBER, caller_id="13800138000")
         loop = asyncio.get_running_loop()
         heard: list[tuple[float, bool]] = []
-        pressed_at: float | None = None
+        interrupted_at: float | None = None
         async for frame in leg.audio():
             heard.append((loop.time(), loud(frame)))
-            talking = sum(1 for _, is_loud in heard if is_loud)
-            if pressed_at is None and talking >= 50:  # a second of prompt audio
-                leg.send_dtmf("5")
-                pressed_at = loop.time()
-            if pressed_at is not None and loop.time() - pressed_at > 1.5:
+            if interrupted_at is None and sum(1 for _, is_loud in heard if is_loud) >= 50:
+                interrupt(leg)
+                interrupted_at = loop.time()
+            if interrupted_at is not None and loop.time() - interrupted_at > 1.5:
                 break
         await leg.hangup()
     finally:
         await harness.endpoint.stop()
-    assert pressed_at is not None, "the prompt was never heard"
-    last_sound = max(t for t, is_loud in heard if is_loud)
-    assert last_sound - pressed_at <= 0.200, f"prompt went on {1000 * (last_sound - pressed_at):.0f} ms after the key"
+    assert interrupted_at is not None, "the prompt was never heard"
+    return max(t for t, is_loud in heard if is_loud) - interrupted_at
+
+
+async def test_barge_in_stops_the_prompt_within_200_ms(node: NodeProcess, api: httpx.Client) -> None:
+    delay = await prompt_stop_after(node, lambda leg: leg.send_dtmf("5"))
+    assert delay <= 0.200, f"prompt went on {1000 * delay:.0f} ms after the key"
+
+
+async def test_speaking_stops_a_barge_in_prompt(node: NodeProcess, api: httpx.Client) -> None:
+    """Voice (a loud 300 Hz tone stands in for it) stops a play node's prompt: the voice detector hears it."""
+    delay = await prompt_stop_after(node, lambda leg: leg.send_audio(sine(300.0, 1.0, amplitude=0.3)))
+    assert delay <= 0.300, f"prompt went on {1000 * delay:.0f} ms after the caller spoke"
 
 
 BAD_FLOW = json.dumps({

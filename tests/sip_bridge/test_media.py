@@ -69,6 +69,28 @@ async def test_playback_reaches_peer_as_paced_rtp(media) -> None:  # type: ignor
     stream.close()
 
 
+async def test_stopping_a_playback_stops_its_audio(media) -> None:  # type: ignore[no-untyped-def]
+    """Playback.stop() (barge-in by voice) silences the stream, not just the awaiting code."""
+    peer = Peer()
+    stream = await open_stream(media, peer)
+    stream.send_silence = False
+    playback = stream.play(pcm_to_ulaw(sine(1000.0, 5.0)), interruptible=True)
+    await peer.recv_packets(5)
+    playback.stop()
+    assert await playback is False
+    await asyncio.sleep(0.06)  # a packet already on its way may still arrive
+    peer.sock.setblocking(False)
+    while True:
+        try:
+            peer.sock.recv(2048)
+        except BlockingIOError:
+            break
+    await asyncio.sleep(0.2)
+    with pytest.raises(BlockingIOError):
+        peer.sock.recv(2048)  # ten ticks later: nothing more was sent
+    stream.close()
+
+
 async def test_packets_from_other_addresses_are_dropped(media) -> None:  # type: ignore[no-untyped-def]
     peer, intruder = Peer(), Peer()
     stream = await open_stream(media, peer)
