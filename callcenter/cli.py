@@ -150,7 +150,7 @@ def _cmd_serve(args: argparse.Namespace) -> int:
 def _cmd_demo(args: argparse.Namespace) -> int:
     from callcenter.db import make_engine, migrate
     from asr import bundled_model_path
-    from callcenter.demo import DEMO_ADMIN, DEMO_NUMBER, DEMO_SLUG, ensure_demo_tenant
+    from callcenter.demo import DEMO_ADMIN, DEMO_AGENTS, DEMO_NUMBER, DEMO_SLUG, ensure_demo_tenant
     from callcenter.logs import setup_logging
 
     settings = _settings(args, _NODE_FLAGS)
@@ -160,17 +160,21 @@ def _cmd_demo(args: argparse.Namespace) -> int:
     engine = make_engine(settings.effective_database_url)
     try:
         migrate(engine)
-        password = ensure_demo_tenant(engine)
+        created = ensure_demo_tenant(engine)
     finally:
         engine.dispose()
-    if password is not None:
+    if created.admin is not None:
         print(
             f"Demo tenant ready: number {DEMO_NUMBER}, admin login: "
-            f"tenant={DEMO_SLUG} user={DEMO_ADMIN} password={password}",
+            f"tenant={DEMO_SLUG} user={DEMO_ADMIN} password={created.admin}",
             flush=True,
         )
     else:
-        print("Demo tenant exists (admin password was printed when it was created)", flush=True)
+        print("Demo tenant exists (passwords were printed when it was created)", flush=True)
+    for username, (password, sip_user, sip_password) in created.agents.items():
+        skills = ", ".join(f"{k} {v}" for k, v in DEMO_AGENTS[username].items())
+        print(f"Demo agent {username} ({skills}): login password {password}, "
+              f"SIP phone {sip_user} secret {sip_password}", flush=True)
     return _run_node(settings)
 
 

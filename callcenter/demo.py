@@ -3,13 +3,16 @@
 from __future__ import annotations
 
 import json
+from dataclasses import dataclass, field
 from importlib import resources
 
 from sqlalchemy import Engine, select
 from sqlalchemy.orm import Session
 
+from callcenter.acd_config import QueueSettings
+from callcenter.api.acd import create_agent
 from callcenter.flows import import_flow
-from callcenter.models import BusinessCalendarRow, Number, Role, Tenant, Trunk, User, utcnow
+from callcenter.models import AcdQueue, BusinessCalendarRow, Number, Role, Tenant, Trunk, User, utcnow
 from ivr.calendar import ALWAYS_OPEN
 from callcenter.security import generate_password, hash_password
 
@@ -22,9 +25,22 @@ DEMO_CALENDAR = "demo"
 DEMO_OUTBOUND = ["0", "1", "2", "3", "4", "5", "6", "7", "8", "9"]  # any number
 
 
-def ensure_demo_tenant(engine: Engine) -> str | None:
-    """Create what is missing of the demo tenant; return the admin password if the admin was created now."""
-    password: str | None = None
+DEMO_QUEUES = ("sales", "support")
+DEMO_AGENTS = {"agent1": {"sales": 5, "support": 2}, "agent2": {"support": 4}}
+
+
+@dataclass
+class DemoCredentials:
+    """Passwords of what was created now (each is shown once, then only its hash is kept)."""
+
+    admin: str | None = None
+    agents: dict[str, tuple[str, str, str]] = field(default_factory=dict)
+    """username -> (login password, SIP user, SIP password)"""
+
+
+def ensure_demo_tenant(engine: Engine) -> DemoCredentials:
+    """Create what is missing of the demo tenant; the passwords of what was created now."""
+    created = DemoCredentials()
     with Session(engine) as db, db.begin():
         tenant = db.scalar(select(Tenant).where(Tenant.slug == DEMO_SLUG))
         if tenant is None:
@@ -49,12 +65,12 @@ def ensure_demo_tenant(engine: Engine) -> str | None:
                 )
             )
         if db.scalar(select(User.id).where(User.tenant_id == tenant.id, User.username == DEMO_ADMIN)) is None:
-            password = generate_password()
+            created.admin = generate_password()
             db.add(
                 User(
                     tenant_id=tenant.id,
                     username=DEMO_ADMIN,
-                    password_hash=hash_password(password),
+                    password_hash=hash_password(created.admin),
                     role=Role.ADMIN.value,
                     active=True,
                     created_at=utcnow(),
@@ -70,4 +86,11 @@ def ensure_demo_tenant(engine: Engine) -> str | None:
         if number is not None and number.tenant_id == tenant.id and number.flow_version_id is None:
             text = resources.files("callcenter").joinpath("data/demo-flow.json").read_text("utf-8")
             import_flow(db, tenant.id, json.loads(text), frozenset(), source_text=text, number=DEMO_NUMBER)
-    return password
+        for name in DEMO_QUEUES:
+            if db.scalar(select(AcdQueue.id).where(AcdQueue.tenant_id == tenant.id, AcdQueue.name == name)) is None:
+                db.add(AcdQueue(tenant_id=tenant.id, name=name, config=QueueSettings().model_dump(mode="json")))
+        for username, skills in DEMO_AGENTS.items():
+            if db.scalar(select(User.id).where(User.tenant_id == tenant.id, User.username == username)) is None:
+                _, password, sip_password = create_agent(db, tenant, username, skills)
+                created.agents[username] = (password, f"{tenant.slug}.{username}", sip_password)
+    return created

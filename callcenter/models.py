@@ -83,6 +83,9 @@ def _in(column: str, values: type[enum.StrEnum]) -> str:
     return f"{column} IN ({', '.join(repr(v.value) for v in values)})"
 
 
+DEFAULT_BREAK_REASONS = ("break", "lunch", "training", "meeting")
+
+
 class Base(DeclarativeBase):
     type_annotation_map = {datetime: UTCDateTime()}
 
@@ -99,6 +102,8 @@ class Tenant(Base):
     """Hosts the IVR's http node may call (exact names or ``*.example.com``); empty: none."""
     asr_model: Mapped[str | None] = mapped_column(String(500))
     """Path of the tenant's vosk model; None: the node's model."""
+    break_reasons: Mapped[list[str]] = mapped_column(JSON, default=lambda: list(DEFAULT_BREAK_REASONS))
+    """Reason codes agents may give for a break (``missed`` is the ACD's own, always allowed)."""
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
 
 
@@ -254,6 +259,57 @@ class Voicemail(Base):
     path: Mapped[str] = mapped_column(String(500))
     seconds: Mapped[float] = mapped_column(Float)
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class AcdQueue(Base):
+    """A queue (skill group) of a tenant; ``config`` holds acd.model.QueueConfig's fields."""
+
+    __tablename__ = "acd_queues"
+    __table_args__ = (UniqueConstraint("tenant_id", "name", name="uq_acd_queues_tenant_name"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    tenant_id: Mapped[int] = mapped_column(ForeignKey("tenants.id", ondelete="CASCADE"), index=True)
+    name: Mapped[str] = mapped_column(String(64))
+    config: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+
+
+class Agent(Base):
+    """A user who takes calls: skills with proficiency 1-5 and SIP phone credentials."""
+
+    __tablename__ = "agents"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    tenant_id: Mapped[int] = mapped_column(ForeignKey("tenants.id", ondelete="CASCADE"), index=True)
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), unique=True)
+    skills: Mapped[dict[str, int]] = mapped_column(JSON, default=dict)
+    sip_ha1: Mapped[str | None] = mapped_column(String(64))
+    """md5(sip_user:realm:password) for the phone's digest auth; the SIP password itself is never stored."""
+
+
+class AgentStateChange(Base):
+    """Every agent state change, with its time and reason (reports read these)."""
+
+    __tablename__ = "agent_state_changes"
+    __table_args__ = (Index("ix_agent_state_changes_tenant_at", "tenant_id", "at"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    tenant_id: Mapped[int] = mapped_column(ForeignKey("tenants.id", ondelete="CASCADE"))
+    agent_id: Mapped[int] = mapped_column(ForeignKey("agents.id", ondelete="CASCADE"), index=True)
+    old_state: Mapped[str] = mapped_column(String(16))
+    new_state: Mapped[str] = mapped_column(String(16))
+    reason: Mapped[str | None] = mapped_column(String(64))
+    call_id: Mapped[str | None] = mapped_column(String(36))
+    at: Mapped[datetime] = mapped_column()
+
+
+class AcdSnapshot(Base):
+    """The ACD state of a tenant that must survive a restart (agent states, callbacks)."""
+
+    __tablename__ = "acd_snapshots"
+
+    tenant_id: Mapped[int] = mapped_column(ForeignKey("tenants.id", ondelete="CASCADE"), primary_key=True)
+    snapshot: Mapped[dict[str, Any]] = mapped_column(JSON)
+    updated_at: Mapped[datetime] = mapped_column(default=utcnow)
 
 
 class AuditLog(Base):

@@ -16,9 +16,11 @@ from ivr.prompts import PromptLibrary
 from ivr.services import IvrServices
 from sip_bridge.call import Call
 from sip_bridge.endpoint import EndpointConfig, SipEndpoint
+from sip_bridge.registrar import Registrar
 from sip_bridge.trunks import TrunkMonitor
 
 from . import models
+from .acd_service import AcdService
 from .api import AppContext, create_app
 from .cdr import CallRecordStore
 from .db import make_engine, migrate
@@ -73,6 +75,7 @@ class Node:
         self.monitor: TrunkMonitor | None = None
         self.speech = SpeechEngines(settings.asr_model, settings.asr_workers)
         self._prompt_warmup: asyncio.Task[None] | None = None
+        self.acd: AcdService | None = None
         self._stopping = asyncio.Event()
 
     def stats(self) -> NodeStats:
@@ -110,8 +113,9 @@ class Node:
             await asyncio.get_running_loop().run_in_executor(None, make_hold_music, music)
         announcement = await prompts.tts("All our agents are busy. Please hold, your call is important to us.", "en")
         backend = DbBackend(self.engine, allow_private_http=s.ivr_http_allow_private)
+        self.acd = AcdService(self.engine, prompts, music, HoldQueue(music, announcement))
         services = IvrServices(prompts=prompts, speech=self.speech.for_tenant, directory=backend,
-                               queue=HoldQueue(music, announcement), traces=backend, voicemail=backend,
+                               queue=self.acd, traces=backend, voicemail=backend,
                                voicemail_dir=s.data_dir / "voicemail")
         self._prompt_warmup = asyncio.get_running_loop().create_task(self._render_prompts(backend, prompts))
         return FlowEngine(services, backend), backend
@@ -143,8 +147,12 @@ class Node:
                                 rate_limit=s.rate_limit_per_ip, rate_burst=s.rate_limit_burst,
                                 rtp_timeout=s.rtp_timeout, secret=s.effective_secret_key.encode())
         routing = await loop.run_in_executor(None, load_routing, self.engine)
-        self.endpoint = SipEndpoint(config, routing, RecordObserver(self.store), entries.handle)
+        assert self.acd is not None
+        registrar = Registrar(self.acd, on_change=self.acd.device_changed)
+        self.endpoint = SipEndpoint(config, routing, RecordObserver(self.store), entries.handle, registrar=registrar)
+        self.acd.endpoint = self.endpoint
         await self.endpoint.start()
+        await self.acd.start()
         self.monitor = TrunkMonitor(self.endpoint)
         self.monitor.update(routing.trunks)
         register_node(self.stats)
@@ -152,8 +160,11 @@ class Node:
         def routing_changed() -> None:  # called from API worker threads
             loop.call_soon_threadsafe(lambda: loop.create_task(self.reload_routing()))
 
+        def acd_changed() -> None:  # called from API worker threads
+            loop.call_soon_threadsafe(lambda: loop.create_task(self.acd.reload()))  # type: ignore[union-attr]
+
         app = create_app(AppContext(settings=s, engine=self.engine, node_status=self.node_status,
-                                    on_routing_changed=routing_changed))
+                                    on_routing_changed=routing_changed, acd=self.acd, on_acd_changed=acd_changed))
         server = uvicorn.Server(uvicorn.Config(app, host=s.http_host, port=s.http_port, log_config=None,
                                                access_log=False, lifespan="off"))
         # uvicorn catches SIGINT/SIGTERM while it serves and re-raises them after its
@@ -161,6 +172,8 @@ class Node:
         for sig in (signal.SIGINT, signal.SIGTERM):
             loop.add_signal_handler(sig, self._stopping.set)
         http = loop.create_task(server.serve())
+        while not server.started and not http.done():  # "ready" means the API answers too
+            await asyncio.sleep(0.01)
         logger.info("node ready: SIP %s:%d, HTTP http://%s:%d, data %s", s.sip_host, self.endpoint.config.sip_port,
                     s.http_host, s.http_port, s.data_dir)
         print(f"callcenter node ready: SIP udp/tcp {s.sip_host}:{self.endpoint.config.sip_port}, "
@@ -169,6 +182,7 @@ class Node:
         await asyncio.wait({http, stop}, return_when=asyncio.FIRST_COMPLETED)
         logger.info("stopping")
         self.monitor.stop()
+        await self.acd.stop()
         if self._prompt_warmup is not None:
             self._prompt_warmup.cancel()
         await self.endpoint.stop()

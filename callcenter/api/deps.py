@@ -34,6 +34,10 @@ class AppContext:
     """Live figures from the SIP node, e.g. {"active_calls": 3, "trunks": {1: "up"}}."""
     on_routing_changed: Callable[[], None] = _no_op
     """Called after trunk/number/tenant-routing changes are committed."""
+    acd: Any = None
+    """The node's ``AcdService`` (live agent states and queue statistics); None without a SIP node."""
+    on_acd_changed: Callable[[], None] = _no_op
+    """Called after queues or agents change, so the live ACD reloads them."""
     sessions: sessionmaker[Session] = field(init=False)
 
     def __post_init__(self) -> None:

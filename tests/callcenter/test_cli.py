@@ -81,14 +81,16 @@ def test_user_add_prints_password_once(engine: Engine, data_dir: Path, capsys: p
 
 
 def test_ensure_demo_tenant_is_idempotent(engine: Engine) -> None:
-    password = ensure_demo_tenant(engine)
-    assert password
-    assert ensure_demo_tenant(engine) is None
+    created = ensure_demo_tenant(engine)
+    password = created.admin
+    assert password and set(created.agents) == {"agent1", "agent2"}
+    again = ensure_demo_tenant(engine)
+    assert again.admin is None and again.agents == {}
     with Session(engine) as db:
         assert db.scalar(select(func.count()).select_from(Tenant)) == 1
         assert db.scalar(select(func.count()).select_from(Trunk)) == 1
         assert db.scalar(select(func.count()).select_from(Number)) == 1
-        admin = db.scalars(select(User)).one()
+        admin = db.scalars(select(User).where(User.role == "admin")).one()
         assert admin.role == "admin" and verify_password(admin.password_hash, password)
         tenant = db.scalars(select(Tenant)).one()
         assert tenant.slug == "demo" and tenant.outbound_prefixes
@@ -136,7 +138,7 @@ def test_serve_migrates_and_runs_node(tmp_path: Path, fake_node: list[object], m
     engine = make_engine(f"sqlite:///{tmp_path}/d/callcenter.db")
     migrate(engine)  # already at head
     with engine.connect() as conn:
-        assert conn.exec_driver_sql("SELECT version_num FROM alembic_version").scalar() == "0002"
+        assert conn.exec_driver_sql("SELECT version_num FROM alembic_version").scalar() == "0003"
 
 
 def test_bad_settings_exit_2(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:

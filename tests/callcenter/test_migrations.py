@@ -33,7 +33,7 @@ def test_migrate_twice_is_a_no_op(tmp_path: Path) -> None:
     migrate(engine)
     migrate(engine)
     with engine.connect() as conn:
-        assert conn.execute(text("SELECT version_num FROM alembic_version")).scalars().all() == ["0002"]
+        assert conn.execute(text("SELECT version_num FROM alembic_version")).scalars().all() == ["0003"]
 
 
 def test_migration_matches_models(tmp_path: Path) -> None:

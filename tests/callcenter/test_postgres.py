@@ -64,7 +64,7 @@ def test_migrations_apply_are_idempotent_and_match_models(pg_url: str) -> None:
         migrate(eng)
         migrate(pg_url)  # the URL form, as `callcenter serve` does
         with eng.connect() as conn:
-            assert conn.execute(text("SELECT version_num FROM alembic_version")).scalars().all() == ["0002"]
+            assert conn.execute(text("SELECT version_num FROM alembic_version")).scalars().all() == ["0003"]
         insp = inspect(eng)
         assert set(Base.metadata.tables) | {"alembic_version"} == set(insp.get_table_names())
         assert schema_diff(eng) == []
@@ -107,7 +107,7 @@ def test_concurrent_migrations_wait_for_each_other(pg_url: str) -> None:
             _, err = proc.communicate(timeout=60)
             assert proc.returncode == 0, err
         with eng.connect() as conn:
-            assert conn.execute(text("SELECT version_num FROM alembic_version")).scalars().all() == ["0002"]
+            assert conn.execute(text("SELECT version_num FROM alembic_version")).scalars().all() == ["0003"]
         assert schema_diff(eng) == []
     finally:
         eng.dispose()
@@ -291,16 +291,16 @@ def test_api_login_and_tenant_isolation(world: World) -> None:
 
 
 def test_demo_tenant_is_idempotent_and_its_admin_can_log_in(world: World) -> None:
-    password = ensure_demo_tenant(world.engine)
+    password = ensure_demo_tenant(world.engine).admin
     assert password
-    assert ensure_demo_tenant(world.engine) is None
-    assert ensure_demo_tenant(world.engine) is None
+    assert ensure_demo_tenant(world.engine).admin is None
+    assert ensure_demo_tenant(world.engine).agents == {}
     with Session(world.engine) as db:
         tenant = db.scalars(select(Tenant).where(Tenant.slug == DEMO_SLUG)).one()
         assert tenant.outbound_prefixes == DEMO_OUTBOUND
-        for model in (Number, Trunk, User):
+        for model, expected in ((Number, 1), (Trunk, 1), (User, 3)):
             count = db.scalar(select(func.count()).select_from(model).where(model.tenant_id == tenant.id))
-            assert count == 1, model.__name__
+            assert count == expected, model.__name__
     headers = world.login(DEMO_ADMIN, tenant=DEMO_SLUG, password=password)
     assert world.client.get("/api/tenant", headers=headers).json()["outbound_prefixes"] == DEMO_OUTBOUND
     trunks = world.client.get("/api/trunks", headers=headers).json()

@@ -51,6 +51,8 @@ class NodeProcess:
     proc: subprocess.Popen[str] | None = None
     output: list[str] = field(default_factory=list)
     admin_password: str | None = None
+    #: Demo agents printed at creation: username -> (login password, SIP user, SIP secret).
+    agents: dict[str, tuple[str, str, str]] = field(default_factory=dict)
     #: RTP ports given to the node (two per call: RTP and RTCP).
     rtp_ports: int = 400
 
@@ -81,6 +83,9 @@ class NodeProcess:
             match = re.search(r"password=(\S+)", line)
             if match:
                 self.admin_password = match.group(1)
+            agent = re.search(r"Demo agent (\S+) .*login password (\S+), SIP phone (\S+) secret (\S+)", line)
+            if agent:
+                self.agents[agent.group(1)] = (agent.group(2), agent.group(3), agent.group(4))
             if READY in line:
                 return self
         raise RuntimeError("node did not become ready")

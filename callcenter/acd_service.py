@@ -1,0 +1,508 @@
+"""The ACD on this node: one sans-I/O ``acd.AcdEngine`` per tenant, connected to calls.
+
+The engine decides; this module carries the decisions out and reports what happened:
+
+* the IVR's ``queue`` node hands a call here (:meth:`AcdService.enqueue`): the caller
+  hears hold music and announcements, may press the callback key, and is bridged to
+  the agent who answers an offer;
+* an offer rings the agent's registered SIP phone (``SipEndpoint.dial_contact``); no
+  answer, busy or an unreachable phone is reported back and the call keeps its place;
+* a callback reserves an agent, rings the agent, then dials the caller back through
+  the tenant's trunks and bridges them;
+* agent state changes are stored with time and reason; each tenant's engine state
+  (agent states, callbacks) is saved so a restart resumes it.
+
+Engine time is wall-clock seconds (``time.time()``) so snapshots stay meaningful
+across a restart; timers are armed on the event loop from ``next_deadline()``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections.abc import Callable
+from contextlib import suppress
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy import Engine, select
+from sqlalchemy.orm import Session
+
+from acd import (
+    AcdEngine,
+    Action,
+    AgentConfig,
+    AgentDeviceChanged,
+    AgentState,
+    AgentStateChanged,
+    AgentStateRequested,
+    Announce,
+    CallbackAnswered,
+    CallbackFailed,
+    CallbackRequested,
+    CallEnded,
+    CallerHungUp,
+    CallQueued,
+    CancelOffer,
+    DialCallback,
+    Fallback,
+    Offer,
+    OfferAccepted,
+    OfferFailed,
+    Overflow,
+    QueueConfig,
+)
+from callcenter.acd_config import callback_key, queue_config
+from callcenter.models import AcdQueue, AcdSnapshot, Agent, AgentStateChange, Tenant, User, utcnow
+from ivr.nodes.route import Voicemail
+from ivr.prompts import PromptLibrary
+from ivr.runtime import FlowRun
+from ivr.schema import Prompt, VoicemailNode
+from sip_bridge.call import Call, CallError, DialError
+from sip_bridge.endpoint import SipEndpoint
+from sip_bridge.registrar import AgentCredentials
+
+logger = logging.getLogger(__name__)
+
+SNAPSHOT_EVERY = 1.0
+"""Seconds between saves of a changed tenant's ACD state."""
+
+
+@dataclass
+class AgentIdentity:
+    tenant_id: int
+    agent_id: str
+    sip_user: str
+    ha1: str | None
+
+
+@dataclass
+class Waiting:
+    """A caller in a queue on this node."""
+
+    tenant_id: int
+    call: Call
+    run: FlowRun
+    queue: str
+    done: asyncio.Future[str | None]
+    rings: dict[str, asyncio.Task[None]] = field(default_factory=dict)
+    announcements: asyncio.Queue[Path] = field(default_factory=asyncio.Queue)
+    agent_leg: Call | None = None
+
+
+class AcdService:
+    def __init__(self, db: Engine, prompts: PromptLibrary, hold_music: Path, fallback_queue: Any,
+                 publish: Callable[[int, Any], None] | None = None) -> None:
+        self.db = db
+        #: Set by the node once the SIP endpoint exists (the endpoint's registrar asks this service
+        #: for agents' credentials, so the service comes first).
+        self.endpoint: SipEndpoint = None  # type: ignore[assignment]
+        self.prompts = prompts
+        self.hold_music = hold_music
+        #: Where calls for a queue name the tenant has not configured go (hold music).
+        self.fallback_queue = fallback_queue
+        self.publish = publish or (lambda tenant_id, event: None)
+        self.engines: dict[int, AcdEngine] = {}
+        self.queues: dict[int, dict[str, QueueConfig]] = {}
+        self.agents: dict[str, AgentIdentity] = {}  # by sip_user
+        self._by_agent: dict[tuple[int, str], AgentIdentity] = {}
+        self.waiting: dict[str, Waiting] = {}
+        self.callbacks: dict[str, tuple[int, str]] = {}
+        self.callback_keys: dict[tuple[int, str], str | None] = {}  # call_id -> (tenant_id, queue) of callbacks in line
+        self._dirty: set[int] = set()
+        self._timer: asyncio.TimerHandle | None = None
+        self._saver: asyncio.Task[None] | None = None
+        self._tasks: set[asyncio.Task[Any]] = set()
+        self._history: list[dict[str, Any]] = []
+
+    # -- start, configuration ----------------------------------------------------------------
+    async def start(self) -> None:
+        loop = asyncio.get_running_loop()
+        tenants = await loop.run_in_executor(None, self._load_all)
+        now = time.time()
+        for tenant_id, (queues, agents, snapshot) in tenants.items():
+            self._install(tenant_id, queues, agents, snapshot, now)
+        self._saver = loop.create_task(self._save_loop())
+        self._arm()
+
+    def _load_all(self) -> dict[int, tuple[list[QueueConfig], list[tuple[AgentConfig, AgentIdentity]],
+                                            dict[str, Any] | None]]:
+        out = {}
+        with Session(self.db) as db:
+            for tenant in db.scalars(select(Tenant)):
+                out[tenant.id] = self._load_tenant(db, tenant)
+        return out
+
+    def _load_tenant(self, db: Session, tenant: Tenant) -> tuple[list[QueueConfig],
+                                                                list[tuple[AgentConfig, AgentIdentity]],
+                                                                dict[str, Any] | None]:
+        queues = []
+        for q in db.scalars(select(AcdQueue).where(AcdQueue.tenant_id == tenant.id)):
+            queues.append(queue_config(q.name, q.config))
+            self.callback_keys[(tenant.id, q.name)] = callback_key(q.config)
+        agents = []
+        for agent, user in db.execute(select(Agent, User).join(User, User.id == Agent.user_id)
+                                      .where(Agent.tenant_id == tenant.id, User.active.is_(True))):
+            identity = AgentIdentity(tenant.id, str(agent.id), f"{tenant.slug}.{user.username}", agent.sip_ha1)
+            agents.append((AgentConfig(str(agent.id), dict(agent.skills)), identity))
+        row = db.get(AcdSnapshot, tenant.id)
+        return queues, agents, (row.snapshot if row is not None else None)
+
+    def _install(self, tenant_id: int, queues: list[QueueConfig],
+                 agents: list[tuple[AgentConfig, AgentIdentity]], snapshot: dict[str, Any] | None,
+                 now: float) -> None:
+        def on_event(event: Any, tenant_id: int = tenant_id) -> None:
+            self._on_event(tenant_id, event)
+
+        engine = AcdEngine.restore(snapshot, now, on_event=on_event) if snapshot else AcdEngine(on_event=on_event)
+        self.engines[tenant_id] = engine
+        self._configure(tenant_id, queues, agents, now)
+
+    def _configure(self, tenant_id: int, queues: list[QueueConfig],
+                   agents: list[tuple[AgentConfig, AgentIdentity]], now: float) -> None:
+        engine = self.engines[tenant_id]
+        old_queues = self.queues.get(tenant_id, {})
+        self.queues[tenant_id] = {q.name: q for q in queues}
+        for name in set(old_queues) - set(self.queues[tenant_id]):
+            self._apply(tenant_id, engine.remove_queue(name, at=now))
+        for q in queues:
+            self._apply(tenant_id, engine.set_queue(q, at=now))
+        known = {aid for (tid, aid) in self._by_agent if tid == tenant_id}
+        for config, identity in agents:
+            self._apply(tenant_id, engine.set_agent(config, at=now))
+            self.agents[identity.sip_user] = identity
+            self._by_agent[(tenant_id, identity.agent_id)] = identity
+            reachable = self.endpoint.registrar is not None and \
+                self.endpoint.registrar.contact_for(identity.sip_user) is not None
+            self._apply(tenant_id, engine.handle(AgentDeviceChanged(identity.agent_id, reachable, now)))
+        for agent_id in known - {c.agent_id for c, _ in agents}:
+            identity = self._by_agent.pop((tenant_id, agent_id))
+            self.agents.pop(identity.sip_user, None)
+            self._apply(tenant_id, engine.remove_agent(agent_id, at=now))
+
+    async def reload(self) -> None:
+        """Queues and agents changed in the database (API): apply them to the live engines."""
+        tenants = await asyncio.get_running_loop().run_in_executor(None, self._load_all)
+        now = time.time()
+        for tenant_id, (queues, agents, snapshot) in tenants.items():
+            if tenant_id not in self.engines:
+                self._install(tenant_id, queues, agents, snapshot, now)
+            else:
+                self._configure(tenant_id, queues, agents, now)
+        self._arm()
+
+    # -- directory for the registrar -----------------------------------------------------------
+    def credentials(self, sip_user: str) -> AgentCredentials | None:
+        """The registrar's AgentDirectory: the phone login of an active agent."""
+        identity = self.agents.get(sip_user)
+        if identity is None or identity.ha1 is None:
+            return None
+        return AgentCredentials(sip_user, identity.ha1, identity.tenant_id, identity.agent_id)
+
+    def device_changed(self, sip_user: str, reachable: bool) -> None:
+        """The registrar's on_change: a phone registered, or its last binding went away.
+
+        Registering the phone of an offline agent logs the agent in (available): with a
+        desk phone, that is how an agent starts the day.
+        """
+        identity = self.agents.get(sip_user)
+        engine = self.engines.get(identity.tenant_id) if identity is not None else None
+        if identity is None or engine is None:
+            return
+        now = time.time()
+        self._handle(identity.tenant_id, AgentDeviceChanged(identity.agent_id, reachable, now))
+        if reachable and engine.agent_state(identity.agent_id) == AgentState.OFFLINE:
+            self._handle(identity.tenant_id, AgentStateRequested(identity.agent_id, "available", now,
+                                                                 "phone registered"))
+
+    # -- agents and statistics (API) ---------------------------------------------------------
+    def request_state(self, tenant_id: int, agent_id: str, state: str, reason: str | None) -> None:
+        self._handle(tenant_id, AgentStateRequested(agent_id, state, time.time(), reason))
+
+    def engine(self, tenant_id: int) -> AcdEngine | None:
+        return self.engines.get(tenant_id)
+
+    # -- the IVR hands calls over here ---------------------------------------------------------
+    async def enqueue(self, run: FlowRun, queue: str, priority: int, variables: dict[str, Any]) -> str | None:
+        tenant_id = run.tenant_id
+        if tenant_id is None or queue not in self.queues.get(tenant_id, {}):
+            return await self.fallback_queue.enqueue(run, queue, priority, variables)
+        call = run.call
+        loop = asyncio.get_running_loop()
+        waiting = Waiting(tenant_id, call, run, queue, loop.create_future())
+        self.waiting[call.id] = waiting
+        hold = loop.create_task(self._hold(waiting))
+        keys = loop.create_task(self._watch_keys(waiting))
+        ended = loop.create_task(call.wait_ended())
+        self._handle(tenant_id, CallQueued(call.id, queue, priority, time.time(), caller=call.caller,
+                                           variables=variables))
+        try:
+            await asyncio.wait({waiting.done, ended}, return_when=asyncio.FIRST_COMPLETED)
+            if not waiting.done.done():  # the caller hung up while waiting
+                waiting.done.cancel()
+                if waiting.agent_leg is None:
+                    self._handle(tenant_id, CallerHungUp(call.id, time.time()))
+                    run.record("abandoned", queue=queue)
+                return None
+            if waiting.agent_leg is not None:  # connected to an agent: the IVR waits for the end
+                await call.wait_ended()
+            return waiting.done.result()
+        finally:
+            for task in (hold, keys, ended, *waiting.rings.values()):
+                task.cancel()
+            if self.waiting.get(call.id) is waiting:
+                del self.waiting[call.id]
+
+    async def _hold(self, waiting: Waiting) -> None:
+        """Hold music, interrupted by announcements, until the caller is connected or leaves."""
+        call = waiting.call
+        with suppress(CallError):
+            while waiting.agent_leg is None and not call.ended:
+                music = call.play(self.hold_music, interruptible=False)
+                getter = asyncio.ensure_future(waiting.announcements.get())
+                done, _ = await asyncio.wait({music.done, getter}, return_when=asyncio.FIRST_COMPLETED)
+                if getter in done:
+                    music.stop()
+                    await call.play(getter.result(), interruptible=False)
+                else:
+                    getter.cancel()
+
+    async def _watch_keys(self, waiting: Waiting) -> None:
+        """The callback key: the caller leaves the line and is called back, keeping the place."""
+        key = self.callback_keys.get((waiting.tenant_id, waiting.queue))
+        if key is None:
+            return
+        call = waiting.call
+        while (event := await call.next_dtmf()) is not None:
+            if event.digit != key or waiting.agent_leg is not None or waiting.done.done():
+                continue
+            if not self.endpoint.routing.may_dial(waiting.tenant_id, call.caller):
+                waiting.announcements.put_nowait(await self.prompts.tts(
+                    "Sorry, we cannot call this number back. Please stay on the line.", "en"))
+                continue
+            self._handle(waiting.tenant_id, CallbackRequested(call.id, call.caller, time.time()))
+            self.callbacks[call.id] = (waiting.tenant_id, waiting.queue)
+            waiting.run.record("callback_requested", queue=waiting.queue)
+            waiting.run.trace.result = f"callback: {waiting.queue}"
+            goodbye = await self.prompts.tts("Thank you. We will call you back and you keep your place in line.",
+                                             "en")
+            waiting.agent_leg = None
+            with suppress(CallError):
+                await call.play(goodbye, interruptible=False)
+            waiting.done.set_result(None)
+            await call.hangup("callback_requested", side="platform")
+            return
+
+    # -- decisions ----------------------------------------------------------------------------
+    def _handle(self, tenant_id: int, event: Any) -> None:
+        engine = self.engines.get(tenant_id)
+        if engine is None:
+            return
+        self._apply(tenant_id, engine.handle(event))
+        self._arm()
+
+    def _apply(self, tenant_id: int, actions: list[Action]) -> None:
+        self._dirty.add(tenant_id)
+        for action in actions:
+            if isinstance(action, Offer):
+                waiting = self.waiting.get(action.call_id)
+                if waiting is None:  # the caller is gone; tell the engine the offer failed
+                    self._spawn(self._later(tenant_id, OfferFailed(action.call_id, action.agent_id, time.time(),
+                                                                   "no_answer")))
+                    continue
+                waiting.rings[action.agent_id] = self._spawn(self._ring(waiting, action.agent_id))
+            elif isinstance(action, CancelOffer):
+                waiting = self.waiting.get(action.call_id)
+                ring = waiting.rings.pop(action.agent_id, None) if waiting is not None else None
+                if ring is not None:
+                    ring.cancel()
+            elif isinstance(action, Announce):
+                waiting = self.waiting.get(action.call_id)
+                if waiting is not None:
+                    self._spawn(self._announce(waiting, action))
+            elif isinstance(action, Overflow):
+                waiting = self.waiting.get(action.call_id)
+                if waiting is not None:
+                    self._spawn(self._overflow(waiting, action.fallback))
+            elif isinstance(action, DialCallback):
+                self._spawn(self._call_back(tenant_id, action))
+
+    async def _later(self, tenant_id: int, event: Any) -> None:
+        self._handle(tenant_id, event)
+
+    def _spawn(self, coro: Any) -> asyncio.Task[Any]:
+        task = asyncio.get_running_loop().create_task(coro)
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+        return task
+
+    async def _ring(self, waiting: Waiting, agent_id: str) -> None:
+        identity = self._by_agent.get((waiting.tenant_id, agent_id))
+        call = waiting.call
+        config = self.queues[waiting.tenant_id][waiting.queue]
+        try:
+            if identity is None:
+                raise DialError("agent has no phone", 0, "unreachable")
+            leg = await self.endpoint.dial_contact(waiting.tenant_id, identity.sip_user, caller_id=call.caller,
+                                                   timeout=config.ring_timeout + 5)
+        except DialError as exc:
+            waiting.rings.pop(agent_id, None)
+            reason = "unreachable" if exc.cause == "unreachable" else \
+                "declined" if exc.status in (486, 600, 603) else "no_answer"
+            self._handle(waiting.tenant_id, OfferFailed(call.id, agent_id, time.time(), reason))
+            return
+        waiting.rings.pop(agent_id, None)
+        if call.ended or waiting.agent_leg is not None or waiting.done.done():
+            await leg.hangup("caller_gone")
+            return
+        waiting.agent_leg = leg
+        call.bridge(leg)  # stops the hold music
+        waiting.run.record("answered", queue=waiting.queue, agent=identity.sip_user)
+        self._handle(waiting.tenant_id, OfferAccepted(call.id, agent_id, time.time()))
+        waiting.done.set_result(None)
+        self._spawn(self._bridged(waiting.tenant_id, call.id, call, leg))
+
+    async def _bridged(self, tenant_id: int, call_id: str, caller: Call, agent: Call) -> None:
+        """Whichever side hangs up ends the other; then the agent goes to wrap-up."""
+        waits = {asyncio.ensure_future(caller.wait_ended()), asyncio.ensure_future(agent.wait_ended())}
+        await asyncio.wait(waits, return_when=asyncio.FIRST_COMPLETED)
+        for w in waits:
+            w.cancel()
+        for leg in (caller, agent):
+            if not leg.ended:
+                await leg.hangup("bridged_peer_hangup")
+        self._handle(tenant_id, CallEnded(call_id, time.time()))
+
+    async def _announce(self, waiting: Waiting, action: Announce) -> None:
+        text = f"You are number {action.position} in line."
+        if action.estimated_wait is not None:
+            minutes = max(1, round(action.estimated_wait / 60))
+            text += f" Your expected wait is about {minutes} minute{'s' if minutes > 1 else ''}."
+        text += " Press star to be called back without losing your place."
+        waiting.announcements.put_nowait(await self.prompts.tts(text, "en"))
+
+    async def _overflow(self, waiting: Waiting, fallback: Fallback) -> None:
+        run = waiting.run
+        run.record("overflow", queue=waiting.queue, fallback=fallback.kind, target=fallback.target)
+        if fallback.kind == "ivr":
+            waiting.done.set_result(fallback.target)
+            return
+        if fallback.kind == "callback" and self.endpoint.routing.may_dial(waiting.tenant_id, waiting.call.caller):
+            self._handle(waiting.tenant_id, CallbackRequested(waiting.call.id, waiting.call.caller, time.time()))
+            self.callbacks[waiting.call.id] = (waiting.tenant_id, waiting.queue)
+            run.trace.result = f"callback: {waiting.queue}"
+            prompt = await self.prompts.tts("All our agents are busy. We will call you back.", "en")
+        elif fallback.kind == "voicemail":
+            waiting.done.set_result(None)
+            node = Voicemail(VoicemailNode(id=f"{waiting.queue}-voicemail", type="voicemail"))
+            with suppress(Exception):
+                await run.play(Prompt(tts="All our agents are busy. Please leave a message after the tone."),
+                               barge_in=False)
+                await node.execute(run)
+            run.trace.result = f"voicemail: {waiting.queue}"
+            await waiting.call.hangup("queue_voicemail", side="platform")
+            return
+        else:
+            prompt = await self.prompts.tts("All our agents are busy. Please call again later. Goodbye.", "en")
+        if not waiting.done.done():
+            waiting.done.set_result(None)
+        with suppress(CallError):
+            await waiting.call.play(prompt, interruptible=False)
+        await waiting.call.hangup(f"queue_{fallback.kind}", side="platform")
+
+    async def _call_back(self, tenant_id: int, action: DialCallback) -> None:
+        """The agent is reserved: ring the agent, then dial the caller and bridge them."""
+        identity = self._by_agent.get((tenant_id, action.agent_id))
+        origin = self.callbacks.get(action.call_id)
+        queue = self.queues.get(tenant_id, {}).get(origin[1]) if origin else None
+        ring = queue.ring_timeout if queue is not None else 15.0
+        try:
+            if identity is None:
+                raise DialError("agent has no phone", 0, "unreachable")
+            agent = await self.endpoint.dial_contact(tenant_id, identity.sip_user, caller_id=action.number,
+                                                     timeout=ring)
+        except DialError:
+            self._handle(tenant_id, CallbackFailed(action.call_id, time.time()))
+            return
+        try:
+            customer = await self.endpoint.dial(tenant_id, action.number, caller_id=self._callback_caller_id(tenant_id),
+                                                timeout=30)
+        except DialError as exc:
+            logger.info("callback not answered: %s", exc, extra={"call_id": action.call_id})
+            with suppress(CallError):
+                await agent.hangup("callback_failed")
+            self._handle(tenant_id, CallbackFailed(action.call_id, time.time()))
+            return
+        customer.bridge(agent)
+        self.callbacks.pop(action.call_id, None)
+        self._handle(tenant_id, CallbackAnswered(action.call_id, time.time()))
+        await self._bridged(tenant_id, action.call_id, customer, agent)
+
+    def _callback_caller_id(self, tenant_id: int) -> str:
+        numbers = [n.number for n in self.endpoint.routing.numbers.values() if n.tenant_id == tenant_id]
+        return numbers[0] if numbers else "anonymous"
+
+    # -- events, timers, persistence -----------------------------------------------------------
+    def _on_event(self, tenant_id: int, event: Any) -> None:
+        if isinstance(event, AgentStateChanged):
+            self._history.append({
+                "tenant_id": tenant_id, "agent_id": int(event.agent_id), "old_state": str(event.old),
+                "new_state": str(event.new), "reason": event.reason, "call_id": getattr(event, "call_id", None),
+                "at": datetime.fromtimestamp(event.at, timezone.utc)})
+        self.publish(tenant_id, event)
+
+    def _arm(self) -> None:
+        deadlines = [d for e in self.engines.values() if (d := e.next_deadline()) is not None]
+        if self._timer is not None:
+            self._timer.cancel()
+            self._timer = None
+        if deadlines:
+            loop = asyncio.get_running_loop()
+            delay = max(0.0, min(deadlines) - time.time())
+            self._timer = loop.call_later(delay, self._on_timer)
+
+    def _on_timer(self) -> None:
+        self._timer = None
+        now = time.time()
+        for tenant_id, engine in list(self.engines.items()):
+            deadline = engine.next_deadline()
+            if deadline is not None and deadline <= now:
+                self._apply(tenant_id, engine.advance(now))
+        self._arm()
+
+    async def _save_loop(self) -> None:
+        while True:
+            await asyncio.sleep(SNAPSHOT_EVERY)
+            await self.save()
+
+    async def save(self) -> None:
+        """Write changed tenants' snapshots and the agent state history (off the event loop)."""
+        if not self._dirty and not self._history:
+            return
+        snapshots = {tid: self.engines[tid].snapshot() for tid in self._dirty if tid in self.engines}
+        history, self._history = self._history, []
+        self._dirty.clear()
+        await asyncio.get_running_loop().run_in_executor(None, self._write, snapshots, history)
+
+    def _write(self, snapshots: dict[int, dict[str, Any]], history: list[dict[str, Any]]) -> None:
+        with Session(self.db) as db, db.begin():
+            for tenant_id, snapshot in snapshots.items():
+                row = db.get(AcdSnapshot, tenant_id)
+                if row is None:
+                    db.add(AcdSnapshot(tenant_id=tenant_id, snapshot=snapshot, updated_at=utcnow()))
+                else:
+                    row.snapshot, row.updated_at = snapshot, utcnow()
+            if history:
+                db.execute(AgentStateChange.__table__.insert(), history)  # type: ignore[attr-defined]
+
+    async def stop(self) -> None:
+        if self._timer is not None:
+            self._timer.cancel()
+        if self._saver is not None:
+            self._saver.cancel()
+        for task in list(self._tasks):
+            task.cancel()
+        await self.save()
