@@ -3,7 +3,8 @@
 Server side: :class:`NonceManager` issues stateless nonces,
 :func:`challenge_headers` builds the WWW-/Proxy-Authenticate values and
 :func:`verify_credentials` checks an Authorization value parsed by
-:func:`parse_credentials`.  Client side: :func:`pick_challenge` and
+:func:`parse_credentials` (or :func:`verify_credentials_ha1` when only
+H(A1) is stored, see :func:`compute_ha1`).  Client side: :func:`pick_challenge` and
 :func:`build_authorization`.
 
 Supported: MD5, MD5-sess, SHA-256, SHA-256-sess; qop ``auth`` or none.
@@ -28,6 +29,8 @@ __all__ = [
     "challenge_headers",
     "parse_credentials",
     "verify_credentials",
+    "verify_credentials_ha1",
+    "compute_ha1",
     "build_authorization",
     "pick_challenge",
 ]
@@ -198,11 +201,33 @@ def _hash_for(algorithm: str) -> tuple[str, bool] | None:
     return (base, sess) if base in _HASHES else None
 
 
+def compute_ha1(username: str, realm: str, password: str, algorithm: str = "MD5") -> str:
+    """H(username:realm:password), RFC 7616 3.4.2: what a server can store instead of the password.
+
+    ``algorithm`` is the base hash (``MD5`` or ``SHA-256``); the stored value can
+    only verify credentials of that hash (and its ``-sess`` variant).
+    """
+    picked = _hash_for(algorithm)
+    if picked is None or picked[1]:
+        raise ValueError(f"unsupported digest algorithm {algorithm!r}")
+    return _HASHES[picked[0]](f"{username}:{realm}:{password}".encode("utf-8")).hexdigest()
+
+
 def _response(
     algorithm: str, *, username: str, realm: str, password: str, method: str, uri: str,
     nonce: str, qop: str | None, nc: str, cnonce: str,
 ) -> str:
     """RFC 7616 3.4.1 response; ``algorithm`` must already be known supported."""
+    picked = _hash_for(algorithm)
+    assert picked is not None
+    return _response_from_ha1(algorithm, ha1=compute_ha1(username, realm, password, picked[0]), method=method,
+                              uri=uri, nonce=nonce, qop=qop, nc=nc, cnonce=cnonce)
+
+
+def _response_from_ha1(
+    algorithm: str, *, ha1: str, method: str, uri: str, nonce: str, qop: str | None, nc: str, cnonce: str,
+) -> str:
+    """The response from H(A1) (``algorithm`` known supported, ``ha1`` of its base hash)."""
     picked = _hash_for(algorithm)
     assert picked is not None
     base, sess = picked
@@ -211,7 +236,6 @@ def _response(
     def h(data: str) -> str:
         return hasher(data.encode("utf-8")).hexdigest()
 
-    ha1 = h(f"{username}:{realm}:{password}")
     if sess:
         ha1 = h(f"{ha1}:{nonce}:{cnonce}")
     ha2 = h(f"{method}:{uri}")
@@ -226,26 +250,11 @@ def verify_credentials(creds: dict[str, str], *, method: str, password: str, rea
     Does not check the nonce (use :meth:`NonceManager.check`) nor that
     ``creds["uri"]`` matches the Request-URI; callers do both.
     """
-    if creds.get("realm") != realm or creds.get("userhash", "false").lower() == "true":
+    picked = _hash_for(creds.get("algorithm", "MD5"))
+    if picked is None or "username" not in creds:
         return False
-    qop = creds.get("qop")
-    if qop is not None and qop.lower() != "auth":
-        return False
-    nc = creds.get("nc", "")
-    cnonce = creds.get("cnonce", "")
-    if qop is not None and (len(nc) != 8 or not cnonce):
-        return False
-    algorithm = creds.get("algorithm", "MD5")
-    if _hash_for(algorithm) is None or (algorithm.upper().endswith("-SESS") and not cnonce):
-        return False
-    try:
-        expected = _response(
-            algorithm, username=creds["username"], realm=realm, password=password, method=method,
-            uri=creds["uri"], nonce=creds["nonce"], qop=qop and "auth", nc=nc, cnonce=cnonce,
-        )
-    except KeyError:
-        return False
-    return hmac.compare_digest(expected.encode(), creds.get("response", "").lower().encode("utf-8", "replace"))
+    ha1 = compute_ha1(creds["username"], realm, password, picked[0])
+    return verify_credentials_ha1(creds, method=method, ha1=ha1, realm=realm, ha1_algorithm=picked[0])
 
 
 def _parse_challenge(value: str) -> dict[str, str]:
@@ -313,3 +322,34 @@ def build_authorization(
     if "opaque" in params:
         parts.append(f"opaque={_quote(params['opaque'])}")
     return "Digest " + ", ".join(parts)
+
+
+def verify_credentials_ha1(creds: dict[str, str], *, method: str, ha1: str, realm: str,
+                           ha1_algorithm: str = "MD5") -> bool:
+    """:func:`verify_credentials` for a server that stores H(A1) (:func:`compute_ha1`), not the password.
+
+    ``ha1`` was computed with ``ha1_algorithm``; credentials using another hash
+    (SHA-256 when an MD5 H(A1) is stored) fail.  Same checks otherwise: the
+    nonce and the ``uri`` parameter are the caller's business.
+    """
+    if creds.get("realm") != realm or creds.get("userhash", "false").lower() == "true":
+        return False
+    qop = creds.get("qop")
+    if qop is not None and qop.lower() != "auth":
+        return False
+    nc = creds.get("nc", "")
+    cnonce = creds.get("cnonce", "")
+    if qop is not None and (len(nc) != 8 or not cnonce):
+        return False
+    algorithm = creds.get("algorithm", "MD5")
+    picked = _hash_for(algorithm)
+    if picked is None or picked[0] != ha1_algorithm.upper() or (picked[1] and not cnonce):
+        return False
+    try:
+        expected = _response_from_ha1(
+            algorithm, ha1=ha1.lower(), method=method, uri=creds["uri"], nonce=creds["nonce"],
+            qop=qop and "auth", nc=nc, cnonce=cnonce,
+        )
+    except KeyError:
+        return False
+    return hmac.compare_digest(expected.encode(), creds.get("response", "").lower().encode("utf-8", "replace"))

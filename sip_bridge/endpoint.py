@@ -17,6 +17,7 @@ import time
 from collections import Counter
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
+from urllib.parse import quote
 
 from . import digest
 from .call import Call, CallObserver, CallState, DialError
@@ -36,6 +37,7 @@ from .message import (
     parse_message,
 )
 from .ratelimit import RateLimiter
+from .registrar import Binding, Registrar
 from .routing import DIGEST_REALM, RoutingTable, Trunk, dialed_number, normalise_number
 from .sdp import MediaParams, NoCommonCodec, SdpError, SessionDescription, accept_answer, answer_offer, make_offer
 from .transaction import (
@@ -59,6 +61,11 @@ ALLOW = ", ".join(ALLOWED_METHODS)
 SUPPORTED_EXTENSIONS: frozenset[str] = frozenset()
 RETRY_AFTER = "5"
 RTP_WATCHDOG_INTERVAL = 1.0
+#: Seconds an agent's phone has to send any response (100 Trying, 180...) to our INVITE
+#: before it counts as unreachable (Timer B, 32 s, is too long to keep a caller waiting).
+CONTACT_NO_RESPONSE = 5.0
+#: User-part characters kept as they are in the To URI of a call to an agent's phone.
+_USER_SAFE = "-_.!~*'()&=+$,;?/"
 
 
 @dataclass
@@ -113,12 +120,18 @@ class _Leg:
         self.provisional = False
         #: Set when the ACK for our 2xx arrived (or we gave up waiting).
         self.acked = asyncio.Event()
+        #: In-dialog requests go to ``flow`` whatever the remote target says (a registered
+        #: phone behind NAT: its Contact may be a private address).
+        self.fixed_flow = False
 
 
 class SipEndpoint:
     def __init__(self, config: EndpointConfig, routing: RoutingTable, observer: CallObserver,
-                 on_call: IncomingCallHandler) -> None:
+                 on_call: IncomingCallHandler, *, registrar: Registrar | None = None) -> None:
         self.config = config
+        #: Agents' phones register here; without one REGISTER gets 405.
+        self.registrar = registrar
+        self.allow = ALLOW + ", REGISTER" if registrar is not None else ALLOW
         self.routing = routing
         self.observer = observer
         self.on_call = on_call
@@ -142,6 +155,8 @@ class SipEndpoint:
         #: Call-IDs of INVITEs we gave up on (a 2xx may still come) and of late answers already ended.
         self._abandoned: set[str] = set()
         self._refused: set[str] = set()
+        self._registrar_timer: asyncio.TimerHandle | None = None
+        self._registrar_timer_at: float | None = None
 
     # -- lifecycle -------------------------------------------------------------------
     async def start(self) -> None:
@@ -161,6 +176,8 @@ class SipEndpoint:
             self.clock.stop()
         if self._timer is not None:
             self._timer.cancel()
+        if self._registrar_timer is not None:
+            self._registrar_timer.cancel()
         await self.transport.close()
         for task in list(self._tasks):
             task.cancel()
@@ -277,8 +294,10 @@ class SipEndpoint:
             self._on_invite(tx, request)
         elif method == "OPTIONS":
             tx.respond(self._options_response(request))
+        elif method == "REGISTER" and self.registrar is not None:
+            self._on_register(tx, request)
         else:
-            tx.respond(make_response(request, 405, headers={"Allow": ALLOW}))
+            tx.respond(make_response(request, 405, headers={"Allow": self.allow}))
 
     def on_response(self, tx: ClientTransaction, response: SipResponse) -> None:
         owner = tx.owner
@@ -333,8 +352,34 @@ class SipEndpoint:
 
     def _options_response(self, request: SipRequest) -> SipResponse:
         return make_response(request, 200, headers={
-            "Allow": ALLOW, "Accept": "application/sdp", "Supported": "",
+            "Allow": self.allow, "Accept": "application/sdp", "Supported": "",
             "User-Agent": self.config.user_agent})
+
+    # -- agents' phones: REGISTER ----------------------------------------------------
+    def _on_register(self, tx: ServerTransaction, request: SipRequest) -> None:
+        """Any source may reach the registrar (agents are not trunks): digest auth protects it."""
+        assert self.registrar is not None and self._loop is not None
+        response = self.registrar.handle(request, tx.flow, self.nonces, now=self._loop.time(), wall=time.time())
+        response.headers.add("Server", self.config.user_agent)
+        tx.respond(response)
+        self._arm_registrar_timer()
+
+    def _arm_registrar_timer(self) -> None:
+        """One loop timer at the registrar's earliest expiry (as for the transaction layer)."""
+        deadline = self.registrar.next_deadline() if self.registrar is not None else None
+        if deadline is None or (self._registrar_timer_at is not None and self._registrar_timer_at <= deadline + 0.001):
+            return
+        if self._registrar_timer is not None:
+            self._registrar_timer.cancel()
+        self._registrar_timer_at = deadline
+        self._registrar_timer = self._loop.call_at(deadline, self._on_registrar_timer)  # type: ignore[union-attr]
+
+    def _on_registrar_timer(self) -> None:
+        self._registrar_timer = None
+        self._registrar_timer_at = None
+        if self.registrar is not None:
+            self.registrar.expire(self._loop.time())  # type: ignore[union-attr]
+            self._arm_registrar_timer()
 
     # -- inbound calls ---------------------------------------------------------------
     def _on_invite(self, tx: ServerTransaction, request: SipRequest) -> None:
@@ -661,8 +706,8 @@ class SipEndpoint:
 
     def _dialog_flow(self, leg: _Leg) -> Flow:
         assert leg.dialog is not None and leg.flow is not None
-        if leg.flow.reliable:
-            return leg.flow  # reuse the connection the call came on
+        if leg.flow.reliable or leg.fixed_flow:
+            return leg.flow  # reuse the connection the call came on / the registered phone's flow
         try:
             host, port = leg.dialog.next_hop().hostport
             ipaddress.ip_address(host)
@@ -730,11 +775,42 @@ class SipEndpoint:
             raise DialError("node at maximum concurrent calls", 503, "capacity")
         call = Call(self, direction="outbound", sip_call_id=generate_call_id(self.config.advertised_ip),
                     caller=caller_id, dialed=number, tenant_id=tenant_id, trunk_id=trunks[0].id)
+        return await self._place(call, _Leg(), trunks, number, timeout)
+
+    async def dial_contact(self, tenant_id: int, sip_user: str, *, caller_id: str, timeout: float = 30.0) -> Call:
+        """Ring an agent's registered phone (its newest binding) and return the answered call.
+
+        The INVITE's Request-URI is the binding's Contact URI and it goes to the
+        flow the phone registered from (through its NAT); so do the ACK and BYE.
+        Raises :class:`DialError`: status 0, cause ``unreachable`` when the agent
+        has no binding (in this tenant) or the phone does not respond (its binding
+        is then dropped, see :meth:`Registrar.mark_unreachable`, as after a 408,
+        480 or 503 from it); 480 ``no_answer`` when it rang for ``timeout`` seconds
+        (CANCEL sent); 486 ``busy``; 603 ``declined``.
+        """
+        registrar = self.registrar
+        binding: Binding | None = None
+        if registrar is not None:
+            registrar.expire(self._loop.time())  # type: ignore[union-attr]
+            binding = registrar.contact_for(sip_user)
+        if binding is None or binding.tenant_id != tenant_id:
+            raise DialError(f"{sip_user} has no registered phone", 0, "unreachable")
+        if len(self.calls) >= self.config.max_calls:
+            raise DialError("node at maximum concurrent calls", 503, "capacity")
+        call = Call(self, direction="outbound", sip_call_id=generate_call_id(self.config.advertised_ip),
+                    caller=caller_id, dialed=sip_user, tenant_id=tenant_id, trunk_id=None)
         leg = _Leg()
+        leg.fixed_flow = True
+        logger.info("ringing agent phone %s at %s via %s:%s:%d", sip_user, binding.target, binding.flow.transport,
+                    *binding.flow.remote, extra={"call_id": call.id, "sip_call_id": call.sip_call_id})
+        return await self._place(call, leg, binding, sip_user, timeout)
+
+    async def _place(self, call: Call, leg: _Leg, targets: list[Trunk] | Binding, number: str,
+                     timeout: float) -> Call:
         self.calls[call.id] = call
         self.legs[call.id] = leg
         try:
-            return await self._dial(call, leg, trunks, number, timeout)
+            return await self._dial(call, leg, targets, number, timeout)
         except DialError:
             raise  # the call is already ended and recorded
         except BaseException:  # whoever dialed gave up (task cancelled), or a bug: stop ringing, close the record
@@ -744,7 +820,9 @@ class SipEndpoint:
             await asyncio.shield(self._finish(call))
             raise
 
-    async def _dial(self, call: Call, leg: _Leg, trunks: list[Trunk], number: str, timeout: float) -> Call:
+    async def _dial(self, call: Call, leg: _Leg, targets: list[Trunk] | Binding, number: str,
+                    timeout: float) -> Call:
+        """Set up media, then INVITE the trunks in turn or the registered phone; end and record a failure."""
         await self.observer.call_started(call)
         stream = RtpStream(call_id=call.id, clock=self.clock, stats=self.media_stats,  # type: ignore[arg-type]
                            local_ip=self.config.advertised_ip, on_dtmf=call._dtmf_received)
@@ -755,13 +833,28 @@ class SipEndpoint:
             call._mark_ended("no_media_port", "platform", None)
             await self._finish(call)
             raise DialError(str(exc), 503, "no_media_port") from exc
+        if isinstance(targets, Binding):
+            failure = await self._ring_contact(call, leg, targets, timeout)
+        else:
+            failure = await self._try_trunks(call, leg, targets, number, timeout)
+        if failure is None:
+            return call
+        if call.state is not CallState.ENDED:
+            call._mark_ended(failure.cause, "callee" if failure.status in (486, 600, 603) else "platform",
+                             failure.status or None)
+        await self._finish(call)
+        raise failure
+
+    async def _try_trunks(self, call: Call, leg: _Leg, trunks: list[Trunk], number: str,
+                          timeout: float) -> DialError | None:
+        """Each trunk in turn until one answers (None) or a definitive failure (returned)."""
         target = ("+" if number.lstrip().startswith("+") else "") + normalise_number(number)
         failure = DialError("no trunk answered", 503, "failed")
         for trunk in trunks:
             call.trunk_id = trunk.id
             try:
                 await asyncio.wait_for(self._invite_via(call, leg, trunk, target), timeout)
-                return call
+                return None
             except asyncio.TimeoutError:
                 self._send_cancel(leg)
                 failure = DialError(f"no answer from {number} within {timeout:.0f} s", 408, "no_answer")
@@ -777,22 +870,59 @@ class SipEndpoint:
                 if our_timeout:  # the trunk itself didn't answer (a carrier's 408 is about the callee)
                     self.trunk_state[trunk.id] = "down"
                 logger.info("trunk %s failed (%s), trying next", trunk.name, exc, extra={"call_id": call.id})
-        if call.state is not CallState.ENDED:
-            call._mark_ended(failure.cause, "callee" if failure.status in (486, 600, 603) else "platform",
-                             failure.status or None)
-        await self._finish(call)
-        raise failure
+        return failure
 
-    async def _invite_via(self, call: Call, leg: _Leg, trunk: Trunk, number: str) -> None:
+    async def _ring_contact(self, call: Call, leg: _Leg, binding: Binding, timeout: float) -> DialError | None:
+        """INVITE a registered phone: None when answered, else the failure (no failover)."""
+        user = binding.sip_user
+        try:
+            await asyncio.wait_for(self._invite_via(call, leg, binding, user), timeout)
+            return None
+        except asyncio.TimeoutError:
+            rang = leg.provisional
+            self._send_cancel(leg)
+            if rang:
+                return DialError(f"{user} did not answer within {timeout:.0f} s", 480, "no_answer")
+            failure = DialError(f"{user}'s phone did not respond", 0, "unreachable")
+        except DialError as exc:
+            if exc.cause == "unreachable":
+                self._send_cancel(leg)  # stop retransmitting the INVITE
+            elif exc.status not in (408, 480, 503) or call.state is CallState.ENDED:
+                return exc  # busy, declined...: the phone works
+            failure = exc
+        except (SipError, OSError) as exc:
+            return DialError(f"{user}: {exc}", 502, "failed")
+        logger.info("agent phone unreachable: %s", failure, extra={"call_id": call.id, "sip_user": user})
+        if self.registrar is not None:
+            self.registrar.mark_unreachable(user, binding)
+        return failure
+
+    async def _invite_via(self, call: Call, leg: _Leg, target: Trunk | Binding, number: str) -> None:
+        """INVITE ``number`` through a trunk, or a registered phone (``number`` is then its SIP user)."""
         loop = self._loop
-        assert loop is not None and call.stream is not None and trunk.outbound_host
-        flow = await self.trunk_flow(trunk)
+        assert loop is not None and call.stream is not None
+        trunk = target if isinstance(target, Trunk) else None
+        if trunk is not None:
+            assert trunk.outbound_host
+            flow = await self.trunk_flow(trunk)
+            ruri = SipUri.parse(f"sip:{number}@{trunk.outbound_host}:{trunk.outbound_port}")
+            to_addr = NameAddr.parse(f"<sip:{number}@{trunk.outbound_host}>")
+            name = f"trunk {trunk.name}"
+        else:
+            assert isinstance(target, Binding)
+            flow = target.flow
+            ruri = target.target
+            to_addr = NameAddr(uri=SipUri("sip", user=quote(number, safe=_USER_SAFE), host=self.config.advertised_ip))
+            name = f"agent {number}"
         offer = make_offer(local_ip=self.config.advertised_ip, local_port=call.stream.local_port,
                            session_id=leg.session_id)
         body = offer.to_bytes()
-        ruri = SipUri.parse(f"sip:{number}@{trunk.outbound_host}:{trunk.outbound_port}")
-        from_addr = NameAddr.parse(f"<sip:{call.caller}@{self.config.advertised_ip}>;tag={leg.local_tag}")
-        to_addr = NameAddr.parse(f"<sip:{number}@{trunk.outbound_host}>")
+        if trunk is not None:
+            from_addr = NameAddr.parse(f"<sip:{call.caller}@{self.config.advertised_ip}>;tag={leg.local_tag}")
+        else:  # the ACD passes the customer's caller ID as it came (maybe empty, maybe "+86 10 ...")
+            caller = SipUri("sip", user=quote(call.caller or "anonymous", safe=_USER_SAFE),
+                            host=self.config.advertised_ip)
+            from_addr = NameAddr(uri=caller, params={"tag": leg.local_tag})
         cseq = 1
         authorization: tuple[str, str] | None = None
         while True:
@@ -820,10 +950,17 @@ class SipEndpoint:
             tx.owner = deliver
             leg.out_tx = tx
             leg.provisional = False
+            if trunk is None:  # a phone answers at once (100, 180) or is gone: don't wait for Timer B
+                await asyncio.wait({future}, timeout=CONTACT_NO_RESPONSE)
+                if not future.done() and not leg.provisional:
+                    raise DialError(f"{name} did not respond", 0, "unreachable")
             response = await future
             if response is None:
+                if trunk is None:
+                    raise DialError(f"{name} did not respond", 0, "unreachable")
                 raise DialError(f"trunk {trunk.name} did not respond", 408, "trunk_timeout")
-            if response.status in (401, 407) and authorization is None and trunk.register_username:
+            if response.status in (401, 407) and authorization is None and trunk is not None \
+                    and trunk.register_username:
                 name = "WWW-Authenticate" if response.status == 401 else "Proxy-Authenticate"
                 challenge = digest.pick_challenge(response.headers.get_all(name))
                 value = digest.build_authorization(challenge, method="INVITE", uri=str(ruri),
@@ -859,7 +996,8 @@ class SipEndpoint:
         call.stream.start(params)
         call.sip_status = response.status
         call._mark_answered()
-        logger.info("outbound call answered via %s (%s)", trunk.name, params.codec, extra={"call_id": call.id})
+        logger.info("outbound call answered via %s (%s)", trunk.name if trunk else name, params.codec,
+                    extra={"call_id": call.id})
         await self.observer.call_answered(call)
 
     async def trunk_flow(self, trunk: Trunk) -> Flow:
