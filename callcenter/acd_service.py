@@ -26,7 +26,7 @@ from contextlib import suppress
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 from sqlalchemy import Engine, select
 from sqlalchemy.orm import Session
@@ -219,7 +219,8 @@ class AcdService:
                                                                  "phone registered"))
 
     # -- agents and statistics (API) ---------------------------------------------------------
-    def request_state(self, tenant_id: int, agent_id: str, state: str, reason: str | None) -> None:
+    def request_state(self, tenant_id: int, agent_id: str, state: Literal["available", "break", "offline"],
+                      reason: str | None) -> None:
         self._handle(tenant_id, AgentStateRequested(agent_id, state, time.time(), reason))
 
     def engine(self, tenant_id: int) -> AcdEngine | None:
@@ -240,7 +241,7 @@ class AcdService:
         self._handle(tenant_id, CallQueued(call.id, queue, priority, time.time(), caller=call.caller,
                                            variables=variables))
         try:
-            await asyncio.wait({waiting.done, ended}, return_when=asyncio.FIRST_COMPLETED)
+            await asyncio.wait([waiting.done, ended], return_when=asyncio.FIRST_COMPLETED)
             if not waiting.done.done():  # the caller hung up while waiting
                 waiting.done.cancel()
                 if waiting.agent_leg is None:
@@ -263,7 +264,7 @@ class AcdService:
             while waiting.agent_leg is None and not call.ended:
                 music = call.play(self.hold_music, interruptible=False)
                 getter = asyncio.ensure_future(waiting.announcements.get())
-                done, _ = await asyncio.wait({music.done, getter}, return_when=asyncio.FIRST_COMPLETED)
+                done, _ = await asyncio.wait([music.done, getter], return_when=asyncio.FIRST_COMPLETED)
                 if getter in done:
                     music.stop()
                     await call.play(getter.result(), interruptible=False)
@@ -350,7 +351,8 @@ class AcdService:
                                                    timeout=config.ring_timeout + 5)
         except DialError as exc:
             waiting.rings.pop(agent_id, None)
-            reason = "unreachable" if exc.cause == "unreachable" else \
+            reason: Literal["declined", "no_answer", "unreachable"] = \
+                "unreachable" if exc.cause == "unreachable" else \
                 "declined" if exc.status in (486, 600, 603) else "no_answer"
             self._handle(waiting.tenant_id, OfferFailed(call.id, agent_id, time.time(), reason))
             return
@@ -358,10 +360,18 @@ class AcdService:
         if call.ended or waiting.agent_leg is not None or waiting.done.done():
             await leg.hangup("caller_gone")
             return
+        engine = self.engines[waiting.tenant_id]
+        actions = engine.handle(OfferAccepted(call.id, agent_id, time.time()))
+        if any(isinstance(a, CancelOffer) and a.call_id == call.id and a.agent_id == agent_id for a in actions):
+            await leg.hangup("offer_ended")  # answered just after the offer ended (ring timeout)
+            self._apply(waiting.tenant_id, actions)
+            self._arm()
+            return
         waiting.agent_leg = leg
         call.bridge(leg)  # stops the hold music
         waiting.run.record("answered", queue=waiting.queue, agent=identity.sip_user)
-        self._handle(waiting.tenant_id, OfferAccepted(call.id, agent_id, time.time()))
+        self._apply(waiting.tenant_id, actions)
+        self._arm()
         waiting.done.set_result(None)
         self._spawn(self._bridged(waiting.tenant_id, call.id, call, leg))
 
@@ -474,8 +484,14 @@ class AcdService:
         self._arm()
 
     async def _save_loop(self) -> None:
+        """Saves changed state every second; at midnight (UTC) starts the statistics' new day."""
+        day = datetime.now(timezone.utc).date()
         while True:
             await asyncio.sleep(SNAPSHOT_EVERY)
+            if (today := datetime.now(timezone.utc).date()) != day:
+                day = today
+                for engine in self.engines.values():
+                    engine.reset_day(time.time())
             await self.save()
 
     async def save(self) -> None:

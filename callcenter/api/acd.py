@@ -9,7 +9,7 @@ from __future__ import annotations
 import dataclasses
 import re
 import time
-from typing import Any
+from typing import Any, Literal
 
 from fastapi import APIRouter, Depends, Response
 from pydantic import BaseModel, ConfigDict, Field
@@ -212,7 +212,7 @@ def agent_history(agent_id: int, limit: int = 200, principal: Principal = Depend
 
 class StateIn(BaseModel):
     model_config = ConfigDict(extra="forbid")
-    state: str = Field(pattern=r"^(available|break|offline)$")
+    state: Literal["available", "break", "offline"]
     reason: str | None = Field(default=None, max_length=64)
 
 

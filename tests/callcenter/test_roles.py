@@ -7,7 +7,7 @@ from typing import Any
 import pytest
 from fastapi.routing import APIRoute
 
-from callcenter.api import audit, auth, calls, flows, numbers, tenants, trunks, users
+from callcenter.api import acd, audit, auth, calls, flows, numbers, tenants, trunks, users
 
 from .conftest import World
 
@@ -66,7 +66,7 @@ def _role_checks(dependant: Any) -> list[Any]:
 
 
 def test_every_route_declares_a_role_check_or_public(world: World) -> None:
-    routes = [r for m in (auth, tenants, trunks, numbers, users, calls, audit, flows) for r in m.router.routes]
+    routes = [r for m in (auth, tenants, trunks, numbers, users, calls, audit, flows, acd) for r in m.router.routes]
     routes += [r for r in world.client.app.routes if isinstance(r, APIRoute)]  # type: ignore[attr-defined]
     assert len(routes) > 20
     for route in routes:
