@@ -8,6 +8,7 @@ agent state history through the API), and the audio that crosses the bridge.
 from __future__ import annotations
 
 import asyncio
+from contextlib import closing
 import subprocess
 import threading
 import time
@@ -201,3 +202,45 @@ def test_a_callback_keeps_its_place(node: NodeProcess, api: httpx.Client, agent2
         callee.terminate()
         callee.wait(10)
         api.delete(f"/api/trunks/{trunk.json()['id']}")
+
+
+def login(node: NodeProcess, password: str) -> httpx.Client:
+    client = httpx.Client(base_url=node.http, timeout=30)
+    token = client.post("/api/login", json={"tenant": "demo", "username": "admin", "password": password}).json()
+    client.headers["Authorization"] = f"Bearer {token['token']}"
+    return client
+
+
+def test_after_a_crash_no_agent_is_left_on_a_call_that_no_longer_exists(tmp_path: Path) -> None:
+    """SIGKILL while agent2 talks to a caller; after the restart agent2 is available again (reason
+    ``restart``), and takes the next caller once the phone has registered again."""
+    data = tmp_path / "data"
+    data.mkdir()
+    node = NodeProcess(data).start()
+    password, agents = node.admin_password or "", dict(node.agents)
+    try:
+        with closing(login(node, password)) as client:
+            phone = Phone(node, "agent2", tmp_path / "phone")
+            wait_for(lambda: (agent_state(client, "agent2") or {}).get("state") == "available")
+            talking = Caller(node, tmp_path / "caller", PRESS_2 + [("pause", 6000)])
+            wait_for(lambda: (agent_state(client, "agent2") or {}).get("state") == "on_call")
+            time.sleep(1.5)  # the ACD state is saved every second
+        node.kill()
+        phone.stop()
+        node = NodeProcess(data).start()
+        node.agents = agents  # printed only when they were created
+        with closing(login(node, password)) as client:
+            assert (agent_state(client, "agent2") or {}).get("state") == "available"
+            agent_id = next(a["id"] for a in client.get("/api/agents").json() if a["username"] == "agent2")
+            wait_for(lambda: any(h["reason"] == "restart" for h in
+                                 client.get(f"/api/agents/{agent_id}/history").json()))
+            phone = Phone(node, "agent2", tmp_path / "phone-again")
+            wait_for(lambda: (agent_state(client, "agent2") or {}).get("reachable") is True)
+            before = len(traces(client))
+            Caller(node, tmp_path / "next", PRESS_2 + [("pause", 3000)]).finish()
+            phone.stop()
+            [after] = traces(client)[before:]
+            assert (answered(after) or {}).get("agent") == "demo.agent2"
+        talking.join()  # its BYE went to the dead node
+    finally:
+        node.stop()
