@@ -21,6 +21,7 @@ from sip_bridge.trunks import TrunkMonitor
 
 from . import models
 from .acd_service import AcdService
+from .bus import EventBus
 from .api import AppContext, create_app
 from .cdr import CallRecordStore
 from .db import make_engine, migrate
@@ -76,6 +77,8 @@ class Node:
         self.speech = SpeechEngines(settings.asr_model, settings.asr_workers)
         self._prompt_warmup: asyncio.Task[None] | None = None
         self.acd: AcdService | None = None
+        #: The ACD's typed events per tenant, for the supervisor view and reports.
+        self.bus = EventBus()
         self._stopping = asyncio.Event()
 
     def stats(self) -> NodeStats:
@@ -113,7 +116,7 @@ class Node:
             await asyncio.get_running_loop().run_in_executor(None, make_hold_music, music)
         announcement = await prompts.tts("All our agents are busy. Please hold, your call is important to us.", "en")
         backend = DbBackend(self.engine, allow_private_http=s.ivr_http_allow_private)
-        self.acd = AcdService(self.engine, prompts, music, HoldQueue(music, announcement))
+        self.acd = AcdService(self.engine, prompts, music, HoldQueue(music, announcement), publish=self.bus.publish)
         services = IvrServices(prompts=prompts, speech=self.speech.for_tenant, directory=backend,
                                queue=self.acd, traces=backend, voicemail=backend,
                                voicemail_dir=s.data_dir / "voicemail")
