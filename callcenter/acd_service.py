@@ -80,6 +80,17 @@ class AgentIdentity:
 
 
 @dataclass
+class TenantConfig:
+    """What the database holds for one tenant's ACD."""
+
+    tenant_id: int
+    queues: list[QueueConfig] = field(default_factory=list)
+    callback_keys: dict[str, str | None] = field(default_factory=dict)
+    agents: list[tuple[AgentConfig, AgentIdentity]] = field(default_factory=list)
+    snapshot: dict[str, Any] | None = None
+
+
+@dataclass
 class Waiting:
     """A caller in a queue on this node."""
 
@@ -110,8 +121,10 @@ class AcdService:
         self.agents: dict[str, AgentIdentity] = {}  # by sip_user
         self._by_agent: dict[tuple[int, str], AgentIdentity] = {}
         self.waiting: dict[str, Waiting] = {}
+        #: call_id -> (tenant_id, queue) of the callbacks waiting in line
         self.callbacks: dict[str, tuple[int, str]] = {}
-        self.callback_keys: dict[tuple[int, str], str | None] = {}  # call_id -> (tenant_id, queue) of callbacks in line
+        #: (tenant_id, queue) -> the key a waiting caller presses to be called back (None: no callbacks)
+        self.callback_keys: dict[tuple[int, str], str | None] = {}
         self._dirty: set[int] = set()
         self._timer: asyncio.TimerHandle | None = None
         self._saver: asyncio.Task[None] | None = None
@@ -121,77 +134,72 @@ class AcdService:
     # -- start, configuration ----------------------------------------------------------------
     async def start(self) -> None:
         loop = asyncio.get_running_loop()
-        tenants = await loop.run_in_executor(None, self._load_all)
         now = time.time()
-        for tenant_id, (queues, agents, snapshot) in tenants.items():
-            self._install(tenant_id, queues, agents, snapshot, now)
+        for config in await loop.run_in_executor(None, self._load_all):
+            self._install(config, now)
         self._saver = loop.create_task(self._save_loop())
         self._arm()
 
-    def _load_all(self) -> dict[int, tuple[list[QueueConfig], list[tuple[AgentConfig, AgentIdentity]],
-                                            dict[str, Any] | None]]:
-        out = {}
+    def _load_all(self) -> list[TenantConfig]:
+        """Every tenant's queues, agents and saved state (in a worker thread)."""
+        out = []
         with Session(self.db) as db:
             for tenant in db.scalars(select(Tenant)):
-                out[tenant.id] = self._load_tenant(db, tenant)
+                config = TenantConfig(tenant.id)
+                for q in db.scalars(select(AcdQueue).where(AcdQueue.tenant_id == tenant.id)):
+                    config.queues.append(queue_config(q.name, q.config))
+                    config.callback_keys[q.name] = callback_key(q.config)
+                for agent, user in db.execute(select(Agent, User).join(User, User.id == Agent.user_id)
+                                              .where(Agent.tenant_id == tenant.id, User.active.is_(True))):
+                    identity = AgentIdentity(tenant.id, str(agent.id), f"{tenant.slug}.{user.username}",
+                                             agent.sip_ha1)
+                    config.agents.append((AgentConfig(str(agent.id), dict(agent.skills)), identity))
+                row = db.get(AcdSnapshot, tenant.id)
+                config.snapshot = row.snapshot if row is not None else None
+                out.append(config)
         return out
 
-    def _load_tenant(self, db: Session, tenant: Tenant) -> tuple[list[QueueConfig],
-                                                                list[tuple[AgentConfig, AgentIdentity]],
-                                                                dict[str, Any] | None]:
-        queues = []
-        for q in db.scalars(select(AcdQueue).where(AcdQueue.tenant_id == tenant.id)):
-            queues.append(queue_config(q.name, q.config))
-            self.callback_keys[(tenant.id, q.name)] = callback_key(q.config)
-        agents = []
-        for agent, user in db.execute(select(Agent, User).join(User, User.id == Agent.user_id)
-                                      .where(Agent.tenant_id == tenant.id, User.active.is_(True))):
-            identity = AgentIdentity(tenant.id, str(agent.id), f"{tenant.slug}.{user.username}", agent.sip_ha1)
-            agents.append((AgentConfig(str(agent.id), dict(agent.skills)), identity))
-        row = db.get(AcdSnapshot, tenant.id)
-        return queues, agents, (row.snapshot if row is not None else None)
+    def _install(self, config: TenantConfig, now: float) -> None:
+        tenant_id = config.tenant_id
 
-    def _install(self, tenant_id: int, queues: list[QueueConfig],
-                 agents: list[tuple[AgentConfig, AgentIdentity]], snapshot: dict[str, Any] | None,
-                 now: float) -> None:
-        def on_event(event: Any, tenant_id: int = tenant_id) -> None:
+        def on_event(event: Any) -> None:
             self._on_event(tenant_id, event)
 
-        engine = AcdEngine.restore(snapshot, now, on_event=on_event) if snapshot else AcdEngine(on_event=on_event)
-        self.engines[tenant_id] = engine
-        self._configure(tenant_id, queues, agents, now)
+        self.engines[tenant_id] = AcdEngine.restore(config.snapshot, now, on_event=on_event) \
+            if config.snapshot else AcdEngine(on_event=on_event)
+        self._configure(config, now)
 
-    def _configure(self, tenant_id: int, queues: list[QueueConfig],
-                   agents: list[tuple[AgentConfig, AgentIdentity]], now: float) -> None:
+    def _configure(self, config: TenantConfig, now: float) -> None:
+        tenant_id = config.tenant_id
         engine = self.engines[tenant_id]
         old_queues = self.queues.get(tenant_id, {})
-        self.queues[tenant_id] = {q.name: q for q in queues}
+        self.queues[tenant_id] = {q.name: q for q in config.queues}
+        self.callback_keys.update({(tenant_id, name): key for name, key in config.callback_keys.items()})
         for name in set(old_queues) - set(self.queues[tenant_id]):
             self._apply(tenant_id, engine.remove_queue(name, at=now))
-        for q in queues:
+        for q in config.queues:
             self._apply(tenant_id, engine.set_queue(q, at=now))
         known = {aid for (tid, aid) in self._by_agent if tid == tenant_id}
-        for config, identity in agents:
-            self._apply(tenant_id, engine.set_agent(config, at=now))
+        registrar = self.endpoint.registrar
+        for agent, identity in config.agents:
+            self._apply(tenant_id, engine.set_agent(agent, at=now))
             self.agents[identity.sip_user] = identity
             self._by_agent[(tenant_id, identity.agent_id)] = identity
-            reachable = self.endpoint.registrar is not None and \
-                self.endpoint.registrar.contact_for(identity.sip_user) is not None
+            reachable = registrar is not None and registrar.contact_for(identity.sip_user) is not None
             self._apply(tenant_id, engine.handle(AgentDeviceChanged(identity.agent_id, reachable, now)))
-        for agent_id in known - {c.agent_id for c, _ in agents}:
+        for agent_id in known - {a.agent_id for a, _ in config.agents}:
             identity = self._by_agent.pop((tenant_id, agent_id))
             self.agents.pop(identity.sip_user, None)
             self._apply(tenant_id, engine.remove_agent(agent_id, at=now))
 
     async def reload(self) -> None:
         """Queues and agents changed in the database (API): apply them to the live engines."""
-        tenants = await asyncio.get_running_loop().run_in_executor(None, self._load_all)
         now = time.time()
-        for tenant_id, (queues, agents, snapshot) in tenants.items():
-            if tenant_id not in self.engines:
-                self._install(tenant_id, queues, agents, snapshot, now)
+        for config in await asyncio.get_running_loop().run_in_executor(None, self._load_all):
+            if config.tenant_id not in self.engines:
+                self._install(config, now)
             else:
-                self._configure(tenant_id, queues, agents, now)
+                self._configure(config, now)
         self._arm()
 
     # -- directory for the registrar -----------------------------------------------------------
