@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import time
 import wave
 from pathlib import Path
 from typing import Any
@@ -24,6 +25,8 @@ from sip_bridge.tones import sine
 
 logger = logging.getLogger(__name__)
 
+PUBLISHED_TTL = 2.0
+
 
 class DbBackend:
     """TenantDirectory, TraceSink, VoicemailSink and FlowLoader on the node's database."""
@@ -32,6 +35,7 @@ class DbBackend:
         self.engine = engine
         self.allow_private_http = allow_private_http
         self._flows: dict[int, tuple[CompiledFlow, int]] = {}
+        self._published: dict[str, tuple[int | None, float]] = {}
 
     async def _db(self, fn: Any, *args: Any) -> Any:
         return await asyncio.get_running_loop().run_in_executor(None, fn, *args)
@@ -51,8 +55,19 @@ class DbBackend:
             return compile_flow(row.document), row.version
 
     async def published_version(self, number: str) -> int | None:
-        """The flow version live on a number now (read per call: an import takes effect at once)."""
-        return await self._db(self._published_version, number)
+        """The flow version live on a number, read at most every PUBLISHED_TTL seconds per number,
+        so a publish by the CLI takes effect within that (through the API: at once, see forget())."""
+        now = time.monotonic()
+        cached = self._published.get(number)
+        if cached is not None and cached[1] > now:
+            return cached[0]
+        version = await self._db(self._published_version, number)
+        self._published[number] = (version, now + PUBLISHED_TTL)
+        return version
+
+    def forget_published(self) -> None:
+        """Numbers or flows changed through the API: read them again on the next call."""
+        self._published.clear()
 
     def _published_version(self, number: str) -> int | None:
         with Session(self.engine) as db:

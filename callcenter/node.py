@@ -77,6 +77,7 @@ class Node:
         self.speech = SpeechEngines(settings.asr_model, settings.asr_workers)
         self._prompt_warmup: asyncio.Task[None] | None = None
         self.acd: AcdService | None = None
+        self.ivr_backend: DbBackend | None = None
         #: The ACD's typed events per tenant, for the supervisor view and reports.
         self.bus = EventBus()
         self._stopping = asyncio.Event()
@@ -98,6 +99,8 @@ class Node:
         return {"active_calls": ep.active_calls, "trunks": dict(ep.trunk_state)}
 
     async def reload_routing(self) -> None:
+        if self.ivr_backend is not None:
+            self.ivr_backend.forget_published()
         table = await asyncio.get_running_loop().run_in_executor(None, load_routing, self.engine)
         if self.endpoint is not None:
             self.endpoint.routing = table
@@ -115,7 +118,7 @@ class Node:
         if not music.exists():
             await asyncio.get_running_loop().run_in_executor(None, make_hold_music, music)
         announcement = await prompts.tts("All our agents are busy. Please hold, your call is important to us.", "en")
-        backend = DbBackend(self.engine, allow_private_http=s.ivr_http_allow_private)
+        backend = self.ivr_backend = DbBackend(self.engine, allow_private_http=s.ivr_http_allow_private)
         self.acd = AcdService(self.engine, prompts, music, HoldQueue(music, announcement), publish=self.bus.publish)
         services = IvrServices(prompts=prompts, speech=self.speech.for_tenant, directory=backend,
                                queue=self.acd, traces=backend, voicemail=backend,
