@@ -1,0 +1,297 @@
+"""An independent model of the ACD rules, fed by the engine's published events and the
+inputs a test sends, that checks the rules at every offer and after every step.
+
+The model reads the rules straight from the configuration (it does not reuse the engine's
+indexes or requirement tables), so a routing shortcut that breaks a rule shows up here.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from acd import (
+    Abandoned,
+    AcdEngine,
+    AcdEvent,
+    Action,
+    AgentStateChanged,
+    Answered,
+    CallbackCompleted,
+    CallbackGaveUp,
+    CallbackRetryScheduled,
+    CallbackScheduled,
+    CancelOffer,
+    DialCallback,
+    Offer,
+    Offered,
+    Overflowed,
+    Queued,
+    Reason,
+)
+from acd.model import AgentState, QueueConfig, Strategy
+
+TERMINAL = {"answered", "abandoned", "overflowed", "callback_completed", "callback_gave_up", "lost_in_restart"}
+
+
+@dataclass
+class ModelCall:
+    call_id: str
+    queue: str
+    priority: int
+    enqueued_at: float
+    seq: int
+    entered_at: float
+    callback: bool = False
+    status: str = "line"
+    """line, dialing, or one of TERMINAL."""
+    ringing: set[str] = field(default_factory=set)
+    retry_until: float | None = None
+
+    @property
+    def key(self) -> tuple[int, float, int]:
+        return (-self.priority, self.enqueued_at, self.seq)
+
+
+def eligible(skills: dict[str, int], config: QueueConfig, entered_at: float, t: float) -> bool:
+    """The rule as written: the queue's skill at min_proficiency, or, for each relaxation
+    step due by ``t``, the queue's skill at the step's proficiency or an added skill at the
+    step's proficiency (1 when None)."""
+    skill = config.queue_skill
+    if skills.get(skill, 0) >= config.min_proficiency:
+        return True
+    for step in config.relax:
+        if entered_at + step.after > t:
+            continue
+        if step.min_proficiency is not None and skills.get(skill, 0) >= step.min_proficiency:
+            return True
+        if any(skills.get(s, 0) >= (step.min_proficiency or 1) for s in step.add_skills):
+            return True
+    return False
+
+
+class Checker:
+    def __init__(self) -> None:
+        self.queues: dict[str, QueueConfig] = {}
+        self.skills: dict[str, dict[str, int]] = {}
+        self.state: dict[str, AgentState] = {}
+        self.reachable: dict[str, bool] = {}
+        self.calls: dict[str, ModelCall] = {}
+        self.offer_of: dict[str, str] = {}
+        """agent -> the call they ring for / are reserved for (from events)."""
+        self.outstanding: set[tuple[str, str]] = set()
+        """(call, agent) offers the adapter was told about and not yet told to stop."""
+        self.reported: set[tuple[str, str]] = set()
+        self.violations: list[str] = []
+        self.offers_checked = 0
+        self._seq = 0
+
+    # -- inputs the test sends (applied before the engine sees them) -------------------------
+
+    def set_queue(self, config: QueueConfig) -> None:
+        self.queues[config.name] = config
+
+    def remove_queue(self, name: str) -> None:
+        self.queues.pop(name, None)
+
+    def set_agent(self, agent_id: str, skills: dict[str, int]) -> None:
+        if agent_id not in self.skills:  # new (or added again after removal): offline, reachable
+            self.state[agent_id] = AgentState.OFFLINE
+            self.reachable[agent_id] = True
+        self.skills[agent_id] = dict(skills)
+
+    def remove_agent(self, agent_id: str) -> None:
+        self.skills.pop(agent_id, None)
+
+    def set_reachable(self, agent_id: str, reachable: bool) -> None:
+        if agent_id in self.skills:
+            self.reachable[agent_id] = reachable
+
+    def adapter_answered(self, call_id: str, agent_id: str) -> None:
+        """The test reports an answer or a failure for an offer (the adapter forgets it); a
+        ``CancelOffer`` for it in the answer is then no surprise (the offer had ended)."""
+        self.reported.add((call_id, agent_id))
+        self.outstanding.discard((call_id, agent_id))
+
+    def restart(self) -> None:
+        """The process died: live calls with it; callbacks being dialed go back in line."""
+        for call in self.calls.values():
+            if call.status in TERMINAL:
+                continue
+            if not call.callback:
+                call.status = "lost_in_restart"
+            elif call.status == "dialing":
+                call.status = "line"
+            call.ringing.clear()
+        self.offer_of.clear()
+        self.outstanding.clear()
+
+    # -- what the engine tells -------------------------------------------------------------------
+
+    def on_actions(self, actions: list[Action]) -> None:
+        for action in actions:
+            if isinstance(action, (Offer, DialCallback)):
+                pair = (action.call_id, action.agent_id)
+                if any(agent == action.agent_id for _, agent in self.outstanding):
+                    self.fail(f"{action}: the adapter is still ringing that agent for another call")
+                self.outstanding.add(pair)
+            elif isinstance(action, CancelOffer):
+                pair = (action.call_id, action.agent_id)
+                if pair in self.outstanding:
+                    self.outstanding.discard(pair)
+                elif pair not in self.reported:
+                    self.fail(f"{action} for an offer that was not ringing")
+        self.reported.clear()
+
+    def on_event(self, event: AcdEvent) -> None:
+        handler = getattr(self, f"_on_{type(event).__name__}")
+        handler(event)
+
+    def _on_Queued(self, e: Queued) -> None:
+        call = self.calls.get(e.call_id)
+        if call is None:
+            self._seq += 1
+            self.calls[e.call_id] = ModelCall(e.call_id, e.queue, e.priority, e.enqueued_at, self._seq, e.at)
+        else:
+            if call.status != "line" or call.queue != e.queue:
+                self.fail(f"{e}: queued again but the model has it {call.status} in {call.queue}")
+            if e.enqueued_at != call.enqueued_at:
+                self.fail(f"{e}: the original enqueue time {call.enqueued_at} was not kept")
+
+    def _on_Offered(self, e: Offered) -> None:
+        self.offers_checked += 1
+        call = self.calls.get(e.call_id)
+        if call is None:
+            self.fail(f"{e}: unknown call")
+            return
+        if call.status != "line" or (call.retry_until is not None and e.at < call.retry_until):
+            self.fail(f"{e}: the call is {call.status} (retry at {call.retry_until})")
+        if call.ringing and (call.callback or self.queues[call.queue].strategy is not Strategy.RING_ALL):
+            self.fail(f"{e}: the call already rings {call.ringing}")
+        if e.queue != call.queue:
+            self.fail(f"{e}: the model has the call in {call.queue}")
+        skills = self.skills.get(e.agent_id, {})
+        config = self.queues[call.queue]
+        if not eligible(skills, config, call.entered_at, e.at):
+            self.fail(f"{e}: agent skills {skills} do not qualify for {config} (entered {call.entered_at})")
+        for other in self.calls.values():
+            if other is not call and other.key < call.key and self.offerable(other, e.at) \
+                    and eligible(skills, self.queues[other.queue], other.entered_at, e.at):
+                self.fail(f"{e}: overtakes {other} which the agent could take")
+        call.ringing.add(e.agent_id)
+        self.offer_of[e.agent_id] = e.call_id
+        if e.callback:
+            call.status = "dialing"
+
+    def _on_AgentStateChanged(self, e: AgentStateChanged) -> None:
+        if self.state.get(e.agent_id, AgentState.OFFLINE) is not e.old:
+            self.fail(f"{e}: the model has the agent {self.state.get(e.agent_id)}")
+        if e.new is AgentState.RESERVED:
+            if e.old is not AgentState.AVAILABLE:
+                self.fail(f"{e}: reserved from {e.old}")
+            if not self.reachable.get(e.agent_id, True):
+                self.fail(f"{e}: reserved while unreachable")
+            if e.agent_id in self.offer_of:
+                self.fail(f"{e}: already reserved for {self.offer_of[e.agent_id]}")
+        if e.old is AgentState.RESERVED and e.new is not AgentState.RESERVED:
+            call_id = self.offer_of.pop(e.agent_id, None)
+            call = self.calls.get(call_id) if call_id is not None else None
+            if call is not None:
+                call.ringing.discard(e.agent_id)
+                if call.status == "dialing" and e.new is not AgentState.ON_CALL:
+                    call.status = "line"
+        if e.reason == Reason.UNREACHABLE:
+            self.reachable[e.agent_id] = False
+        self.state[e.agent_id] = e.new
+
+    def _on_Answered(self, e: Answered) -> None:
+        self._finish(e.call_id, "answered", e)
+
+    def _on_CallbackCompleted(self, e: CallbackCompleted) -> None:
+        self._finish(e.call_id, "callback_completed", e)
+
+    def _on_Abandoned(self, e: Abandoned) -> None:
+        self._finish(e.call_id, "abandoned", e)
+
+    def _on_CallbackGaveUp(self, e: CallbackGaveUp) -> None:
+        self._finish(e.call_id, "callback_gave_up", e)
+
+    def _on_Overflowed(self, e: Overflowed) -> None:
+        call = self.calls.get(e.call_id)
+        if call is None:  # refused at the door: a full queue (a Queued follows if it moved) or an unknown one
+            if e.fallback.kind != "queue":
+                self._seq += 1
+                self.calls[e.call_id] = ModelCall(e.call_id, e.queue, 0, e.at, self._seq, e.at, status="overflowed")
+            return
+        if e.fallback.kind == "queue":
+            assert e.fallback.target is not None
+            call.queue, call.entered_at, call.status, call.retry_until = e.fallback.target, e.at, "line", None
+            if call.ringing:
+                self.fail(f"{e}: moved while ringing {call.ringing}")
+        else:
+            self._finish(e.call_id, "overflowed", e)
+
+    def _on_CallbackScheduled(self, e: CallbackScheduled) -> None:
+        call = self.calls[e.call_id]
+        if call.ringing:
+            self.fail(f"{e}: still ringing {call.ringing}")
+        call.callback = True
+
+    def _on_CallbackRetryScheduled(self, e: CallbackRetryScheduled) -> None:
+        self.calls[e.call_id].retry_until = e.retry_at
+
+    def _finish(self, call_id: str, outcome: str, event: AcdEvent) -> None:
+        call = self.calls.get(call_id)
+        if call is None or call.status in TERMINAL:
+            self.fail(f"{event}: the call is {call.status if call else 'unknown'}")
+            return
+        call.status = outcome
+
+    # -- the rules -------------------------------------------------------------------------------
+
+    def offerable(self, call: ModelCall, t: float) -> bool:
+        """Whether the call may be offered to a free agent at ``t``."""
+        if call.status != "line" or (call.retry_until is not None and t < call.retry_until):
+            return False
+        config = self.queues.get(call.queue)
+        if config is None:
+            return False
+        if not call.callback and config.max_wait is not None and t >= call.entered_at + config.max_wait:
+            return False  # leaving on max wait (after its ringing ends)
+        return not call.ringing or (config.strategy is Strategy.RING_ALL and not call.callback)
+
+    def check_step(self, engine: AcdEngine) -> None:
+        """After a step: nothing waits for a free eligible agent; reservations are live; the
+        engine's own views agree with the model."""
+        t = engine.now
+        free = [a for a, s in self.state.items()
+                if s is AgentState.AVAILABLE and self.reachable.get(a, True) and a in self.skills]
+        for call in self.calls.values():
+            if self.offerable(call, t):
+                config = self.queues[call.queue]
+                for agent in free:
+                    if eligible(self.skills[agent], config, call.entered_at, t):
+                        self.fail(f"t={t}: {call} waits while {agent} {self.skills[agent]} is free")
+        for agent, call_id in self.offer_of.items():
+            reserved_for = self.calls.get(call_id)
+            if reserved_for is None or reserved_for.status not in ("line", "dialing"):
+                self.fail(f"t={t}: {agent} is reserved for {call_id}: {reserved_for}")
+        for agent, state in self.state.items():
+            if state is AgentState.RESERVED and agent not in self.offer_of and agent in self.skills:
+                self.fail(f"t={t}: {agent} is reserved for nothing")
+        views = {v.agent_id: v for v in engine.agents()}
+        for agent in self.skills:
+            if views[agent].state is not self.state[agent]:
+                self.fail(f"t={t}: engine has {agent} {views[agent].state}, events said {self.state[agent]}")
+        ringing_model = {(call.call_id, a) for call in self.calls.values() for a in call.ringing}
+        ringing_engine = {(w.call_id, a) for w in engine.waiting() for a in w.offered_to}
+        if ringing_model != ringing_engine:
+            self.fail(f"t={t}: offers differ: events {ringing_model}, engine {ringing_engine}")
+        if ringing_model != self.outstanding:
+            self.fail(f"t={t}: offers differ: events {ringing_model}, actions {self.outstanding}")
+        in_line = {c.call_id for c in self.calls.values() if c.status in ("line", "dialing")}
+        waiting = {w.call_id for w in engine.waiting()}
+        if in_line != waiting:
+            self.fail(f"t={t}: in line per events {sorted(in_line)}, per engine {sorted(waiting)}")
+
+    def fail(self, message: str) -> None:
+        self.violations.append(message)
