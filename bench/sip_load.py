@@ -34,7 +34,7 @@ import httpx
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from tests.support.node import NodeProcess, free_port  # noqa: E402
+from tests.support.node import NodeProcess, admin_client, free_port  # noqa: E402
 
 YARDSTICK = ROOT.parent / "shared" / "bench"
 NUMBER = "4000000001"
@@ -42,10 +42,8 @@ NUMBER = "4000000001"
 
 
 def add_line_test_number(node: NodeProcess) -> None:
-    with httpx.Client(base_url=node.http, timeout=30) as api:
-        login = api.post("/api/login", json={"tenant": "demo", "username": "admin", "password": node.admin_password})
-        headers = {"Authorization": f"Bearer {login.json()['token']}"}
-        api.post("/api/numbers", json={"number": NUMBER, "description": "line test"}, headers=headers)
+    with admin_client(node) as api:
+        api.post("/api/numbers", json={"number": NUMBER, "description": "line test"}).raise_for_status()
 
 
 def rtp_lost(node: NodeProcess) -> int:

@@ -19,6 +19,16 @@ async def harness() -> AsyncIterator[EndpointHarness]:
     await h.endpoint.stop()
 
 
+@pytest.fixture(scope="module")
+def module_node(tmp_path_factory: pytest.TempPathFactory) -> Iterator[NodeProcess]:
+    """One demo node shared by the tests of a module."""
+    data = tmp_path_factory.mktemp("node") / "data"
+    data.mkdir()
+    n = NodeProcess(data).start()
+    yield n
+    n.stop()
+
+
 @pytest.fixture
 def node(tmp_path: Path) -> Iterator[NodeProcess]:
     n = NodeProcess(tmp_path / "data")

@@ -82,7 +82,6 @@ class Checker:
         """(call, agent) offers the adapter was told about and not yet told to stop."""
         self.reported: set[tuple[str, str]] = set()
         self.violations: list[str] = []
-        self.offers_checked = 0
         self._seq = 0
 
     # -- inputs the test sends (applied before the engine sees them) -------------------------
@@ -158,7 +157,6 @@ class Checker:
                 self.fail(f"{e}: the original enqueue time {call.enqueued_at} was not kept")
 
     def _on_Offered(self, e: Offered) -> None:
-        self.offers_checked += 1
         call = self.calls.get(e.call_id)
         if call is None:
             self.fail(f"{e}: unknown call")

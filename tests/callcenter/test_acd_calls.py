@@ -8,7 +8,6 @@ agent state history through the API), and the audio that crosses the bridge.
 from __future__ import annotations
 
 import asyncio
-from contextlib import closing
 import subprocess
 import threading
 import time
@@ -21,7 +20,7 @@ import pytest
 
 from sip_bridge.tones import detect_tone, sine
 from tests.support.endpoint import EndpointHarness, routing_table
-from tests.support.node import NodeProcess, free_port
+from tests.support.node import NodeProcess, admin_client, free_port
 from tests.support.pcap import ivr_call_scenario
 from tests.support.sipp import SippResult, scenario, sipp
 
@@ -34,20 +33,13 @@ PRESS_STAR = [("pcap", "pcap/dtmf_2833_star.pcap")]
 
 
 @pytest.fixture(scope="module")
-def node(tmp_path_factory: pytest.TempPathFactory) -> Iterator[NodeProcess]:
-    data = tmp_path_factory.mktemp("acd") / "data"
-    data.mkdir()
-    n = NodeProcess(data).start()
-    yield n
-    n.stop()
+def node(module_node: NodeProcess) -> NodeProcess:
+    return module_node
 
 
 @pytest.fixture(scope="module")
 def api(node: NodeProcess) -> Iterator[httpx.Client]:
-    with httpx.Client(base_url=node.http, timeout=30) as client:
-        token = client.post("/api/login", json={"tenant": "demo", "username": "admin",
-                                                 "password": node.admin_password}).json()["token"]
-        client.headers["Authorization"] = f"Bearer {token}"
+    with admin_client(node) as client:
         support = next(q for q in client.get("/api/queues").json() if q["name"] == "support")
         # short wrap-up so the test need not wait; no announcements to keep the hold audio simple
         assert client.patch(f"/api/queues/{support['id']}", json={"wrapup": 2, "announce_every": None}).status_code == 200
@@ -204,13 +196,6 @@ def test_a_callback_keeps_its_place(node: NodeProcess, api: httpx.Client, agent2
         api.delete(f"/api/trunks/{trunk.json()['id']}")
 
 
-def login(node: NodeProcess, password: str) -> httpx.Client:
-    client = httpx.Client(base_url=node.http, timeout=30)
-    token = client.post("/api/login", json={"tenant": "demo", "username": "admin", "password": password}).json()
-    client.headers["Authorization"] = f"Bearer {token['token']}"
-    return client
-
-
 def test_after_a_crash_no_agent_is_left_on_a_call_that_no_longer_exists(tmp_path: Path) -> None:
     """SIGKILL while agent2 talks to a caller; after the restart agent2 is available again (reason
     ``restart``), and takes the next caller once the phone has registered again."""
@@ -219,7 +204,7 @@ def test_after_a_crash_no_agent_is_left_on_a_call_that_no_longer_exists(tmp_path
     node = NodeProcess(data).start()
     password, agents = node.admin_password or "", dict(node.agents)
     try:
-        with closing(login(node, password)) as client:
+        with admin_client(node, password) as client:
             phone = Phone(node, "agent2", tmp_path / "phone")
             wait_for(lambda: (agent_state(client, "agent2") or {}).get("state") == "available")
             talking = Caller(node, tmp_path / "caller", PRESS_2 + [("pause", 6000)])
@@ -229,7 +214,7 @@ def test_after_a_crash_no_agent_is_left_on_a_call_that_no_longer_exists(tmp_path
         phone.stop()
         node = NodeProcess(data).start()
         node.agents = agents  # printed only when they were created
-        with closing(login(node, password)) as client:
+        with admin_client(node, password) as client:
             assert (agent_state(client, "agent2") or {}).get("state") == "available"
             agent_id = next(a["id"] for a in client.get("/api/agents").json() if a["username"] == "agent2")
             wait_for(lambda: any(h["reason"] == "restart" for h in

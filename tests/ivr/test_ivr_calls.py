@@ -23,7 +23,7 @@ import pytest
 from sip_bridge.call import Call
 from sip_bridge.tones import sine
 from tests.support.endpoint import EndpointHarness, routing_table
-from tests.support.node import NodeProcess, free_port
+from tests.support.node import NodeProcess, admin_client, free_port
 from tests.support.pcap import espeak_pcm, ivr_call_scenario, write_rtp_pcap
 from tests.support.sipp import sipp
 
@@ -41,20 +41,13 @@ LONG_PROMPT = ("This announcement is deliberately long so that the caller can in
 
 
 @pytest.fixture(scope="module")
-def node(tmp_path_factory: pytest.TempPathFactory) -> Iterator[NodeProcess]:
-    data = tmp_path_factory.mktemp("ivr") / "data"
-    data.mkdir()
-    n = NodeProcess(data).start()
-    yield n
-    n.stop()
+def node(module_node: NodeProcess) -> NodeProcess:
+    return module_node
 
 
 @pytest.fixture(scope="module")
 def api(node: NodeProcess) -> Iterator[httpx.Client]:
-    with httpx.Client(base_url=node.http, timeout=30) as client:
-        token = client.post("/api/login", json={"tenant": "demo", "username": "admin",
-                                                      "password": node.admin_password}).json()["token"]
-        client.headers["Authorization"] = f"Bearer {token}"
+    with admin_client(node) as client:
         flows = {SILENT_NUMBER: SILENT_FLOW, CLOSED_NUMBER: CLOSED_FLOW, BARGE_NUMBER: BARGE_FLOW,
                  VOICEMAIL_NUMBER: VOICEMAIL_FLOW, SENSITIVE_NUMBER: SENSITIVE_FLOW, TRANSFER_NUMBER: TRANSFER_FLOW}
         for number in flows:

@@ -10,8 +10,12 @@ import socket
 import subprocess
 import sys
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
+
+import httpx
 
 READY = "callcenter node ready"
 
@@ -119,3 +123,14 @@ class NodeProcess:
         out = subprocess.run([sys.executable, "-m", "callcenter", "cdr", "list", "--data-dir", str(self.data_dir),
                               "--json"], capture_output=True, text=True, check=True)
         return [json.loads(line) for line in out.stdout.splitlines() if line.strip()]
+
+
+@contextmanager
+def admin_client(node: NodeProcess, password: str | None = None) -> Iterator[httpx.Client]:
+    """An HTTP client of the node's API, logged in as the demo admin, for a ``with`` block."""
+    with httpx.Client(base_url=node.http, timeout=30) as client:
+        reply = client.post("/api/login", json={"tenant": "demo", "username": "admin",
+                                                "password": password or node.admin_password})
+        reply.raise_for_status()
+        client.headers["Authorization"] = f"Bearer {reply.json()['token']}"
+        yield client
