@@ -36,14 +36,15 @@ calls at once: an offer reserves the agent (``reserved``), ring_all included. Wh
 agents become free at the same instant (a restart, a configuration change) they choose in
 order of longest idle.
 
-Ringing. An offer rings for the queue's ``ring_timeout``; then, or when the agent
-declines, the engine cancels it (``CancelOffer``), the agent goes to ``break`` with reason
-``missed`` and the call, in its place, goes to the next agent. An offer failing as
-``unreachable`` marks the agent's device unreachable and puts the agent back to
-available (not routable until ``AgentDeviceChanged(reachable=True)``). A device going
-unreachable while ringing cancels that offer the same way. An ``OfferAccepted`` for a
-live offer always wins, even when the ring timeout is due by its time; one for an offer
-that has ended is answered with ``CancelOffer`` (drop that agent's leg).
+Ringing. An offer rings for the queue's ``ring_timeout``, then the engine cancels it
+(``CancelOffer``). After that ring-no-answer, or an ``OfferFailed`` ``declined`` or
+``no_answer``, the agent goes to ``break`` with reason ``missed`` and the call, in its
+place, goes to the next agent. An offer failing as ``unreachable`` marks the agent's device
+unreachable and puts the agent back to available (not routable until
+``AgentDeviceChanged(reachable=True)``). A device going unreachable while ringing cancels
+that offer the same way. An ``OfferAccepted`` for a live offer always wins, even when the
+ring timeout is due by its time; one for an offer that has ended is answered with
+``CancelOffer`` (drop that agent's leg).
 
 Agent states. ``offline``, ``available``, ``reserved`` (ringing, or a callback being
 dialed), ``on_call``, ``wrap_up`` (the queue's ``wrapup`` seconds after the call, or until
