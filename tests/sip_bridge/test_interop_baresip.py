@@ -19,7 +19,7 @@ import pytest
 from sip_bridge.call import Call
 from sip_bridge.tones import detect_tone, goertzel_power, sine
 from tests.support.baresip import Baresip, write_wav
-from tests.support.endpoint import NUMBER, EndpointHarness, routing_table
+from tests.support.endpoint import NUMBER, EndpointHarness, routing_table, talk_and_hang_up
 
 pytestmark = [
     pytest.mark.interop,
@@ -96,17 +96,8 @@ async def test_platform_dials_baresip_which_auto_answers(harness: EndpointHarnes
     call = await asyncio.wait_for(harness.endpoint.dial(1, CALLEE, caller_id=NUMBER, timeout=10), 15)
     assert call.answered_at is not None and call.direction == "outbound" and call.trunk_id == 1
     await baresip.wait_event("CALL_ESTABLISHED")
-    received: list[bytes] = []
-
-    async def collect() -> None:
-        async for frame in call.audio():
-            received.append(frame)
-
-    collector = asyncio.ensure_future(collect())
     call.play(sine(PLATFORM_TONE, 10.0), interruptible=False)
-    await asyncio.sleep(TALK)
-    await call.hangup()
-    await asyncio.wait_for(collector, 5)
+    heard = await talk_and_hang_up(call, TALK, collect_timeout=5)
     closed = await baresip.wait_event("CALL_CLOSED")  # baresip got our BYE
     assert closed.get("peeruri", "").startswith(f"sip:{NUMBER}@"), closed
 
@@ -114,7 +105,7 @@ async def test_platform_dials_baresip_which_auto_answers(harness: EndpointHarnes
     assert ended is call
     assert (call.end_cause, call.hangup_side, call.sip_status) == ("normal_clearing", "platform", 200)
 
-    platform_heard = b"".join(received)
+    platform_heard = heard
     assert len(platform_heard) >= 16000 * (TALK - 0.5), heard(platform_heard, BARESIP_TONE)
     assert detect_tone(platform_heard, BARESIP_TONE), heard(platform_heard, BARESIP_TONE)
 

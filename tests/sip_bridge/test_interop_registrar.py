@@ -25,7 +25,7 @@ from sip_bridge.tones import detect_tone, goertzel_power, sine
 from sip_bridge.transaction import Flow
 from tests.sip_bridge.test_interop_trunks import eventually, media_port
 from tests.support.baresip import Baresip, write_wav
-from tests.support.endpoint import NUMBER, EndpointHarness, routing_table
+from tests.support.endpoint import NUMBER, EndpointHarness, routing_table, talk_and_hang_up
 from tests.support.node import free_port
 from tests.support.sipp import SippResult, scenario, sipp_async
 
@@ -111,18 +111,8 @@ async def test_sipp_phone_registers_and_answers_a_call(platform: Platform, tmp_p
         assert call.answered_at is not None and call.sip_status == 200 and call.codec == "PCMU"
         assert counts[("in", "INVITE", "180")] == 1
 
-        frames: list[bytes] = []
-
-        async def collect() -> None:
-            async for frame in call.audio():
-                frames.append(frame)
-
-        collector = asyncio.ensure_future(collect())
         call.send_audio(sine(TONE, 1.0))
-        await asyncio.sleep(1.3)
-        await call.hangup()
-        await asyncio.wait_for(collector, 2)
-        echoed = b"".join(frames)
+        echoed = await talk_and_hang_up(call, 1.3)
         assert detect_tone(echoed, TONE), f"{len(echoed)} bytes, {goertzel_power(echoed, TONE):.2f} at {TONE}"
 
         ended = await platform.harness.observer.next_ended(5)
@@ -271,22 +261,13 @@ async def test_baresip_phone_registers_and_answers(platform: Platform, tmp_path:
         assert (call.direction, call.dialed, call.trunk_id) == ("outbound", BARESIP_AGENT, None)
         assert call.answered_at is not None and call.codec in ("PCMU", "PCMA")
         await baresip.wait_event("CALL_ESTABLISHED")
-        received: list[bytes] = []
-
-        async def collect() -> None:
-            async for frame in call.audio():
-                received.append(frame)
-
-        collector = asyncio.ensure_future(collect())
         call.play(sine(PLATFORM_TONE, 10.0), interruptible=False)
-        await asyncio.sleep(TALK)
-        await call.hangup()
-        await asyncio.wait_for(collector, 5)
+        heard = await talk_and_hang_up(call, TALK, collect_timeout=5)
         await baresip.wait_event("CALL_CLOSED")  # baresip got our BYE
         ended = await platform.harness.observer.next_ended(10)
         assert ended is call and (call.end_cause, call.hangup_side) == ("normal_clearing", "platform")
 
-        platform_heard = b"".join(received)
+        platform_heard = heard
         assert len(platform_heard) >= 16000 * (TALK - 0.5)
         assert detect_tone(platform_heard, BARESIP_TONE), goertzel_power(platform_heard, BARESIP_TONE)
 

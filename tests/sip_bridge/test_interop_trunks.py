@@ -21,7 +21,7 @@ import pytest
 from sip_bridge.call import Call, DialError
 from sip_bridge.tones import detect_tone, goertzel_power, sine
 from sip_bridge.trunks import TrunkMonitor
-from tests.support.endpoint import NUMBER, EndpointHarness, routing_table
+from tests.support.endpoint import NUMBER, EndpointHarness, routing_table, talk_and_hang_up
 from tests.support.node import free_port, rtp_range
 from tests.support.sipp import SippResult, scenario, sipp_async
 
@@ -294,18 +294,8 @@ async def test_failover_from_503_to_second_trunk(tmp_path: Path) -> None:
         await bound(second)
         call = await asyncio.wait_for(h.endpoint.dial(1, DIALED, caller_id=NUMBER, timeout=5), 10)
         assert call.trunk_id == 2 and call.answered_at is not None
-        frames: list[bytes] = []
-
-        async def collect() -> None:
-            async for frame in call.audio():
-                frames.append(frame)
-
-        collector = asyncio.ensure_future(collect())
         call.send_audio(sine(TONE, 1.0))
-        await asyncio.sleep(1.2)
-        await call.hangup()
-        await asyncio.wait_for(collector, 2)
-        echoed = b"".join(frames)
+        echoed = await talk_and_hang_up(call, 1.2)
         assert detect_tone(echoed, TONE), f"{len(echoed)} bytes, {goertzel_power(echoed, TONE):.2f} at {TONE}"
         assert (await unavailable).successful == 1
         assert (await answering).successful == 1

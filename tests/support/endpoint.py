@@ -86,3 +86,18 @@ class EndpointHarness:
     @property
     def target(self) -> str:
         return f"127.0.0.1:{self.endpoint.config.sip_port}"
+
+
+async def talk_and_hang_up(call: Call, seconds: float, *, collect_timeout: float = 2.0) -> bytes:
+    """What ``call`` hears during ``seconds`` (while it sends whatever was queued), then hang up."""
+    frames: list[bytes] = []
+
+    async def collect() -> None:
+        async for frame in call.audio():
+            frames.append(frame)
+
+    collector = asyncio.ensure_future(collect())
+    await asyncio.sleep(seconds)
+    await call.hangup()
+    await asyncio.wait_for(collector, collect_timeout)
+    return b"".join(frames)
