@@ -54,6 +54,7 @@ from acd import (
     OfferFailed,
     Overflow,
     QueueConfig,
+    WrapUpEnded,
 )
 from callcenter.acd_config import callback_key, queue_config
 from callcenter.models import AcdQueue, AcdSnapshot, Agent, AgentStateChange, Tenant, User, utcnow
@@ -102,15 +103,61 @@ class Waiting:
     rings: dict[str, asyncio.Task[None]] = field(default_factory=dict)
     announcements: asyncio.Queue[Path] = field(default_factory=asyncio.Queue)
     agent_leg: Call | None = None
+    #: hold music and the callback-key watcher, stopped once an agent answers
+    tasks: list[asyncio.Task[Any]] = field(default_factory=list)
+    queued_at: float = field(default_factory=time.time)
+    #: the queue the call record names: the caller's queue, also while a transfer waits for one agent
+    record_queue: str = ""
+
+    def __post_init__(self) -> None:
+        self.record_queue = self.record_queue or self.queue
+
+
+@dataclass
+class Connection:
+    """A caller talking to an agent (from the agent's answer until one of them leaves)."""
+
+    tenant_id: int
+    agent_id: str
+    caller: Call
+    agent: Call
+    #: the queue entry it was answered from (None: a callback, dialed by the ACD)
+    waiting: Waiting | None
+    #: set when the caller leaves this agent but stays on the line (a transfer)
+    released: asyncio.Future[None]
+    hold: asyncio.Task[None] | None = None
+
+    @property
+    def held(self) -> bool:
+        return self.hold is not None
+
+
+class TransferError(Exception):
+    """A transfer the ACD cannot carry out; the message says why (shown to the agent)."""
+
+
+def direct_queue(agent_id: str) -> str:
+    """The hidden queue of one agent: transfers to that agent wait there."""
+    return f"agent:{agent_id}"
+
+
+def direct_queue_config(agent_id: str) -> QueueConfig:
+    return QueueConfig(name=direct_queue(agent_id), skill=direct_queue(agent_id), ring_timeout=20.0,
+                       wrapup=30.0, announce_every=None, max_wait=120.0, on_timeout=Fallback("voicemail"))
 
 
 class AcdService:
     def __init__(self, db: Engine, prompts: PromptLibrary, hold_music: Path, fallback_queue: Any,
-                 publish: Callable[[int, Any], None] | None = None) -> None:
+                 publish: Callable[[int, Any], None] | None = None, records: Any = None) -> None:
         self.db = db
         #: Set by the node once the SIP endpoint exists (the endpoint's registrar asks this service
         #: for agents' credentials, so the service comes first).
         self.endpoint: SipEndpoint = None  # type: ignore[assignment]
+        #: Set by the node: the agents' browser softphones (``softphone_web.SoftphoneService``).
+        #: An agent whose softphone is connected is rung there, otherwise on the SIP phone.
+        self.softphones: Any = None
+        #: The call records (``CallRecordStore``): who answered, from which queue, and the call's events.
+        self.records = records
         self.prompts = prompts
         self.hold_music = hold_music
         #: Where calls for a queue name the tenant has not configured go (hold music).
@@ -121,6 +168,7 @@ class AcdService:
         self.agents: dict[str, AgentIdentity] = {}  # by sip_user
         self._by_agent: dict[tuple[int, str], AgentIdentity] = {}
         self.waiting: dict[str, Waiting] = {}
+        self.connections: dict[str, Connection] = {}  # by the caller's call id
         #: call_id -> (tenant_id, queue) of the callbacks waiting in line
         self.callbacks: dict[str, tuple[int, str]] = {}
         #: (tenant_id, queue) -> the key a waiting caller presses to be called back (None: no callbacks)
@@ -182,15 +230,19 @@ class AcdService:
         known = {aid for (tid, aid) in self._by_agent if tid == tenant_id}
         registrar = self.endpoint.registrar
         for agent, identity in config.agents:
-            self._apply(tenant_id, engine.set_agent(agent, at=now))
+            hidden = direct_queue(agent.agent_id)
+            self._apply(tenant_id, engine.set_queue(direct_queue_config(agent.agent_id), at=now))
+            self._apply(tenant_id, engine.set_agent(AgentConfig(agent.agent_id, {**agent.skills, hidden: 1}), at=now))
             self.agents[identity.sip_user] = identity
             self._by_agent[(tenant_id, identity.agent_id)] = identity
             reachable = registrar is not None and registrar.contact_for(identity.sip_user) is not None
+            reachable = reachable or self._softphone_online(tenant_id, identity.agent_id)
             self._apply(tenant_id, engine.handle(AgentDeviceChanged(identity.agent_id, reachable, now)))
         for agent_id in known - {a.agent_id for a, _ in config.agents}:
             identity = self._by_agent.pop((tenant_id, agent_id))
             self.agents.pop(identity.sip_user, None)
             self._apply(tenant_id, engine.remove_agent(agent_id, at=now))
+            self._apply(tenant_id, engine.remove_queue(direct_queue(agent_id), at=now))
 
     async def reload(self) -> None:
         """Queues and agents changed in the database (API): apply them to the live engines."""
@@ -221,10 +273,42 @@ class AcdService:
         if identity is None or engine is None:
             return
         now = time.time()
+        reachable = reachable or self._softphone_online(identity.tenant_id, identity.agent_id)
         self._handle(identity.tenant_id, AgentDeviceChanged(identity.agent_id, reachable, now))
         if reachable and engine.agent_state(identity.agent_id) == AgentState.OFFLINE:
             self._handle(identity.tenant_id, AgentStateRequested(identity.agent_id, "available", now,
                                                                  "phone registered"))
+
+    def softphone_changed(self, tenant_id: int, agent_id: str, online: bool) -> None:
+        """The agent's softphone connected, or stayed away beyond its grace period."""
+        identity = self._by_agent.get((tenant_id, agent_id))
+        registrar = self.endpoint.registrar
+        phone = identity is not None and registrar is not None and registrar.contact_for(identity.sip_user) is not None
+        self._handle(tenant_id, AgentDeviceChanged(agent_id, online or phone, time.time()))
+
+    def _softphone_online(self, tenant_id: int, agent_id: str) -> bool:
+        return self.softphones is not None and self.softphones.online(tenant_id, agent_id)
+
+    def end_wrapup(self, tenant_id: int, agent_id: str) -> None:
+        """The agent finished the after-call work (saved a disposition)."""
+        self._handle(tenant_id, WrapUpEnded(agent_id, time.time()))
+
+    def queue_settings(self, tenant_id: int, queue: str) -> QueueConfig | None:
+        """A queue's configuration, the hidden per-agent queues included."""
+        config = self.queues.get(tenant_id, {}).get(queue)
+        if config is None and queue.startswith("agent:"):
+            config = direct_queue_config(queue.removeprefix("agent:"))
+        return config
+
+    def agent_id_of(self, tenant_id: int, username: str) -> str | None:
+        identity = self.agents.get(f"{self._slug(tenant_id)}.{username}")
+        return identity.agent_id if identity is not None else None
+
+    def _slug(self, tenant_id: int) -> str:
+        for identity in self.agents.values():
+            if identity.tenant_id == tenant_id:
+                return identity.sip_user.split(".", 1)[0]
+        return ""
 
     # -- agents and statistics (API) ---------------------------------------------------------
     def request_state(self, tenant_id: int, agent_id: str, state: Literal["available", "break", "offline"],
@@ -239,28 +323,36 @@ class AcdService:
         tenant_id = run.tenant_id
         if tenant_id is None or queue not in self.queues.get(tenant_id, {}):
             return await self.fallback_queue.enqueue(run, queue, priority, variables)
+        return await self._serve(self._queue_call(tenant_id, run, queue, priority, variables))
+
+    def _queue_call(self, tenant_id: int, run: FlowRun, queue: str, priority: int,
+                    variables: dict[str, Any]) -> Waiting:
         call = run.call
         loop = asyncio.get_running_loop()
         waiting = Waiting(tenant_id, call, run, queue, loop.create_future())
         self.waiting[call.id] = waiting
-        hold = loop.create_task(self._hold(waiting))
-        keys = loop.create_task(self._watch_keys(waiting))
-        ended = loop.create_task(call.wait_ended())
+        waiting.tasks = [loop.create_task(self._hold(waiting)), loop.create_task(self._watch_keys(waiting))]
         self._handle(tenant_id, CallQueued(call.id, queue, priority, time.time(), caller=call.caller,
                                            variables=variables))
+        return waiting
+
+    async def _serve(self, waiting: Waiting) -> str | None:
+        """Until the caller is connected (then until the call ends), leaves, or overflows."""
+        call, run = waiting.call, waiting.run
+        ended = asyncio.ensure_future(call.wait_ended())
         try:
             await asyncio.wait([waiting.done, ended], return_when=asyncio.FIRST_COMPLETED)
             if not waiting.done.done():  # the caller hung up while waiting
                 waiting.done.cancel()
                 if waiting.agent_leg is None:
-                    self._handle(tenant_id, CallerHungUp(call.id, time.time()))
-                    run.record("abandoned", queue=queue)
+                    self._handle(waiting.tenant_id, CallerHungUp(call.id, time.time()))
+                    run.record("abandoned", queue=waiting.queue)
                 return None
             if waiting.agent_leg is not None:  # connected to an agent: the IVR waits for the end
                 await call.wait_ended()
             return waiting.done.result()
         finally:
-            for task in (hold, keys, ended, *waiting.rings.values()):
+            for task in (ended, *waiting.tasks, *waiting.rings.values()):
                 task.cancel()
             if self.waiting.get(call.id) is waiting:
                 del self.waiting[call.id]
@@ -351,18 +443,25 @@ class AcdService:
     async def _ring(self, waiting: Waiting, agent_id: str) -> None:
         identity = self._by_agent.get((waiting.tenant_id, agent_id))
         call = waiting.call
-        config = self.queues[waiting.tenant_id][waiting.queue]
+        config = self.queue_settings(waiting.tenant_id, waiting.queue)
+        ring_timeout = config.ring_timeout if config is not None else 15.0
         try:
             if identity is None:
                 raise DialError("agent has no phone", 0, "unreachable")
-            leg = await self.endpoint.dial_contact(waiting.tenant_id, identity.sip_user, caller_id=call.caller,
-                                                   timeout=config.ring_timeout + 5)
+            if self._softphone_online(waiting.tenant_id, agent_id):
+                leg = await self.softphones.ring(waiting.tenant_id, agent_id, call, self._offer_details(waiting),
+                                                 timeout=ring_timeout + 5)
+            else:
+                leg = await self.endpoint.dial_contact(waiting.tenant_id, identity.sip_user, caller_id=call.caller,
+                                                       timeout=ring_timeout + 5)
         except DialError as exc:
             waiting.rings.pop(agent_id, None)
             reason: Literal["declined", "no_answer", "unreachable"] = \
                 "unreachable" if exc.cause == "unreachable" else \
                 "declined" if exc.status in (486, 600, 603) else "no_answer"
             self._handle(waiting.tenant_id, OfferFailed(call.id, agent_id, time.time(), reason))
+            self.record_event(waiting.tenant_id, call.id, "declined" if reason == "declined" else "missed", agent_id,
+                        {"queue": waiting.queue, "reason": reason})
             return
         waiting.rings.pop(agent_id, None)
         if call.ended or waiting.agent_leg is not None or waiting.done.done():
@@ -376,23 +475,145 @@ class AcdService:
             self._arm()
             return
         waiting.agent_leg = leg
+        for task in waiting.tasks:  # hold music, callback key
+            task.cancel()
         call.bridge(leg)  # stops the hold music
         waiting.run.record("answered", queue=waiting.queue, agent=identity.sip_user)
         self._apply(waiting.tenant_id, actions)
         self._arm()
         waiting.done.set_result(None)
-        self._spawn(self._bridged(waiting.tenant_id, call.id, call, leg))
+        connection = Connection(waiting.tenant_id, agent_id, call, leg, waiting,
+                                asyncio.get_running_loop().create_future())
+        self.connections[call.id] = connection
+        if self.records is not None:
+            self._spawn(self.records.call_agent(call.id, agent_id=int(agent_id), queue=waiting.record_queue))
+        self.record_event(waiting.tenant_id, call.id, "answered", agent_id, {"queue": waiting.queue})
+        self._spawn(self._bridged(connection))
 
-    async def _bridged(self, tenant_id: int, call_id: str, caller: Call, agent: Call) -> None:
-        """Whichever side hangs up ends the other; then the agent goes to wrap-up."""
-        waits = {asyncio.ensure_future(caller.wait_ended()), asyncio.ensure_future(agent.wait_ended())}
+    def _offer_details(self, waiting: Waiting) -> dict[str, Any]:
+        """What the agent's screen pop shows: the caller, the queue, the wait and what the IVR learned."""
+        run = waiting.run
+        inputs = [{"node": step.node, **event} for step in run.trace.steps for event in step.events
+                  if "input" in event or "digits" in event or "recognized" in event]
+        variables = {k: v for k, v in run.variables.items()
+                     if k not in run.sensitive_variables and not k.startswith("_")}
+        return {"call_id": waiting.call.id, "caller": waiting.call.caller, "queue": waiting.queue,
+                "waited": round(time.time() - waiting.queued_at, 1), "ivr": {"inputs": inputs, "variables": variables}}
+
+    def record_event(self, tenant_id: int, call_id: str, kind: str, agent_id: str | None,
+               detail: dict[str, Any] | None = None) -> None:
+        """One entry in the call record's event list (answered, hold, transfer, ...)."""
+        if self.records is not None:
+            self._spawn(self.records.call_event(call_id, tenant_id=tenant_id, kind=kind, at=datetime.now(timezone.utc),
+                                                agent_id=int(agent_id) if agent_id else None, detail=detail))
+
+    async def _bridged(self, connection: Connection, engine_call_id: str | None = None) -> None:
+        """Whichever side hangs up ends the other, unless a transfer released the caller
+        from this agent; either way the agent's part of the call ends (wrap-up)."""
+        caller, agent = connection.caller, connection.agent
+        waits = {asyncio.ensure_future(caller.wait_ended()), asyncio.ensure_future(agent.wait_ended()),
+                 connection.released}
         await asyncio.wait(waits, return_when=asyncio.FIRST_COMPLETED)
         for w in waits:
-            w.cancel()
-        for leg in (caller, agent):
-            if not leg.ended:
-                await leg.hangup("bridged_peer_hangup")
-        self._handle(tenant_id, CallEnded(call_id, time.time()))
+            if w is not connection.released:
+                w.cancel()
+        if connection.hold is not None:
+            connection.hold.cancel()
+        if not connection.released.done():
+            for leg in (caller, agent):
+                if not leg.ended:
+                    await leg.hangup("bridged_peer_hangup")
+        elif not agent.ended:
+            await agent.hangup("transferred")
+        if self.connections.get(caller.id) is connection:
+            del self.connections[caller.id]
+        if not connection.released.done():  # a transfer has told the engine already
+            self._handle(connection.tenant_id, CallEnded(engine_call_id or caller.id, time.time()))
+
+    def _release(self, connection: Connection) -> None:
+        """The caller leaves this agent but stays on the line: the agent's part ends now."""
+        connection.released.set_result(None)
+        if self.connections.get(connection.caller.id) is connection:
+            del self.connections[connection.caller.id]
+        self._handle(connection.tenant_id, CallEnded(connection.caller.id, time.time()))
+
+    # -- in-call control (the agent's softphone) --------------------------------------------
+    def connection(self, tenant_id: int, call_id: str) -> Connection | None:
+        connection = self.connections.get(call_id)
+        return connection if connection is not None and connection.tenant_id == tenant_id else None
+
+    def hold(self, connection: Connection, on: bool) -> None:
+        """On: the caller hears hold music and the agent silence. Off: they talk again."""
+        caller, agent = connection.caller, connection.agent
+        if on == connection.held or caller.ended or agent.ended:
+            return
+        if on:
+            caller.unbridge()
+            connection.hold = self._spawn(self._music(caller))
+        else:
+            assert connection.hold is not None
+            connection.hold.cancel()
+            connection.hold = None
+            caller.bridge(agent)
+        self.record_event(connection.tenant_id, caller.id, "hold" if on else "unhold", connection.agent_id)
+
+    async def _music(self, call: Call) -> None:
+        playback = None
+        try:
+            with suppress(CallError):
+                while not call.ended:
+                    playback = call.play(self.hold_music, interruptible=False)
+                    await playback
+        finally:
+            if playback is not None:
+                playback.stop()
+
+    async def transfer(self, connection: Connection, kind: str, target: str) -> None:
+        """Blind transfer: the caller goes to an agent, a queue or an external number; this
+        agent's part ends. Raises :class:`TransferError` when the target is not possible."""
+        tenant_id, caller = connection.tenant_id, connection.caller
+        if connection.released.done() or caller.ended:
+            raise TransferError("the call has already ended")
+        if kind == "number":
+            if not self.endpoint.routing.may_dial(tenant_id, target):
+                raise TransferError(f"{target} is not allowed by this tenant's dialing rules")
+            self.hold(connection, True)
+            try:
+                other = await caller.dial(target, timeout=30)
+            except DialError as exc:
+                self.hold(connection, False)
+                raise TransferError(f"{target} did not answer ({exc})") from exc
+            if connection.hold is not None:
+                connection.hold.cancel()
+                connection.hold = None
+            caller.bridge(other)
+            self.record_event(tenant_id, caller.id, "transfer", connection.agent_id, {"to": "number", "target": target})
+            self._release(connection)
+            return
+        if kind == "agent":
+            agent_id = self.agent_id_of(tenant_id, target)
+            if agent_id is None:
+                raise TransferError(f"no agent {target}")
+            if agent_id == connection.agent_id:
+                raise TransferError("that is you")
+            queue = direct_queue(agent_id)
+        elif kind == "queue":
+            if target not in self.queues.get(tenant_id, {}):
+                raise TransferError(f"no queue {target}")
+            queue = target
+        else:
+            raise TransferError(f"unknown transfer target kind {kind!r}")
+        if connection.waiting is None:
+            raise TransferError("a callback cannot be transferred to an agent or a queue")
+        caller.unbridge()
+        self._release(connection)
+        self.record_event(tenant_id, caller.id, "transfer", connection.agent_id, {"to": kind, "target": target})
+        run = connection.waiting.run
+        run.record("transferred", queue=queue)
+        waiting = self._queue_call(tenant_id, run, queue, 50, dict(run.variables))
+        if kind == "agent":
+            waiting.record_queue = connection.waiting.record_queue
+        self._spawn(self._serve(waiting))
 
     async def _announce(self, waiting: Waiting, action: Announce) -> None:
         text = f"You are number {action.position} in line."
@@ -457,7 +678,10 @@ class AcdService:
         customer.bridge(agent)
         self.callbacks.pop(action.call_id, None)
         self._handle(tenant_id, CallbackAnswered(action.call_id, time.time()))
-        await self._bridged(tenant_id, action.call_id, customer, agent)
+        connection = Connection(tenant_id, action.agent_id, customer, agent, None,
+                                asyncio.get_running_loop().create_future())
+        self.connections[customer.id] = connection
+        await self._bridged(connection, engine_call_id=action.call_id)
 
     def _callback_caller_id(self, tenant_id: int) -> str:
         numbers = [n.number for n in self.endpoint.routing.numbers.values() if n.tenant_id == tenant_id]

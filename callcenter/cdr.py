@@ -19,10 +19,22 @@ from datetime import datetime
 from typing import Any
 
 from sqlalchemy import Connection, Engine, Table, insert, select, update
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, aliased
 
 from callcenter.metrics import CDR_BATCH_SECONDS, CDR_BATCH_SIZE, CDR_WRITE_ERRORS
-from callcenter.models import CallRecord, Direction, HangupSide, IvrTrace, Tenant, Trunk, Voicemail, utcnow
+from callcenter.models import (
+    Agent,
+    CallEvent,
+    CallRecord,
+    Direction,
+    HangupSide,
+    IvrTrace,
+    Tenant,
+    Trunk,
+    User,
+    Voicemail,
+    utcnow,
+)
 
 log = logging.getLogger(__name__)
 
@@ -30,11 +42,12 @@ MAX_BATCH = 500
 """Operations per transaction; bounds the time any single commit holds the write lock."""
 
 _table: Table = CallRecord.__table__  # type: ignore[assignment]
+_events: Table = CallEvent.__table__  # type: ignore[assignment]
 
 
 @dataclass
 class _Op:
-    kind: str  # "insert" | "update"
+    kind: str  # "insert" | "answer" | "end" | "agent" | "event"
     record_id: str
     values: dict[str, Any]
     future: asyncio.Future[None]
@@ -44,14 +57,14 @@ class _Op:
 _STOP = object()
 
 
-def _clip(values: dict[str, Any]) -> dict[str, Any]:
+def _clip(values: dict[str, Any], table: Table = _table) -> dict[str, Any]:
     """Cut strings to their column's length. Caller, dialed number and Call-ID come from
     the SIP peer and have no length limit; PostgreSQL rejects an over-long value (SQLite
-    stores it), which would lose the whole record. The record id is ours and never cut."""
+    stores it), which would lose the whole record. Record ids are ours and never cut."""
     out = dict(values)
     for key, value in values.items():
-        if key != "id" and isinstance(value, str):
-            length = getattr(_table.c[key].type, "length", None)
+        if key not in ("id", "call_id") and isinstance(value, str):
+            length = getattr(table.c[key].type, "length", None)
             if length is not None and len(value) > length:
                 out[key] = value[:length]
     return out
@@ -145,6 +158,35 @@ class CallRecordStore:
             {"ended_at": ended_at, "end_cause": end_cause, "hangup_side": hangup_side, "sip_status": sip_status},
         )
 
+    async def call_agent(self, record_id: str, *, agent_id: int, queue: str | None) -> None:
+        """Record the agent who answered and the queue the call came from. A later call
+        overwrites both (after a transfer the record names the last agent; every answer
+        is also in the call's events)."""
+        await self._submit("agent", record_id, {"agent_id": agent_id, "queue": queue})
+
+    async def call_event(
+        self,
+        record_id: str,
+        *,
+        tenant_id: int,
+        kind: str,
+        at: datetime,
+        agent_id: int | None = None,
+        detail: dict[str, Any] | None = None,
+    ) -> None:
+        """Add one entry to the call's event list (offered, answered, hold, transfer, ...).
+
+        Written in submission order with the other operations, so an event submitted
+        after ``call_started`` of its call lands after the record's insert even in the
+        same batch; an event of a call that has no record fails alone.
+        """
+        _require_aware("at", at)
+        if not kind:
+            raise ValueError("an event needs a kind")
+        values = {"call_id": record_id, "tenant_id": tenant_id, "kind": kind, "at": at, "agent_id": agent_id,
+                  "detail": detail}
+        await self._submit("event", record_id, values)
+
     def close_dangling(self) -> int:
         """At start-up, before serving: end every record left open by a previous run."""
         with self._engine.begin() as conn:
@@ -167,7 +209,8 @@ class CallRecordStore:
             raise RuntimeError("CallRecordStore.start() was not awaited")
         loop = asyncio.get_running_loop()
         future: asyncio.Future[None] = loop.create_future()
-        self._queue.put(_Op(kind, record_id, _clip(values), future, loop))
+        values = _clip(values, _events if kind == "event" else _table)
+        self._queue.put(_Op(kind, record_id, values, future, loop))
         # Shield: a cancelled caller must not hide the outcome of a write already queued.
         await asyncio.shield(future)
 
@@ -245,25 +288,36 @@ class CallRecordStore:
 
     @staticmethod
     def _apply(conn: Connection, batch: list[_Op]) -> None:
-        # Consecutive inserts go in one executemany; order across kinds is preserved so
-        # started -> answered -> ended for one call in one batch lands correctly.
-        pending_inserts: list[dict[str, Any]] = []
+        # Consecutive inserts into one table go in one executemany; order across kinds is
+        # preserved so started -> answered -> event -> ended for one call in one batch
+        # lands correctly (an event row needs its record inserted first).
+        pending: list[dict[str, Any]] = []
+        pending_table = _table
+
+        def flush() -> None:
+            if pending:
+                conn.execute(insert(pending_table), pending)
+                pending.clear()
+
         for op in batch:
-            if op.kind == "insert":
-                pending_inserts.append(op.values)
+            if op.kind in ("insert", "event"):
+                table = _table if op.kind == "insert" else _events
+                if table is not pending_table:
+                    flush()
+                    pending_table = table
+                pending.append(op.values)
                 continue
-            if pending_inserts:
-                conn.execute(insert(_table), pending_inserts)
-                pending_inserts = []
+            flush()
             if op.kind == "answer":
                 stmt = update(_table).where(_table.c.id == op.record_id, _table.c.answered_at.is_(None))
-            else:
+            elif op.kind == "end":
                 stmt = update(_table).where(_table.c.id == op.record_id, _table.c.ended_at.is_(None))
+            else:  # "agent": the last answer wins
+                stmt = update(_table).where(_table.c.id == op.record_id)
             result = conn.execute(stmt.values(**op.values))
             if not result.rowcount:
                 log.info("call-record update matched nothing", extra={"call_id": op.record_id, "op": op.kind})
-        if pending_inserts:
-            conn.execute(insert(_table), pending_inserts)
+        flush()
 
     @staticmethod
     def _resolve(op: _Op, exc: BaseException | None) -> None:
@@ -281,17 +335,26 @@ class CallRecordStore:
             pass  # loop already closed: nobody is waiting any more
 
 
+_AgentUser = aliased(User, name="agent_user")
+
+
 def _record_query() -> Any:
     return (
-        select(CallRecord, Tenant.slug, Trunk.name, IvrTrace.result)
+        select(CallRecord, Tenant.slug, Trunk.name, IvrTrace.result, _AgentUser.username)
         .outerjoin(Tenant, Tenant.id == CallRecord.tenant_id)
         .outerjoin(Trunk, Trunk.id == CallRecord.trunk_id)
         .outerjoin(IvrTrace, IvrTrace.call_id == CallRecord.id)
+        .outerjoin(Agent, Agent.id == CallRecord.agent_id)
+        .outerjoin(_AgentUser, _AgentUser.id == Agent.user_id)
     )
 
 
+def _agent_ref(agent_id: int | None, username: str | None) -> dict[str, Any] | None:
+    return {"id": agent_id, "username": username} if agent_id is not None else None
+
+
 def _record_dict(rec: CallRecord, tenant_slug: str | None, trunk_name: str | None,
-                 ivr_result: str | None) -> dict[str, Any]:
+                 ivr_result: str | None, agent_username: str | None) -> dict[str, Any]:
     return {
         "id": rec.id,
         "sip_call_id": rec.sip_call_id,
@@ -309,11 +372,27 @@ def _record_dict(rec: CallRecord, tenant_slug: str | None, trunk_name: str | Non
         "sip_status": rec.sip_status,
         "codec": rec.codec,
         "ivr_result": ivr_result,
+        "agent": _agent_ref(rec.agent_id, agent_username),
+        "queue": rec.queue,
+        "disposition": rec.disposition,
     }
 
 
+def call_events(db: Session, call_id: str) -> list[dict[str, Any]]:
+    """The call's events, oldest first: ``{at, kind, agent: {id, username} | None, detail}``."""
+    rows = db.execute(
+        select(CallEvent, User.username)
+        .outerjoin(Agent, Agent.id == CallEvent.agent_id)
+        .outerjoin(User, User.id == Agent.user_id)
+        .where(CallEvent.call_id == call_id)
+        .order_by(CallEvent.at, CallEvent.id)
+    ).all()
+    return [{"at": e.at.isoformat(), "kind": e.kind, "agent": _agent_ref(e.agent_id, username), "detail": e.detail}
+            for e, username in rows]
+
+
 def recent_records(engine: Engine, limit: int = 100, tenant_id: int | None = None) -> list[dict[str, Any]]:
-    """Newest-first call records as plain dicts (tenant slug, trunk name and IVR result resolved)."""
+    """Newest-first call records as plain dicts (tenant slug, trunk name, IVR result and agent resolved)."""
     stmt = _record_query().order_by(CallRecord.received_at.desc(), CallRecord.id.desc()).limit(limit)
     if tenant_id is not None:
         stmt = stmt.where(CallRecord.tenant_id == tenant_id)
@@ -322,7 +401,8 @@ def recent_records(engine: Engine, limit: int = 100, tenant_id: int | None = Non
 
 
 def record_detail(engine: Engine, call_id: str, tenant_id: int | None = None) -> dict[str, Any] | None:
-    """One call record with its IVR trace; None if missing (or of another tenant when ``tenant_id`` is given)."""
+    """One call record with its IVR trace, voicemails, wrap-up and events; None if missing
+    (or of another tenant when ``tenant_id`` is given)."""
     stmt = _record_query().where(CallRecord.id == call_id)
     if tenant_id is not None:
         stmt = stmt.where(CallRecord.tenant_id == tenant_id)
@@ -330,8 +410,12 @@ def record_detail(engine: Engine, call_id: str, tenant_id: int | None = None) ->
         row = db.execute(stmt).first()
         if row is None:
             return None
+        rec = row[0]
         trace = db.get(IvrTrace, call_id)
         voicemails = db.scalars(select(Voicemail).where(Voicemail.call_id == call_id).order_by(Voicemail.id))
         return {**_record_dict(*row), "ivr_trace": trace.trace if trace is not None else None,
                 "voicemails": [{"path": v.path, "seconds": v.seconds, "created_at": v.created_at.isoformat()}
-                               for v in voicemails]}
+                               for v in voicemails],
+                "wrapup_notes": rec.wrapup_notes,
+                "wrapup_at": rec.wrapup_at.isoformat() if rec.wrapup_at else None,
+                "events": call_events(db, call_id)}

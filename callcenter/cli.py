@@ -34,7 +34,8 @@ _DB_FLAGS: dict[str, tuple[str, type]] = {
     "--data-dir": ("data_dir", Path),
     "--database-url": ("database_url", str),
 }
-_TABLE_COLUMNS = ("received_at", "direction", "caller", "dialed", "tenant", "duration", "end_cause", "sip_status")
+_TABLE_COLUMNS = ("received_at", "direction", "caller", "dialed", "tenant", "duration", "end_cause", "sip_status",
+                  "agent", "queue", "disposition")
 
 
 class CliError(Exception):
@@ -60,7 +61,7 @@ def build_parser() -> argparse.ArgumentParser:
     cdr_list.add_argument("--json", action="store_true", help="one JSON object per line")
     cdr_list.add_argument("--limit", type=int, default=100)
     cdr_list.add_argument("--tenant", default=None, help="only this tenant (slug)")
-    cdr_show = cdr.add_parser("show", help="one call record with its IVR trace, as JSON")
+    cdr_show = cdr.add_parser("show", help="one call record with its IVR trace, agent, wrap-up and events, as JSON")
     _add_flags(cdr_show, _DB_FLAGS)
     cdr_show.add_argument("call_id")
 
@@ -181,6 +182,8 @@ def _cmd_demo(args: argparse.Namespace) -> int:
 def _fmt(value: Any) -> str:
     if value is None:
         return "-"
+    if isinstance(value, dict) and "username" in value:  # an agent reference
+        return str(value["username"] or value.get("id"))
     if isinstance(value, float):
         return f"{value:.1f}"
     return str(value)

@@ -59,6 +59,9 @@ def migrate(engine_or_url: Engine | str) -> None:
         finally:
             engine.dispose()
         return
+    if engine_or_url.dialect.name == "sqlite":
+        _migrate_sqlite(engine_or_url)
+        return
     cfg = alembic_config()
     with engine_or_url.begin() as conn:
         if conn.dialect.name == "postgresql":
@@ -69,3 +72,32 @@ def migrate(engine_or_url: Engine | str) -> None:
             conn.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": MIGRATION_LOCK_ID})
         cfg.attributes["connection"] = conn
         command.upgrade(cfg, "head")
+
+
+def _migrate_sqlite(engine: Engine) -> None:
+    """Upgrade with foreign keys off, as SQLite's ALTER TABLE documentation prescribes.
+
+    Batch mode rebuilds a table (create copy, DROP TABLE, rename). With foreign keys
+    on, that DROP TABLE is an implicit DELETE which fires the ON DELETE actions of the
+    tables referencing it: rebuilding call_records would empty ivr_traces and
+    voicemails. The pragma only takes effect outside a transaction, so it is set before
+    the upgrade begins; foreign_key_check then proves the result consistent before commit.
+    """
+    cfg = alembic_config()
+    with engine.connect() as conn:
+        conn.exec_driver_sql("PRAGMA foreign_keys=OFF")
+        conn.commit()  # ends SQLAlchemy's autobegin so the upgrade gets its own begin()
+        try:
+            if conn.exec_driver_sql("PRAGMA foreign_keys").scalar() != 0:
+                raise RuntimeError("could not turn SQLite foreign keys off for the migration")
+            conn.commit()
+            with conn.begin():
+                cfg.attributes["connection"] = conn
+                command.upgrade(cfg, "head")
+                broken = conn.exec_driver_sql("PRAGMA foreign_key_check").all()
+                if broken:
+                    raise RuntimeError(f"migration left rows with broken foreign keys: {broken[:5]}")
+        finally:
+            conn.rollback()
+            conn.exec_driver_sql("PRAGMA foreign_keys=ON")  # the pooled connection goes back as it came
+            conn.commit()

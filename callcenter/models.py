@@ -23,6 +23,7 @@ from sqlalchemy import (
     Index,
     Integer,
     String,
+    Text,
     UniqueConstraint,
 )
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
@@ -84,6 +85,18 @@ def _in(column: str, values: type[enum.StrEnum]) -> str:
 
 
 DEFAULT_BREAK_REASONS = ("break", "lunch", "training", "meeting")
+DEFAULT_DISPOSITIONS: tuple[dict[str, str], ...] = (
+    {"code": "resolved", "label": "Resolved"},
+    {"code": "follow_up", "label": "Follow-up needed"},
+    {"code": "escalated", "label": "Escalated"},
+    {"code": "wrong_number", "label": "Wrong number"},
+)
+"""Wrap-up codes of a new tenant (migration 0004 gives existing tenants the same list)."""
+
+
+def default_dispositions() -> list[dict[str, str]]:
+    """A fresh copy of DEFAULT_DISPOSITIONS (JSON columns must not share one mutable default)."""
+    return [dict(d) for d in DEFAULT_DISPOSITIONS]
 
 
 class Base(DeclarativeBase):
@@ -104,6 +117,10 @@ class Tenant(Base):
     """Path of the tenant's vosk model; None: the node's model."""
     break_reasons: Mapped[list[str]] = mapped_column(JSON, default=lambda: list(DEFAULT_BREAK_REASONS))
     """Reason codes agents may give for a break (``missed`` is the ACD's own, always allowed)."""
+    dispositions: Mapped[list[dict[str, str]]] = mapped_column(JSON, default=default_dispositions)
+    """Wrap-up codes agents pick after a call: ``[{"code": ..., "label": ...}]``."""
+    recording_pause_allowed: Mapped[bool] = mapped_column(Boolean, default=False)
+    """Whether agents may pause and resume the recording of a call from the softphone."""
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
 
 
@@ -206,6 +223,7 @@ class CallRecord(Base):
     __table_args__ = (
         Index("ix_call_records_tenant_received", "tenant_id", "received_at"),
         Index("ix_call_records_ended_at", "ended_at"),
+        Index("ix_call_records_tenant_agent", "tenant_id", "agent_id"),
         CheckConstraint(_in("direction", Direction), name="ck_call_records_direction"),
         CheckConstraint(
             f"hangup_side IS NULL OR {_in('hangup_side', HangupSide)}", name="ck_call_records_hangup_side"
@@ -228,6 +246,14 @@ class CallRecord(Base):
     hangup_side: Mapped[str | None] = mapped_column(String(8))
     sip_status: Mapped[int | None] = mapped_column(Integer)
     codec: Mapped[str | None] = mapped_column(String(32))
+    agent_id: Mapped[int | None] = mapped_column(ForeignKey("agents.id", ondelete="SET NULL"))
+    """The agent who answered last (a transfer overwrites it); None: no agent took the call."""
+    queue: Mapped[str | None] = mapped_column(String(64))
+    """The ACD queue the answering agent took the call from."""
+    disposition: Mapped[str | None] = mapped_column(String(64))
+    """The wrap-up code (one of the tenant's ``dispositions`` when it was saved)."""
+    wrapup_notes: Mapped[str | None] = mapped_column(Text)
+    wrapup_at: Mapped[datetime | None] = mapped_column()
 
     @property
     def duration(self) -> float | None:
@@ -235,6 +261,22 @@ class CallRecord(Base):
         if self.answered_at is None or self.ended_at is None:
             return None
         return max(0.0, (self.ended_at - self.answered_at).total_seconds())
+
+
+class CallEvent(Base):
+    """What happened to a call at the agent desk: offered, answered, hold, transfer, wrap-up, ..."""
+
+    __tablename__ = "call_events"
+    __table_args__ = (Index("ix_call_events_tenant_at", "tenant_id", "at"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    call_id: Mapped[str] = mapped_column(ForeignKey("call_records.id", ondelete="CASCADE"), index=True)
+    tenant_id: Mapped[int] = mapped_column(ForeignKey("tenants.id", ondelete="CASCADE"))
+    at: Mapped[datetime] = mapped_column()
+    kind: Mapped[str] = mapped_column(String(32))
+    """offered, declined, answered, hold, unhold, transfer, consult, conference, reattached, wrapup, ..."""
+    agent_id: Mapped[int | None] = mapped_column(ForeignKey("agents.id", ondelete="SET NULL"), index=True)
+    detail: Mapped[dict[str, Any] | None] = mapped_column(JSON)
 
 
 class IvrTrace(Base):

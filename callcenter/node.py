@@ -33,6 +33,7 @@ from .logs import setup_logging
 from .metrics import NodeStats, register_node
 from .routing import load_routing
 from .settings import Settings
+from .softphone import SoftphoneService
 
 logger = logging.getLogger(__name__)
 
@@ -77,6 +78,7 @@ class Node:
         self.speech = SpeechEngines(settings.asr_model, settings.asr_workers)
         self._prompt_warmup: asyncio.Task[None] | None = None
         self.acd: AcdService | None = None
+        self.softphones: SoftphoneService | None = None
         self.ivr_backend: DbBackend | None = None
         #: The ACD's typed events per tenant, for the supervisor view and reports.
         self.bus = EventBus()
@@ -119,12 +121,19 @@ class Node:
             await asyncio.get_running_loop().run_in_executor(None, make_hold_music, music)
         announcement = await prompts.tts("All our agents are busy. Please hold, your call is important to us.", "en")
         backend = self.ivr_backend = DbBackend(self.engine, allow_private_http=s.ivr_http_allow_private)
-        self.acd = AcdService(self.engine, prompts, music, HoldQueue(music, announcement), publish=self.bus.publish)
+        self.acd = AcdService(self.engine, prompts, music, HoldQueue(music, announcement), publish=self._publish,
+                              records=self.store)
         services = IvrServices(prompts=prompts, speech=self.speech.for_tenant, directory=backend,
                                queue=self.acd, traces=backend, voicemail=backend,
                                voicemail_dir=s.data_dir / "voicemail")
         self._prompt_warmup = asyncio.get_running_loop().create_task(self._render_prompts(backend, prompts))
         return FlowEngine(services, backend), backend
+
+    def _publish(self, tenant_id: int, event: object) -> None:
+        """The ACD's events: to the bus (supervisors, reports) and to the agents' softphones."""
+        self.bus.publish(tenant_id, event)
+        if self.softphones is not None:
+            self.softphones.on_acd_event(tenant_id, event)
 
     async def _render_prompts(self, backend: DbBackend, prompts: PromptLibrary) -> None:
         try:
@@ -158,6 +167,10 @@ class Node:
         self.endpoint = SipEndpoint(config, routing, RecordObserver(self.store), entries.handle, registrar=registrar)
         self.acd.endpoint = self.endpoint
         await self.endpoint.start()
+        assert self.endpoint.clock is not None
+        self.softphones = SoftphoneService(s, self.engine, self.acd, self.endpoint.clock,
+                                           grace=s.softphone_grace)
+        self.acd.softphones = self.softphones
         await self.acd.start()
         self.monitor = TrunkMonitor(self.endpoint)
         self.monitor.update(routing.trunks)
@@ -170,7 +183,8 @@ class Node:
             loop.call_soon_threadsafe(lambda: loop.create_task(self.acd.reload()))  # type: ignore[union-attr]
 
         app = create_app(AppContext(settings=s, engine=self.engine, node_status=self.node_status,
-                                    on_routing_changed=routing_changed, acd=self.acd, on_acd_changed=acd_changed))
+                                    on_routing_changed=routing_changed, acd=self.acd, on_acd_changed=acd_changed,
+                                    softphones=self.softphones))
         server = uvicorn.Server(uvicorn.Config(app, host=s.http_host, port=s.http_port, log_config=None,
                                                access_log=False, lifespan="off"))
         # uvicorn catches SIGINT/SIGTERM while it serves and re-raises them after its
@@ -188,6 +202,7 @@ class Node:
         await asyncio.wait({http, stop}, return_when=asyncio.FIRST_COMPLETED)
         logger.info("stopping")
         self.monitor.stop()
+        await self.softphones.stop()
         await self.acd.stop()
         if self._prompt_warmup is not None:
             self._prompt_warmup.cancel()

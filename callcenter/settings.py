@@ -14,13 +14,15 @@ from pathlib import Path
 from typing import Any
 
 import yaml
-from pydantic import Field, model_validator
+from pydantic import Field, ValidationInfo, field_validator, model_validator
 from pydantic.fields import FieldInfo
 from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
 
 CONFIG_ENV_VAR = "CALLCENTER_CONFIG"
 SECRET_KEY_FILE = "secret.key"
 LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL")
+STUN_SCHEMES = ("stun:", "stuns:")
+TURN_SCHEMES = ("turn:", "turns:")
 
 # The file source needs the path chosen by load_settings(); pydantic-settings builds
 # sources from the class, so the path is handed over through a context variable.
@@ -94,6 +96,20 @@ class Settings(BaseSettings):
     """Speech recognition threads; None: one per CPU core."""
     ivr_http_allow_private: bool = False
     """Let IVR http nodes reach loopback and private addresses (tests, closed networks). Off: SSRF guard."""
+    softphone_grace: float = Field(default=10.0, ge=1.0, le=300.0)
+    """Seconds an agent's softphone tab may stay away (reload, network drop) before the agent is
+    logged off: offline in the ACD, an offer ringing moves on, a call in progress goes back to its queue."""
+    stun_urls: list[str] = []
+    """STUN servers for the agents' browsers (``stun:host:port``), so agents behind NAT find
+    their public address; empty: host candidates only (agents on the node's LAN)."""
+    turn_urls: list[str] = []
+    """TURN relays (``turn:host:3478?transport=udp``, ``turns:host:5349``) for agents whose
+    network blocks direct media. Needs ``turn_secret``: pages get time-limited credentials."""
+    turn_secret: str | None = None
+    """Shared secret of the TURN server (coturn ``use-auth-secret`` / ``static-auth-secret``);
+    only HMACs of it leave the node, never the secret itself."""
+    turn_ttl: int = Field(default=3600, ge=60, le=86400)
+    """Seconds a TURN credential handed to a page stays valid (a reload fetches a new one)."""
     secret_key: str | None = None
     """None: generated once and kept in ``data_dir/secret.key`` (see effective_secret_key)."""
 
@@ -109,6 +125,16 @@ class Settings(BaseSettings):
         # init kwargs carry the CLI flags: they win over env, env over the file.
         return (init_settings, env_settings, _ConfigFileSource(settings_cls))
 
+    @field_validator("stun_urls", "turn_urls")
+    @classmethod
+    def _ice_urls(cls, urls: list[str], info: ValidationInfo) -> list[str]:
+        schemes = STUN_SCHEMES if info.field_name == "stun_urls" else TURN_SCHEMES
+        for url in urls:
+            host = url.partition(":")[2]
+            if not url.startswith(schemes) or not host or any(c.isspace() for c in url):
+                raise ValueError(f"{info.field_name}: {url!r} must start with {' or '.join(schemes)} and name a host")
+        return urls
+
     @model_validator(mode="after")
     def _check(self) -> "Settings":
         if self.rtp_port_min >= self.rtp_port_max:
@@ -116,6 +142,8 @@ class Settings(BaseSettings):
         self.log_level = self.log_level.upper()
         if self.log_level not in LOG_LEVELS:
             raise ValueError(f"log_level must be one of {', '.join(LOG_LEVELS)}")
+        if self.turn_urls and not self.turn_secret:
+            raise ValueError("turn_urls needs turn_secret (TURN credentials are HMACs of the shared secret)")
         return self
 
     @property

@@ -1,7 +1,8 @@
 """The ``Call``: what the IVR, the ACD and the softphone see of a SIP call leg.
 
-Signalling is done by the :class:`~sip_bridge.endpoint.SipEndpoint` that
-created the call; media by the call's :class:`~sip_bridge.media.RtpStream`.
+Signalling is done by the endpoint that created the call (the
+:class:`~sip_bridge.endpoint.SipEndpoint`, or the softphone for an agent's browser leg);
+media by the call's stream (an :class:`~sip_bridge.media.RtpStream`, or the softphone's).
 """
 
 from __future__ import annotations
@@ -16,10 +17,10 @@ from typing import TYPE_CHECKING, Protocol
 
 from .dtmf import DtmfEvent
 from .g711 import encoder_for
-from .media import Playback, RtpStream, encoded_prompt
+from .media import Playback, encoded_prompt
 
 if TYPE_CHECKING:
-    from .endpoint import SipEndpoint
+    from .media import CallMedia
 
 
 class CallState(enum.Enum):
@@ -42,6 +43,19 @@ class DialError(Exception):
         self.cause = cause
 
 
+class CallEndpoint(Protocol):
+    """What carries a call's signalling: the SIP endpoint, or the softphone for a browser leg."""
+
+    async def answer(self, call: Call) -> None: ...
+
+    async def hangup(self, call: Call, *, cause: str, status: int, side: str) -> None: ...
+
+    async def dial(self, tenant_id: int, number: str, *, caller_id: str = "anonymous",
+                   trunk_id: int | None = None, timeout: float = 60.0) -> Call: ...
+
+    def on_bridged_peer_ended(self, call: Call, peer: Call) -> None: ...
+
+
 class CallObserver(Protocol):
     """Receives the lifecycle of every call attempt (the call records)."""
 
@@ -57,9 +71,9 @@ def utcnow() -> datetime:
 
 
 class Call:
-    """One call leg: inbound from a trunk or outbound through one."""
+    """One call leg: inbound from a trunk, outbound through one, or an agent's browser."""
 
-    def __init__(self, endpoint: SipEndpoint, *, direction: str, sip_call_id: str, caller: str, dialed: str,
+    def __init__(self, endpoint: CallEndpoint, *, direction: str, sip_call_id: str, caller: str, dialed: str,
                  tenant_id: int | None, trunk_id: int | None) -> None:
         self.id = str(uuid.uuid4())
         self.endpoint = endpoint
@@ -76,7 +90,7 @@ class Call:
         self.end_cause: str | None = None
         self.hangup_side: str | None = None
         self.sip_status: int | None = None
-        self.stream: RtpStream | None = None
+        self.stream: CallMedia | None = None
         self.on_hold = False
         #: Set while the caller enters something secret (an IVR sensitive section):
         #: recorders and speech recognizers must not take the audio.
@@ -133,7 +147,7 @@ class Call:
         return self.state is CallState.ENDED
 
     # -- media -----------------------------------------------------------------------
-    def _require_media(self) -> RtpStream:
+    def _require_media(self) -> CallMedia:
         if self.stream is None or self.stream.params is None or self.state is CallState.ENDED:
             raise CallError(f"call {self.id} has no media ({self.state.value})")
         return self.stream

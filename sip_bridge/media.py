@@ -24,6 +24,7 @@ from collections import deque
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Protocol
 
 import numpy as np
 
@@ -42,6 +43,53 @@ RTCP_INTERVAL = 5.0  # seconds between our RTCP reports (RFC 3550 6.2 minimum)
 MAX_DROPOUT = 3000  # RFC 3550 A.1: larger forward jumps start a new sequence run
 MAX_MISORDER = 100
 _HEADER = struct.Struct("!BBHII")
+
+
+class ClockedStream(Protocol):
+    """What the media clock drives."""
+
+    call_id: str
+
+    def tick(self, now: float) -> None: ...
+
+
+class CallMedia(Protocol):
+    """The media of a call leg as :class:`~sip_bridge.call.Call` uses it: an
+    :class:`RtpStream`, or the softphone's browser stream."""
+
+    params: MediaParams | None
+    peer: MediaPeer | None
+
+    def play(self, payload: bytes, interruptible: bool) -> Playback: ...
+
+    def stop_playback(self, only_interruptible: bool = False) -> None: ...
+
+    def send_pcm(self, pcm: bytes) -> None: ...
+
+    def send_dtmf(self, digits: str, duration_ms: int = 100) -> None: ...
+
+    def frames(self) -> AsyncIterator[bytes]: ...
+
+    def bridge_to(self, other: MediaPeer | None) -> None: ...
+
+    def relay_from(self, codec: str) -> None: ...
+
+    def relay(self, payload: bytes, ts: int, marker: int) -> None: ...
+
+    def close(self) -> None: ...
+
+
+class MediaPeer(Protocol):
+    """What a stream relays received audio to when bridged: another :class:`RtpStream`,
+    or a leg of another kind (the softphone's WebRTC leg)."""
+
+    peer: MediaPeer | None
+
+    def relay_from(self, codec: str) -> None:
+        """A new source is bridged to us; its payloads are in ``codec``."""
+
+    def relay(self, payload: bytes, ts: int, marker: int) -> None:
+        """One payload from the bridged source, with its RTP timestamp and marker bit."""
 
 
 @dataclass
@@ -88,19 +136,19 @@ class MediaClock:
 
     def __init__(self, loop: asyncio.AbstractEventLoop) -> None:
         self._loop = loop
-        self._streams: dict[RtpStream, None] = {}
+        self._streams: dict[ClockedStream, None] = {}
         self._handle: asyncio.TimerHandle | None = None
         self._next = 0.0
         self.ticks = 0
         self.late_ticks = 0
 
-    def add(self, stream: RtpStream) -> None:
+    def add(self, stream: ClockedStream) -> None:
         self._streams[stream] = None
         if self._handle is None:
             self._next = self._loop.time() + FRAME_MS / 1000
             self._handle = self._loop.call_at(self._next, self._tick)
 
-    def discard(self, stream: RtpStream) -> None:
+    def discard(self, stream: ClockedStream) -> None:
         self._streams.pop(stream, None)
 
     def stop(self) -> None:
@@ -237,7 +285,7 @@ class RtpStream(asyncio.DatagramProtocol):
         self._listeners: list[asyncio.Queue[bytes | None]] = []
         self._jitter: JitterBuffer | None = None
         #: Bridged peer: received packets are relayed to it (payload untouched when codecs match).
-        self.peer: RtpStream | None = None
+        self.peer: MediaPeer | None = None
         self._relay_transcode: Callable[[bytes], bytes] | None = None
         self._relay_ts_offset: int | None = None
         self._rtcp_due = 0.0
@@ -327,7 +375,7 @@ class RtpStream(asyncio.DatagramProtocol):
             return
         peer = self.peer
         if peer is not None and params is not None and pt == params.payload_type:  # not CN or other types
-            peer._relay(data, pt, ts, b1 & 0x80)
+            peer.relay(data[12 + 4 * (b0 & 0x0F):], ts, b1 & 0x80)
         if self._jitter is not None:
             try:
                 self._jitter.put(RtpPacket.parse(data))
@@ -447,7 +495,7 @@ class RtpStream(asyncio.DatagramProtocol):
         except Exception:  # RTCP is advisory: never let it break the media
             logger.debug("RTCP send failed", exc_info=True, extra={"call_id": self.call_id})
 
-    def _relay(self, data: bytes, pt: int, ts: int, marker: int) -> None:
+    def relay(self, payload: bytes, ts: int, marker: int) -> None:
         """Relay a packet from the bridged peer: our SSRC/sequence/timestamp, their payload."""
         params = self.params
         if params is None or not self.sending:
@@ -458,7 +506,6 @@ class RtpStream(asyncio.DatagramProtocol):
         if self._relay_ts_offset is None:
             self._relay_ts_offset = (self._ts - ts) & 0xFFFFFFFF
         self._ts = (ts + self._relay_ts_offset) & 0xFFFFFFFF
-        payload = data[12 + 4 * (data[0] & 0x0F):]
         if self._relay_transcode is not None:
             payload = self._relay_transcode(payload)
         self._send_payload(payload, params.payload_type, bool(marker))
@@ -522,17 +569,19 @@ class RtpStream(asyncio.DatagramProtocol):
                 self._jitter = None
             self._update_clock()
 
-    def bridge_to(self, other: RtpStream | None) -> None:
+    def bridge_to(self, other: MediaPeer | None) -> None:
         """Relay what we receive to ``other`` (None: stop relaying)."""
         self.peer = other
-        if other is not None:
-            other._relay_ts_offset = None
-            if self.params and other.params and self.params.codec != other.params.codec:
-                decode, encode = decoder_for(self.params.codec), encoder_for(other.params.codec)
-                other._relay_transcode = lambda payload: encode(decode(payload))
-            else:
-                other._relay_transcode = None
+        if other is not None and self.params is not None:
+            other.relay_from(self.params.codec)
         self._update_clock()
+
+    def relay_from(self, codec: str) -> None:
+        self._relay_ts_offset = None
+        if self.params is not None and codec != self.params.codec:
+            self._relay_transcode = transcoder(codec, self.params.codec)
+        else:
+            self._relay_transcode = None
 
     def close(self) -> None:
         if self.closed:
@@ -571,6 +620,12 @@ class _RtcpProtocol(asyncio.DatagramProtocol):
 
     def error_received(self, exc: Exception) -> None:
         pass
+
+
+def transcoder(source: str, target: str) -> Callable[[bytes], bytes]:
+    """G.711 payload in ``source`` codec to ``target`` codec."""
+    decode, encode = decoder_for(source), encoder_for(target)
+    return lambda payload: encode(decode(payload))
 
 
 def _ntp_now() -> int:

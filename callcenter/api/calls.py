@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from datetime import datetime, timezone
+from typing import Any
 
 from fastapi import APIRouter, Depends, Query
 from pydantic import BaseModel
@@ -11,7 +12,8 @@ from sqlalchemy.orm import Session
 
 from callcenter.api.deps import get_db, require_roles
 from callcenter.api.errors import invalid, not_found
-from callcenter.models import CallRecord, IvrTrace
+from callcenter.cdr import call_events
+from callcenter.models import Agent, CallRecord, IvrTrace, User
 from callcenter.security import Principal
 
 router = APIRouter(prefix="/api/calls", tags=["calls"])
@@ -36,6 +38,19 @@ class CallOut(BaseModel):
     hangup_side: str | None
     sip_status: int | None
     codec: str | None
+    agent_id: int | None = None
+    """The agent who answered last (after a transfer: the one who took over)."""
+    queue: str | None = None
+    disposition: str | None = None
+    wrapup_notes: str | None = None
+    wrapup_at: datetime | None = None
+
+
+class CallDetailOut(CallOut):
+    agent: dict[str, Any] | None
+    """``{id, username}`` of ``agent_id``."""
+    events: list[dict[str, Any]]
+    """What happened at the agent desk, oldest first: ``{at, kind, agent, detail}``."""
 
 
 def call_out(r: CallRecord) -> CallOut:
@@ -54,6 +69,11 @@ def call_out(r: CallRecord) -> CallOut:
         hangup_side=r.hangup_side,
         sip_status=r.sip_status,
         codec=r.codec,
+        agent_id=r.agent_id,
+        queue=r.queue,
+        disposition=r.disposition,
+        wrapup_notes=r.wrapup_notes,
+        wrapup_at=r.wrapup_at,
     )
 
 
@@ -85,15 +105,20 @@ def list_calls(
     return [call_out(r) for r in db.scalars(stmt).all()]
 
 
-@router.get("/{call_id}", response_model=CallOut)
-def get_call(call_id: str, principal: Principal = Depends(readers), db: Session = Depends(get_db)) -> CallOut:
-    """One call record; 404 (never 403) when it belongs to another tenant."""
+@router.get("/{call_id}", response_model=CallDetailOut)
+def get_call(call_id: str, principal: Principal = Depends(readers), db: Session = Depends(get_db)) -> CallDetailOut:
+    """One call record with its agent and events; 404 (never 403) when it belongs to another tenant."""
     record = db.execute(
         select(CallRecord).where(CallRecord.id == call_id, CallRecord.tenant_id == principal.tenant_id)
     ).scalar_one_or_none()
     if record is None:
         raise not_found("call")
-    return call_out(record)
+    agent = None
+    if record.agent_id is not None:
+        username = db.scalar(select(User.username).join(Agent, Agent.user_id == User.id)
+                             .where(Agent.id == record.agent_id))
+        agent = {"id": record.agent_id, "username": username}
+    return CallDetailOut(**call_out(record).model_dump(), agent=agent, events=call_events(db, record.id))
 
 
 @router.get("/{call_id}/ivr-trace")

@@ -38,6 +38,8 @@ class AppContext:
     """The node's ``AcdService`` (live agent states and queue statistics); None without a SIP node."""
     on_acd_changed: Callable[[], None] = _no_op
     """Called after queues or agents change, so the live ACD reloads them."""
+    softphones: Any = None
+    """The node's ``SoftphoneService`` (agents' browser tabs); None without a SIP node."""
     sessions: sessionmaker[Session] = field(init=False)
 
     def __post_init__(self) -> None:

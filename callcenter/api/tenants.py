@@ -30,6 +30,7 @@ class TenantOut(BaseModel):
     outbound_prefixes: list[str]
     http_allow_hosts: list[str]
     asr_model: str | None
+    recording_pause_allowed: bool
 
 
 class TenantPatch(BaseModel):
@@ -37,6 +38,8 @@ class TenantPatch(BaseModel):
     outbound_prefixes: list[str] | None = Field(default=None, max_length=MAX_PREFIXES)
     http_allow_hosts: list[str] | None = Field(default=None, max_length=100,
                                                description="hosts IVR http nodes may call; *.example.com allowed")
+    recording_pause_allowed: bool | None = Field(default=None,
+                                                 description="agents may pause call recording from the softphone")
 
     @field_validator("http_allow_hosts")
     @classmethod
@@ -64,7 +67,8 @@ def validate_prefixes(prefixes: list[str]) -> list[str]:
 
 def _out(t: Tenant) -> TenantOut:
     return TenantOut(id=t.id, name=t.name, slug=t.slug, outbound_prefixes=list(t.outbound_prefixes or []),
-                     http_allow_hosts=list(t.http_allow_hosts or []), asr_model=t.asr_model)
+                     http_allow_hosts=list(t.http_allow_hosts or []), asr_model=t.asr_model,
+                     recording_pause_allowed=bool(t.recording_pause_allowed))
 
 
 @router.get("", response_model=TenantOut)
@@ -82,7 +86,7 @@ def patch_tenant(
     db: Session = Depends(get_db),
     ctx: AppContext = Depends(get_ctx),
 ) -> TenantOut:
-    """Rename the tenant or change its allowed outbound prefixes or HTTP allow-list."""
+    """Rename the tenant or change its allowed outbound prefixes, HTTP allow-list or recording-pause switch."""
     tenant = db.get(Tenant, principal.tenant_id)
     assert tenant is not None
     changes = body.model_dump(exclude_unset=True, exclude_none=True)

@@ -47,7 +47,8 @@ def test_cdr_list_json_newest_first(engine: Engine, data_dir: Path, capsys: pyte
     assert [r["id"] for r in rows] == ids[::-1]
     assert rows[0]["tenant"] == "alpha" and rows[0]["duration"] == 10.0 and rows[1]["duration"] is None
     expected = {"id", "sip_call_id", "tenant", "trunk", "direction", "caller", "dialed", "received_at",
-                "answered_at", "ended_at", "duration", "end_cause", "hangup_side", "sip_status", "codec", "ivr_result"}
+                "answered_at", "ended_at", "duration", "end_cause", "hangup_side", "sip_status", "codec", "ivr_result",
+                "agent", "queue", "disposition"}
     assert set(rows[0]) == expected
     assert main(["cdr", "list", "--data-dir", str(data_dir), "--json", "--limit", "1"]) == 0
     assert len(capsys.readouterr().out.splitlines()) == 1
@@ -138,7 +139,7 @@ def test_serve_migrates_and_runs_node(tmp_path: Path, fake_node: list[object], m
     engine = make_engine(f"sqlite:///{tmp_path}/d/callcenter.db")
     migrate(engine)  # already at head
     with engine.connect() as conn:
-        assert conn.exec_driver_sql("SELECT version_num FROM alembic_version").scalar() == "0003"
+        assert conn.exec_driver_sql("SELECT version_num FROM alembic_version").scalar() == "0004"
 
 
 def test_bad_settings_exit_2(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:

@@ -2,15 +2,18 @@
 
 from __future__ import annotations
 
+from datetime import datetime, timezone
 from pathlib import Path
 
 import pytest
+from alembic import command
 from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
-from sqlalchemy import Engine, inspect, text
+from sqlalchemy import Engine, MetaData, delete, insert, inspect, select, text
+from sqlalchemy.orm import Session
 
-from callcenter.db import make_engine, migrate
-from callcenter.models import Base
+from callcenter.db import alembic_config, make_engine, migrate
+from callcenter.models import DEFAULT_DISPOSITIONS, Base, CallRecord, Tenant
 
 
 def schema_diff(engine: Engine) -> list[object]:
@@ -33,7 +36,7 @@ def test_migrate_twice_is_a_no_op(tmp_path: Path) -> None:
     migrate(engine)
     migrate(engine)
     with engine.connect() as conn:
-        assert conn.execute(text("SELECT version_num FROM alembic_version")).scalars().all() == ["0003"]
+        assert conn.execute(text("SELECT version_num FROM alembic_version")).scalars().all() == ["0004"]
 
 
 def test_migration_matches_models(tmp_path: Path) -> None:
@@ -57,3 +60,67 @@ def test_sqlite_pragmas(tmp_path: Path) -> None:
         assert conn.exec_driver_sql("PRAGMA foreign_keys").scalar() == 1
         assert conn.exec_driver_sql("PRAGMA synchronous").scalar() == 1  # NORMAL
         assert conn.exec_driver_sql("PRAGMA busy_timeout").scalar() > 0
+
+
+# -- 0004 on a database in use at 0003 -------------------------------------------------
+
+CALL_0003 = "0f9c3d3e-0003-4000-8000-000000000001"
+
+
+def seed_0003(engine: Engine) -> None:
+    """Migrate to 0003 only and store a tenant, an agent and a call with IVR trace and
+    voicemail in the 0003 schema (reflected: the models are already at head)."""
+    cfg = alembic_config()
+    with engine.begin() as conn:
+        cfg.attributes["connection"] = conn
+        command.upgrade(cfg, "0003")
+    at = datetime(2025, 1, 1, 12, 0, tzinfo=timezone.utc)
+    if engine.dialect.name == "sqlite":
+        at = at.replace(tzinfo=None)  # SQLite keeps naive UTC
+    meta = MetaData()
+    meta.reflect(engine)
+    t = meta.tables
+    with engine.begin() as conn:
+        conn.execute(insert(t["tenants"]).values(id=1, name="Old", slug="old", outbound_prefixes=[], created_at=at))
+        conn.execute(insert(t["users"]).values(id=1, tenant_id=1, username="ann", password_hash="x", role="agent",
+                                              active=True, created_at=at))
+        conn.execute(insert(t["agents"]).values(id=1, tenant_id=1, user_id=1, skills={"sales": 3}))
+        conn.execute(insert(t["call_records"]).values(id=CALL_0003, sip_call_id="c1", tenant_id=1,
+                                                     direction="inbound", caller="100", dialed="200",
+                                                     received_at=at, answered_at=at, ended_at=at))
+        conn.execute(insert(t["ivr_traces"]).values(call_id=CALL_0003, tenant_id=1, trace={"steps": []},
+                                                    updated_at=at))
+        conn.execute(insert(t["voicemails"]).values(tenant_id=1, call_id=CALL_0003, path="vm.wav", seconds=1.5,
+                                                    created_at=at))
+
+
+def check_0004_kept_the_0003_data(engine: Engine) -> None:
+    """After migrate(): head, schema as the models, nothing of seed_0003 lost, new defaults."""
+    with engine.connect() as conn:
+        assert conn.execute(text("SELECT version_num FROM alembic_version")).scalars().all() == ["0004"]
+        # call_records is rebuilt on SQLite: its children must survive the DROP TABLE
+        assert conn.execute(text("SELECT count(*) FROM ivr_traces")).scalar() == 1
+        assert conn.execute(text("SELECT count(*) FROM voicemails")).scalar() == 1
+    assert schema_diff(engine) == []
+    with Session(engine) as db:
+        tenant = db.get(Tenant, 1)
+        assert tenant is not None
+        assert tenant.dispositions == list(DEFAULT_DISPOSITIONS) and tenant.recording_pause_allowed is False
+        record = db.get(CallRecord, CALL_0003)
+        assert record is not None and record.caller == "100" and record.duration == 0.0
+        assert (record.agent_id, record.queue, record.disposition, record.wrapup_notes) == (None,) * 4
+        record.agent_id, record.queue = 1, "sales"
+        db.commit()
+    with engine.begin() as conn:  # the new foreign key acts: deleting the agent keeps the call
+        conn.execute(delete(Base.metadata.tables["agents"]))
+    with Session(engine) as db:
+        assert db.scalar(select(CallRecord.agent_id).where(CallRecord.id == CALL_0003)) is None
+
+
+def test_0004_upgrades_a_0003_database_in_use(tmp_path: Path) -> None:
+    engine = make_engine(f"sqlite:///{tmp_path}/cc.db")
+    seed_0003(engine)
+    migrate(engine)
+    check_0004_kept_the_0003_data(engine)
+    with engine.connect() as conn:  # migrate() turned foreign keys off for the rebuild, and on again
+        assert conn.exec_driver_sql("PRAGMA foreign_keys").scalar() == 1

@@ -29,7 +29,7 @@ from callcenter.models import Base, CallRecord, Number, Tenant, Trunk, User
 from tests.support.postgres import TEST_TIMEZONE, admin_execute, fresh_database
 
 from .conftest import T0, World, add_tenant, start_call
-from .test_migrations import schema_diff
+from .test_migrations import check_0004_kept_the_0003_data, schema_diff, seed_0003
 
 
 
@@ -64,7 +64,7 @@ def test_migrations_apply_are_idempotent_and_match_models(pg_url: str) -> None:
         migrate(eng)
         migrate(pg_url)  # the URL form, as `callcenter serve` does
         with eng.connect() as conn:
-            assert conn.execute(text("SELECT version_num FROM alembic_version")).scalars().all() == ["0003"]
+            assert conn.execute(text("SELECT version_num FROM alembic_version")).scalars().all() == ["0004"]
         insp = inspect(eng)
         assert set(Base.metadata.tables) | {"alembic_version"} == set(insp.get_table_names())
         assert schema_diff(eng) == []
@@ -107,8 +107,18 @@ def test_concurrent_migrations_wait_for_each_other(pg_url: str) -> None:
             _, err = proc.communicate(timeout=60)
             assert proc.returncode == 0, err
         with eng.connect() as conn:
-            assert conn.execute(text("SELECT version_num FROM alembic_version")).scalars().all() == ["0003"]
+            assert conn.execute(text("SELECT version_num FROM alembic_version")).scalars().all() == ["0004"]
         assert schema_diff(eng) == []
+    finally:
+        eng.dispose()
+
+
+def test_0004_upgrades_a_0003_database_in_use(pg_url: str) -> None:
+    eng = make_engine(pg_url)
+    try:
+        seed_0003(eng)
+        migrate(eng)
+        check_0004_kept_the_0003_data(eng)
     finally:
         eng.dispose()
 
@@ -307,3 +317,26 @@ def test_demo_tenant_is_idempotent_and_its_admin_can_log_in(world: World) -> Non
     assert [t["name"] for t in trunks] == ["demo-carrier"]
     beta = world.login("admin", tenant="beta")
     assert world.client.get(f"/api/trunks/{trunks[0]['id']}", headers=beta).status_code == 404
+
+
+async def test_agent_desk_events_and_wrapup(world: World, store: CallRecordStore) -> None:
+    """Call events and the answering agent from the writer thread, wrap-up and history through the API."""
+    admin = world.login("admin")
+    made = world.client.post("/api/agents", json={"username": "ann", "skills": {"sales": 3}}, headers=admin).json()
+    ann, as_ann = made["id"], world.login("ann", password=made["password"])
+    record_id = await start_call(store, world.tenant_a)
+    await store.call_agent(record_id, agent_id=ann, queue="sales")
+    await store.call_event(record_id, tenant_id=world.tenant_a, kind="answered", at=T0 + timedelta(seconds=1),
+                           agent_id=ann, detail={"queue": "sales"})
+    saved = world.client.post(f"/api/calls/{record_id}/wrapup", json={"disposition": "resolved", "notes": "ok"},
+                              headers=as_ann)
+    assert saved.status_code == 200, saved.text
+    assert [c["disposition"] for c in world.client.get("/api/agent/calls", headers=as_ann).json()] == ["resolved"]
+    shown = world.client.get(f"/api/calls/{record_id}", headers=admin).json()
+    assert shown["agent"] == {"id": ann, "username": "ann"} and shown["queue"] == "sales"
+    assert [(e["kind"], e["agent"]["username"]) for e in shown["events"]] == [("answered", "ann"), ("wrapup", "ann")]
+    assert _is_utc(datetime.fromisoformat(shown["events"][0]["at"]))
+    assert datetime.fromisoformat(shown["events"][0]["at"]) == T0 + timedelta(seconds=1)
+    beta = world.login("admin", tenant="beta")
+    assert world.client.post(f"/api/calls/{record_id}/wrapup", json={"disposition": "resolved"},
+                             headers=beta).status_code == 404

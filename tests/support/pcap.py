@@ -58,6 +58,8 @@ def ivr_call_scenario(path: Path, steps: list[tuple[str, object]], *, platform_h
     Steps: ("pause", milliseconds) and ("pcap", file) played into the call (RTP audio or
     RFC 4733 digits).  sipp plays a pcap in the background, so each pcap step is followed
     by a pause as long as the capture: the next step starts when it has been sent.
+    ("talk", file) starts a pcap and goes straight on: with ``platform_hangs_up``, the caller
+    talks until the node hangs up.
     """
     actions = []
     for kind, value in steps:
@@ -68,6 +70,8 @@ def ivr_call_scenario(path: Path, steps: list[tuple[str, object]], *, platform_h
             source = Path(str(value))  # "pcap/..." names are sipp's own captures
             source = source if source.is_absolute() else SIPP_PCAPS / source.name
             actions.append(f'  <pause milliseconds="{pcap_duration_ms(source)}"/>')
+        elif kind == "talk":
+            actions.append(f'  <nop><action><exec play_pcap_audio="{value}"/></action></nop>')
         else:
             raise ValueError(kind)
     body = "\n".join(actions)

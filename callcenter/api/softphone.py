@@ -1,0 +1,63 @@
+"""The agent softphone: its page (``/agent``), its static files and its WebSocket."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+from fastapi import APIRouter, Depends, WebSocket
+from fastapi.concurrency import run_in_threadpool
+from fastapi.responses import FileResponse
+
+import softphone_web
+from callcenter.api.deps import AppContext, public
+from callcenter.api.errors import not_found
+from callcenter.models import Role
+from callcenter.security import COOKIE_NAME, Principal, resolve_session
+
+router = APIRouter(tags=["softphone"])
+
+STATIC = Path(softphone_web.__file__).parent / "static"
+ASSET = re.compile(r"^[a-z0-9_-]{1,64}\.(js|css|svg|png|ico)$")
+
+
+@router.get("/agent", dependencies=[Depends(public)], include_in_schema=False)
+def agent_page() -> FileResponse:
+    """The softphone page; it logs in through the API (the page itself holds no data)."""
+    return FileResponse(STATIC / "agent.html", headers={"Cache-Control": "no-cache"})
+
+
+@router.get("/agent/static/{name}", dependencies=[Depends(public)], include_in_schema=False)
+def agent_asset(name: str) -> FileResponse:
+    path = STATIC / name
+    if not ASSET.match(name) or not path.is_file():
+        raise not_found("file")
+    return FileResponse(path, headers={"Cache-Control": "no-cache"})
+
+
+def _principal(ctx: AppContext, token: str) -> Principal | None:
+    with ctx.sessions() as db:
+        return resolve_session(db, token)
+
+
+@router.websocket("/api/agent/ws")
+async def agent_socket(ws: WebSocket) -> None:
+    """Signalling of one softphone tab (README: "Softphone protocol").
+
+    Authenticated by the session cookie or a bearer token, for users with the agent
+    role. A refused socket is accepted and closed at once with code 4401 (not
+    authenticated) or 4403 (not an agent), so that the page can tell why.
+    """
+    ctx: AppContext = ws.app.state.ctx
+    header = ws.headers.get("authorization", "")
+    token = header[7:].strip() if header.lower().startswith("bearer ") else ws.cookies.get(COOKIE_NAME, "")
+    principal = await run_in_threadpool(_principal, ctx, token) if token else None
+    if principal is None:
+        await ws.accept()
+        await ws.close(code=4401, reason="not authenticated")
+        return
+    if principal.role != Role.AGENT.value or ctx.softphones is None:
+        await ws.accept()
+        await ws.close(code=4403, reason="only agents have a softphone")
+        return
+    await ctx.softphones.serve(ws, principal.user_id)

@@ -1,0 +1,447 @@
+"""The agents' browser softphones on this node: one :class:`AgentSession` per agent.
+
+A session holds the tab's WebSocket (signalling, README "Softphone protocol"), the tab's
+WebRTC line, the offer ringing and the agent's call leg. The leg is a
+:class:`~sip_bridge.call.Call` whose endpoint is this service, so the ACD bridges,
+holds and transfers it like any other leg.
+
+The line is set up when the tab connects, not per call: accepting a call only switches
+audio onto it. A reload or a network drop brings a new socket and a new line; the
+agent's call leg stays, and the new line is attached to it (the caller hears a gap).
+A session whose socket stays away longer than the grace period is logged off: the
+agent goes offline, an offer ringing moves on, a call in progress goes back to its
+queue.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import re
+import time
+from contextlib import suppress
+from dataclasses import dataclass, field
+from typing import Any
+
+from fastapi import WebSocket, WebSocketDisconnect
+from sqlalchemy import Engine, select
+from sqlalchemy.orm import Session
+
+from acd import AgentState, AgentStateChanged
+from sip_bridge.call import Call, CallError, DialError
+from sip_bridge.media import MediaClock
+from softphone_web.browser_leg import BrowserStream
+from softphone_web.ice import ice_servers
+from softphone_web.rtc import WebRtcLine
+
+from .acd_service import AcdService, Connection, TransferError
+from .desk import save_wrapup
+from .models import Agent, Tenant, User
+from .settings import Settings
+
+logger = logging.getLogger(__name__)
+
+HEARTBEAT_TIMEOUT = 15.0
+"""Seconds without any message (the page pings every 5 s) after which the socket counts as gone."""
+DIGITS = re.compile(r"^[0-9*#A-D]{1,32}$")
+
+
+@dataclass
+class Offer:
+    details: dict[str, Any]
+    expires_at: float
+    answer: asyncio.Future[bool]
+
+
+@dataclass
+class AgentSession:
+    tenant_id: int
+    agent_id: str
+    username: str
+    tenant_slug: str
+    socket: WebSocket | None = None
+    line: WebRtcLine | None = None
+    offer: Offer | None = None
+    leg: Call | None = None
+    #: the caller's call id of the call in progress (the ACD's connection key)
+    call_id: str | None = None
+    queue: str | None = None
+    state: dict[str, Any] = field(default_factory=dict)
+    outbox: asyncio.Queue[dict[str, Any]] = field(default_factory=asyncio.Queue)
+    gone: asyncio.TimerHandle | None = None
+    recording_paused: bool = False
+
+    def send(self, message: dict[str, Any]) -> None:
+        """Queue a message for the tab (dropped while no tab is connected: the next welcome has it all)."""
+        if self.socket is not None:
+            self.outbox.put_nowait(message)
+
+
+class SoftphoneService:
+    """Sessions of this node's agents, and the endpoint of their browser call legs."""
+
+    def __init__(self, settings: Settings, db: Engine, acd: AcdService, clock: MediaClock,
+                 grace: float = 10.0) -> None:
+        self.settings = settings
+        self.db = db
+        self.acd = acd
+        self.clock = clock
+        self.grace = grace
+        self.sessions: dict[tuple[int, str], AgentSession] = {}
+        self._tasks: set[asyncio.Task[Any]] = set()
+
+    # -- what the ACD asks ---------------------------------------------------------------
+    def online(self, tenant_id: int, agent_id: str) -> bool:
+        """The agent has a softphone: connected, or away for less than the grace period."""
+        return (tenant_id, agent_id) in self.sessions
+
+    async def ring(self, tenant_id: int, agent_id: str, caller: Call, details: dict[str, Any], *,
+                   timeout: float) -> Call:
+        """Offer a call to the agent's tab; returns the agent's leg once accepted.
+
+        Raises :class:`DialError` when declined (603) or not answered in ``timeout``;
+        a cancelled ring (ring timeout, caller gone) takes the offer off the page.
+        """
+        session = self.sessions.get((tenant_id, agent_id))
+        if session is None:
+            raise DialError("softphone not connected", 0, "unreachable")
+        offer = Offer({**details, "expires_at": time.time() + timeout - 5}, time.time() + timeout,
+                      asyncio.get_running_loop().create_future())
+        session.offer = offer
+        session.send({"type": "offer", **offer.details})
+        reason = "timeout"
+        try:
+            accepted = await asyncio.wait_for(asyncio.shield(offer.answer), timeout)
+        except asyncio.CancelledError:
+            reason = "cancelled"
+            raise
+        except asyncio.TimeoutError:
+            raise DialError("no answer from the softphone", 408, "no_answer") from None
+        finally:
+            if session.offer is offer:
+                session.offer = None
+                if not offer.answer.done() or reason == "cancelled":
+                    session.send({"type": "offer_cancelled", "call_id": details["call_id"], "reason": reason})
+        if not accepted:
+            raise DialError("declined on the softphone", 603, "declined")
+        leg = Call(self, direction="agent", sip_call_id=f"softphone-{caller.id}", caller=caller.caller,
+                   dialed=session.username, tenant_id=tenant_id, trunk_id=None)
+        stream = BrowserStream(leg.id, self.clock)
+        leg.stream = stream
+        if session.line is not None:
+            stream.attach(session.line)
+        leg._mark_answered()
+        session.leg, session.call_id, session.queue = leg, caller.id, details.get("queue")
+        session.recording_paused = False
+        session.send(self._call_message(session))
+        return leg
+
+    def on_acd_event(self, tenant_id: int, event: Any) -> None:
+        """The ACD's published events: agents' state changes go to their tabs."""
+        if not isinstance(event, AgentStateChanged):
+            return
+        session = self.sessions.get((tenant_id, event.agent_id))
+        if session is not None:
+            session.state = self._state_message(tenant_id, session, event.new, event.reason, event.at)
+            session.send(session.state)
+        targets = None
+        for (tid, _), other in self.sessions.items():
+            if tid == tenant_id and other.socket is not None:
+                targets = targets or {"type": "targets", **self._targets(tenant_id)}
+                other.send(targets)
+
+    # -- the browser leg's endpoint (sip_bridge.call.CallEndpoint) ---------------------------------
+    async def answer(self, call: Call) -> None:
+        """Browser legs are answered when created."""
+
+    async def hangup(self, call: Call, *, cause: str, status: int, side: str) -> None:
+        call._mark_ended(cause, side, None)
+        for session in self.sessions.values():
+            if session.leg is call:
+                session.leg = None
+                wrapup = self.acd.queue_settings(session.tenant_id, session.queue or "")
+                session.send({"type": "call_ended", "call_id": session.call_id, "cause": cause,
+                              "wrapup_until": time.time() + wrapup.wrapup if wrapup and wrapup.wrapup else None})
+
+    async def dial(self, tenant_id: int, number: str, *, caller_id: str = "anonymous",
+                   trunk_id: int | None = None, timeout: float = 60.0) -> Call:
+        return await self.acd.endpoint.dial(tenant_id, number, caller_id=caller_id, trunk_id=trunk_id,
+                                            timeout=timeout)
+
+    def on_bridged_peer_ended(self, call: Call, peer: Call) -> None:
+        if not call.ended:
+            self._spawn(call.hangup("bridged_peer_hangup", side="platform"))
+
+    # -- the tab's socket ------------------------------------------------------------------
+    async def serve(self, ws: WebSocket, user_id: int) -> None:
+        """One tab of an authenticated agent user, until it goes away."""
+        found = await asyncio.get_running_loop().run_in_executor(None, self._load_agent, user_id)
+        if found is None:
+            await ws.close(code=4403, reason="this user has no agent profile")
+            return
+        tenant_id, agent_id, username, slug, tenant_info = found
+        await ws.accept()
+        key = (tenant_id, agent_id)
+        session = self.sessions.get(key)
+        first = session is None
+        if session is None:
+            session = self.sessions[key] = AgentSession(tenant_id, agent_id, username, slug)
+        if session.gone is not None:
+            session.gone.cancel()
+            session.gone = None
+        if session.socket is not None:  # a second tab takes over
+            with suppress(Exception):
+                await session.socket.close(code=4409, reason="opened in another tab")
+        session.socket = ws
+        session.outbox = asyncio.Queue()
+        if first:
+            self.acd.softphone_changed(tenant_id, agent_id, True)
+        log = {"call_id": session.call_id or "-", "agent": f"{slug}.{username}"}
+        logger.info("softphone connected", extra=log)
+        if session.leg is not None:
+            self._event(session, "reattached")
+        writer = asyncio.ensure_future(self._write(ws, session.outbox))
+        session.send(self._welcome(session, tenant_info))
+        try:
+            while True:
+                try:
+                    raw = await asyncio.wait_for(ws.receive_text(), HEARTBEAT_TIMEOUT)
+                except asyncio.TimeoutError:
+                    logger.info("softphone heartbeat lost", extra=log)
+                    break
+                try:
+                    message = json.loads(raw)
+                    if not isinstance(message, dict) or not isinstance(message.get("type"), str):
+                        raise ValueError("a message is a JSON object with a type")
+                except ValueError as exc:
+                    session.send({"type": "error", "message": f"bad message: {exc}", "ref": None})
+                    continue
+                await self._dispatch(session, message, tenant_info)
+        except (WebSocketDisconnect, RuntimeError):
+            pass
+        finally:
+            writer.cancel()
+            if session.socket is ws:
+                session.socket = None
+                await self._drop_line(session)
+                session.gone = asyncio.get_running_loop().call_later(self.grace, self._gone, session)
+                logger.info("softphone disconnected", extra=log)
+
+    async def _write(self, ws: WebSocket, outbox: asyncio.Queue[dict[str, Any]]) -> None:
+        with suppress(Exception):
+            while True:
+                await ws.send_text(json.dumps(await outbox.get()))
+
+    async def _drop_line(self, session: AgentSession) -> None:
+        line, session.line = session.line, None
+        if line is not None:
+            if session.leg is not None and isinstance(session.leg.stream, BrowserStream):
+                session.leg.stream.detach(line)
+            await line.close()
+
+    def _gone(self, session: AgentSession) -> None:
+        """The grace period ran out without the tab coming back."""
+        key = (session.tenant_id, session.agent_id)
+        if self.sessions.get(key) is not session or session.socket is not None:
+            return
+        del self.sessions[key]
+        logger.info("softphone gone: agent logged off", extra={"call_id": session.call_id or "-"})
+        self.acd.softphone_changed(session.tenant_id, session.agent_id, False)
+        self.acd.request_state(session.tenant_id, session.agent_id, "offline", "softphone disconnected")
+        connection = self._connection(session)
+        if connection is not None:  # the caller must not stay with an agent who is gone
+            if connection.waiting is not None and connection.waiting.queue in self.acd.queues.get(session.tenant_id, {}):
+                self._spawn(self.acd.transfer(connection, "queue", connection.waiting.queue))
+            elif session.leg is not None:
+                self._spawn(session.leg.hangup("softphone_gone"))
+
+    # -- requests from the tab -----------------------------------------------------------------
+    async def _dispatch(self, session: AgentSession, message: dict[str, Any], tenant_info: dict[str, Any]) -> None:
+        kind = message["type"]
+        try:
+            if kind == "ping":
+                session.send({"type": "pong", "t": message.get("t")})
+            elif kind == "rtc_offer":
+                await self._rtc_offer(session, str(message.get("sdp", "")))
+            elif kind == "set_state":
+                self._set_state(session, message, tenant_info)
+            elif kind in ("accept", "decline"):
+                offer = session.offer
+                if offer is None or offer.details["call_id"] != message.get("call_id") or offer.answer.done():
+                    raise RequestError("that call is not ringing here any more")
+                offer.answer.set_result(kind == "accept")
+            elif kind == "hangup":
+                if session.leg is None:
+                    raise RequestError("no call in progress")
+                await session.leg.hangup("agent_hangup", side="callee")
+            elif kind == "hold":
+                self.acd.hold(self._require_connection(session), bool(message.get("on")))
+                session.send(self._call_message(session))
+            elif kind == "dtmf":
+                digits = str(message.get("digits", ""))
+                if not DIGITS.match(digits):
+                    raise RequestError("digits are 0-9, *, # or A-D")
+                with suppress(CallError):
+                    self._require_connection(session).caller.send_dtmf(digits)
+            elif kind == "transfer":
+                await self._transfer(session, message)
+            elif kind == "recording":
+                if not tenant_info["recording_pause_allowed"]:
+                    raise RequestError("pausing the recording is not allowed for this tenant")
+                self._require_connection(session)
+                session.recording_paused = bool(message.get("paused"))
+                self._event(session, "recording_paused" if session.recording_paused else "recording_resumed")
+                session.send(self._call_message(session))
+            elif kind == "wrapup":
+                await self._wrapup(session, message)
+            else:
+                raise RequestError(f"unknown message type {kind!r}")
+        except RequestError as exc:
+            session.send({"type": "error", "message": str(exc), "ref": kind})
+        except TransferError as exc:
+            session.send({"type": "error", "message": f"transfer failed: {exc}", "ref": kind})
+
+    async def _rtc_offer(self, session: AgentSession, sdp: str) -> None:
+        if not sdp.startswith("v=0"):
+            raise RequestError("rtc_offer needs the SDP of a WebRTC offer")
+        line = WebRtcLine(ice_servers(self.settings, session.username), label=session.call_id or session.username)
+        try:
+            answer = await line.answer(sdp)
+        except Exception as exc:
+            await line.close()
+            raise RequestError(f"cannot use this offer: {exc}") from exc
+        await self._drop_line(session)
+        session.line = line
+        if session.leg is not None and isinstance(session.leg.stream, BrowserStream):
+            session.leg.stream.attach(line)
+        session.send({"type": "rtc_answer", "sdp": answer})
+
+    def _set_state(self, session: AgentSession, message: dict[str, Any], tenant_info: dict[str, Any]) -> None:
+        state, reason = message.get("state"), message.get("reason")
+        if state not in ("available", "break", "offline"):
+            raise RequestError("state must be available, break or offline")
+        if state == "break" and reason not in tenant_info["break_reasons"]:
+            raise RequestError(f"break reason must be one of: {', '.join(tenant_info['break_reasons'])}")
+        self.acd.request_state(session.tenant_id, session.agent_id, state, reason if state == "break" else None)
+        session.send(self._current_state(session))  # also when nothing changed, or the change waits for the call's end
+
+    async def _transfer(self, session: AgentSession, message: dict[str, Any]) -> None:
+        target = message.get("target") or {}
+        kind, value = target.get("kind"), str(target.get("value") or "").strip()
+        if message.get("mode", "blind") != "blind":
+            raise RequestError("consult transfers are not available yet")
+        if kind not in ("agent", "queue", "number") or not value:
+            raise RequestError("a transfer needs a target: an agent, a queue or a number")
+        await self.acd.transfer(self._require_connection(session), kind, value)
+
+    async def _wrapup(self, session: AgentSession, message: dict[str, Any]) -> None:
+        call_id = str(message.get("call_id") or "")
+        disposition = str(message.get("disposition") or "")
+        notes = str(message.get("notes") or "")
+        loop = asyncio.get_running_loop()
+        try:
+            await loop.run_in_executor(None, self._save_wrapup, session, call_id, disposition, notes)
+        except LookupError as exc:
+            raise RequestError(str(exc)) from exc
+        except ValueError as exc:
+            raise RequestError(str(exc)) from exc
+        session.send({"type": "wrapup_saved", "call_id": call_id})
+        self.acd.end_wrapup(session.tenant_id, session.agent_id)
+
+    def _save_wrapup(self, session: AgentSession, call_id: str, disposition: str, notes: str) -> None:
+        with Session(self.db) as db:
+            save_wrapup(db, session.tenant_id, int(session.agent_id), call_id, disposition, notes)
+            db.commit()
+
+    # -- messages ------------------------------------------------------------------------
+    def _connection(self, session: AgentSession) -> Connection | None:
+        return self.acd.connection(session.tenant_id, session.call_id) if session.call_id else None
+
+    def _require_connection(self, session: AgentSession) -> Connection:
+        connection = self._connection(session)
+        if connection is None or session.leg is None or connection.agent is not session.leg:
+            raise RequestError("no call in progress")
+        return connection
+
+    def _call_message(self, session: AgentSession) -> dict[str, Any]:
+        leg = session.leg
+        connection = self._connection(session)
+        return {"type": "call", "call_id": session.call_id, "caller": leg.caller if leg else None,
+                "queue": session.queue,
+                "answered_at": leg.answered_at.timestamp() if leg and leg.answered_at else None,
+                "held": bool(connection and connection.held), "recording_paused": session.recording_paused,
+                "consult": None, "conference": False}
+
+    def _state_message(self, tenant_id: int, session: AgentSession, state: AgentState, reason: str | None,
+                       since: float) -> dict[str, Any]:
+        wrapup_until = None
+        if state == AgentState.WRAP_UP:
+            config = self.acd.queue_settings(tenant_id, session.queue or "")
+            wrapup_until = since + config.wrapup if config is not None else None
+        return {"type": "state", "state": str(state), "reason": reason, "since": since, "wrapup_until": wrapup_until}
+
+    def _targets(self, tenant_id: int) -> dict[str, Any]:
+        engine = self.acd.engine(tenant_id)
+        states = {a.agent_id: str(a.state) for a in engine.agents()} if engine is not None else {}
+        agents = sorted(({"username": identity.sip_user.split(".", 1)[1], "state": states.get(identity.agent_id)}
+                         for identity in self.acd.agents.values() if identity.tenant_id == tenant_id),
+                        key=lambda a: a["username"])
+        return {"agents": agents, "queues": sorted(self.acd.queues.get(tenant_id, {}))}
+
+    def _current_state(self, session: AgentSession) -> dict[str, Any]:
+        engine = self.acd.engine(session.tenant_id)
+        view = next((a for a in engine.agents() if a.agent_id == session.agent_id), None) if engine else None
+        if view is not None:
+            session.state = self._state_message(session.tenant_id, session, view.state, view.reason, view.since)
+        elif not session.state:  # not in the ACD (yet): an agent without queues
+            session.state = self._state_message(session.tenant_id, session, AgentState.OFFLINE, None, time.time())
+        return session.state
+
+    def _welcome(self, session: AgentSession, tenant_info: dict[str, Any]) -> dict[str, Any]:
+        self._current_state(session)
+        offer = session.offer
+        return {
+            "type": "welcome",
+            "agent": {"id": int(session.agent_id), "username": session.username, "tenant": session.tenant_slug},
+            "ice_servers": ice_servers(self.settings, session.username),
+            "dispositions": tenant_info["dispositions"],
+            "break_reasons": tenant_info["break_reasons"],
+            "features": {"recording_pause": tenant_info["recording_pause_allowed"]},
+            "targets": self._targets(session.tenant_id),
+            "state": session.state,
+            "call": self._call_message(session) if session.leg is not None else None,
+            "offer": {"type": "offer", **offer.details} if offer is not None else None,
+        }
+
+    def _load_agent(self, user_id: int) -> tuple[int, str, str, str, dict[str, Any]] | None:
+        with Session(self.db) as db:
+            row = db.execute(select(Agent, User, Tenant).join(User, User.id == Agent.user_id)
+                             .join(Tenant, Tenant.id == Agent.tenant_id).where(Agent.user_id == user_id)).first()
+            if row is None:
+                return None
+            agent, user, tenant = row
+            info = {"dispositions": list(tenant.dispositions or []), "break_reasons": list(tenant.break_reasons or []),
+                    "recording_pause_allowed": bool(tenant.recording_pause_allowed)}
+            return tenant.id, str(agent.id), user.username, tenant.slug, info
+
+    def _event(self, session: AgentSession, kind: str) -> None:
+        if session.call_id is not None:
+            self.acd.record_event(session.tenant_id, session.call_id, kind, session.agent_id)
+
+    def _spawn(self, coro: Any) -> None:
+        task = asyncio.get_running_loop().create_task(coro)
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+
+    async def stop(self) -> None:
+        for session in list(self.sessions.values()):
+            if session.gone is not None:
+                session.gone.cancel()
+            await self._drop_line(session)
+        for task in list(self._tasks):
+            task.cancel()
+
+
+class RequestError(Exception):
+    """A tab's request that cannot be done; the message goes back to the tab."""

@@ -1,0 +1,254 @@
+"""The softphone protocol end to end without a browser: agents are ``AgentClient``\\ s
+(aiortc + the page's WebSocket protocol) on a demo node; the caller is our SIP stack.
+
+What is asserted is what people hear and see: the caller's tone in the agent's ear, the
+agent's tone in the caller's, hold music, the transfer reaching the other agent, the
+offer moving on after a decline, and the call record with the agent's disposition.
+The same flow through the real page in Chromium is ``tests/softphone_web/test_agent_page.py``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator, Iterator
+
+import httpx
+import pytest
+
+from sip_bridge.call import Call
+from sip_bridge.tones import detect_tone, sine
+from softphone_web.agent_client import AgentClient
+from tests.support.endpoint import EndpointHarness, routing_table
+from tests.support.node import NodeProcess, admin_client
+
+pytestmark = pytest.mark.interop
+
+DEMO = "4001234567"
+CALLER = "13800138000"
+CALLER_TONE, AGENT1_TONE, AGENT2_TONE = 1000.0, 1400.0, 700.0
+
+
+@pytest.fixture(scope="module")
+def node(module_node: NodeProcess) -> NodeProcess:
+    return module_node
+
+
+@pytest.fixture(scope="module")
+def api(node: NodeProcess) -> Iterator[httpx.Client]:
+    with admin_client(node) as client:
+        for queue in client.get("/api/queues").json():  # short wrap-up, no announcements over the audio
+            client.patch(f"/api/queues/{queue['id']}", json={"wrapup": 30, "announce_every": None})
+        yield client
+
+
+async def agent(node: NodeProcess, name: str, tone: float) -> AgentClient:
+    client = AgentClient(node.http, "demo", name, node.agents[name][0])
+    client.mic.freq = tone
+    await client.connect()
+    await client.wait_connected()
+    await client.send({"type": "set_state", "state": "available"})
+    await client.expect("state", state="available")
+    return client
+
+
+@pytest.fixture
+async def harness(node: NodeProcess) -> AsyncIterator[EndpointHarness]:
+    h = EndpointHarness(routing_table(outbound_port=node.sip_port))
+    await h.endpoint.start()
+    yield h
+    await h.endpoint.stop()
+
+
+class Caller:
+    """Our SIP stack calling the demo number: presses a key, then talks (a tone) and listens."""
+
+    def __init__(self, leg: Call) -> None:
+        self.leg = leg
+        self.heard: list[bytes] = []
+        self.talking = True
+        self.task = asyncio.ensure_future(self._run())
+
+    async def _run(self) -> None:
+        async for frame in self.leg.audio():
+            self.heard = (self.heard + [frame])[-50:]
+            if self.talking:
+                self.leg.send_audio(sine(CALLER_TONE, 0.02, amplitude=0.3))
+
+    def hears(self, freq: float) -> bool:
+        return detect_tone(b"".join(self.heard[-25:]), freq)
+
+    async def hang_up(self) -> None:
+        await self.leg.hangup()
+        self.task.cancel()
+
+
+async def call_in(harness: EndpointHarness, key: str) -> Caller:
+    leg = await harness.endpoint.dial(1, DEMO, caller_id=CALLER)
+    await asyncio.sleep(1.0)
+    leg.send_dtmf(key)
+    return Caller(leg)
+
+
+async def eventually(check: object, timeout: float = 10.0) -> None:
+    async with asyncio.timeout(timeout):
+        while not check():  # type: ignore[operator]
+            await asyncio.sleep(0.1)
+
+
+async def test_call_hold_transfer_and_wrap_up(node: NodeProcess, api: httpx.Client,
+                                               harness: EndpointHarness) -> None:
+    agent1 = await agent(node, "agent1", AGENT1_TONE)
+    agent2 = await agent(node, "agent2", AGENT2_TONE)
+    caller = await call_in(harness, "1")  # sales: agent1 (agent2 lacks the skill)
+    try:
+        offer = await agent1.expect("offer")
+        assert offer["caller"] == CALLER and offer["queue"] == "sales"
+        await agent1.send({"type": "accept", "call_id": offer["call_id"]})
+        await agent1.expect("call", call_id=offer["call_id"])
+
+        await eventually(lambda: detect_tone(agent1.heard_pcm(0.5), CALLER_TONE))  # caller -> agent
+        await eventually(lambda: caller.hears(AGENT1_TONE))  # agent -> caller
+
+        await agent1.send({"type": "hold", "on": True})
+        held = await agent1.expect("call", held=True)
+        await asyncio.sleep(0.2)
+        agent1.heard.clear()  # from now on, only what arrives on hold
+        await asyncio.sleep(1.0)
+        assert not caller.hears(AGENT1_TONE), "the caller still hears the agent on hold"
+        assert not detect_tone(agent1.heard_pcm(0.5), CALLER_TONE), "the agent still hears the caller on hold"
+        await agent1.send({"type": "hold", "on": False})
+        await agent1.expect("call", held=False)
+        await eventually(lambda: caller.hears(AGENT1_TONE))
+
+        await agent1.send({"type": "transfer", "mode": "blind", "target": {"kind": "agent", "value": "agent2"}})
+        ended = await agent1.expect("call_ended", call_id=offer["call_id"])
+        assert ended["wrapup_until"] is not None
+        second = await agent2.expect("offer", call_id=offer["call_id"])
+        assert second["caller"] == CALLER
+        await agent2.send({"type": "accept", "call_id": offer["call_id"]})
+        await agent2.expect("call", call_id=offer["call_id"])
+        await eventually(lambda: caller.hears(AGENT2_TONE))
+        await eventually(lambda: detect_tone(agent2.heard_pcm(0.5), CALLER_TONE))
+
+        await agent1.send({"type": "wrapup", "call_id": offer["call_id"], "disposition": "escalated",
+                           "notes": "sent to agent2"})
+        await agent1.expect("wrapup_saved")
+        await agent1.expect("state", state="available")
+        await caller.hang_up()
+        await agent2.expect("call_ended", call_id=offer["call_id"])
+
+        record = api.get(f"/api/calls/{offer['call_id']}").json()
+        assert record["disposition"] == "escalated" and record["wrapup_notes"] == "sent to agent2"
+        kinds = [e["kind"] for e in record["events"]]
+        assert kinds.index("answered") < kinds.index("hold") < kinds.index("unhold") < kinds.index("transfer")
+        assert kinds.count("answered") == 2  # agent1, then agent2
+        assert held["held"] is True
+    finally:
+        await caller.hang_up()
+        await agent1.close()
+        await agent2.close()
+
+
+async def test_a_declined_call_goes_to_the_next_agent(node: NodeProcess, api: httpx.Client,
+                                                      harness: EndpointHarness) -> None:
+    agent1 = await agent(node, "agent1", AGENT1_TONE)
+    agent2 = await agent(node, "agent2", AGENT2_TONE)
+    caller = await call_in(harness, "2")  # support: both agents have the skill
+    try:
+        offers = {asyncio.ensure_future(a.expect("offer")): a for a in (agent1, agent2)}
+        done, pending = await asyncio.wait(offers, return_when=asyncio.FIRST_COMPLETED)
+        for task in pending:
+            task.cancel()
+        first = next(iter(done))
+        declining, other = offers[first], (agent2 if offers[first] is agent1 else agent1)
+        call_id = first.result()["call_id"]
+        await declining.send({"type": "decline", "call_id": call_id})
+        await declining.expect("state", state="break")  # the ACD's "missed" break
+        again = await other.expect("offer", call_id=call_id)
+        await other.send({"type": "accept", "call_id": again["call_id"]})
+        await eventually(lambda: caller.hears(other.mic.freq))
+    finally:
+        await caller.hang_up()
+        await agent1.close()
+        await agent2.close()
+
+
+async def test_reconnecting_reattaches_the_call(node: NodeProcess, api: httpx.Client,
+                                               harness: EndpointHarness) -> None:
+    """A reload: the tab's socket and WebRTC connection go away and come back; the call stays."""
+    agent1 = await agent(node, "agent1", AGENT1_TONE)
+    caller = await call_in(harness, "1")
+    try:
+        offer = await agent1.expect("offer")
+        await agent1.send({"type": "accept", "call_id": offer["call_id"]})
+        await eventually(lambda: caller.hears(AGENT1_TONE))
+        await agent1.close()  # the tab goes away
+        await asyncio.sleep(1.0)
+        again = AgentClient(node.http, "demo", "agent1", node.agents["agent1"][0])
+        again.mic.freq = AGENT2_TONE  # a different tone: what the caller hears now is the new connection
+        welcome = await again.connect()
+        assert welcome["call"] is not None and welcome["call"]["call_id"] == offer["call_id"]
+        await eventually(lambda: caller.hears(AGENT2_TONE))
+        await eventually(lambda: detect_tone(again.heard_pcm(0.5), CALLER_TONE))
+        await again.close()
+    finally:
+        await caller.hang_up()
+
+
+async def test_sockets_of_strangers_are_refused(node: NodeProcess, api: httpx.Client) -> None:
+    from websockets.asyncio.client import connect
+    from websockets.exceptions import ConnectionClosed
+
+    url = node.http.replace("http", "ws", 1) + "/api/agent/ws"
+    for headers in ({}, {"Authorization": "Bearer not-a-token"},
+                    {"Authorization": api.headers["Authorization"]}):  # the admin is not an agent
+        async with connect(url, additional_headers=headers) as ws:
+            with pytest.raises(ConnectionClosed) as closed:
+                await ws.recv()
+            assert closed.value.rcvd is not None and closed.value.rcvd.code in (4401, 4403)
+
+
+def other_tenant_agent(node: NodeProcess) -> tuple[str, str]:
+    """An agent of a second tenant, written straight into the node's database (no API creates tenants)."""
+    from sqlalchemy import create_engine
+    from sqlalchemy.orm import Session
+
+    from callcenter.models import Agent, Tenant, User
+    from callcenter.security import hash_password
+
+    engine = create_engine(f"sqlite:///{node.data_dir}/callcenter.db")
+    with Session(engine) as db, db.begin():
+        tenant = Tenant(name="Acme", slug="acme")
+        db.add(tenant)
+        db.flush()
+        user = User(tenant_id=tenant.id, username="eve", password_hash=hash_password("eve-secret-1"), role="agent")
+        db.add(user)
+        db.flush()
+        db.add(Agent(tenant_id=tenant.id, user_id=user.id, skills={"sales": 5, "support": 5}))
+    engine.dispose()
+    return "acme", "eve"
+
+
+async def test_another_tenants_agent_cannot_touch_the_call(node: NodeProcess, api: httpx.Client,
+                                                          harness: EndpointHarness) -> None:
+    tenant, name = other_tenant_agent(node)
+    eve = AgentClient(node.http, tenant, name, "eve-secret-1")
+    await eve.connect()
+    await eve.send({"type": "set_state", "state": "available"})
+    agent1 = await agent(node, "agent1", AGENT1_TONE)
+    caller = await call_in(harness, "1")
+    try:
+        offer = await agent1.expect("offer")
+        for request in ({"type": "accept", "call_id": offer["call_id"]}, {"type": "hangup"},
+                        {"type": "transfer", "mode": "blind", "target": {"kind": "number", "value": "1000"}}):
+            await eve.send(request)
+            refused = await eve.expect("error")
+            assert refused["ref"] == request["type"]
+        assert "agent1" not in {a["username"] for a in eve.welcome["targets"]["agents"]}
+        await agent1.send({"type": "accept", "call_id": offer["call_id"]})
+        await eventually(lambda: caller.hears(AGENT1_TONE))
+        assert not any(m["type"] == "offer" for m in eve.messages)
+    finally:
+        await caller.hang_up()
+        await agent1.close()
+        await eve.close()

@@ -1,0 +1,82 @@
+"""Debian's Chromium, headless, driven by Playwright; a known tone as its microphone.
+
+Playwright never downloads a browser here: it launches ``/usr/bin/chromium``. The fake
+media flags give the page a microphone that plays a WAV file in a loop and grant the
+permission prompt; the background-networking flags keep Chromium from calling home
+(the machine's closed network refuses those connections).
+"""
+
+from __future__ import annotations
+
+import wave
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from pathlib import Path
+
+from playwright.async_api import Browser, Page, async_playwright
+
+from sip_bridge.tones import sine
+
+CHROMIUM = "/usr/bin/chromium"
+FLAGS = ["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run", "--disable-background-networking",
+         "--disable-component-update", "--disable-sync", "--use-fake-ui-for-media-stream",
+         "--use-fake-device-for-media-stream", "--autoplay-policy=no-user-gesture-required"]
+
+
+def tone_wav(path: Path, freq: float, seconds: float = 10.0) -> Path:
+    """A 16-bit 8 kHz mono WAV of one sine: what the fake microphone says."""
+    with wave.open(str(path), "wb") as w:
+        w.setnchannels(1)
+        w.setsampwidth(2)
+        w.setframerate(8000)
+        w.writeframes(sine(freq, seconds, amplitude=0.3))
+    return path
+
+
+@asynccontextmanager
+async def chromium(microphone: Path) -> AsyncIterator[Browser]:
+    async with async_playwright() as pw:
+        browser = await pw.chromium.launch(executable_path=CHROMIUM, headless=True,
+                                           args=[*FLAGS, f"--use-file-for-fake-audio-capture={microphone}"])
+        try:
+            yield browser
+        finally:
+            await browser.close()
+
+
+HEARS_TONE_JS = """
+async ([freq, ms]) => {
+  // The remote audio through an analyser: is the loudest bin the tone's, and loud?
+  const audio = document.querySelector('#remote-audio');
+  if (!audio || !audio.srcObject) return {ok: false, why: 'no remote audio'};
+  const ctx = window.__toneCtx || (window.__toneCtx = new AudioContext());
+  await ctx.resume();
+  if (window.__toneStream !== audio.srcObject) {
+    window.__toneStream = audio.srcObject;
+    const analyser = ctx.createAnalyser();
+    analyser.fftSize = 4096;
+    ctx.createMediaStreamSource(audio.srcObject).connect(analyser);
+    window.__toneAnalyser = analyser;
+  }
+  const analyser = window.__toneAnalyser;
+  const bins = new Float32Array(analyser.frequencyBinCount);
+  const width = ctx.sampleRate / analyser.fftSize;
+  let hits = 0, looks = 0;
+  const end = performance.now() + ms;
+  while (performance.now() < end) {
+    await new Promise(r => setTimeout(r, 50));
+    analyser.getFloatFrequencyData(bins);
+    let best = 0;
+    for (let i = 1; i < bins.length; i++) if (bins[i] > bins[best]) best = i;
+    looks++;
+    if (Math.abs(best * width - freq) <= 2 * width && bins[best] > -60) hits++;
+  }
+  return {ok: hits >= looks / 2, hits, looks};
+}
+"""
+
+
+async def hears_tone(page: Page, freq: float, ms: int = 1000) -> bool:
+    """Whether the page's remote audio is mostly ``freq`` for ``ms`` milliseconds."""
+    result = await page.evaluate(HEARS_TONE_JS, [freq, ms])
+    return bool(result["ok"])
