@@ -63,6 +63,7 @@ from ivr.prompts import PromptLibrary
 from ivr.runtime import FlowRun
 from ivr.schema import Prompt, VoicemailNode
 from sip_bridge.call import Call, CallError, DialError
+from sip_bridge.conference import Conference
 from sip_bridge.endpoint import SipEndpoint
 from sip_bridge.registrar import AgentCredentials
 
@@ -108,6 +109,8 @@ class Waiting:
     queued_at: float = field(default_factory=time.time)
     #: the queue the call record names: the caller's queue, also while a transfer waits for one agent
     record_queue: str = ""
+    #: set when the one waiting is an agent consulting a colleague (``call`` is the agent's leg)
+    consult_of: Connection | None = None
 
     def __post_init__(self) -> None:
         self.record_queue = self.record_queue or self.queue
@@ -126,10 +129,31 @@ class Connection:
     #: set when the caller leaves this agent but stays on the line (a transfer)
     released: asyncio.Future[None]
     hold: asyncio.Task[None] | None = None
+    consult: Consult | None = None
 
     @property
     def held(self) -> bool:
         return self.hold is not None
+
+
+@dataclass
+class Consult:
+    """The agent talking to a third party while the caller holds (a warm transfer in the making)."""
+
+    kind: str
+    target: str
+    #: the third party's leg once answered
+    leg: Call | None = None
+    #: the consulted agent, and the engine's call id that keeps them busy (the consulting agent's leg)
+    agent_id: str | None = None
+    engine_call_id: str | None = None
+    waiting: Waiting | None = None
+    dialing: asyncio.Task[None] | None = None
+    conference: Conference | None = None
+
+    @property
+    def state(self) -> str:
+        return "conference" if self.conference else "talking" if self.leg is not None else "dialing"
 
 
 class TransferError(Exception):
@@ -326,10 +350,10 @@ class AcdService:
         return await self._serve(self._queue_call(tenant_id, run, queue, priority, variables))
 
     def _queue_call(self, tenant_id: int, run: FlowRun, queue: str, priority: int,
-                    variables: dict[str, Any]) -> Waiting:
-        call = run.call
+                    variables: dict[str, Any], consult_of: Connection | None = None) -> Waiting:
+        call = run.call if consult_of is None else consult_of.agent
         loop = asyncio.get_running_loop()
-        waiting = Waiting(tenant_id, call, run, queue, loop.create_future())
+        waiting = Waiting(tenant_id, call, run, queue, loop.create_future(), consult_of=consult_of)
         self.waiting[call.id] = waiting
         waiting.tasks = [loop.create_task(self._hold(waiting)), loop.create_task(self._watch_keys(waiting))]
         self._handle(tenant_id, CallQueued(call.id, queue, priority, time.time(), caller=call.caller,
@@ -346,7 +370,8 @@ class AcdService:
                 waiting.done.cancel()
                 if waiting.agent_leg is None:
                     self._handle(waiting.tenant_id, CallerHungUp(call.id, time.time()))
-                    run.record("abandoned", queue=waiting.queue)
+                    if waiting.consult_of is None:
+                        run.record("abandoned", queue=waiting.queue)
                 return None
             if waiting.agent_leg is not None:  # connected to an agent: the IVR waits for the end
                 await call.wait_ended()
@@ -478,10 +503,13 @@ class AcdService:
         for task in waiting.tasks:  # hold music, callback key
             task.cancel()
         call.bridge(leg)  # stops the hold music
-        waiting.run.record("answered", queue=waiting.queue, agent=identity.sip_user)
         self._apply(waiting.tenant_id, actions)
         self._arm()
         waiting.done.set_result(None)
+        if waiting.consult_of is not None:
+            self._consulted(waiting.consult_of, leg, agent_id)
+            return
+        waiting.run.record("answered", queue=waiting.queue, agent=identity.sip_user)
         connection = Connection(waiting.tenant_id, agent_id, call, leg, waiting,
                                 asyncio.get_running_loop().create_future())
         self.connections[call.id] = connection
@@ -497,7 +525,8 @@ class AcdService:
                   if "input" in event or "digits" in event or "recognized" in event]
         variables = {k: v for k, v in run.variables.items()
                      if k not in run.sensitive_variables and not k.startswith("_")}
-        return {"call_id": waiting.call.id, "caller": waiting.call.caller, "queue": waiting.queue,
+        record = waiting.consult_of.caller if waiting.consult_of is not None else waiting.call
+        return {"call_id": record.id, "caller": record.caller, "consult": waiting.consult_of is not None, "queue": waiting.queue,
                 "waited": round(time.time() - waiting.queued_at, 1), "ivr": {"inputs": inputs, "variables": variables}}
 
     def record_event(self, tenant_id: int, call_id: str, kind: str, agent_id: str | None,
@@ -517,8 +546,15 @@ class AcdService:
         for w in waits:
             if w is not connection.released:
                 w.cancel()
+        consult = connection.consult
+        if consult is not None and consult.conference is not None and agent.ended and not caller.ended \
+                and consult.leg is not None and not consult.leg.ended:
+            self.complete_transfer(connection)  # the agent left the conference: the other two talk on
+            return
         if connection.hold is not None:
             connection.hold.cancel()
+        if consult is not None:
+            self._consult_over(connection)
         if not connection.released.done():
             for leg in (caller, agent):
                 if not leg.ended:
@@ -538,10 +574,6 @@ class AcdService:
         self._handle(connection.tenant_id, CallEnded(connection.caller.id, time.time()))
 
     # -- in-call control (the agent's softphone) --------------------------------------------
-    def connection(self, tenant_id: int, call_id: str) -> Connection | None:
-        connection = self.connections.get(call_id)
-        return connection if connection is not None and connection.tenant_id == tenant_id else None
-
     def hold(self, connection: Connection, on: bool) -> None:
         """On: the caller hears hold music and the agent silence. Off: they talk again."""
         caller, agent = connection.caller, connection.agent
@@ -614,6 +646,161 @@ class AcdService:
         if kind == "agent":
             waiting.record_queue = connection.waiting.record_queue
         self._spawn(self._serve(waiting))
+
+    def connection_of(self, tenant_id: int, leg: Call) -> Connection | None:
+        """The connection in which ``leg`` is the agent's (the softphone's view of its call)."""
+        return next((c for c in self.connections.values() if c.agent is leg and c.tenant_id == tenant_id), None)
+
+    def is_consult_leg(self, leg: Call) -> bool:
+        return any(c.consult is not None and c.consult.leg is leg for c in self.connections.values())
+
+    async def consult(self, connection: Connection, kind: str, target: str) -> None:
+        """Warm transfer, first step: the caller holds, the agent talks to an agent, a queue's
+        next agent or an external number. Then :meth:`complete_transfer`, :meth:`cancel_consult`
+        or :meth:`conference`."""
+        tenant_id, caller = connection.tenant_id, connection.caller
+        if connection.consult is not None:
+            raise TransferError("already consulting; complete or cancel that first")
+        if connection.released.done() or caller.ended:
+            raise TransferError("the call has already ended")
+        if kind == "number":
+            if not self.endpoint.routing.may_dial(tenant_id, target):
+                raise TransferError(f"{target} is not allowed by this tenant's dialing rules")
+        elif kind == "agent":
+            agent_id = self.agent_id_of(tenant_id, target)
+            if agent_id is None or agent_id == connection.agent_id:
+                raise TransferError(f"no other agent {target}")
+            queue = direct_queue(agent_id)
+        elif kind == "queue":
+            if target not in self.queues.get(tenant_id, {}):
+                raise TransferError(f"no queue {target}")
+            queue = target
+        else:
+            raise TransferError(f"unknown target kind {kind!r}")
+        if connection.waiting is None:
+            raise TransferError("a callback cannot be transferred")
+        consult = connection.consult = Consult(kind, target)
+        self.hold(connection, True)
+        self.record_event(tenant_id, caller.id, "consult", connection.agent_id, {"to": kind, "target": target})
+        if kind == "number":
+            consult.dialing = self._spawn(self._dial_consult(connection, consult))
+        else:
+            run = connection.waiting.run
+            consult.waiting = self._queue_call(tenant_id, run, queue, 90, dict(run.variables), consult_of=connection)
+            self._spawn(self._serve(consult.waiting))
+
+    async def _dial_consult(self, connection: Connection, consult: Consult) -> None:
+        try:
+            leg = await connection.caller.dial(consult.target, timeout=30)
+        except DialError as exc:
+            logger.info("consult not answered: %s", exc, extra={"call_id": connection.caller.id})
+            if connection.consult is consult:
+                self._consult_over(connection)
+            return
+        if connection.consult is not consult or connection.agent.ended:
+            await leg.hangup("consult_cancelled")
+            return
+        connection.agent.bridge(leg)
+        self._consulted(connection, leg, None)
+
+    def _consulted(self, connection: Connection, leg: Call, agent_id: str | None) -> None:
+        """The third party answered; the agent talks to them (bridged already)."""
+        consult = connection.consult
+        if consult is None or connection.agent.ended:
+            self._spawn(leg.hangup("consult_cancelled"))
+            return
+        consult.leg, consult.agent_id = leg, agent_id
+        consult.engine_call_id = connection.agent.id if agent_id is not None else None
+        self.record_event(connection.tenant_id, connection.caller.id, "answered", agent_id,
+                          {"consult": True, "target": consult.target})
+        self._spawn(self._watch_consult(connection, consult))
+        self._changed(connection)
+
+    async def _watch_consult(self, connection: Connection, consult: Consult) -> None:
+        """The third party hanging up ends the consult: back to the caller (still on hold
+        unless in conference, where the caller and agent simply talk on)."""
+        assert consult.leg is not None
+        await consult.leg.wait_ended()
+        if connection.consult is consult:
+            self._consult_over(connection)
+
+    def _consult_over(self, connection: Connection) -> None:
+        consult = connection.consult
+        if consult is None:
+            return
+        connection.consult = None
+        if consult.conference is not None:
+            consult.conference.stop()
+            if not connection.caller.ended and not connection.agent.ended:
+                connection.caller.bridge(connection.agent)
+        if consult.waiting is not None and not consult.waiting.done.done():
+            consult.waiting.done.set_result(None)  # stops its ringing; the engine forgets it below
+            self._handle(connection.tenant_id, CallerHungUp(connection.agent.id, time.time()))
+        if consult.dialing is not None:
+            consult.dialing.cancel()
+        if consult.engine_call_id is not None:
+            self._handle(connection.tenant_id, CallEnded(consult.engine_call_id, time.time()))
+        if consult.leg is not None and not consult.leg.ended:
+            connection.agent.unbridge()
+            self._spawn(consult.leg.hangup("consult_ended"))
+        self._changed(connection)
+
+    def cancel_consult(self, connection: Connection) -> None:
+        """The agent ends the consult (or stops it ringing) and goes back to the caller."""
+        if connection.consult is None:
+            raise TransferError("not consulting anyone")
+        self._consult_over(connection)
+        self.hold(connection, False)
+
+    def complete_transfer(self, connection: Connection) -> None:
+        """Warm transfer, last step: the caller and the consulted party talk; this agent leaves."""
+        consult = connection.consult
+        if consult is None or consult.leg is None or consult.leg.ended:
+            raise TransferError("nobody has answered the consult yet")
+        caller, target = connection.caller, consult.leg
+        connection.consult = None
+        if consult.conference is not None:
+            consult.conference.stop()
+        if connection.hold is not None:
+            connection.hold.cancel()
+            connection.hold = None
+        connection.agent.unbridge()
+        caller.unbridge()
+        caller.bridge(target)
+        self.record_event(connection.tenant_id, caller.id, "transfer", connection.agent_id,
+                          {"to": consult.kind, "target": consult.target, "warm": True})
+        self._release(connection)
+        if consult.agent_id is not None:
+            assert connection.waiting is not None
+            successor = Connection(connection.tenant_id, consult.agent_id, caller, target, connection.waiting,
+                                   asyncio.get_running_loop().create_future())
+            self.connections[caller.id] = successor
+            if self.records is not None:
+                self._spawn(self.records.call_agent(caller.id, agent_id=int(consult.agent_id),
+                                                    queue=connection.waiting.record_queue))
+            self._spawn(self._bridged(successor, engine_call_id=consult.engine_call_id))
+            self._changed(successor)
+
+    def conference(self, connection: Connection) -> None:
+        """Caller, agent and the consulted party all hear each other."""
+        consult = connection.consult
+        if consult is None or consult.leg is None or consult.leg.ended:
+            raise TransferError("nobody has answered the consult yet")
+        if consult.conference is not None:
+            return
+        if connection.hold is not None:
+            connection.hold.cancel()
+            connection.hold = None
+        consult.conference = Conference([connection.caller, connection.agent, consult.leg])
+        consult.conference.start()
+        self.record_event(connection.tenant_id, connection.caller.id, "conference", connection.agent_id,
+                          {"target": consult.target})
+        self._changed(connection)
+
+    def _changed(self, connection: Connection) -> None:
+        """Tell the agents' softphones that a call's state changed (consult answered or over)."""
+        if self.softphones is not None:
+            self.softphones.call_changed(connection)
 
     async def _announce(self, waiting: Waiting, action: Announce) -> None:
         text = f"You are number {action.position} in line."

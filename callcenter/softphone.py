@@ -132,7 +132,7 @@ class SoftphoneService:
         if session.line is not None:
             stream.attach(session.line)
         leg._mark_answered()
-        session.leg, session.call_id, session.queue = leg, caller.id, details.get("queue")
+        session.leg, session.call_id, session.queue = leg, details["call_id"], details.get("queue")
         session.recording_paused = False
         session.send(self._call_message(session))
         return leg
@@ -170,7 +170,9 @@ class SoftphoneService:
                                             timeout=timeout)
 
     def on_bridged_peer_ended(self, call: Call, peer: Call) -> None:
-        if not call.ended:
+        """The party bridged to an agent's leg hung up: the agent's call ends, unless that
+        party was only consulted (the agent goes back to the caller)."""
+        if not call.ended and not self.acd.is_consult_leg(peer):
             self._spawn(call.hangup("bridged_peer_hangup", side="platform"))
 
     # -- the tab's socket ------------------------------------------------------------------
@@ -274,9 +276,22 @@ class SoftphoneService:
             elif kind == "hangup":
                 if session.leg is None:
                     raise RequestError("no call in progress")
-                await session.leg.hangup("agent_hangup", side="callee")
+                connection = self._connection(session)
+                if connection is not None and connection.consult is not None and connection.consult.conference is None:
+                    self.acd.cancel_consult(connection)  # hang up on the consulted party only
+                else:
+                    await session.leg.hangup("agent_hangup", side="callee")
+            elif kind == "transfer_complete":
+                self.acd.complete_transfer(self._require_connection(session))
+            elif kind == "transfer_cancel":
+                self.acd.cancel_consult(self._require_connection(session))
+            elif kind == "conference":
+                self.acd.conference(self._require_connection(session))
             elif kind == "hold":
-                self.acd.hold(self._require_connection(session), bool(message.get("on")))
+                connection = self._require_connection(session)
+                if connection.consult is not None:
+                    raise RequestError("the caller is on hold while you consult")
+                self.acd.hold(connection, bool(message.get("on")))
                 session.send(self._call_message(session))
             elif kind == "dtmf":
                 digits = str(message.get("digits", ""))
@@ -329,11 +344,23 @@ class SoftphoneService:
     async def _transfer(self, session: AgentSession, message: dict[str, Any]) -> None:
         target = message.get("target") or {}
         kind, value = target.get("kind"), str(target.get("value") or "").strip()
-        if message.get("mode", "blind") != "blind":
-            raise RequestError("consult transfers are not available yet")
+        mode = message.get("mode", "blind")
+        if mode not in ("blind", "consult"):
+            raise RequestError("a transfer is blind or consult")
         if kind not in ("agent", "queue", "number") or not value:
             raise RequestError("a transfer needs a target: an agent, a queue or a number")
-        await self.acd.transfer(self._require_connection(session), kind, value)
+        connection = self._require_connection(session)
+        if mode == "blind":
+            await self.acd.transfer(connection, kind, value)
+        else:
+            await self.acd.consult(connection, kind, value)
+            session.send(self._call_message(session))
+
+    def call_changed(self, connection: Connection) -> None:
+        """The ACD changed a call behind the tab's back (consult answered or over, transfer completed)."""
+        for session in self.sessions.values():
+            if session.leg is not None and session.leg is connection.agent:
+                session.send(self._call_message(session))
 
     async def _wrapup(self, session: AgentSession, message: dict[str, Any]) -> None:
         call_id = str(message.get("call_id") or "")
@@ -356,22 +383,25 @@ class SoftphoneService:
 
     # -- messages ------------------------------------------------------------------------
     def _connection(self, session: AgentSession) -> Connection | None:
-        return self.acd.connection(session.tenant_id, session.call_id) if session.call_id else None
+        return self.acd.connection_of(session.tenant_id, session.leg) if session.leg is not None else None
 
     def _require_connection(self, session: AgentSession) -> Connection:
         connection = self._connection(session)
-        if connection is None or session.leg is None or connection.agent is not session.leg:
+        if connection is None:
             raise RequestError("no call in progress")
         return connection
 
     def _call_message(self, session: AgentSession) -> dict[str, Any]:
         leg = session.leg
         connection = self._connection(session)
+        consult = connection.consult if connection is not None else None
         return {"type": "call", "call_id": session.call_id, "caller": leg.caller if leg else None,
                 "queue": session.queue,
                 "answered_at": leg.answered_at.timestamp() if leg and leg.answered_at else None,
                 "held": bool(connection and connection.held), "recording_paused": session.recording_paused,
-                "consult": None, "conference": False}
+                "consult": {"target": consult.target, "kind": consult.kind, "state": consult.state}
+                if consult is not None else None,
+                "conference": consult is not None and consult.conference is not None}
 
     def _state_message(self, tenant_id: int, session: AgentSession, state: AgentState, reason: str | None,
                        since: float) -> dict[str, Any]:
@@ -426,7 +456,7 @@ class SoftphoneService:
             return tenant.id, str(agent.id), user.username, tenant.slug, info
 
     def _event(self, session: AgentSession, kind: str) -> None:
-        if session.call_id is not None:
+        if session.call_id is not None and session.leg is not None:
             self.acd.record_event(session.tenant_id, session.call_id, kind, session.agent_id)
 
     def _spawn(self, coro: Any) -> None:

@@ -74,8 +74,9 @@ class Caller:
             if self.talking:
                 self.leg.send_audio(sine(CALLER_TONE, 0.02, amplitude=0.3))
 
-    def hears(self, freq: float) -> bool:
-        return detect_tone(b"".join(self.heard[-25:]), freq)
+    def hears(self, freq: float, share: float = 0.5) -> bool:
+        """Whether ``freq`` carries at least ``share`` of what the caller heard in the last half second."""
+        return detect_tone(b"".join(self.heard[-25:]), freq, threshold=share)
 
     async def hang_up(self) -> None:
         await self.leg.hangup()
@@ -252,3 +253,71 @@ async def test_another_tenants_agent_cannot_touch_the_call(node: NodeProcess, ap
         await caller.hang_up()
         await agent1.close()
         await eve.close()
+
+
+async def test_consult_then_conference_then_the_agent_leaves(node: NodeProcess, api: httpx.Client,
+                                                             harness: EndpointHarness) -> None:
+    agent1 = await agent(node, "agent1", AGENT1_TONE)
+    agent2 = await agent(node, "agent2", AGENT2_TONE)
+    caller = await call_in(harness, "1")
+    try:
+        offer = await agent1.expect("offer")
+        await agent1.send({"type": "accept", "call_id": offer["call_id"]})
+        await eventually(lambda: caller.hears(AGENT1_TONE))
+
+        await agent1.send({"type": "transfer", "mode": "consult", "target": {"kind": "agent", "value": "agent2"}})
+        consulted = await agent2.expect("offer")
+        assert consulted["consult"] is True and consulted["caller"] == CALLER
+        await agent2.send({"type": "accept", "call_id": consulted["call_id"]})
+        talking = await agent1.expect("call", held=True)
+        while (talking.get("consult") or {}).get("state") != "talking":
+            talking = await agent1.expect("call")
+        agent1.heard.clear()
+        await eventually(lambda: detect_tone(agent1.heard_pcm(0.5), AGENT2_TONE))  # the colleague, not the caller
+        assert not caller.hears(AGENT2_TONE) and not caller.hears(AGENT1_TONE)  # the caller holds meanwhile
+
+        await agent1.send({"type": "conference"})
+        await agent1.expect("call", conference=True)
+        await eventually(lambda: caller.hears(AGENT1_TONE, 0.2) and caller.hears(AGENT2_TONE, 0.2))
+        agent2.heard.clear()
+        await eventually(lambda: detect_tone(agent2.heard_pcm(0.5), CALLER_TONE, threshold=0.2)
+                         and detect_tone(agent2.heard_pcm(0.5), AGENT1_TONE, threshold=0.2))
+
+        await agent1.send({"type": "hangup"})  # in a conference: the agent leaves, the others talk on
+        await agent1.send({"type": "transfer_complete"})  # (already complete: refused, harmless)
+        await agent1.expect("call_ended")
+        await asyncio.sleep(1.0)
+        await eventually(lambda: caller.hears(AGENT2_TONE) and not caller.hears(AGENT1_TONE))
+        await caller.hang_up()
+        await agent2.expect("call_ended")
+        record = api.get(f"/api/calls/{offer['call_id']}").json()
+        kinds = [e["kind"] for e in record["events"]]
+        assert "consult" in kinds and "conference" in kinds and kinds.count("answered") == 2
+        assert record["agent"]["username"] == "agent2"
+    finally:
+        await caller.hang_up()
+        await agent1.close()
+        await agent2.close()
+
+
+async def test_a_cancelled_consult_goes_back_to_the_caller(node: NodeProcess, api: httpx.Client,
+                                                           harness: EndpointHarness) -> None:
+    agent1 = await agent(node, "agent1", AGENT1_TONE)
+    agent2 = await agent(node, "agent2", AGENT2_TONE)
+    caller = await call_in(harness, "1")
+    try:
+        offer = await agent1.expect("offer")
+        await agent1.send({"type": "accept", "call_id": offer["call_id"]})
+        await eventually(lambda: caller.hears(AGENT1_TONE))
+        await agent1.send({"type": "transfer", "mode": "consult", "target": {"kind": "agent", "value": "agent2"}})
+        consulted = await agent2.expect("offer")
+        await agent1.send({"type": "transfer_cancel"})  # still ringing: the offer goes away
+        await agent2.expect("offer_cancelled", call_id=consulted["call_id"])
+        await agent1.expect("call", held=False)
+        await eventually(lambda: caller.hears(AGENT1_TONE))
+        states = [m["state"] for m in agent2.messages if m["type"] == "state"]
+        assert states[-1] == "available", states  # ringing reserved agent2; the cancel frees them
+    finally:
+        await caller.hang_up()
+        await agent1.close()
+        await agent2.close()
