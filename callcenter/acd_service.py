@@ -160,6 +160,22 @@ class TransferError(Exception):
     """A transfer the ACD cannot carry out; the message says why (shown to the agent)."""
 
 
+BUILTIN_VARIABLES = frozenset({"caller", "dialed", "call_id", "date", "weekday", "hour"})
+"""Variables every IVR run starts with: the screen pop shows the caller and queue on their own."""
+
+
+def _caller_input(event: dict[str, Any]) -> str | None:
+    """An IVR trace event as the agent's screen pop words it, or None if it is not the caller's input."""
+    kind = event.get("event")
+    if kind == "dtmf":
+        return f"pressed {event.get('digit')}"
+    if kind == "recognition":
+        return f"said \u201c{event.get('phrase') or event.get('text')}\u201d"
+    if kind == "digits":
+        return f"entered {event.get('digits')}"
+    return None
+
+
 def direct_queue(agent_id: str) -> str:
     """The hidden queue of one agent: transfers to that agent wait there."""
     return f"agent:{agent_id}"
@@ -521,10 +537,10 @@ class AcdService:
     def _offer_details(self, waiting: Waiting) -> dict[str, Any]:
         """What the agent's screen pop shows: the caller, the queue, the wait and what the IVR learned."""
         run = waiting.run
-        inputs = [{"node": step.node, **event} for step in run.trace.steps for event in step.events
-                  if "input" in event or "digits" in event or "recognized" in event]
+        inputs = [{"node": step.node, "input": text} for step in run.trace.steps for event in step.events
+                  if (text := _caller_input(event)) is not None]
         variables = {k: v for k, v in run.variables.items()
-                     if k not in run.sensitive_variables and not k.startswith("_")}
+                     if k not in run.sensitive_variables and k not in BUILTIN_VARIABLES and not k.startswith("_")}
         record = waiting.consult_of.caller if waiting.consult_of is not None else waiting.call
         return {"call_id": record.id, "caller": record.caller, "consult": waiting.consult_of is not None, "queue": waiting.queue,
                 "waited": round(time.time() - waiting.queued_at, 1), "ivr": {"inputs": inputs, "variables": variables}}

@@ -176,6 +176,8 @@ def _cmd_demo(args: argparse.Namespace) -> int:
         skills = ", ".join(f"{k} {v}" for k, v in DEMO_AGENTS[username].items())
         print(f"Demo agent {username} ({skills}): login password {password}, "
               f"SIP phone {sip_user} secret {sip_password}", flush=True)
+    print(f"Agents' softphone: http://{settings.http_host}:{settings.http_port}/agent "
+          f"(tenant {DEMO_SLUG}, an agent's login)", flush=True)
     return _run_node(settings)
 
 

@@ -125,9 +125,12 @@ class BrowserStream:
                 self._playback = None
         if payload is None and self._pcm_out:
             payload = encoder_for(self.codec)(self._pcm_out.popleft())
+        silence = bytes([SILENCE[self.codec]]) * SAMPLES
+        if payload is None and self.peer is None:
+            payload = silence  # on hold: the tab hears silence, not the last words stretched out
         if payload is not None:
-            self._send(payload.ljust(SAMPLES, bytes([SILENCE[self.codec]])))
-        if self._playback is None and not self._pcm_out:
+            self._send(payload.ljust(SAMPLES, silence[:1]))
+        if self._playback is None and not self._pcm_out and self.peer is not None:
             self.clock.discard(self)
 
     async def frames(self) -> AsyncIterator[bytes]:
@@ -144,9 +147,12 @@ class BrowserStream:
                 self._listeners.remove(queue)
 
     def bridge_to(self, other: MediaPeer | None) -> None:
+        """Send the tab's audio to ``other``. Unbridged, the tab is sent silence (paced by the clock)."""
         self.peer = other
         if other is not None:
             other.relay_from(self.codec)
+        elif not self.closed:
+            self.clock.add(self)
 
     def close(self) -> None:
         if self.closed:

@@ -55,6 +55,7 @@ async ([freq, ms]) => {
     window.__toneStream = audio.srcObject;
     const analyser = ctx.createAnalyser();
     analyser.fftSize = 4096;
+    analyser.smoothingTimeConstant = 0;  // each look sees only its own 85 ms
     ctx.createMediaStreamSource(audio.srcObject).connect(analyser);
     window.__toneAnalyser = analyser;
   }

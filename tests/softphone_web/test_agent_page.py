@@ -1,0 +1,231 @@
+"""The agent page in real headless Chromium, with sipp as the caller, on a demo node.
+
+Each page's microphone is Chromium's fake device playing a tone of its own; the caller
+(sipp) plays a 1 kHz tone. What the page hears is checked with an analyser on its remote
+audio; what the caller hears is captured off the loopback interface at sipp's media port.
+
+Set ``CALLCENTER_SCREENSHOTS=<dir>`` to keep the README's screenshots.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import threading
+from collections.abc import AsyncIterator, Iterator
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+from playwright.async_api import Browser, Page, expect
+
+from sip_bridge.tones import detect_tone, sine
+from tests.support.browser import chromium, hears_tone, tone_wav
+from tests.support.node import NodeProcess, admin_client, free_port
+from tests.support.pcap import ivr_call_scenario, write_rtp_pcap
+from tests.support.sipp import SippResult, sipp
+from tests.support.sniff import RtpSniffer
+
+pytestmark = pytest.mark.interop
+
+DEMO = "4001234567"
+CALLER = "13800138000"
+CALLER_TONE, AGENT1_TONE, AGENT2_TONE = 1000.0, 1400.0, 700.0
+
+
+@pytest.fixture(scope="module")
+def node(module_node: NodeProcess) -> NodeProcess:
+    return module_node
+
+
+@pytest.fixture(scope="module")
+def api(node: NodeProcess) -> Iterator[httpx.Client]:
+    with admin_client(node) as client:
+        for queue in client.get("/api/queues").json():  # no announcements over the caller's audio
+            client.patch(f"/api/queues/{queue['id']}", json={"wrapup": 60, "announce_every": None})
+        yield client
+
+
+@pytest.fixture(scope="module")
+def tone_pcap(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The caller talking: 90 s of 1 kHz."""
+    return write_rtp_pcap(tmp_path_factory.mktemp("pcap") / "tone.pcap", sine(CALLER_TONE, 90.0, amplitude=0.3))
+
+
+@pytest.fixture
+async def browsers(tmp_path: Path) -> AsyncIterator[tuple[Browser, Browser]]:
+    async with chromium(tone_wav(tmp_path / "agent1.wav", AGENT1_TONE)) as one, \
+            chromium(tone_wav(tmp_path / "agent2.wav", AGENT2_TONE)) as two:
+        yield one, two
+
+
+def screenshot_path(name: str, tmp_path: Path) -> Path:
+    folder = os.environ.get("CALLCENTER_SCREENSHOTS")
+    return Path(folder) / f"{name}.png" if folder else tmp_path / f"{name}.png"
+
+
+async def open_softphone(browser: Browser, node: NodeProcess, agent: str) -> Page:
+    page = await browser.new_page(viewport={"width": 1280, "height": 800})
+    await page.goto(f"{node.http}/agent")
+    await page.fill("#login-tenant", "demo")
+    await page.fill("#login-username", agent)
+    await page.fill("#login-password", node.agents[agent][0])
+    await page.click("#login-submit")
+    await page.wait_for_function("window.softphone && window.softphone.pc"
+                                 " && window.softphone.pc.connectionState === 'connected'", timeout=20_000)
+    await expect(page.locator("#conn-indicator")).to_have_attribute("data-status", "connected")
+    await page.click("#btn-available")
+    await expect(page.locator("#state-label")).to_have_text("Available")
+    return page
+
+
+class SippCaller(threading.Thread):
+    """sipp calls the demo number, presses ``key``, then talks (1 kHz) until the node hangs up."""
+
+    def __init__(self, node: NodeProcess, workdir: Path, key: str, tone: Path) -> None:
+        super().__init__()
+        workdir.mkdir(parents=True, exist_ok=True)
+        self.node, self.workdir, self.key, self.tone = node, workdir, key, tone
+        self.media_port = free_port()
+        self.heard = RtpSniffer(self.media_port)
+        self.result: SippResult | None = None
+        self.start()
+
+    def run(self) -> None:
+        xml = ivr_call_scenario(self.workdir / "caller.xml",
+                                [("pause", 1500), ("pcap", f"pcap/dtmf_2833_{self.key}.pcap"), ("pause", 500),
+                                 ("talk", str(self.tone))], platform_hangs_up=True)
+        self.result = sipp(self.workdir, self.node.sip, "-sf", str(xml), "-s", DEMO, "-m", "1",
+                           "-mp", str(self.media_port), timeout=240)
+
+    def hears(self, freq: float) -> bool:
+        return detect_tone(self.heard.pcm(0.5), freq)
+
+    def finish(self) -> SippResult:
+        self.join()
+        self.heard.stop()
+        assert self.result is not None
+        return self.result
+
+
+async def eventually(check: Any, timeout: float = 15.0) -> None:
+    async with asyncio.timeout(timeout):
+        while not await check():
+            await asyncio.sleep(0.2)
+
+
+async def page_hears(page: Page, freq: float, timeout: float = 15.0) -> None:
+    await eventually(lambda: hears_tone(page, freq, 600), timeout)
+
+
+async def caller_hears(caller: SippCaller, freq: float, timeout: float = 15.0) -> None:
+    async def check() -> bool:
+        return caller.hears(freq)
+    await eventually(check, timeout)
+
+
+async def answer(page: Page) -> None:
+    await expect(page.locator("#offer-card")).to_be_visible(timeout=30_000)
+    await page.click("#btn-accept")
+    await expect(page.locator("#call-panel")).to_be_visible()
+
+
+async def test_answer_hold_transfer_hang_up_and_wrap_up(node: NodeProcess, api: httpx.Client, tone_pcap: Path,
+                                                        browsers: tuple[Browser, Browser], tmp_path: Path) -> None:
+    agent1 = await open_softphone(browsers[0], node, "agent1")
+    agent2 = await open_softphone(browsers[1], node, "agent2")
+    await agent1.screenshot(path=screenshot_path("agent-idle", tmp_path))
+    caller = SippCaller(node, tmp_path / "caller", "1", tone_pcap)  # 1: sales, which only agent1 has
+
+    await expect(agent1.locator("#offer-card")).to_be_visible(timeout=30_000)
+    await expect(agent1.locator("#offer-caller")).to_contain_text(CALLER)
+    await expect(agent1.locator("#offer-queue")).to_contain_text("sales")
+    await expect(agent1.locator("#offer-ivr")).to_contain_text("pressed 1")  # the screen pop shows the IVR input
+    await agent1.screenshot(path=screenshot_path("agent-ringing", tmp_path))
+    await answer(agent1)
+    call_id = await agent1.evaluate("window.softphone.call.call_id")
+
+    await page_hears(agent1, CALLER_TONE)  # the caller's voice reaches the page
+    await caller_hears(caller, AGENT1_TONE)  # the page's microphone reaches the caller
+    await agent1.screenshot(path=screenshot_path("agent-in-call", tmp_path))
+
+    await agent1.click("#btn-hold")
+    await expect(agent1.locator("#btn-hold")).to_have_text("Resume")
+    await asyncio.sleep(1.0)
+    assert not caller.hears(AGENT1_TONE), "the caller still hears the agent while on hold"
+    assert not await hears_tone(agent1, CALLER_TONE, 600), "the agent still hears the caller while on hold"
+    await agent1.click("#btn-hold")
+    await expect(agent1.locator("#btn-hold")).to_have_text("Hold")
+    await caller_hears(caller, AGENT1_TONE)
+
+    await agent1.click("#btn-transfer")
+    await agent1.select_option("#transfer-kind", "agent")
+    await agent1.select_option("#transfer-value", "agent2")
+    await agent1.select_option("#transfer-mode", "blind")
+    await agent1.click("#transfer-go")
+    await expect(agent1.locator("#wrapup-panel")).to_be_visible()
+    await expect(agent2.locator("#offer-caller")).to_contain_text(CALLER, timeout=30_000)
+    await answer(agent2)
+    await page_hears(agent2, CALLER_TONE)
+    await caller_hears(caller, AGENT2_TONE)
+
+    await agent1.select_option("#wrapup-disposition", "escalated")
+    await agent1.fill("#wrapup-notes", "wants a refund; sent to agent2")
+    await agent1.click("#wrapup-save")
+    await expect(agent1.locator("#wrapup-panel")).to_be_hidden()
+    await expect(agent1.locator(f'#history tr[data-call-id="{call_id}"]')).to_contain_text("Escalated")
+
+    await agent2.click("#btn-hangup")
+    result = caller.finish()
+    assert result.successful == 1, result  # the caller got the node's BYE
+    await expect(agent2.locator("#wrapup-panel")).to_be_visible()
+    await agent2.select_option("#wrapup-disposition", "resolved")
+    await agent2.fill("#wrapup-notes", "refund approved")
+    await agent2.screenshot(path=screenshot_path("agent-wrap-up", tmp_path))
+    await agent2.click("#wrapup-save")
+    await expect(agent2.locator("#wrapup-panel")).to_be_hidden()
+
+    record = api.get(f"/api/calls/{call_id}").json()
+    assert record["agent"]["username"] == "agent2" and record["disposition"] == "resolved"
+    events = [(e["kind"], (e.get("agent") or {}).get("username")) for e in record["events"]]
+    for expected in [("answered", "agent1"), ("hold", "agent1"), ("unhold", "agent1"), ("transfer", "agent1"),
+                     ("answered", "agent2"), ("wrapup", "agent1"), ("wrapup", "agent2")]:
+        assert expected in events, (expected, events)
+    assert record["ended_at"] is not None and record["hangup_side"] is not None
+
+
+async def test_a_reload_during_a_call_brings_the_audio_back(node: NodeProcess, api: httpx.Client, tone_pcap: Path,
+                                                             browsers: tuple[Browser, Browser],
+                                                             tmp_path: Path) -> None:
+    agent1 = await open_softphone(browsers[0], node, "agent1")
+    caller = SippCaller(node, tmp_path / "caller", "1", tone_pcap)
+    await answer(agent1)
+    await caller_hears(caller, AGENT1_TONE)
+
+    await agent1.reload()
+    await expect(agent1.locator("#call-panel")).to_be_visible(timeout=20_000)  # logged in by the cookie
+    await page_hears(agent1, CALLER_TONE)
+    caller.heard.payloads.clear()
+    await caller_hears(caller, AGENT1_TONE)
+
+    await agent1.click("#btn-hangup")
+    assert caller.finish().successful == 1
+
+
+async def test_a_declined_call_rings_the_other_agent(node: NodeProcess, api: httpx.Client, tone_pcap: Path,
+                                                     browsers: tuple[Browser, Browser], tmp_path: Path) -> None:
+    pages = [await open_softphone(browsers[0], node, "agent1"), await open_softphone(browsers[1], node, "agent2")]
+    caller = SippCaller(node, tmp_path / "caller", "2", tone_pcap)  # 2: support, which both agents have
+    rang = [asyncio.ensure_future(expect(p.locator("#offer-card")).to_be_visible(timeout=30_000)) for p in pages]
+    done, pending = await asyncio.wait(rang, return_when=asyncio.FIRST_COMPLETED)
+    for task in pending:
+        task.cancel()
+    first = rang.index(next(iter(done)))
+    declining, other = pages[first], pages[1 - first]
+    await declining.click("#btn-decline")
+    await expect(declining.locator("#state-label")).to_contain_text("Break")  # the ACD's "missed" break
+    await answer(other)
+    await caller_hears(caller, (AGENT1_TONE, AGENT2_TONE)[1 - first])
+    await other.click("#btn-hangup")
+    assert caller.finish().successful == 1
