@@ -491,7 +491,7 @@ class AcdService:
                 raise DialError("agent has no phone", 0, "unreachable")
             if self._softphone_online(waiting.tenant_id, agent_id):
                 leg = await self.softphones.ring(waiting.tenant_id, agent_id, call, self._offer_details(waiting),
-                                                 timeout=ring_timeout + 5)
+                                                 queue=waiting.queue, timeout=ring_timeout + 5)
             else:
                 leg = await self.endpoint.dial_contact(waiting.tenant_id, identity.sip_user, caller_id=call.caller,
                                                        timeout=ring_timeout + 5)
@@ -542,7 +542,8 @@ class AcdService:
         variables = {k: v for k, v in run.variables.items()
                      if k not in run.sensitive_variables and k not in BUILTIN_VARIABLES and not k.startswith("_")}
         record = waiting.consult_of.caller if waiting.consult_of is not None else waiting.call
-        return {"call_id": record.id, "caller": record.caller, "consult": waiting.consult_of is not None, "queue": waiting.queue,
+        return {"call_id": record.id, "caller": record.caller, "consult": waiting.consult_of is not None,
+                "queue": waiting.record_queue,
                 "waited": round(time.time() - waiting.queued_at, 1), "ivr": {"inputs": inputs, "variables": variables}}
 
     def record_event(self, tenant_id: int, call_id: str, kind: str, agent_id: str | None,

@@ -97,7 +97,7 @@ class SoftphoneService:
         return (tenant_id, agent_id) in self.sessions
 
     async def ring(self, tenant_id: int, agent_id: str, caller: Call, details: dict[str, Any], *,
-                   timeout: float) -> Call:
+                   queue: str, timeout: float) -> Call:
         """Offer a call to the agent's tab; returns the agent's leg once accepted.
 
         Raises :class:`DialError` when declined (603) or not answered in ``timeout``;
@@ -132,7 +132,7 @@ class SoftphoneService:
         if session.line is not None:
             stream.attach(session.line)
         leg._mark_answered()
-        session.leg, session.call_id, session.queue = leg, details["call_id"], details.get("queue")
+        session.leg, session.call_id, session.queue = leg, details["call_id"], queue
         session.recording_paused = False
         session.send(self._call_message(session))
         return leg
@@ -219,7 +219,10 @@ class SoftphoneService:
                 except ValueError as exc:
                     session.send({"type": "error", "message": f"bad message: {exc}", "ref": None})
                     continue
-                await self._dispatch(session, message, tenant_info)
+                if message["type"] == "rtc_offer":  # ICE gathering takes a while: keep answering pings
+                    self._spawn(self._dispatch(session, message, tenant_info))
+                else:
+                    await self._dispatch(session, message, tenant_info)
         except (WebSocketDisconnect, RuntimeError):
             pass
         finally:
@@ -396,7 +399,7 @@ class SoftphoneService:
         connection = self._connection(session)
         consult = connection.consult if connection is not None else None
         return {"type": "call", "call_id": session.call_id, "caller": leg.caller if leg else None,
-                "queue": session.queue,
+                "queue": connection.waiting.record_queue if connection and connection.waiting else session.queue,
                 "answered_at": leg.answered_at.timestamp() if leg and leg.answered_at else None,
                 "held": bool(connection and connection.held), "recording_paused": session.recording_paused,
                 "consult": {"target": consult.target, "kind": consult.kind, "state": consult.state}

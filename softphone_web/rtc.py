@@ -167,6 +167,8 @@ class WebRtcLine:
                         encoder_for(self.codec)(decoder_for(codec)(packet.payload))
                     sink(payload, packet.timestamp, packet.marker)
                 return
+            if self.sink is None:
+                return  # no call attached: do not spend a decoder on an idle tab
             await original(packet, arrival_time_ms)
 
         receiver._handle_rtp_packet = handle

@@ -135,20 +135,20 @@ async def test_answer_hold_transfer_hang_up_and_wrap_up(node: NodeProcess, api: 
                                                         browsers: tuple[Browser, Browser], tmp_path: Path) -> None:
     agent1 = await open_softphone(browsers[0], node, "agent1")
     agent2 = await open_softphone(browsers[1], node, "agent2")
-    await agent1.screenshot(path=screenshot_path("agent-idle", tmp_path))
+    await agent1.screenshot(path=screenshot_path("agent-idle", tmp_path), animations="disabled")
     caller = SippCaller(node, tmp_path / "caller", "1", tone_pcap)  # 1: sales, which only agent1 has
 
     await expect(agent1.locator("#offer-card")).to_be_visible(timeout=30_000)
     await expect(agent1.locator("#offer-caller")).to_contain_text(CALLER)
     await expect(agent1.locator("#offer-queue")).to_contain_text("sales")
     await expect(agent1.locator("#offer-ivr")).to_contain_text("pressed 1")  # the screen pop shows the IVR input
-    await agent1.screenshot(path=screenshot_path("agent-ringing", tmp_path))
+    await agent1.screenshot(path=screenshot_path("agent-ringing", tmp_path), animations="disabled")
     await answer(agent1)
     call_id = await agent1.evaluate("window.softphone.call.call_id")
 
     await page_hears(agent1, CALLER_TONE)  # the caller's voice reaches the page
     await caller_hears(caller, AGENT1_TONE)  # the page's microphone reaches the caller
-    await agent1.screenshot(path=screenshot_path("agent-in-call", tmp_path))
+    await agent1.screenshot(path=screenshot_path("agent-in-call", tmp_path), animations="disabled")
 
     await agent1.click("#btn-hold")
     await expect(agent1.locator("#btn-hold")).to_have_text("Resume")
@@ -182,7 +182,7 @@ async def test_answer_hold_transfer_hang_up_and_wrap_up(node: NodeProcess, api: 
     await expect(agent2.locator("#wrapup-panel")).to_be_visible()
     await agent2.select_option("#wrapup-disposition", "resolved")
     await agent2.fill("#wrapup-notes", "refund approved")
-    await agent2.screenshot(path=screenshot_path("agent-wrap-up", tmp_path))
+    await agent2.screenshot(path=screenshot_path("agent-wrap-up", tmp_path), animations="disabled")
     await agent2.click("#wrapup-save")
     await expect(agent2.locator("#wrapup-panel")).to_be_hidden()
 

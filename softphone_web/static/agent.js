@@ -1,0 +1,1351 @@
+// Agent softphone page: login, signalling WebSocket (PROTOCOL.md), one WebRTC
+// line for the whole session, screen pop, call controls, wrap-up and history.
+// Vanilla ES2020 module, no dependencies.
+
+import { Ringer, unlockAudio } from './ring.js';
+
+// ----------------------------------------------------------------- constants
+
+const PING_EVERY_MS = 5000;
+const PONG_TIMEOUT_MS = 12000;
+const BACKOFF_MS = [500, 1000, 2000, 4000, 5000];
+const ICE_GATHER_CAP_MS = 2000;
+const PC_FAILED_RECOVER_MS = 3000;
+const WRAPUP_KEEP_MS = 12 * 3600 * 1000;
+const CODEC_RANK = { 'audio/pcmu': 0, 'audio/pcma': 1, 'audio/opus': 2 };
+const MIC_CONSTRAINTS = { audio: { echoCancellation: true, noiseSuppression: true, autoGainControl: true } };
+
+const STATE_NAMES = {
+  offline: 'Offline',
+  available: 'Available',
+  break: 'Break',
+  reserved: 'Reserved',
+  on_call: 'On call',
+  wrap_up: 'Wrap-up',
+  ringing: 'Ringing',
+};
+
+// ----------------------------------------------------------------- helpers
+
+const $ = (sel, root = document) => root.querySelector(sel);
+const nowSec = () => Date.now() / 1000;
+
+function el(tag, props = {}, ...children) {
+  const node = document.createElement(tag);
+  for (const [key, value] of Object.entries(props)) {
+    if (value === undefined || value === null) continue;
+    if (key === 'className') node.className = value;
+    else if (key === 'text') node.textContent = value;
+    else if (key === 'dataset') Object.assign(node.dataset, value);
+    else node.setAttribute(key, value);
+  }
+  for (const child of children) {
+    if (child === null || child === undefined) continue;
+    node.append(child instanceof Node ? child : String(child));
+  }
+  return node;
+}
+
+/** 75 -> "01:15", 3725 -> "1:02:05". */
+function clock(seconds) {
+  const s = Math.max(0, Math.floor(seconds || 0));
+  const h = Math.floor(s / 3600);
+  const m = Math.floor((s % 3600) / 60);
+  const ss = String(s % 60).padStart(2, '0');
+  return h ? `${h}:${String(m).padStart(2, '0')}:${ss}` : `${String(m).padStart(2, '0')}:${ss}`;
+}
+
+function setText(node, text) {
+  const value = text === null || text === undefined ? '' : String(text);
+  if (node && node.textContent !== value) node.textContent = value;
+}
+
+function show(node, visible) {
+  if (node && node.hidden === visible) node.hidden = !visible;
+}
+
+function targetLabel(target) {
+  if (!target) return '';
+  if (typeof target === 'string') return target;
+  const value = String(target.value ?? target.username ?? target.name ?? target.number ?? '');
+  return target.kind === 'queue' ? `the ${value} queue` : value;
+}
+
+function tenantKey(agent) {
+  if (!agent) return 'unknown';
+  const tenant = agent.tenant;
+  const t = tenant && typeof tenant === 'object' ? (tenant.slug ?? tenant.id ?? tenant.name) : tenant;
+  return `${t ?? ''}/${agent.username ?? agent.id ?? ''}`;
+}
+
+function isTypingTarget(target) {
+  if (!(target instanceof Element)) return false;
+  return Boolean(target.closest('input, textarea, select, [contenteditable=""], [contenteditable="true"]'));
+}
+
+// ----------------------------------------------------------------- session
+
+const S = {
+  view: 'loading',
+  ws: null,
+  wsOpened: false,
+  welcomed: false,
+  reconnecting: false,
+  attempt: 0,
+  reconnectTimer: null,
+  pingTimer: null,
+  lastHeard: 0,
+  lastPong: 0,
+  pc: null,
+  pcFailedTimer: null,
+  micStream: null,
+  micTrack: null,
+  gen: 0,
+  lastOfferSdp: null,
+  welcome: null,
+  agent: null,
+  dispositions: [],
+  breakReasons: [],
+  features: {},
+  targets: { agents: [], queues: [] },
+  state: null,
+  stateAt: 0,
+  call: null,
+  offer: null,
+  offerAt: 0,
+  offerAccepting: false,
+  muted: false,
+  dtmfSent: '',
+  wrapups: [],
+  lastEvent: null,
+  notification: null,
+  sessionKnown: false,
+  history: [],
+};
+
+const ringer = new Ringer();
+
+window.softphone = {
+  get pc() { return S.pc; },
+  get ws() { return S.ws; },
+  get state() { return S.state; },
+  get call() { return S.call; },
+  get offer() { return S.offer; },
+  get welcome() { return S.welcome; },
+  get muted() { return S.muted; },
+  get wrapups() { return S.wrapups; },
+  get offerSdp() { return S.lastOfferSdp; },
+};
+
+// ----------------------------------------------------------------- DOM refs
+
+const D = {};
+for (const id of [
+  'loading-view', 'login-view', 'app-view', 'login-form', 'login-tenant', 'login-username', 'login-password',
+  'login-submit', 'login-error', 'tenant-name', 'btn-notify', 'conn-indicator', 'conn-text', 'user-name',
+  'user-avatar', 'btn-logout', 'state-label', 'state-timer', 'btn-available', 'btn-break', 'break-reason',
+  'btn-offline', 'idle-panel', 'idle-title', 'idle-text', 'idle-event', 'idle-icon-use', 'offer-card',
+  'offer-countdown', 'offer-progress-bar', 'offer-caller', 'offer-queue', 'offer-waited', 'offer-ivr',
+  'offer-ivr-inputs', 'offer-ivr-vars', 'btn-accept', 'btn-decline', 'call-panel', 'call-status-text',
+  'call-queue', 'call-caller', 'call-timer', 'hold-banner', 'mute-banner', 'recording-banner',
+  'conference-banner', 'conference-text', 'consult-panel', 'consult-text', 'btn-transfer-complete',
+  'btn-conference', 'btn-transfer-cancel', 'btn-mute', 'btn-hold', 'btn-transfer', 'btn-recording',
+  'btn-hangup', 'dtmf-sent', 'keypad', 'wrapup-panel', 'wrapup-caller', 'wrapup-queue', 'wrapup-more',
+  'wrapup-clock', 'wrapup-timer-label', 'wrapup-timer', 'wrapup-form', 'wrapup-disposition', 'wrapup-notes',
+  'wrapup-error', 'wrapup-save', 'history', 'history-refresh', 'transfer-dialog', 'transfer-form',
+  'transfer-kind', 'transfer-value-field', 'transfer-value-label', 'transfer-value', 'transfer-number-field',
+  'transfer-number', 'transfer-mode', 'transfer-error', 'transfer-close', 'transfer-go', 'toast', 'toast-text',
+  'toast-close', 'remote-audio', 'call-context', 'call-ivr-inputs', 'call-ivr-vars', 'idle-stats', 'stat-calls', 'stat-talk', 'stat-avg',
+]) {
+  D[id.replace(/-([a-z])/g, (_, c) => c.toUpperCase())] = document.getElementById(id);
+}
+
+// ----------------------------------------------------------------- views
+
+function setView(view) {
+  S.view = view;
+  document.body.dataset.view = view;
+  show(D.loadingView, view === 'loading');
+  show(D.loginView, view === 'login');
+  show(D.appView, view === 'app');
+}
+
+function showLogin(message) {
+  setView('login');
+  const last = readJSON('softphone.lastLogin');
+  if (last) {
+    if (!D.loginTenant.value) D.loginTenant.value = last.tenant || '';
+    if (!D.loginUsername.value) D.loginUsername.value = last.username || '';
+  }
+  showLoginError(message || '');
+  const first = [D.loginTenant, D.loginUsername, D.loginPassword].find((input) => !input.value) || D.loginPassword;
+  try { first.focus(); } catch (_) { /* ignore */ }
+}
+
+function showLoginError(message) {
+  setText(D.loginError, message);
+  show(D.loginError, Boolean(message));
+}
+
+// ----------------------------------------------------------------- storage
+
+function readJSON(key) {
+  try { return JSON.parse(localStorage.getItem(key) || 'null'); } catch (_) { return null; }
+}
+
+function writeJSON(key, value) {
+  try { localStorage.setItem(key, JSON.stringify(value)); } catch (_) { /* private mode */ }
+}
+
+function wrapupKey() {
+  return `softphone.wrapups.${tenantKey(S.agent)}`;
+}
+
+function saveWrapups() {
+  if (S.agent) writeJSON(wrapupKey(), S.wrapups);
+}
+
+function loadWrapups() {
+  const stored = readJSON(wrapupKey());
+  const fresh = Array.isArray(stored)
+    ? stored.filter((w) => w && w.call_id && Date.now() - (w.endedAt || 0) < WRAPUP_KEEP_MS)
+    : [];
+  // Keep what this page already has, add what a previous page left behind.
+  const known = new Set(S.wrapups.map((w) => w.call_id));
+  for (const w of fresh) if (!known.has(w.call_id)) S.wrapups.push(w);
+}
+
+// ----------------------------------------------------------------- toast
+
+let toastTimer = null;
+
+function toast(message, kind = 'error', ms = 15000) {
+  setText(D.toastText, message);
+  D.toast.dataset.kind = kind;
+  show(D.toast, true);
+  clearTimeout(toastTimer);
+  if (ms) toastTimer = setTimeout(hideToast, ms);
+}
+
+function hideToast() {
+  clearTimeout(toastTimer);
+  show(D.toast, false);
+}
+
+// ----------------------------------------------------------------- login / logout
+
+async function login(event) {
+  event.preventDefault();
+  unlockAudio();
+  const tenant = D.loginTenant.value.trim();
+  const username = D.loginUsername.value.trim();
+  const password = D.loginPassword.value;
+  if (!tenant || !username || !password) {
+    showLoginError('Enter your company, username and password.');
+    return;
+  }
+  showLoginError('');
+  D.loginSubmit.disabled = true;
+  setText(D.loginSubmit, 'Signing in…');
+  try {
+    let reply;
+    try {
+      reply = await fetch('/api/login', {
+        method: 'POST',
+        credentials: 'same-origin',
+        headers: { 'Content-Type': 'application/json', Accept: 'application/json' },
+        body: JSON.stringify({ tenant, username, password }),
+      });
+    } catch (_) {
+      showLoginError('Cannot reach the server. Check your connection and try again.');
+      return;
+    }
+    let data = null;
+    try { data = await reply.json(); } catch (_) { data = null; }
+    if (!reply.ok) {
+      const detail = data && (data.message || (typeof data.detail === 'string' ? data.detail : null));
+      showLoginError(detail || (reply.status === 401
+        ? 'Wrong company, username or password.'
+        : `Sign-in failed (HTTP ${reply.status}). Try again.`));
+      D.loginPassword.select();
+      return;
+    }
+    writeJSON('softphone.lastLogin', { tenant, username });
+    D.loginPassword.value = '';
+    // Still within the click's user activation (Chrome keeps it a few seconds);
+    // otherwise the "Enable notifications" button in the top bar asks on a click.
+    if (!navigator.userActivation || navigator.userActivation.isActive) requestNotifications();
+    setView('loading');
+    connect();
+  } finally {
+    D.loginSubmit.disabled = false;
+    setText(D.loginSubmit, 'Sign in');
+  }
+}
+
+async function logout() {
+  if (S.call && !window.confirm('You are on a call. Log out anyway?')) return;
+  try {
+    await fetch('/api/logout', { method: 'POST', credentials: 'same-origin' });
+  } catch (_) { /* the socket is closed anyway */ }
+  endSession();
+  showLogin('');
+}
+
+/** Stop everything that belongs to a signed-in session (logout, 4401, 4403). */
+function endSession() {
+  S.gen++;
+  clearTimeout(S.reconnectTimer);
+  stopHeartbeat();
+  const ws = S.ws;
+  S.ws = null;
+  if (ws) {
+    ws.onclose = ws.onmessage = ws.onerror = ws.onopen = null;
+    try { ws.close(1000, 'logout'); } catch (_) { /* ignore */ }
+  }
+  closePeer();
+  if (S.micStream) for (const track of S.micStream.getTracks()) track.stop();
+  S.micStream = S.micTrack = null;
+  stopRinging();
+  closeTransferDialog();
+  S.welcomed = false;
+  S.reconnecting = false;
+  S.attempt = 0;
+  S.state = S.call = S.offer = null;
+  S.wrapups = [];
+  S.muted = false;
+  S.sessionKnown = false;
+  render();
+}
+
+// ----------------------------------------------------------------- websocket
+
+function wsUrl() {
+  return `${location.protocol === 'https:' ? 'wss:' : 'ws:'}//${location.host}/api/agent/ws`;
+}
+
+function connect() {
+  clearTimeout(S.reconnectTimer);
+  S.reconnectTimer = null;
+  let ws;
+  try {
+    ws = new WebSocket(wsUrl());
+  } catch (_) {
+    scheduleReconnect();
+    return;
+  }
+  S.ws = ws;
+  S.wsOpened = false;
+  S.welcomed = false;
+  ws.onopen = () => {
+    if (ws !== S.ws) return;
+    S.wsOpened = true;
+    S.lastHeard = S.lastPong = Date.now();
+    startHeartbeat();
+    renderConn();
+  };
+  ws.onmessage = (event) => {
+    if (ws !== S.ws) return;
+    S.lastHeard = Date.now();
+    let message;
+    try { message = JSON.parse(event.data); } catch (_) { return; }
+    if (message && typeof message === 'object') handle(message);
+  };
+  ws.onerror = () => { /* onclose follows */ };
+  ws.onclose = (event) => {
+    if (ws !== S.ws) return;
+    socketClosed(event, S.wsOpened);
+  };
+  renderConn();
+}
+
+async function socketClosed(event, opened) {
+  stopHeartbeat();
+  S.ws = null;
+  S.welcomed = false;
+  if (event.code === 4401) {
+    const had = S.sessionKnown;
+    endSession();
+    showLogin(had ? 'Your session has ended. Please sign in again.' : '');
+    return;
+  }
+  if (event.code === 4403) {
+    endSession();
+    showLogin('This account is not an agent. Sign in with an agent account.');
+    return;
+  }
+  if (event.code === 4409) {
+    // The agent opened the softphone in another tab, which took over: do not fight it.
+    closePeer();
+    renderConn();
+    toast('The softphone is open in another tab. Reload this page to use it here.', 'info', 0);
+    return;
+  }
+  if (!opened) {
+    // The handshake itself failed: maybe the server refused it over HTTP
+    // (not signed in) rather than being unreachable. Ask the API.
+    const status = await probeAuth();
+    if (S.ws) return; // something else reconnected meanwhile
+    if (status === 401) { endSession(); showLogin(''); return; }
+    if (status === 403) { endSession(); showLogin('This account is not an agent. Sign in with an agent account.'); return; }
+  }
+  scheduleReconnect();
+}
+
+async function probeAuth() {
+  try {
+    const reply = await fetch('/api/agent/calls?limit=1', { credentials: 'same-origin' });
+    return reply.status;
+  } catch (_) {
+    return 0;
+  }
+}
+
+function scheduleReconnect() {
+  clearTimeout(S.reconnectTimer);
+  const delay = BACKOFF_MS[Math.min(S.attempt, BACKOFF_MS.length - 1)];
+  S.attempt++;
+  S.reconnecting = true;
+  S.reconnectTimer = setTimeout(connect, delay);
+  renderConn();
+}
+
+/** Drop the current socket (heartbeat lost, audio failed) and reconnect. */
+function forceReconnect(reason) {
+  const ws = S.ws;
+  S.ws = null;
+  S.welcomed = false;
+  stopHeartbeat();
+  if (ws) {
+    ws.onclose = ws.onmessage = ws.onerror = ws.onopen = null;
+    try { ws.close(4000, reason); } catch (_) { /* ignore */ }
+  }
+  scheduleReconnect();
+}
+
+function send(message) {
+  const ws = S.ws;
+  if (!ws || ws.readyState !== WebSocket.OPEN) {
+    if (message.type !== 'ping' && message.type !== 'rtc_offer') {
+      toast('Not connected to the server. Your request was not sent.', 'error', 6000);
+    }
+    return false;
+  }
+  ws.send(JSON.stringify(message));
+  return true;
+}
+
+function startHeartbeat() {
+  stopHeartbeat();
+  S.pingTimer = setInterval(heartbeat, 1000);
+  S.nextPing = Date.now() + PING_EVERY_MS;
+}
+
+function stopHeartbeat() {
+  clearInterval(S.pingTimer);
+  S.pingTimer = null;
+}
+
+function heartbeat() {
+  const now = Date.now();
+  const ws = S.ws;
+  if (!ws || ws.readyState !== WebSocket.OPEN) return;
+  if (now - S.lastPong > PONG_TIMEOUT_MS && S.pingOutstandingSince && now - S.pingOutstandingSince > PING_EVERY_MS) {
+    forceReconnect('heartbeat timeout');
+    return;
+  }
+  if (now >= S.nextPing) {
+    S.nextPing = now + PING_EVERY_MS;
+    if (!S.pingOutstandingSince) S.pingOutstandingSince = now;
+    send({ type: 'ping', t: now / 1000 });
+  }
+}
+
+// ----------------------------------------------------------------- messages
+
+function handle(message) {
+  switch (message.type) {
+    case 'welcome': onWelcome(message); break;
+    case 'pong':
+      S.lastPong = Date.now();
+      S.pingOutstandingSince = 0;
+      break;
+    case 'rtc_answer': onRtcAnswer(message); break;
+    case 'state': applyState(message); render(); break;
+    case 'offer': setOffer(message); render(); break;
+    case 'offer_cancelled': onOfferCancelled(message); break;
+    case 'call': setCall(message); render(); break;
+    case 'call_ended': onCallEnded(message); break;
+    case 'targets':
+      S.targets = { agents: message.agents || [], queues: message.queues || [] };
+      if (D.transferDialog.open) fillTransferValues();
+      break;
+    case 'error': onError(message); break;
+    default: break;
+  }
+}
+
+function onWelcome(message) {
+  const gen = ++S.gen;
+  S.welcome = message;
+  S.welcomed = true;
+  S.sessionKnown = true;
+  S.reconnecting = false;
+  S.attempt = 0;
+  S.agent = message.agent || null;
+  S.dispositions = Array.isArray(message.dispositions) ? message.dispositions : [];
+  S.breakReasons = Array.isArray(message.break_reasons) ? message.break_reasons : [];
+  S.features = message.features || {};
+  S.targets = message.targets || { agents: [], queues: [] };
+  S.lastPong = Date.now();
+  S.pingOutstandingSince = 0;
+  setView('app');
+  fillIdentity();
+  fillBreakReasons();
+  loadWrapups();
+  applyState(message.state || null);
+  if (message.call) setCall(message.call);
+  else S.call = null;
+  if (message.offer && !(message.call && message.call.call_id === message.offer.call_id)) setOffer(message.offer);
+  else clearOffer();
+  render();
+  refreshHistory();
+  offerNotificationsButton();
+  setupMedia(gen, message.ice_servers || []);
+}
+
+function applyState(state) {
+  S.state = state;
+  S.stateAt = nowSec();
+  if (state && state.state === 'wrap_up' && S.wrapups.length && 'wrapup_until' in state) {
+    const w = S.wrapups[S.wrapups.length - 1];
+    if (state.wrapup_until !== undefined) w.wrapup_until = state.wrapup_until;
+    saveWrapups();
+  }
+}
+
+function setOffer(offer) {
+  const same = S.offer && S.offer.call_id === offer.call_id;
+  S.offer = offer;
+  S.offerAt = nowSec(); // `waited` counts from this message
+  if (!same) {
+    S.offerFirstAt = S.offerAt;
+    S.offerAccepting = false;
+    S.lastEvent = null;
+    rememberContext(offer);
+    startRinging(offer);
+  }
+}
+
+function clearOffer() {
+  S.offer = null;
+  S.offerAccepting = false;
+  stopRinging();
+}
+
+function onOfferCancelled(message) {
+  if (!S.offer || (message.call_id && message.call_id !== S.offer.call_id)) return;
+  const offer = S.offer;
+  clearOffer();
+  if (!S.call || S.call.call_id !== offer.call_id) {
+    const why = {
+      timeout: 'not answered in time',
+      caller_hangup: 'the caller hung up',
+      caller_hung_up: 'the caller hung up',
+      hangup: 'the caller hung up',
+      taken: 'answered by another agent',
+      declined: 'declined',
+    }[message.reason] || (message.reason ? String(message.reason).replace(/_/g, ' ') : 'cancelled');
+    S.lastEvent = `Missed call from ${offer.caller || 'unknown'} (${why}) at ${new Date().toLocaleTimeString([], { hour: '2-digit', minute: '2-digit' })}`;
+  }
+  render();
+}
+
+function setCall(call) {
+  const isNew = !S.call || S.call.call_id !== call.call_id;
+  S.call = call;
+  if (isNew) {
+    S.callAt = nowSec();
+    S.dtmfSent = '';
+    setMuted(false);
+  }
+  if (S.offer && S.offer.call_id === call.call_id) clearOffer();
+  if (call.consult || call.conference) closeTransferDialog();
+}
+
+function onCallEnded(message) {
+  const call = S.call && (!message.call_id || S.call.call_id === message.call_id) ? S.call : null;
+  if (S.offer && message.call_id && S.offer.call_id === message.call_id) clearOffer();
+  if (call) {
+    S.call = null;
+    setMuted(false);
+    closeTransferDialog();
+  }
+  const callId = message.call_id || (call && call.call_id);
+  if (callId && !S.wrapups.some((w) => w.call_id === callId)) {
+    S.wrapups.push({
+      call_id: callId,
+      caller: call ? call.caller : '',
+      queue: call ? call.queue : '',
+      cause: message.cause || null,
+      wrapup_until: message.wrapup_until ?? null,
+      endedAt: Date.now(),
+      notes: '',
+      disposition: '',
+    });
+    saveWrapups();
+  }
+  render();
+  refreshHistory();
+}
+
+function onError(message) {
+  const text = message.message || 'The server refused the request.';
+  toast(text, 'error');
+  if (message.ref === 'accept') {
+    S.offerAccepting = false;
+    render();
+  }
+}
+
+// ----------------------------------------------------------------- media
+
+async function setupMedia(gen, iceServers) {
+  closePeer();
+  if (!S.micTrack || S.micTrack.readyState === 'ended') {
+    try {
+      if (!navigator.mediaDevices || !navigator.mediaDevices.getUserMedia) throw new Error('this page needs HTTPS for the microphone');
+      S.micStream = await navigator.mediaDevices.getUserMedia(MIC_CONSTRAINTS);
+      S.micTrack = S.micStream.getAudioTracks()[0] || null;
+      if (S.micTrack) {
+        S.micTrack.enabled = !S.muted;
+        S.micTrack.addEventListener('ended', () => {
+          toast('The microphone was disconnected. Reload the page after plugging it back in.', 'error', 0);
+        });
+      }
+    } catch (error) {
+      S.micStream = S.micTrack = null;
+      const why = error && error.name === 'NotAllowedError'
+        ? 'access was denied. Allow the microphone for this site and reload.'
+        : (error && error.message) || 'no microphone found.';
+      toast(`Microphone unavailable: ${why}`, 'error', 0);
+    }
+    if (gen !== S.gen) return;
+  }
+
+  let pc;
+  try {
+    pc = new RTCPeerConnection({ iceServers });
+  } catch (error) {
+    toast(`Audio setup failed: ${error.message || error}`, 'error', 0);
+    return;
+  }
+  S.pc = pc;
+  pc.ontrack = (event) => {
+    if (pc !== S.pc) return;
+    const audio = D.remoteAudio;
+    audio.srcObject = event.streams[0] || new MediaStream([event.track]);
+    const playing = audio.play();
+    if (playing && playing.catch) playing.catch(() => { /* resumed on the next click */ });
+  };
+  pc.onconnectionstatechange = () => {
+    if (pc !== S.pc) return;
+    clearTimeout(S.pcFailedTimer);
+    if (pc.connectionState === 'failed') {
+      // The line is gone: a fresh socket brings a fresh welcome and a new line.
+      S.pcFailedTimer = setTimeout(() => {
+        if (pc === S.pc && pc.connectionState === 'failed' && S.ws) forceReconnect('audio failed');
+      }, PC_FAILED_RECOVER_MS);
+    }
+    renderConn();
+  };
+
+  let transceiver;
+  if (S.micTrack) {
+    const sender = pc.addTrack(S.micTrack, S.micStream);
+    transceiver = pc.getTransceivers().find((t) => t.sender === sender);
+  } else {
+    transceiver = pc.addTransceiver('audio', { direction: 'sendrecv' });
+  }
+  preferCodecs(transceiver);
+
+  try {
+    const offer = await pc.createOffer();
+    if (pc !== S.pc) return;
+    await pc.setLocalDescription(offer);
+    await iceGatheringComplete(pc, ICE_GATHER_CAP_MS);
+  } catch (error) {
+    if (pc === S.pc) toast(`Audio setup failed: ${error.message || error}`, 'error', 0);
+    return;
+  }
+  if (pc !== S.pc || gen !== S.gen) return;
+  S.lastOfferSdp = pc.localDescription.sdp;
+  send({ type: 'rtc_offer', sdp: pc.localDescription.sdp });
+  renderConn();
+}
+
+function preferCodecs(transceiver) {
+  if (!transceiver || typeof transceiver.setCodecPreferences !== 'function') return;
+  const caps = (window.RTCRtpReceiver && RTCRtpReceiver.getCapabilities && RTCRtpReceiver.getCapabilities('audio'))
+    || (window.RTCRtpSender && RTCRtpSender.getCapabilities && RTCRtpSender.getCapabilities('audio'));
+  if (!caps || !Array.isArray(caps.codecs)) return;
+  const rank = (codec) => CODEC_RANK[String(codec.mimeType).toLowerCase()] ?? 3;
+  const codecs = caps.codecs
+    .map((codec, index) => ({ codec, index }))
+    .sort((a, b) => rank(a.codec) - rank(b.codec) || a.index - b.index)
+    .map((entry) => entry.codec);
+  try {
+    transceiver.setCodecPreferences(codecs);
+  } catch (_) {
+    // Browser default order then; the server still picks G.711 when offered.
+  }
+}
+
+function iceGatheringComplete(pc, capMs) {
+  return new Promise((resolve) => {
+    if (pc.iceGatheringState === 'complete') { resolve(); return; }
+    let timer = null;
+    const done = () => {
+      clearTimeout(timer);
+      pc.removeEventListener('icegatheringstatechange', check);
+      pc.removeEventListener('icecandidate', onCandidate);
+      resolve();
+    };
+    const check = () => { if (pc.iceGatheringState === 'complete') done(); };
+    const onCandidate = (event) => { if (!event.candidate) done(); };
+    timer = setTimeout(done, capMs);
+    pc.addEventListener('icegatheringstatechange', check);
+    pc.addEventListener('icecandidate', onCandidate);
+  });
+}
+
+async function onRtcAnswer(message) {
+  const pc = S.pc;
+  if (!pc || pc.signalingState !== 'have-local-offer' || !message.sdp) return;
+  try {
+    await pc.setRemoteDescription({ type: 'answer', sdp: message.sdp });
+  } catch (error) {
+    if (pc === S.pc) toast(`Audio setup failed: ${error.message || error}`, 'error', 0);
+  }
+  renderConn();
+}
+
+function closePeer() {
+  clearTimeout(S.pcFailedTimer);
+  const pc = S.pc;
+  S.pc = null;
+  if (!pc) return;
+  pc.ontrack = pc.onconnectionstatechange = null;
+  try { pc.close(); } catch (_) { /* ignore */ }
+}
+
+function setMuted(muted) {
+  S.muted = muted;
+  if (S.micTrack) S.micTrack.enabled = !muted;
+}
+
+// ----------------------------------------------------------------- ringing & notifications
+
+function startRinging(offer) {
+  try { ringer.start(); } catch (_) { /* no audio output */ }
+  closeNotification();
+  if (!('Notification' in window) || Notification.permission !== 'granted') return;
+  if (!document.hidden && document.hasFocus()) return;
+  try {
+    const n = new Notification('Incoming call', {
+      body: [offer.caller, offer.queue].filter(Boolean).join(' · '),
+      tag: `offer-${offer.call_id}`,
+      requireInteraction: true,
+    });
+    n.onclick = () => { window.focus(); n.close(); };
+    S.notification = n;
+  } catch (_) { /* e.g. Android Chrome needs a service worker */ }
+}
+
+function stopRinging() {
+  ringer.stop();
+  closeNotification();
+}
+
+function closeNotification() {
+  if (S.notification) {
+    try { S.notification.close(); } catch (_) { /* ignore */ }
+    S.notification = null;
+  }
+}
+
+function requestNotifications() {
+  if (!('Notification' in window) || Notification.permission !== 'default') return;
+  try {
+    const result = Notification.requestPermission();
+    if (result && result.then) result.then(offerNotificationsButton, offerNotificationsButton);
+  } catch (_) { /* old API */ }
+}
+
+function offerNotificationsButton() {
+  show(D.btnNotify, 'Notification' in window && Notification.permission === 'default');
+}
+
+// ----------------------------------------------------------------- actions
+
+function setState(state) {
+  let reason = null;
+  if (state === 'break') reason = D.breakReason.value || null;
+  send({ type: 'set_state', state, reason });
+}
+
+function accept() {
+  if (!S.offer || S.offerAccepting) return;
+  if (send({ type: 'accept', call_id: S.offer.call_id })) {
+    S.offerAccepting = true;
+    stopRinging();
+    render();
+  }
+}
+
+function decline() {
+  if (!S.offer) return;
+  if (send({ type: 'decline', call_id: S.offer.call_id })) {
+    clearOffer();
+    render();
+  }
+}
+
+function hangup() {
+  if (S.call) send({ type: 'hangup' });
+}
+
+function toggleHold() {
+  if (S.call) send({ type: 'hold', on: !S.call.held });
+}
+
+function toggleMute() {
+  if (!S.call) return;
+  setMuted(!S.muted);
+  render();
+}
+
+function toggleRecording() {
+  if (S.call && S.features.recording_pause) send({ type: 'recording', paused: !S.call.recording_paused });
+}
+
+function sendDigit(digit) {
+  if (!S.call) return;
+  if (send({ type: 'dtmf', digits: digit })) {
+    S.dtmfSent = (S.dtmfSent + digit).slice(-24);
+    setText(D.dtmfSent, S.dtmfSent);
+  }
+}
+
+// ----------------------------------------------------------------- transfer dialog
+
+function openTransferDialog() {
+  if (!S.call || S.call.consult) return;
+  D.transferKind.value = 'agent';
+  D.transferMode.value = 'blind';
+  D.transferNumber.value = '';
+  setText(D.transferError, '');
+  show(D.transferError, false);
+  fillTransferValues();
+  if (typeof D.transferDialog.showModal === 'function') D.transferDialog.showModal();
+  else D.transferDialog.setAttribute('open', '');
+  (D.transferValueField.hidden ? D.transferNumber : D.transferValue).focus();
+}
+
+function closeTransferDialog() {
+  if (!D.transferDialog.open) return;
+  if (typeof D.transferDialog.close === 'function') D.transferDialog.close();
+  else D.transferDialog.removeAttribute('open');
+}
+
+function fillTransferValues() {
+  const kind = D.transferKind.value;
+  const isNumber = kind === 'number';
+  show(D.transferValueField, !isNumber);
+  show(D.transferNumberField, isNumber);
+  if (isNumber) return;
+  const previous = D.transferValue.value;
+  const options = [];
+  if (kind === 'agent') {
+    setText(D.transferValueLabel, 'Agent');
+    const me = S.agent && S.agent.username;
+    const order = { available: 0, wrap_up: 1, reserved: 1, on_call: 2, break: 3, offline: 4 };
+    const agents = (S.targets.agents || [])
+      .filter((a) => a && a.username && a.username !== me)
+      .slice()
+      .sort((a, b) => (order[a.state] ?? 5) - (order[b.state] ?? 5) || String(a.username).localeCompare(b.username));
+    for (const a of agents) {
+      options.push(el('option', { value: a.username, text: `${a.username} — ${STATE_NAMES[a.state] || a.state || 'unknown'}` }));
+    }
+  } else {
+    setText(D.transferValueLabel, 'Queue');
+    for (const q of S.targets.queues || []) {
+      const name = typeof q === 'string' ? q : q && q.name;
+      if (name) options.push(el('option', { value: name, text: name }));
+    }
+  }
+  if (!options.length) options.push(el('option', { value: '', text: kind === 'agent' ? 'No other agents' : 'No queues', disabled: '' }));
+  D.transferValue.replaceChildren(...options);
+  if (previous && [...D.transferValue.options].some((o) => o.value === previous)) D.transferValue.value = previous;
+}
+
+function submitTransfer(event) {
+  event.preventDefault();
+  const kind = D.transferKind.value;
+  const value = kind === 'number' ? D.transferNumber.value.replace(/[\s().-]/g, '') : D.transferValue.value;
+  if (!value) {
+    setText(D.transferError, kind === 'number' ? 'Enter a phone number.' : `Choose ${kind === 'agent' ? 'an agent' : 'a queue'}.`);
+    show(D.transferError, true);
+    return;
+  }
+  if (send({ type: 'transfer', mode: D.transferMode.value === 'consult' ? 'consult' : 'blind', target: { kind, value } })) {
+    closeTransferDialog();
+  }
+}
+
+// ----------------------------------------------------------------- wrap-up
+
+function saveWrapup(event) {
+  event.preventDefault();
+  const w = S.wrapups[0];
+  if (!w) return;
+  const disposition = D.wrapupDisposition.value;
+  if (S.dispositions.length && !disposition) {
+    setText(D.wrapupError, 'Choose a disposition for this call.');
+    show(D.wrapupError, true);
+    D.wrapupDisposition.focus();
+    return;
+  }
+  const notes = D.wrapupNotes.value;
+  if (!send({ type: 'wrapup', call_id: w.call_id, disposition: disposition || null, notes })) return;
+  S.wrapups.shift();
+  saveWrapups();
+  show(D.wrapupError, false);
+  render();
+  refreshHistory();
+  setTimeout(refreshHistory, 800); // the server may store it a moment later
+}
+
+function renderWrapup() {
+  const w = S.wrapups[0];
+  show(D.wrapupPanel, Boolean(w));
+  if (!w) { D.wrapupPanel.dataset.callId = ''; return; }
+  if (D.wrapupPanel.dataset.callId !== String(w.call_id)) {
+    D.wrapupPanel.dataset.callId = String(w.call_id);
+    const options = [el('option', { value: '', text: S.dispositions.length ? 'Choose a disposition…' : 'No dispositions configured' })];
+    for (const d of S.dispositions) options.push(el('option', { value: d.code, text: d.label || d.code }));
+    D.wrapupDisposition.replaceChildren(...options);
+    D.wrapupDisposition.value = w.disposition || '';
+    D.wrapupNotes.value = w.notes || '';
+    show(D.wrapupError, false);
+  }
+  setText(D.wrapupCaller, w.caller || 'unknown caller');
+  setText(D.wrapupQueue, w.queue || '');
+  show(D.wrapupQueue, Boolean(w.queue));
+  const more = S.wrapups.length - 1;
+  setText(D.wrapupMore, more > 0 ? `${more} more call${more > 1 ? 's' : ''} waiting for wrap-up after this one` : '');
+  show(D.wrapupMore, more > 0);
+  renderWrapupTimer();
+}
+
+function renderWrapupTimer() {
+  const w = S.wrapups[0];
+  if (!w) return;
+  const until = w.wrapup_until;
+  if (until === null || until === undefined) {
+    show(D.wrapupClock, false);
+    setText(D.wrapupTimer, '');
+    return;
+  }
+  show(D.wrapupClock, true);
+  const left = until - nowSec();
+  const over = left <= 0;
+  D.wrapupClock.classList.toggle('is-over', over);
+  setText(D.wrapupTimerLabel, over ? 'Take the time you need' : 'Wrap-up time left');
+  setText(D.wrapupTimer, over ? 'wrap-up time over' : clock(Math.ceil(left)));
+}
+
+// ----------------------------------------------------------------- history
+
+let historySeq = 0;
+
+async function refreshHistory() {
+  const seq = ++historySeq;
+  let rows;
+  try {
+    const reply = await fetch('/api/agent/calls?limit=50', { credentials: 'same-origin', headers: { Accept: 'application/json' } });
+    if (seq !== historySeq) return;
+    if (!reply.ok) {
+      renderHistoryMessage(reply.status === 404 ? 'Call history is not available.' : `Could not load call history (HTTP ${reply.status}).`);
+      return;
+    }
+    const data = await reply.json();
+    rows = Array.isArray(data) ? data : (data && (data.calls || data.items)) || [];
+  } catch (_) {
+    if (seq === historySeq) renderHistoryMessage('Could not load call history.');
+    return;
+  }
+  if (seq !== historySeq) return;
+  renderHistory(rows);
+}
+
+function renderHistoryMessage(text) {
+  const tbody = D.history.tBodies[0];
+  tbody.replaceChildren(el('tr', { className: 'history-empty' }, el('td', { colspan: '3', text })));
+}
+
+function parseDate(iso) {
+  if (!iso) return null;
+  const date = new Date(iso);
+  return Number.isNaN(date.getTime()) ? null : date;
+}
+
+function isToday(date) {
+  return Boolean(date) && date.toDateString() === new Date().toDateString();
+}
+
+function renderHistory(rows) {
+  S.history = rows;
+  renderStats();
+  const tbody = D.history.tBodies[0];
+  if (!rows.length) {
+    renderHistoryMessage('No calls yet. Answered calls appear here.');
+    return;
+  }
+  const trs = rows.map((call) => {
+    const date = parseDate(call.answered_at) || parseDate(call.ended_at);
+    const duration = call.duration === null || call.duration === undefined ? '' : clock(call.duration);
+    const day = date && !isToday(date) ? `${date.toLocaleDateString([], { month: 'short', day: 'numeric' })} · ` : '';
+    const timeCell = el('td', { className: 'history-time', title: date ? date.toLocaleString() : '' },
+      el('div', { className: 'history-clock', text: date ? date.toLocaleTimeString([], { hour: 'numeric', minute: '2-digit' }) : '—' }),
+      el('div', { className: 'history-sub', text: `${day}${duration}` }));
+    const sub = [call.queue, call.notes].filter(Boolean).join(' · ');
+    const callerCell = el('td', { className: 'history-caller' },
+      el('div', { className: 'mono history-number', title: call.caller || '', text: call.caller || 'unknown' }),
+      sub ? el('div', { className: 'history-sub', title: sub, text: sub }) : null);
+    const result = call.disposition_label || call.disposition || '';
+    const resultCell = el('td', { className: 'history-result' },
+      result ? el('span', { className: 'chip chip-result', title: result, text: result })
+        : el('span', { className: 'chip chip-pending', text: call.ended_at ? 'None' : 'Live' }));
+    return el('tr', { dataset: { callId: String(call.id) } }, callerCell, timeCell, resultCell);
+  });
+  tbody.replaceChildren(...trs);
+}
+
+function renderStats() {
+  const today = (S.history || []).filter((call) => isToday(parseDate(call.answered_at) || parseDate(call.ended_at)));
+  const talk = today.reduce((sum, call) => sum + (Number(call.duration) || 0), 0);
+  setText(D.statCalls, String(today.length));
+  setText(D.statTalk, clock(talk));
+  setText(D.statAvg, clock(today.length ? talk / today.length : 0));
+  show(D.idleStats, today.length > 0);
+}
+
+// ----------------------------------------------------------------- rendering
+
+function stateView() {
+  if (!S.state) return { key: 'offline', label: 'Offline' };
+  if (S.offer && !S.call) return { key: 'ringing', label: 'Ringing' };
+  if (S.call) return { key: 'on_call', label: 'On call' };
+  const state = S.state.state;
+  if (state === 'break') return { key: 'break', label: S.state.reason ? `Break: ${S.state.reason}` : 'Break' };
+  return { key: STATE_NAMES[state] ? state : 'offline', label: STATE_NAMES[state] || String(state || 'Offline') };
+}
+
+function fillIdentity() {
+  const agent = S.agent || {};
+  const username = agent.username || '';
+  setText(D.userName, username);
+  setText(D.userAvatar, username.slice(0, 1).toUpperCase());
+  const tenant = agent.tenant;
+  const tenantName = tenant && typeof tenant === 'object' ? (tenant.name || tenant.slug || '') : (tenant || '');
+  setText(D.tenantName, tenantName);
+}
+
+function fillBreakReasons() {
+  const previous = D.breakReason.value;
+  const reasons = S.breakReasons.length ? S.breakReasons : [];
+  const options = reasons.map((r) => el('option', { value: r, text: r }));
+  if (!options.length) options.push(el('option', { value: '', text: 'Break' }));
+  D.breakReason.replaceChildren(...options);
+  if (previous && reasons.includes(previous)) D.breakReason.value = previous;
+  show(D.breakReason, reasons.length > 0);
+}
+
+function renderConn() {
+  const ws = S.ws;
+  let status;
+  let text;
+  const wsUp = ws && ws.readyState === WebSocket.OPEN && S.welcomed;
+  if (!wsUp) {
+    if (S.reconnecting) { status = 'reconnecting'; text = 'Reconnecting…'; }
+    else if (ws) { status = 'reconnecting'; text = S.sessionKnown ? 'Reconnecting…' : 'Connecting…'; }
+    else { status = 'offline'; text = 'Offline'; }
+  } else {
+    const pcState = S.pc ? S.pc.connectionState : 'new';
+    if (pcState === 'connected') { status = 'connected'; text = 'Connected'; }
+    else if (pcState === 'failed' || pcState === 'closed') { status = 'offline'; text = 'Audio lost'; }
+    else if (pcState === 'disconnected') { status = 'reconnecting'; text = 'Audio reconnecting…'; }
+    else { status = 'reconnecting'; text = 'Connecting audio…'; }
+  }
+  if (D.connIndicator.dataset.status !== status) D.connIndicator.dataset.status = status;
+  setText(D.connText, text);
+  D.connIndicator.title = `Server: ${wsUp ? 'connected' : 'not connected'} · Audio: ${S.pc ? S.pc.connectionState : 'not set up'}`;
+  const canAct = Boolean(wsUp);
+  for (const button of [D.btnAvailable, D.btnBreak, D.btnOffline]) button.disabled = !canAct;
+  D.breakReason.disabled = !canAct;
+}
+
+function render() {
+  const view = stateView();
+  document.body.dataset.state = view.key;
+  setText(D.stateLabel, view.label);
+  const current = S.state ? S.state.state : 'offline';
+  D.btnAvailable.setAttribute('aria-pressed', String(current === 'available'));
+  D.btnBreak.setAttribute('aria-pressed', String(current === 'break'));
+  D.btnOffline.setAttribute('aria-pressed', String(current === 'offline'));
+  renderConn();
+  renderIdle(view);
+  renderOffer();
+  renderCall();
+  renderWrapup();
+  tick();
+}
+
+function renderIdle(view) {
+  const busy = Boolean(S.offer || S.call || S.wrapups.length);
+  show(D.idlePanel, !busy);
+  if (busy) return;
+  const idle = {
+    available: ['#i-check', 'Ready for calls', 'Calls from your queues will ring here.'],
+    break: ['#i-coffee', S.state && S.state.reason ? `On break: ${S.state.reason}` : 'On break', 'Go Available when you are back.'],
+    offline: ['#i-power', "You're offline", 'Go Available to start taking calls.'],
+    reserved: ['#i-phone', 'A call is on its way', 'It will ring here in a moment.'],
+    on_call: ['#i-phone', 'On call', 'Reconnecting the call to this page…'],
+    wrap_up: ['#i-check', 'Wrap-up', 'Finishing the previous call.'],
+  }[view.key] || ['#i-power', view.label, ''];
+  D.idleIconUse.setAttribute('href', idle[0]);
+  setText(D.idleTitle, idle[1]);
+  setText(D.idleText, idle[2]);
+  setText(D.idleEvent, S.lastEvent || '');
+  show(D.idleEvent, Boolean(S.lastEvent));
+}
+
+function renderOffer() {
+  const offer = S.offer;
+  show(D.offerCard, Boolean(offer));
+  if (!offer) { D.offerCard.dataset.callId = ''; return; }
+  D.offerCard.classList.toggle('is-accepting', S.offerAccepting);
+  D.btnAccept.disabled = S.offerAccepting;
+  D.btnDecline.disabled = S.offerAccepting;
+  setText(D.btnAccept.querySelector('.btn-text'), S.offerAccepting ? 'Connecting…' : 'Accept');
+  if (D.offerCard.dataset.callId === String(offer.call_id) && D.offerCard.dataset.rendered === JSON.stringify(offer.ivr || {})) return;
+  D.offerCard.dataset.callId = String(offer.call_id);
+  D.offerCard.dataset.rendered = JSON.stringify(offer.ivr || {});
+  setText(D.offerCaller, offer.caller || 'Unknown caller');
+  setText(D.offerQueue, offer.queue || '—');
+  renderIvr(offer.ivr, D.offerIvrInputs, D.offerIvrVars);
+}
+
+/** The IVR's inputs (list) and variables (key/value table) into the given elements. */
+function renderIvr(ivrData, list, table) {
+  const ivr = ivrData || {};
+  const inputs = Array.isArray(ivr.inputs) ? ivr.inputs : [];
+  const variables = ivr.variables && typeof ivr.variables === 'object' ? ivr.variables : {};
+  list.replaceChildren(...(inputs.length
+    ? inputs.map((item) => el('li', {},
+      el('span', { className: 'ivr-node', text: item && item.node !== undefined ? String(item.node) : '' }),
+      el('span', { className: 'ivr-arrow', 'aria-hidden': 'true', text: '→' }),
+      el('span', { className: 'ivr-input', text: item && item.input !== undefined ? String(item.input) : '' })))
+    : [el('li', { className: 'muted', text: 'No menu choices' })]));
+  const entries = Object.entries(variables);
+  table.tBodies[0].replaceChildren(...(entries.length
+    ? entries.map(([key, value]) => el('tr', {},
+      el('th', { scope: 'row', text: key }),
+      el('td', { text: value !== null && typeof value === 'object' ? JSON.stringify(value) : String(value ?? '') })))
+    : [el('tr', {}, el('td', { className: 'muted', colspan: '2', text: 'No caller details' }))]));
+}
+
+/** The screen-pop data of a call, kept for the call panel (also across a reload). */
+function rememberContext(offer) {
+  if (!offer || !offer.call_id || !offer.ivr) return;
+  const all = readSession('softphone.context') || {};
+  all[offer.call_id] = { ivr: offer.ivr, at: Date.now() };
+  const recent = Object.entries(all).sort((a, b) => b[1].at - a[1].at).slice(0, 5);
+  writeSession('softphone.context', Object.fromEntries(recent));
+}
+
+function contextOf(callId) {
+  const all = readSession('softphone.context') || {};
+  return all[callId] ? all[callId].ivr : null;
+}
+
+function readSession(key) {
+  try { return JSON.parse(sessionStorage.getItem(key) || 'null'); } catch (_) { return null; }
+}
+
+function writeSession(key, value) {
+  try { sessionStorage.setItem(key, JSON.stringify(value)); } catch (_) { /* ignore */ }
+}
+
+function renderCall() {
+  const call = S.call;
+  show(D.callPanel, Boolean(call));
+  if (!call) return;
+  const consult = call.consult || null;
+  D.callPanel.classList.toggle('is-held', Boolean(call.held));
+  D.callPanel.classList.toggle('is-muted', S.muted);
+  setText(D.callStatusText, call.held ? 'On hold' : consult ? 'Consulting' : call.conference ? 'Conference' : 'On call');
+  setText(D.callQueue, call.queue || '');
+  setText(D.callCaller, call.caller || 'Unknown caller');
+  show(D.holdBanner, Boolean(call.held));
+  show(D.muteBanner, S.muted);
+  const recordingPaused = Boolean(call.recording_paused);
+  show(D.recordingBanner, recordingPaused);
+  show(D.conferenceBanner, Boolean(call.conference));
+  setText(D.conferenceText, call.conference
+    ? `The caller, you${consult ? ` and ${targetLabel(consult.target)}` : ' and the other party'} are talking together.` : '');
+
+  setText(D.btnHold.querySelector('.btn-text'), call.held ? 'Resume' : 'Hold');
+  D.btnHold.querySelector('use').setAttribute('href', call.held ? '#i-play' : '#i-pause');
+  D.btnHold.setAttribute('aria-pressed', String(Boolean(call.held)));
+  setText(D.btnMute.querySelector('.btn-text'), S.muted ? 'Unmute' : 'Mute');
+  D.btnMute.querySelector('use').setAttribute('href', S.muted ? '#i-mic' : '#i-micoff');
+  D.btnMute.setAttribute('aria-pressed', String(S.muted));
+
+  show(D.btnRecording, Boolean(S.features.recording_pause));
+  setText(D.btnRecording.querySelector('.btn-text'), recordingPaused ? 'Resume recording' : 'Pause recording');
+  D.btnRecording.setAttribute('aria-pressed', String(recordingPaused));
+
+  D.btnTransfer.disabled = Boolean(consult) || Boolean(call.conference);
+
+  show(D.consultPanel, Boolean(consult));
+  if (consult) {
+    const who = targetLabel(consult.target);
+    const talking = consult.state === 'talking';
+    setText(D.consultText, call.conference ? `In conference with ${who}` : talking ? `Talking to ${who}` : `Calling ${who}…`);
+    D.consultPanel.dataset.state = consult.state || '';
+    show(D.btnConference, !call.conference);
+  }
+  setText(D.dtmfSent, S.dtmfSent);
+
+  if (D.callContext.dataset.callId !== String(call.call_id)) {
+    D.callContext.dataset.callId = String(call.call_id);
+    const ivr = contextOf(call.call_id);
+    const has = Boolean(ivr && ((ivr.inputs && ivr.inputs.length) || (ivr.variables && Object.keys(ivr.variables).length)));
+    show(D.callContext, has);
+    if (has) renderIvr(ivr, D.callIvrInputs, D.callIvrVars);
+  }
+}
+
+/** Clocks only: runs four times a second. */
+function tick() {
+  if (S.view !== 'app') return;
+  const now = nowSec();
+  const since = S.state && typeof S.state.since === 'number' ? S.state.since : S.stateAt;
+  setText(D.stateTimer, clock(now - since));
+
+  if (S.offer) {
+    const waited = (Number(S.offer.waited) || 0) + (now - S.offerAt);
+    setText(D.offerWaited, clock(waited));
+    const expires = Number(S.offer.expires_at);
+    if (expires) {
+      const left = Math.max(0, expires - now);
+      setText(D.offerCountdown, clock(Math.ceil(left)));
+      const total = Math.max(1, expires - (S.offerFirstAt || S.offerAt));
+      D.offerProgressBar.style.transform = `scaleX(${Math.min(1, left / total).toFixed(4)})`;
+      D.offerCard.classList.toggle('is-urgent', left <= 5);
+    } else {
+      setText(D.offerCountdown, '—');
+    }
+  }
+  if (S.call) {
+    const answered = typeof S.call.answered_at === 'number' ? S.call.answered_at : S.callAt;
+    setText(D.callTimer, clock(now - answered));
+  }
+  if (S.wrapups.length) renderWrapupTimer();
+
+  const view = stateView();
+  let title = `${view.label} · Softphone`;
+  if (view.key === 'ringing') title = `Incoming call${S.offer.caller ? `: ${S.offer.caller}` : ''} · Softphone`;
+  else if (S.call) title = `On call ${clock(now - (S.call.answered_at || S.callAt))} · Softphone`;
+  if (document.title !== title) document.title = title;
+}
+
+// ----------------------------------------------------------------- keyboard
+
+function onKeyDown(event) {
+  if (S.view !== 'app' || event.defaultPrevented || event.ctrlKey || event.metaKey || event.altKey || event.repeat) return;
+  if (isTypingTarget(event.target) || D.transferDialog.open) return;
+  const key = (event.key || '').toLowerCase();
+  let handled = true;
+  if (key === 'a' && !event.shiftKey && S.offer) accept();
+  else if (key === 'd' && !event.shiftKey && S.offer) decline();
+  else if (key === 'h' && event.shiftKey && S.call) toggleHold();
+  else if (key === 'h' && !event.shiftKey && S.call) hangup();
+  else if (key === 'm' && !event.shiftKey && S.call) toggleMute();
+  else handled = false;
+  if (handled) event.preventDefault();
+}
+
+// ----------------------------------------------------------------- wiring
+
+function wire() {
+  D.loginForm.addEventListener('submit', login);
+  D.btnLogout.addEventListener('click', logout);
+  D.btnNotify.addEventListener('click', requestNotifications);
+  D.btnAvailable.addEventListener('click', () => setState('available'));
+  D.btnBreak.addEventListener('click', () => setState('break'));
+  D.btnOffline.addEventListener('click', () => setState('offline'));
+  D.btnAccept.addEventListener('click', accept);
+  D.btnDecline.addEventListener('click', decline);
+  D.btnHangup.addEventListener('click', hangup);
+  D.btnHold.addEventListener('click', toggleHold);
+  D.btnMute.addEventListener('click', toggleMute);
+  D.btnRecording.addEventListener('click', toggleRecording);
+  D.btnTransfer.addEventListener('click', openTransferDialog);
+  D.btnTransferComplete.addEventListener('click', () => send({ type: 'transfer_complete' }));
+  D.btnTransferCancel.addEventListener('click', () => send({ type: 'transfer_cancel' }));
+  D.btnConference.addEventListener('click', () => send({ type: 'conference' }));
+  D.keypad.addEventListener('click', (event) => {
+    const button = event.target instanceof Element ? event.target.closest('[data-digit]') : null;
+    if (button) sendDigit(button.dataset.digit);
+  });
+  D.transferKind.addEventListener('change', () => {
+    show(D.transferError, false);
+    fillTransferValues();
+  });
+  D.transferForm.addEventListener('submit', submitTransfer);
+  D.transferClose.addEventListener('click', closeTransferDialog);
+  D.wrapupForm.addEventListener('submit', saveWrapup);
+  D.wrapupNotes.addEventListener('keydown', (event) => {
+    if (event.key === 'Enter' && (event.ctrlKey || event.metaKey)) saveWrapup(event);
+  });
+  const keepDraft = () => {
+    const w = S.wrapups[0];
+    if (!w) return;
+    w.notes = D.wrapupNotes.value;
+    w.disposition = D.wrapupDisposition.value;
+    show(D.wrapupError, false);
+    saveWrapups();
+  };
+  D.wrapupNotes.addEventListener('input', keepDraft);
+  D.wrapupDisposition.addEventListener('change', keepDraft);
+  D.historyRefresh.addEventListener('click', refreshHistory);
+  D.toastClose.addEventListener('click', hideToast);
+  document.addEventListener('keydown', onKeyDown);
+  document.addEventListener('keydown', (event) => { if (event.key === 'Escape' && !D.toast.hidden && !D.transferDialog.open) hideToast(); });
+  // Browsers start audio only after a user gesture: take the first one.
+  const gesture = () => {
+    unlockAudio();
+    const audio = D.remoteAudio;
+    if (audio.srcObject && audio.paused) audio.play().catch(() => {});
+  };
+  document.addEventListener('pointerdown', gesture, true);
+  document.addEventListener('keydown', gesture, true);
+  setInterval(tick, 250);
+}
+
+wire();
+setView('loading');
+connect();
