@@ -639,21 +639,8 @@ class AcdService:
             self.record_event(tenant_id, caller.id, "transfer", connection.agent_id, {"to": "number", "target": target})
             self._release(connection)
             return
-        if kind == "agent":
-            agent_id = self.agent_id_of(tenant_id, target)
-            if agent_id is None:
-                raise TransferError(f"no agent {target}")
-            if agent_id == connection.agent_id:
-                raise TransferError("that is you")
-            queue = direct_queue(agent_id)
-        elif kind == "queue":
-            if target not in self.queues.get(tenant_id, {}):
-                raise TransferError(f"no queue {target}")
-            queue = target
-        else:
-            raise TransferError(f"unknown transfer target kind {kind!r}")
-        if connection.waiting is None:
-            raise TransferError("a callback cannot be transferred to an agent or a queue")
+        queue = self._target_queue(connection, kind, target)
+        assert connection.waiting is not None
         caller.unbridge()
         self._release(connection)
         self.record_event(tenant_id, caller.id, "transfer", connection.agent_id, {"to": kind, "target": target})
@@ -663,6 +650,21 @@ class AcdService:
         if kind == "agent":
             waiting.record_queue = connection.waiting.record_queue
         self._spawn(self._serve(waiting))
+
+    def _target_queue(self, connection: Connection, kind: str, target: str) -> str:
+        """The queue a transfer or consult to an agent (their hidden queue) or a queue waits in."""
+        if connection.waiting is None:
+            raise TransferError("a callback cannot be transferred to an agent or a queue")
+        if kind == "agent":
+            agent_id = self.agent_id_of(connection.tenant_id, target)
+            if agent_id is None or agent_id == connection.agent_id:
+                raise TransferError(f"no other agent {target}")
+            return direct_queue(agent_id)
+        if kind == "queue":
+            if target not in self.queues.get(connection.tenant_id, {}):
+                raise TransferError(f"no queue {target}")
+            return target
+        raise TransferError(f"unknown transfer target kind {kind!r}")
 
     def connection_of(self, tenant_id: int, leg: Call) -> Connection | None:
         """The connection in which ``leg`` is the agent's (the softphone's view of its call)."""
@@ -683,19 +685,8 @@ class AcdService:
         if kind == "number":
             if not self.endpoint.routing.may_dial(tenant_id, target):
                 raise TransferError(f"{target} is not allowed by this tenant's dialing rules")
-        elif kind == "agent":
-            agent_id = self.agent_id_of(tenant_id, target)
-            if agent_id is None or agent_id == connection.agent_id:
-                raise TransferError(f"no other agent {target}")
-            queue = direct_queue(agent_id)
-        elif kind == "queue":
-            if target not in self.queues.get(tenant_id, {}):
-                raise TransferError(f"no queue {target}")
-            queue = target
         else:
-            raise TransferError(f"unknown target kind {kind!r}")
-        if connection.waiting is None:
-            raise TransferError("a callback cannot be transferred")
+            queue = self._target_queue(connection, kind, target)
         consult = connection.consult = Consult(kind, target)
         self.hold(connection, True)
         self.record_event(tenant_id, caller.id, "consult", connection.agent_id, {"to": kind, "target": target})

@@ -1,4 +1,4 @@
-// Agent softphone page: login, signalling WebSocket (PROTOCOL.md), one WebRTC
+// Agent softphone page: login, signalling WebSocket (README: "Softphone protocol"), one WebRTC
 // line for the whole session, screen pop, call controls, wrap-up and history.
 // Vanilla ES2020 module, no dependencies.
 

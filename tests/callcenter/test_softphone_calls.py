@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import AsyncIterator, Iterator
+from typing import Any
 
 import httpx
 import pytest
@@ -88,6 +89,15 @@ async def call_in(harness: EndpointHarness, key: str) -> Caller:
     await asyncio.sleep(1.0)
     leg.send_dtmf(key)
     return Caller(leg)
+
+
+async def answered_by(client: AgentClient, harness: EndpointHarness, key: str = "1") -> tuple[Caller, dict[str, Any]]:
+    """A caller pressing ``key``, offered to and accepted by ``client``, until the caller hears the agent."""
+    caller = await call_in(harness, key)
+    offer = await client.expect("offer")
+    await client.send({"type": "accept", "call_id": offer["call_id"]})
+    await eventually(lambda: caller.hears(client.mic.freq or 0))
+    return caller, offer
 
 
 async def eventually(check: object, timeout: float = 10.0) -> None:
@@ -178,11 +188,8 @@ async def test_reconnecting_reattaches_the_call(node: NodeProcess, api: httpx.Cl
                                                harness: EndpointHarness) -> None:
     """A reload: the tab's socket and WebRTC connection go away and come back; the call stays."""
     agent1 = await agent(node, "agent1", AGENT1_TONE)
-    caller = await call_in(harness, "1")
+    caller, offer = await answered_by(agent1, harness)
     try:
-        offer = await agent1.expect("offer")
-        await agent1.send({"type": "accept", "call_id": offer["call_id"]})
-        await eventually(lambda: caller.hears(AGENT1_TONE))
         await agent1.close()  # the tab goes away
         await asyncio.sleep(1.0)
         again = AgentClient(node.http, "demo", "agent1", node.agents["agent1"][0])
@@ -259,11 +266,8 @@ async def test_consult_then_conference_then_the_agent_leaves(node: NodeProcess, 
                                                              harness: EndpointHarness) -> None:
     agent1 = await agent(node, "agent1", AGENT1_TONE)
     agent2 = await agent(node, "agent2", AGENT2_TONE)
-    caller = await call_in(harness, "1")
+    caller, offer = await answered_by(agent1, harness)
     try:
-        offer = await agent1.expect("offer")
-        await agent1.send({"type": "accept", "call_id": offer["call_id"]})
-        await eventually(lambda: caller.hears(AGENT1_TONE))
 
         await agent1.send({"type": "transfer", "mode": "consult", "target": {"kind": "agent", "value": "agent2"}})
         consulted = await agent2.expect("offer")
@@ -304,11 +308,8 @@ async def test_a_cancelled_consult_goes_back_to_the_caller(node: NodeProcess, ap
                                                            harness: EndpointHarness) -> None:
     agent1 = await agent(node, "agent1", AGENT1_TONE)
     agent2 = await agent(node, "agent2", AGENT2_TONE)
-    caller = await call_in(harness, "1")
+    caller, offer = await answered_by(agent1, harness)
     try:
-        offer = await agent1.expect("offer")
-        await agent1.send({"type": "accept", "call_id": offer["call_id"]})
-        await eventually(lambda: caller.hears(AGENT1_TONE))
         await agent1.send({"type": "transfer", "mode": "consult", "target": {"kind": "agent", "value": "agent2"}})
         consulted = await agent2.expect("offer")
         await agent1.send({"type": "transfer_cancel"})  # still ringing: the offer goes away
