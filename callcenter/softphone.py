@@ -252,14 +252,22 @@ class SoftphoneService:
             return
         del self.sessions[key]
         logger.info("softphone gone: agent logged off", extra={"call_id": session.call_id or "-"})
-        self.acd.softphone_changed(session.tenant_id, session.agent_id, False)
-        self.acd.request_state(session.tenant_id, session.agent_id, "offline", "softphone disconnected")
+        self._spawn(self._log_off(session))
+
+    async def _log_off(self, session: AgentSession) -> None:
+        """Offline at once (not after the call's wrap-up); a caller goes back to the queue."""
+        tenant_id, agent_id = session.tenant_id, session.agent_id
         connection = self._connection(session)
         if connection is not None:  # the caller must not stay with an agent who is gone
-            if connection.waiting is not None and connection.waiting.queue in self.acd.queues.get(session.tenant_id, {}):
-                self._spawn(self.acd.transfer(connection, "queue", connection.waiting.queue))
+            queue = connection.waiting.record_queue if connection.waiting is not None else None
+            if queue in self.acd.queues.get(tenant_id, {}):
+                with suppress(TransferError):
+                    await self.acd.transfer(connection, "queue", queue)
             elif session.leg is not None:
-                self._spawn(session.leg.hangup("softphone_gone"))
+                await session.leg.hangup("softphone_gone")
+        self.acd.softphone_changed(tenant_id, agent_id, False)
+        self.acd.request_state(tenant_id, agent_id, "offline", "softphone disconnected")
+        self.acd.end_wrapup(tenant_id, agent_id)  # applies the offline now if the call left a wrap-up
 
     # -- requests from the tab -----------------------------------------------------------------
     async def _dispatch(self, session: AgentSession, message: dict[str, Any], tenant_info: dict[str, Any]) -> None:

@@ -42,6 +42,7 @@ class BrowserStream:
         self._playback: Playback | None = None
         self._pcm_out: deque[bytes] = deque()
         self._listeners: list[asyncio.Queue[bytes | None]] = []
+        self._silence_ts = 0
         self.closed = False
 
     @property
@@ -69,6 +70,7 @@ class BrowserStream:
         if self.line is line:
             line.sink = None
             self.line = None
+            self.clock.add(self)  # the peer hears silence meanwhile (carriers hang up on RTP timeouts)
 
     def _from_browser(self, payload: bytes, ts: int, marker: int) -> None:
         peer = self.peer
@@ -130,7 +132,10 @@ class BrowserStream:
             payload = silence  # on hold: the tab hears silence, not the last words stretched out
         if payload is not None:
             self._send(payload.ljust(SAMPLES, silence[:1]))
-        if self._playback is None and not self._pcm_out and self.peer is not None:
+        if self.line is None and self.peer is not None:  # no tab attached: silence to the peer
+            self._silence_ts = (self._silence_ts + SAMPLES) & 0xFFFFFFFF
+            self.peer.relay(silence, self._silence_ts, 0)
+        elif self._playback is None and not self._pcm_out and self.peer is not None:
             self.clock.discard(self)
 
     async def frames(self) -> AsyncIterator[bytes]:

@@ -322,3 +322,28 @@ async def test_a_cancelled_consult_goes_back_to_the_caller(node: NodeProcess, ap
         await caller.hang_up()
         await agent1.close()
         await agent2.close()
+
+
+async def test_an_agent_gone_beyond_the_grace_period_gives_the_call_back_to_the_queue(
+        node: NodeProcess, api: httpx.Client, harness: EndpointHarness) -> None:
+    """The tab stays away longer than ``softphone_grace`` (10 s): the agent is logged off and
+    the caller, instead of staying with nobody, waits in the queue again and is answered."""
+    agent1 = await agent(node, "agent1", AGENT1_TONE)
+    caller, offer = await answered_by(agent1, harness)
+    try:
+        await agent1.close()
+        agent_id = next(a["id"] for a in api.get("/api/agents").json() if a["username"] == "agent1")
+        async with asyncio.timeout(20):
+            while (next(a for a in api.get("/api/agents").json() if a["id"] == agent_id)["live"] or {}) \
+                    .get("state") != "offline":
+                await asyncio.sleep(0.5)
+        assert not caller.leg.ended
+        back = await agent(node, "agent1", AGENT2_TONE)
+        again = await back.expect("offer", call_id=offer["call_id"])
+        await back.send({"type": "accept", "call_id": again["call_id"]})
+        await eventually(lambda: caller.hears(AGENT2_TONE))
+        events = [e["kind"] for e in api.get(f"/api/calls/{offer['call_id']}").json()["events"]]
+        assert events.count("answered") == 2 and "transfer" in events
+        await back.close()
+    finally:
+        await caller.hang_up()
