@@ -381,7 +381,7 @@ class AcdService:
         call, run = waiting.call, waiting.run
         ended = asyncio.ensure_future(call.wait_ended())
         try:
-            await asyncio.wait([waiting.done, ended], return_when=asyncio.FIRST_COMPLETED)
+            await asyncio.wait([waiting.done, ended], return_when=asyncio.FIRST_COMPLETED)  # type: ignore[type-var]
             if not waiting.done.done():  # the caller hung up while waiting
                 waiting.done.cancel()
                 if waiting.agent_leg is None:
@@ -693,6 +693,7 @@ class AcdService:
         if kind == "number":
             consult.dialing = self._spawn(self._dial_consult(connection, consult))
         else:
+            assert connection.waiting is not None  # _target_queue refused callbacks
             run = connection.waiting.run
             consult.waiting = self._queue_call(tenant_id, run, queue, 90, dict(run.variables), consult_of=connection)
             self._spawn(self._serve(consult.waiting))

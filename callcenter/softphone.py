@@ -427,7 +427,7 @@ class SoftphoneService:
         states = {a.agent_id: str(a.state) for a in engine.agents()} if engine is not None else {}
         agents = sorted(({"username": identity.sip_user.split(".", 1)[1], "state": states.get(identity.agent_id)}
                          for identity in self.acd.agents.values() if identity.tenant_id == tenant_id),
-                        key=lambda a: a["username"])
+                        key=lambda a: a["username"] or "")
         return {"agents": agents, "queues": sorted(self.acd.queues.get(tenant_id, {}))}
 
     def _current_state(self, session: AgentSession) -> dict[str, Any]:

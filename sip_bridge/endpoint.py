@@ -514,7 +514,7 @@ class SipEndpoint:
         tx.respond(response)
         self._start_2xx_retransmit(call, leg, response)
         if leg.params is not None:
-            call.stream.start(leg.params)  # type: ignore[union-attr]
+            _rtp(call).start(leg.params)
             call.on_hold = leg.params.on_hold
         call._mark_answered()
         logger.info("call answered (%s)", call.codec, extra={"call_id": call.id})
@@ -570,7 +570,7 @@ class SipEndpoint:
                 self._spawn(call.hangup("incompatible_codec"), call)
                 return
             leg.params = params
-            call.stream.start(params)  # type: ignore[union-attr]
+            _rtp(call).start(params)
 
     def _on_cancel(self, tx: ServerTransaction, request: SipRequest, invite_tx: ServerTransaction) -> None:
         tx.respond(make_response(request, 200))
@@ -624,7 +624,7 @@ class SipEndpoint:
             try:
                 offer = SessionDescription.parse(request.body)
                 answer, params = answer_offer(offer, local_ip=self.config.advertised_ip,
-                                              local_port=call.stream.local_port, session_id=leg.session_id,
+                                              local_port=_rtp(call).local_port, session_id=leg.session_id,
                                               session_version=leg.sdp_version + 1)
             except NoCommonCodec:
                 tx.respond(make_response(request, 488))
@@ -635,14 +635,14 @@ class SipEndpoint:
             leg.sdp_version += 1  # only an accepted offer changes the session (RFC 3264 8)
             leg.answer_sdp = answer.to_bytes()
             leg.params = params
-            call.stream.start(params)
+            _rtp(call).start(params)
             if params.on_hold != call.on_hold:
                 logger.info("call %s", "held" if params.on_hold else "resumed", extra={"call_id": call.id})
             call.on_hold = params.on_hold
         else:
             leg.sdp_version += 1
             leg.params = None  # our offer goes in the 200, the answer comes in the ACK
-            leg.answer_sdp = make_offer(local_ip=self.config.advertised_ip, local_port=call.stream.local_port,
+            leg.answer_sdp = make_offer(local_ip=self.config.advertised_ip, local_port=_rtp(call).local_port,
                                         session_id=leg.session_id, session_version=leg.sdp_version).to_bytes()
         leg.dialog.update_target(request)  # target refresh only with the accepted re-INVITE
         response = make_response(request, 200, to_tag=leg.local_tag, body=leg.answer_sdp,
@@ -751,7 +751,7 @@ class SipEndpoint:
             now = self._loop.time()  # type: ignore[union-attr]
             limit = self.config.rtp_timeout
             for call in list(self.calls.values()):
-                stream = call.stream
+                stream = call.stream if isinstance(call.stream, RtpStream) else None
                 if call.state is CallState.ANSWERED and stream is not None and stream.receiving_expected \
                         and not call.on_hold and now - stream.last_rx > limit:
                     logger.info("no RTP for %.0f s", now - stream.last_rx, extra={"call_id": call.id})
@@ -914,7 +914,7 @@ class SipEndpoint:
             ruri = target.target
             to_addr = NameAddr(uri=SipUri("sip", user=quote(number, safe=_USER_SAFE), host=self.config.advertised_ip))
             name = f"agent {number}"
-        offer = make_offer(local_ip=self.config.advertised_ip, local_port=call.stream.local_port,
+        offer = make_offer(local_ip=self.config.advertised_ip, local_port=_rtp(call).local_port,
                            session_id=leg.session_id)
         body = offer.to_bytes()
         if trunk is not None:
@@ -993,7 +993,7 @@ class SipEndpoint:
             self.tl.send_request(bye, self._dialog_flow(leg), loop.time())
             raise DialError(f"unusable SDP answer: {exc}", 488, "incompatible_codec") from exc
         leg.params = params
-        call.stream.start(params)
+        _rtp(call).start(params)
         call.sip_status = response.status
         call._mark_answered()
         logger.info("outbound call answered via %s (%s)", trunk.name if trunk else name, params.codec,
@@ -1071,3 +1071,10 @@ def _caller_of(request: SipRequest) -> str:
     except SipError:
         return ""
     return getattr(uri, "user_unescaped", None) or str(uri)
+
+
+def _rtp(call: Call) -> RtpStream:
+    """The RTP stream of a call of this endpoint (the media of SIP calls is always RTP)."""
+    stream = call.stream
+    assert isinstance(stream, RtpStream), f"call {call.id} has no RTP stream"
+    return stream

@@ -58,14 +58,14 @@ class RelayTrack(MediaStreamTrack):
         #: The codec on the wire, known once the answer is made: G.711 is pushed as
         #: payloads (:meth:`push`), anything else as PCM frames aiortc encodes (:meth:`push_pcm`).
         self.codec = "PCMU"
-        self._loop = asyncio.get_running_loop()
+        self._clock = asyncio.get_running_loop()
         self._frames: deque[av.Packet | av.AudioFrame] = deque()
         self._waiter: asyncio.Future[None] | None = None
         self._pts = 0
         self._last = 0.0
 
     def _advance(self) -> int:
-        now = self._loop.time()
+        now = self._clock.time()
         gap = now - self._last
         self._pts += SAMPLES if gap < 0.1 else SAMPLES * max(1, round(gap * 50))
         self._last = now
@@ -100,7 +100,7 @@ class RelayTrack(MediaStreamTrack):
         while not self._frames:
             if self.readyState != "live":
                 raise MediaStreamError
-            self._waiter = self._loop.create_future()
+            self._waiter = self._clock.create_future()
             await self._waiter
         return self._frames.popleft()
 
@@ -150,7 +150,8 @@ class WebRtcLine:
         names = [c.mimeType.split("/")[1].upper() for c in codecs]
         self.codec = names[0] if names else "PCMU"
         self.track.codec = self.codec
-        self._pt_codec = {c.payloadType: c.mimeType.split("/")[1].upper() for c in codecs}
+        self._pt_codec = {c.payloadType: c.mimeType.split("/")[1].upper() for c in codecs
+                          if c.payloadType is not None}
         self._tap(transceiver.receiver)
         return self.pc.localDescription.sdp
 
@@ -183,7 +184,7 @@ class WebRtcLine:
         try:
             while True:
                 frame = await track.recv()
-                for out in resampler.resample(frame):
+                for out in resampler.resample(frame):  # type: ignore[arg-type]
                     ts = (ts + SAMPLES) & 0xFFFFFFFF
                     if self.sink is not None:
                         self.sink(encode(bytes(out.planes[0])[:2 * SAMPLES]), ts, 0)
