@@ -77,6 +77,7 @@ SNAPSHOT_EVERY = 1.0
 class AgentIdentity:
     tenant_id: int
     agent_id: str
+    username: str
     sip_user: str
     ha1: str | None
 
@@ -239,8 +240,8 @@ class AcdService:
                     config.callback_keys[q.name] = callback_key(q.config)
                 for agent, user in db.execute(select(Agent, User).join(User, User.id == Agent.user_id)
                                               .where(Agent.tenant_id == tenant.id, User.active.is_(True))):
-                    identity = AgentIdentity(tenant.id, str(agent.id), f"{tenant.slug}.{user.username}",
-                                             agent.sip_ha1)
+                    identity = AgentIdentity(tenant.id, str(agent.id), user.username,
+                                             f"{tenant.slug}.{user.username}", agent.sip_ha1)
                     config.agents.append((AgentConfig(str(agent.id), dict(agent.skills)), identity))
                 row = db.get(AcdSnapshot, tenant.id)
                 config.snapshot = row.snapshot if row is not None else None
@@ -341,14 +342,8 @@ class AcdService:
         return config
 
     def agent_id_of(self, tenant_id: int, username: str) -> str | None:
-        identity = self.agents.get(f"{self._slug(tenant_id)}.{username}")
-        return identity.agent_id if identity is not None else None
-
-    def _slug(self, tenant_id: int) -> str:
-        for identity in self.agents.values():
-            if identity.tenant_id == tenant_id:
-                return identity.sip_user.split(".", 1)[0]
-        return ""
+        return next((identity.agent_id for (tid, _), identity in self._by_agent.items()
+                     if tid == tenant_id and identity.username == username), None)
 
     # -- agents and statistics (API) ---------------------------------------------------------
     def request_state(self, tenant_id: int, agent_id: str, state: Literal["available", "break", "offline"],

@@ -143,7 +143,7 @@ class SoftphoneService:
             return
         session = self.sessions.get((tenant_id, event.agent_id))
         if session is not None:
-            session.state = self._state_message(tenant_id, session, event.new, event.reason, event.at)
+            session.state = self._state_message(session, event.new, event.reason, event.at)
             session.send(session.state)
         targets = None
         for (tid, _), other in self.sessions.items():
@@ -160,9 +160,8 @@ class SoftphoneService:
         for session in self.sessions.values():
             if session.leg is call:
                 session.leg = None
-                wrapup = self.acd.queue_settings(session.tenant_id, session.queue or "")
                 session.send({"type": "call_ended", "call_id": session.call_id, "cause": cause,
-                              "wrapup_until": time.time() + wrapup.wrapup if wrapup and wrapup.wrapup else None})
+                              "wrapup_until": self._wrapup_until(session, time.time())})
 
     async def dial(self, tenant_id: int, number: str, *, caller_id: str = "anonymous",
                    trunk_id: int | None = None, timeout: float = 60.0) -> Call:
@@ -414,18 +413,20 @@ class SoftphoneService:
                 if consult is not None else None,
                 "conference": consult is not None and consult.conference is not None}
 
-    def _state_message(self, tenant_id: int, session: AgentSession, state: AgentState, reason: str | None,
+    def _state_message(self, session: AgentSession, state: AgentState, reason: str | None,
                        since: float) -> dict[str, Any]:
-        wrapup_until = None
-        if state == AgentState.WRAP_UP:
-            config = self.acd.queue_settings(tenant_id, session.queue or "")
-            wrapup_until = since + config.wrapup if config is not None else None
+        wrapup_until = self._wrapup_until(session, since) if state == AgentState.WRAP_UP else None
         return {"type": "state", "state": str(state), "reason": reason, "since": since, "wrapup_until": wrapup_until}
+
+    def _wrapup_until(self, session: AgentSession, start: float) -> float | None:
+        """When the wrap-up of the agent's last call, begun at ``start``, ends (None: the queue has none)."""
+        config = self.acd.queue_settings(session.tenant_id, session.queue or "")
+        return start + config.wrapup if config is not None and config.wrapup else None
 
     def _targets(self, tenant_id: int) -> dict[str, Any]:
         engine = self.acd.engine(tenant_id)
         states = {a.agent_id: str(a.state) for a in engine.agents()} if engine is not None else {}
-        agents = sorted(({"username": identity.sip_user.split(".", 1)[1], "state": states.get(identity.agent_id)}
+        agents = sorted(({"username": identity.username, "state": states.get(identity.agent_id)}
                          for identity in self.acd.agents.values() if identity.tenant_id == tenant_id),
                         key=lambda a: a["username"] or "")
         return {"agents": agents, "queues": sorted(self.acd.queues.get(tenant_id, {}))}
@@ -434,9 +435,9 @@ class SoftphoneService:
         engine = self.acd.engine(session.tenant_id)
         view = next((a for a in engine.agents() if a.agent_id == session.agent_id), None) if engine else None
         if view is not None:
-            session.state = self._state_message(session.tenant_id, session, view.state, view.reason, view.since)
+            session.state = self._state_message(session, view.state, view.reason, view.since)
         elif not session.state:  # not in the ACD (yet): an agent without queues
-            session.state = self._state_message(session.tenant_id, session, AgentState.OFFLINE, None, time.time())
+            session.state = self._state_message(session, AgentState.OFFLINE, None, time.time())
         return session.state
 
     def _welcome(self, session: AgentSession, tenant_info: dict[str, Any]) -> dict[str, Any]:

@@ -20,6 +20,7 @@ from sip_bridge.sdp import MediaParams
 from .rtc import SAMPLES, WebRtcLine
 
 PAYLOAD_TYPES = {"PCMU": 0, "PCMA": 8}
+SILENCE_FRAMES = {codec: bytes([SILENCE[codec]]) * SAMPLES for codec in PAYLOAD_TYPES}
 
 
 class BrowserStream:
@@ -119,7 +120,8 @@ class BrowserStream:
         raise NotImplementedError("a browser leg takes no telephone-events")  # Call checks first
 
     def tick(self, now: float) -> None:
-        """Media clock: the next 20 ms of a prompt or queued PCM to the tab."""
+        """Media clock: the next 20 ms of a prompt or queued PCM to the tab; silence to the tab
+        while on hold, and to the peer while no tab is attached."""
         payload = None
         if self._playback is not None:
             payload = self._playback.next_frame(SAMPLES)
@@ -127,7 +129,7 @@ class BrowserStream:
                 self._playback = None
         if payload is None and self._pcm_out:
             payload = encoder_for(self.codec)(self._pcm_out.popleft())
-        silence = bytes([SILENCE[self.codec]]) * SAMPLES
+        silence = SILENCE_FRAMES[self.codec]
         if payload is None and self.peer is None:
             payload = silence  # on hold: the tab hears silence, not the last words stretched out
         if payload is not None:

@@ -55,9 +55,6 @@ class RelayTrack(MediaStreamTrack):
 
     def __init__(self) -> None:
         super().__init__()
-        #: The codec on the wire, known once the answer is made: G.711 is pushed as
-        #: payloads (:meth:`push`), anything else as PCM frames aiortc encodes (:meth:`push_pcm`).
-        self.codec = "PCMU"
         self._clock = asyncio.get_running_loop()
         self._frames: deque[av.Packet | av.AudioFrame] = deque()
         self._waiter: asyncio.Future[None] | None = None
@@ -123,17 +120,10 @@ class WebRtcLine:
         self.sink: PayloadSink | None = None
         self._pt_codec: dict[int, str] = {}
         self._tasks: list[asyncio.Task[None]] = []
-        self.closed = asyncio.Event()
 
         @self.pc.on("connectionstatechange")
         async def _state() -> None:
             logger.info("webrtc %s", self.pc.connectionState, extra={"call_id": self.label})
-            if self.pc.connectionState in ("failed", "closed"):
-                self.closed.set()
-
-    @property
-    def connected(self) -> bool:
-        return self.pc.connectionState == "connected"
 
     async def answer(self, offer_sdp: str) -> str:
         """Apply the browser's offer; returns our answer (ICE candidates included)."""
@@ -149,7 +139,6 @@ class WebRtcLine:
         codecs = SessionDescription.parse(self.pc.localDescription.sdp).media[0].rtp.codecs
         names = [c.mimeType.split("/")[1].upper() for c in codecs]
         self.codec = names[0] if names else "PCMU"
-        self.track.codec = self.codec
         self._pt_codec = {c.payloadType: c.mimeType.split("/")[1].upper() for c in codecs
                           if c.payloadType is not None}
         self._tap(transceiver.receiver)
@@ -164,8 +153,8 @@ class WebRtcLine:
             if codec in G711:
                 sink = self.sink
                 if sink is not None:
-                    payload = packet.payload if codec == self.codec else \
-                        encoder_for(self.codec)(decoder_for(codec)(packet.payload))
+                    payload = packet.payload if codec == self.payload_codec else \
+                        encoder_for(self.payload_codec)(decoder_for(codec)(packet.payload))
                     sink(payload, packet.timestamp, packet.marker)
                 return
             if self.sink is None:
@@ -212,4 +201,3 @@ class WebRtcLine:
         if self.track is not None:
             self.track.stop()
         await self.pc.close()
-        self.closed.set()
