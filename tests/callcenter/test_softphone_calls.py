@@ -42,18 +42,39 @@ def api(node: NodeProcess) -> Iterator[httpx.Client]:
         yield client
 
 
-async def agent(node: NodeProcess, name: str, tone: float) -> AgentClient:
-    client = AgentClient(node.http, "demo", name, node.agents[name][0])
-    client.mic.freq = tone
-    await client.connect()
-    await client.wait_connected()
-    await client.send({"type": "set_state", "state": "available"})
-    await client.expect("state", state="available")
-    return client
+class Clients:
+    """The agent clients of one test, all closed when it ends."""
+
+    def __init__(self, node: NodeProcess) -> None:
+        self.node = node
+        self.made: list[AgentClient] = []
+
+    def add(self, client: AgentClient) -> AgentClient:
+        self.made.append(client)
+        return client
+
+    async def agent(self, name: str, tone: float) -> AgentClient:
+        """A demo agent's softphone, connected, its microphone playing ``tone``, available."""
+        client = self.add(AgentClient(self.node.http, "demo", name, self.node.agents[name][0]))
+        client.mic.freq = tone
+        await client.connect()
+        await client.wait_connected()
+        await client.send({"type": "set_state", "state": "available"})
+        await client.expect("state", state="available")
+        return client
+
+
+@pytest.fixture
+async def clients(node: NodeProcess) -> AsyncIterator[Clients]:
+    made = Clients(node)
+    yield made
+    for client in made.made:
+        await client.close()
 
 
 @pytest.fixture
 async def harness(node: NodeProcess) -> AsyncIterator[EndpointHarness]:
+    """Our SIP stack as the callers' carrier; stopping it hangs up the calls a test left."""
     h = EndpointHarness(routing_table(outbound_port=node.sip_port))
     await h.endpoint.start()
     yield h
@@ -107,100 +128,86 @@ async def eventually(check: object, timeout: float = 10.0) -> None:
 
 
 async def test_call_hold_transfer_and_wrap_up(node: NodeProcess, api: httpx.Client,
-                                               harness: EndpointHarness) -> None:
-    agent1 = await agent(node, "agent1", AGENT1_TONE)
-    agent2 = await agent(node, "agent2", AGENT2_TONE)
+                                               harness: EndpointHarness, clients: Clients) -> None:
+    agent1 = await clients.agent("agent1", AGENT1_TONE)
+    agent2 = await clients.agent("agent2", AGENT2_TONE)
     caller = await call_in(harness, "1")  # sales: agent1 (agent2 lacks the skill)
-    try:
-        offer = await agent1.expect("offer")
-        assert offer["caller"] == CALLER and offer["queue"] == "sales"
-        await agent1.send({"type": "accept", "call_id": offer["call_id"]})
-        await agent1.expect("call", call_id=offer["call_id"])
+    offer = await agent1.expect("offer")
+    assert offer["caller"] == CALLER and offer["queue"] == "sales"
+    await agent1.send({"type": "accept", "call_id": offer["call_id"]})
+    await agent1.expect("call", call_id=offer["call_id"])
 
-        await eventually(lambda: detect_tone(agent1.heard_pcm(0.5), CALLER_TONE))  # caller -> agent
-        await eventually(lambda: caller.hears(AGENT1_TONE))  # agent -> caller
+    await eventually(lambda: detect_tone(agent1.heard_pcm(0.5), CALLER_TONE))  # caller -> agent
+    await eventually(lambda: caller.hears(AGENT1_TONE))  # agent -> caller
 
-        await agent1.send({"type": "hold", "on": True})
-        held = await agent1.expect("call", held=True)
-        await asyncio.sleep(0.2)
-        agent1.heard.clear()  # from now on, only what arrives on hold
-        await asyncio.sleep(1.0)
-        assert not caller.hears(AGENT1_TONE), "the caller still hears the agent on hold"
-        assert not detect_tone(agent1.heard_pcm(0.5), CALLER_TONE), "the agent still hears the caller on hold"
-        await agent1.send({"type": "hold", "on": False})
-        await agent1.expect("call", held=False)
-        await eventually(lambda: caller.hears(AGENT1_TONE))
+    await agent1.send({"type": "hold", "on": True})
+    held = await agent1.expect("call", held=True)
+    await asyncio.sleep(0.2)
+    agent1.heard.clear()  # from now on, only what arrives on hold
+    await asyncio.sleep(1.0)
+    assert not caller.hears(AGENT1_TONE), "the caller still hears the agent on hold"
+    assert not detect_tone(agent1.heard_pcm(0.5), CALLER_TONE), "the agent still hears the caller on hold"
+    await agent1.send({"type": "hold", "on": False})
+    await agent1.expect("call", held=False)
+    await eventually(lambda: caller.hears(AGENT1_TONE))
 
-        await agent1.send({"type": "transfer", "mode": "blind", "target": {"kind": "agent", "value": "agent2"}})
-        ended = await agent1.expect("call_ended", call_id=offer["call_id"])
-        assert ended["wrapup_until"] is not None
-        second = await agent2.expect("offer", call_id=offer["call_id"])
-        assert second["caller"] == CALLER
-        await agent2.send({"type": "accept", "call_id": offer["call_id"]})
-        await agent2.expect("call", call_id=offer["call_id"])
-        await eventually(lambda: caller.hears(AGENT2_TONE))
-        await eventually(lambda: detect_tone(agent2.heard_pcm(0.5), CALLER_TONE))
+    await agent1.send({"type": "transfer", "mode": "blind", "target": {"kind": "agent", "value": "agent2"}})
+    ended = await agent1.expect("call_ended", call_id=offer["call_id"])
+    assert ended["wrapup_until"] is not None
+    second = await agent2.expect("offer", call_id=offer["call_id"])
+    assert second["caller"] == CALLER
+    await agent2.send({"type": "accept", "call_id": offer["call_id"]})
+    await agent2.expect("call", call_id=offer["call_id"])
+    await eventually(lambda: caller.hears(AGENT2_TONE))
+    await eventually(lambda: detect_tone(agent2.heard_pcm(0.5), CALLER_TONE))
 
-        await agent1.send({"type": "wrapup", "call_id": offer["call_id"], "disposition": "escalated",
-                           "notes": "sent to agent2"})
-        await agent1.expect("wrapup_saved")
-        await agent1.expect("state", state="available")
-        await caller.hang_up()
-        await agent2.expect("call_ended", call_id=offer["call_id"])
+    await agent1.send({"type": "wrapup", "call_id": offer["call_id"], "disposition": "escalated",
+                       "notes": "sent to agent2"})
+    await agent1.expect("wrapup_saved")
+    await agent1.expect("state", state="available")
+    await caller.hang_up()
+    await agent2.expect("call_ended", call_id=offer["call_id"])
 
-        record = api.get(f"/api/calls/{offer['call_id']}").json()
-        assert record["disposition"] == "escalated" and record["wrapup_notes"] == "sent to agent2"
-        kinds = [e["kind"] for e in record["events"]]
-        assert kinds.index("answered") < kinds.index("hold") < kinds.index("unhold") < kinds.index("transfer")
-        assert kinds.count("answered") == 2  # agent1, then agent2
-        assert held["held"] is True
-    finally:
-        await caller.hang_up()
-        await agent1.close()
-        await agent2.close()
+    record = api.get(f"/api/calls/{offer['call_id']}").json()
+    assert record["disposition"] == "escalated" and record["wrapup_notes"] == "sent to agent2"
+    kinds = [e["kind"] for e in record["events"]]
+    assert kinds.index("answered") < kinds.index("hold") < kinds.index("unhold") < kinds.index("transfer")
+    assert kinds.count("answered") == 2  # agent1, then agent2
+    assert held["held"] is True
 
 
 async def test_a_declined_call_goes_to_the_next_agent(node: NodeProcess, api: httpx.Client,
-                                                      harness: EndpointHarness) -> None:
-    agent1 = await agent(node, "agent1", AGENT1_TONE)
-    agent2 = await agent(node, "agent2", AGENT2_TONE)
+                                                      harness: EndpointHarness, clients: Clients) -> None:
+    agent1 = await clients.agent("agent1", AGENT1_TONE)
+    agent2 = await clients.agent("agent2", AGENT2_TONE)
     caller = await call_in(harness, "2")  # support: both agents have the skill
-    try:
-        offers = {asyncio.ensure_future(a.expect("offer")): a for a in (agent1, agent2)}
-        done, pending = await asyncio.wait(offers, return_when=asyncio.FIRST_COMPLETED)
-        for task in pending:
-            task.cancel()
-        first = next(iter(done))
-        declining, other = offers[first], (agent2 if offers[first] is agent1 else agent1)
-        call_id = first.result()["call_id"]
-        await declining.send({"type": "decline", "call_id": call_id})
-        await declining.expect("state", state="break")  # the ACD's "missed" break
-        again = await other.expect("offer", call_id=call_id)
-        await other.send({"type": "accept", "call_id": again["call_id"]})
-        await eventually(lambda: caller.hears(other.mic.freq))
-    finally:
-        await caller.hang_up()
-        await agent1.close()
-        await agent2.close()
+    offers = {asyncio.ensure_future(a.expect("offer")): a for a in (agent1, agent2)}
+    done, pending = await asyncio.wait(offers, return_when=asyncio.FIRST_COMPLETED)
+    for task in pending:
+        task.cancel()
+    first = next(iter(done))
+    declining, other = offers[first], (agent2 if offers[first] is agent1 else agent1)
+    call_id = first.result()["call_id"]
+    await declining.send({"type": "decline", "call_id": call_id})
+    await declining.expect("state", state="break")  # the ACD's "missed" break
+    again = await other.expect("offer", call_id=call_id)
+    await other.send({"type": "accept", "call_id": again["call_id"]})
+    await eventually(lambda: caller.hears(other.mic.freq))
 
 
 async def test_reconnecting_reattaches_the_call(node: NodeProcess, api: httpx.Client,
-                                               harness: EndpointHarness) -> None:
+                                               harness: EndpointHarness, clients: Clients) -> None:
     """A reload: the tab's socket and WebRTC connection go away and come back; the call stays."""
-    agent1 = await agent(node, "agent1", AGENT1_TONE)
+    agent1 = await clients.agent("agent1", AGENT1_TONE)
     caller, offer = await answered_by(agent1, harness)
-    try:
-        await agent1.close()  # the tab goes away
-        await asyncio.sleep(1.0)
-        again = AgentClient(node.http, "demo", "agent1", node.agents["agent1"][0])
-        again.mic.freq = AGENT2_TONE  # a different tone: what the caller hears now is the new connection
-        welcome = await again.connect()
-        assert welcome["call"] is not None and welcome["call"]["call_id"] == offer["call_id"]
-        await eventually(lambda: caller.hears(AGENT2_TONE))
-        await eventually(lambda: detect_tone(again.heard_pcm(0.5), CALLER_TONE))
-        await again.close()
-    finally:
-        await caller.hang_up()
+    await agent1.close()  # the tab goes away
+    await asyncio.sleep(1.0)
+    again = clients.add(AgentClient(node.http, "demo", "agent1", node.agents["agent1"][0]))
+    again.mic.freq = AGENT2_TONE  # a different tone: what the caller hears now is the new connection
+    welcome = await again.connect()
+    assert welcome["call"] is not None and welcome["call"]["call_id"] == offer["call_id"]
+    await eventually(lambda: caller.hears(AGENT2_TONE))
+    await eventually(lambda: detect_tone(again.heard_pcm(0.5), CALLER_TONE))
 
 
 async def test_sockets_of_strangers_are_refused(node: NodeProcess, api: httpx.Client) -> None:
@@ -238,112 +245,93 @@ def other_tenant_agent(node: NodeProcess) -> tuple[str, str]:
 
 
 async def test_another_tenants_agent_cannot_touch_the_call(node: NodeProcess, api: httpx.Client,
-                                                          harness: EndpointHarness) -> None:
+                                                          harness: EndpointHarness, clients: Clients) -> None:
     tenant, name = other_tenant_agent(node)
-    eve = AgentClient(node.http, tenant, name, "eve-secret-1")
+    eve = clients.add(AgentClient(node.http, tenant, name, "eve-secret-1"))
     await eve.connect()
     await eve.send({"type": "set_state", "state": "available"})
-    agent1 = await agent(node, "agent1", AGENT1_TONE)
+    agent1 = await clients.agent("agent1", AGENT1_TONE)
     caller = await call_in(harness, "1")
-    try:
-        offer = await agent1.expect("offer")
-        for request in ({"type": "accept", "call_id": offer["call_id"]}, {"type": "hangup"},
-                        {"type": "transfer", "mode": "blind", "target": {"kind": "number", "value": "1000"}}):
-            await eve.send(request)
-            refused = await eve.expect("error")
-            assert refused["ref"] == request["type"]
-        assert "agent1" not in {a["username"] for a in eve.welcome["targets"]["agents"]}
-        await agent1.send({"type": "accept", "call_id": offer["call_id"]})
-        await eventually(lambda: caller.hears(AGENT1_TONE))
-        assert not any(m["type"] == "offer" for m in eve.messages)
-    finally:
-        await caller.hang_up()
-        await agent1.close()
-        await eve.close()
+    offer = await agent1.expect("offer")
+    for request in ({"type": "accept", "call_id": offer["call_id"]}, {"type": "hangup"},
+                    {"type": "transfer", "mode": "blind", "target": {"kind": "number", "value": "1000"}}):
+        await eve.send(request)
+        refused = await eve.expect("error")
+        assert refused["ref"] == request["type"]
+    assert "agent1" not in {a["username"] for a in eve.welcome["targets"]["agents"]}
+    await agent1.send({"type": "accept", "call_id": offer["call_id"]})
+    await eventually(lambda: caller.hears(AGENT1_TONE))
+    assert not any(m["type"] == "offer" for m in eve.messages)
 
 
 async def test_consult_then_conference_then_the_agent_leaves(node: NodeProcess, api: httpx.Client,
-                                                             harness: EndpointHarness) -> None:
-    agent1 = await agent(node, "agent1", AGENT1_TONE)
-    agent2 = await agent(node, "agent2", AGENT2_TONE)
+                                                             harness: EndpointHarness, clients: Clients) -> None:
+    agent1 = await clients.agent("agent1", AGENT1_TONE)
+    agent2 = await clients.agent("agent2", AGENT2_TONE)
     caller, offer = await answered_by(agent1, harness)
-    try:
 
-        await agent1.send({"type": "transfer", "mode": "consult", "target": {"kind": "agent", "value": "agent2"}})
-        consulted = await agent2.expect("offer")
-        assert consulted["consult"] is True and consulted["caller"] == CALLER
-        await agent2.send({"type": "accept", "call_id": consulted["call_id"]})
-        talking = await agent1.expect("call", held=True)
-        while (talking.get("consult") or {}).get("state") != "talking":
-            talking = await agent1.expect("call")
-        agent1.heard.clear()
-        await eventually(lambda: detect_tone(agent1.heard_pcm(0.5), AGENT2_TONE))  # the colleague, not the caller
-        assert not caller.hears(AGENT2_TONE) and not caller.hears(AGENT1_TONE)  # the caller holds meanwhile
+    await agent1.send({"type": "transfer", "mode": "consult", "target": {"kind": "agent", "value": "agent2"}})
+    consulted = await agent2.expect("offer")
+    assert consulted["consult"] is True and consulted["caller"] == CALLER
+    await agent2.send({"type": "accept", "call_id": consulted["call_id"]})
+    talking = await agent1.expect("call", held=True)
+    while (talking.get("consult") or {}).get("state") != "talking":
+        talking = await agent1.expect("call")
+    agent1.heard.clear()
+    await eventually(lambda: detect_tone(agent1.heard_pcm(0.5), AGENT2_TONE))  # the colleague, not the caller
+    assert not caller.hears(AGENT2_TONE) and not caller.hears(AGENT1_TONE)  # the caller holds meanwhile
 
-        await agent1.send({"type": "conference"})
-        await agent1.expect("call", conference=True)
-        await eventually(lambda: caller.hears(AGENT1_TONE, 0.2) and caller.hears(AGENT2_TONE, 0.2))
-        agent2.heard.clear()
-        await eventually(lambda: detect_tone(agent2.heard_pcm(0.5), CALLER_TONE, threshold=0.2)
-                         and detect_tone(agent2.heard_pcm(0.5), AGENT1_TONE, threshold=0.2))
+    await agent1.send({"type": "conference"})
+    await agent1.expect("call", conference=True)
+    await eventually(lambda: caller.hears(AGENT1_TONE, 0.2) and caller.hears(AGENT2_TONE, 0.2))
+    agent2.heard.clear()
+    await eventually(lambda: detect_tone(agent2.heard_pcm(0.5), CALLER_TONE, threshold=0.2)
+                     and detect_tone(agent2.heard_pcm(0.5), AGENT1_TONE, threshold=0.2))
 
-        await agent1.send({"type": "hangup"})  # in a conference: the agent leaves, the others talk on
-        await agent1.send({"type": "transfer_complete"})  # (already complete: refused, harmless)
-        await agent1.expect("call_ended")
-        await asyncio.sleep(1.0)
-        await eventually(lambda: caller.hears(AGENT2_TONE) and not caller.hears(AGENT1_TONE))
-        await caller.hang_up()
-        await agent2.expect("call_ended")
-        record = api.get(f"/api/calls/{offer['call_id']}").json()
-        kinds = [e["kind"] for e in record["events"]]
-        assert "consult" in kinds and "conference" in kinds and kinds.count("answered") == 2
-        assert record["agent"]["username"] == "agent2"
-    finally:
-        await caller.hang_up()
-        await agent1.close()
-        await agent2.close()
+    await agent1.send({"type": "hangup"})  # in a conference: the agent leaves, the others talk on
+    await agent1.send({"type": "transfer_complete"})  # (already complete: refused, harmless)
+    await agent1.expect("call_ended")
+    await asyncio.sleep(1.0)
+    await eventually(lambda: caller.hears(AGENT2_TONE) and not caller.hears(AGENT1_TONE))
+    await caller.hang_up()
+    await agent2.expect("call_ended")
+    record = api.get(f"/api/calls/{offer['call_id']}").json()
+    kinds = [e["kind"] for e in record["events"]]
+    assert "consult" in kinds and "conference" in kinds and kinds.count("answered") == 2
+    assert record["agent"]["username"] == "agent2"
 
 
 async def test_a_cancelled_consult_goes_back_to_the_caller(node: NodeProcess, api: httpx.Client,
-                                                           harness: EndpointHarness) -> None:
-    agent1 = await agent(node, "agent1", AGENT1_TONE)
-    agent2 = await agent(node, "agent2", AGENT2_TONE)
+                                                           harness: EndpointHarness, clients: Clients) -> None:
+    agent1 = await clients.agent("agent1", AGENT1_TONE)
+    agent2 = await clients.agent("agent2", AGENT2_TONE)
     caller, offer = await answered_by(agent1, harness)
-    try:
-        await agent1.send({"type": "transfer", "mode": "consult", "target": {"kind": "agent", "value": "agent2"}})
-        consulted = await agent2.expect("offer")
-        await agent1.send({"type": "transfer_cancel"})  # still ringing: the offer goes away
-        await agent2.expect("offer_cancelled", call_id=consulted["call_id"])
-        await agent1.expect("call", held=False)
-        await eventually(lambda: caller.hears(AGENT1_TONE))
-        states = [m["state"] for m in agent2.messages if m["type"] == "state"]
-        assert states[-1] == "available", states  # ringing reserved agent2; the cancel frees them
-    finally:
-        await caller.hang_up()
-        await agent1.close()
-        await agent2.close()
+    await agent1.send({"type": "transfer", "mode": "consult", "target": {"kind": "agent", "value": "agent2"}})
+    consulted = await agent2.expect("offer")
+    await agent1.send({"type": "transfer_cancel"})  # still ringing: the offer goes away
+    await agent2.expect("offer_cancelled", call_id=consulted["call_id"])
+    await agent1.expect("call", held=False)
+    await eventually(lambda: caller.hears(AGENT1_TONE))
+    states = [m["state"] for m in agent2.messages if m["type"] == "state"]
+    assert states[-1] == "available", states  # ringing reserved agent2; the cancel frees them
 
 
 async def test_an_agent_gone_beyond_the_grace_period_gives_the_call_back_to_the_queue(
-        node: NodeProcess, api: httpx.Client, harness: EndpointHarness) -> None:
+        node: NodeProcess, api: httpx.Client, harness: EndpointHarness, clients: Clients) -> None:
     """The tab stays away longer than ``softphone_grace`` (10 s): the agent is logged off and
     the caller, instead of staying with nobody, waits in the queue again and is answered."""
-    agent1 = await agent(node, "agent1", AGENT1_TONE)
+    agent1 = await clients.agent("agent1", AGENT1_TONE)
     caller, offer = await answered_by(agent1, harness)
-    try:
-        await agent1.close()
-        agent_id = next(a["id"] for a in api.get("/api/agents").json() if a["username"] == "agent1")
-        async with asyncio.timeout(20):
-            while (next(a for a in api.get("/api/agents").json() if a["id"] == agent_id)["live"] or {}) \
-                    .get("state") != "offline":
-                await asyncio.sleep(0.5)
-        assert not caller.leg.ended
-        back = await agent(node, "agent1", AGENT2_TONE)
-        again = await back.expect("offer", call_id=offer["call_id"])
-        await back.send({"type": "accept", "call_id": again["call_id"]})
-        await eventually(lambda: caller.hears(AGENT2_TONE))
-        events = [e["kind"] for e in api.get(f"/api/calls/{offer['call_id']}").json()["events"]]
-        assert events.count("answered") == 2 and "transfer" in events
-        await back.close()
-    finally:
-        await caller.hang_up()
+    await agent1.close()
+    agent_id = next(a["id"] for a in api.get("/api/agents").json() if a["username"] == "agent1")
+    async with asyncio.timeout(20):
+        while (next(a for a in api.get("/api/agents").json() if a["id"] == agent_id)["live"] or {}) \
+                .get("state") != "offline":
+            await asyncio.sleep(0.5)
+    assert not caller.leg.ended
+    back = await clients.agent("agent1", AGENT2_TONE)
+    again = await back.expect("offer", call_id=offer["call_id"])
+    await back.send({"type": "accept", "call_id": again["call_id"]})
+    await eventually(lambda: caller.hears(AGENT2_TONE))
+    events = [e["kind"] for e in api.get(f"/api/calls/{offer['call_id']}").json()["events"]]
+    assert events.count("answered") == 2 and "transfer" in events
