@@ -199,6 +199,8 @@ class AcdService:
         self.softphones: Any = None
         #: The call records (``CallRecordStore``): who answered, from which queue, and the call's events.
         self.records = records
+        #: Set by the node: the call recorder (``RecordingService``); None: nothing is recorded.
+        self.recordings: Any = None
         self.prompts = prompts
         self.hold_music = hold_music
         #: Where calls for a queue name the tenant has not configured go (hold music).
@@ -527,6 +529,8 @@ class AcdService:
         if self.records is not None:
             self._spawn(self.records.call_agent(call.id, agent_id=int(agent_id), queue=waiting.record_queue))
         self.record_event(waiting.tenant_id, call.id, "answered", agent_id, {"queue": waiting.queue})
+        if self.recordings is not None:
+            self._spawn(self.recordings.agent_answered(call, leg, waiting.tenant_id, waiting.record_queue))
         self._spawn(self._bridged(connection))
 
     def _offer_details(self, waiting: Waiting) -> dict[str, Any]:
@@ -782,8 +786,23 @@ class AcdService:
             if self.records is not None:
                 self._spawn(self.records.call_agent(caller.id, agent_id=int(consult.agent_id),
                                                     queue=connection.waiting.record_queue))
+            if self.recordings is not None:
+                self._spawn(self.recordings.agent_answered(caller, target, connection.tenant_id,
+                                                           connection.waiting.record_queue))
             self._spawn(self._bridged(successor, engine_call_id=consult.engine_call_id))
             self._changed(successor)
+
+    def pause_recording(self, connection: Connection, paused: bool, *, reason: str) -> bool | None:
+        """Pause or resume the call's recording for ``reason`` (``agent``, ``api``); None if the
+        call is not being recorded."""
+        if self.recordings is None:
+            return None
+        call_id = connection.caller.id
+        changed = self.recordings.pause(call_id, reason) if paused else self.recordings.resume(call_id, reason)
+        if changed:
+            self.record_event(connection.tenant_id, call_id, "recording_paused" if paused else "recording_resumed",
+                              connection.agent_id, {"by": reason})
+        return changed
 
     def conference(self, connection: Connection) -> None:
         """Caller, agent and the consulted party all hear each other."""

@@ -1,11 +1,12 @@
 """Command line: ``callcenter serve | demo | cdr list|show | user add | tenant asr-model |
-flows validate|import|export|list|publish``."""
+flows validate|import|export|list|publish | transcribe | recordings purge``."""
 
 from __future__ import annotations
 
 import argparse
 import json
 import sys
+from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
@@ -98,6 +99,20 @@ def build_parser() -> argparse.ArgumentParser:
     asr_model.add_argument("--clear", action="store_true", help="use the node's model again")
     _add_flags(asr_model, _DB_FLAGS)
 
+    transcribe = sub.add_parser("transcribe", help="transcribe stored recordings not transcribed yet (or failed), "
+                                                   "with a progress bar; then score them (QA)")
+    _add_flags(transcribe, {**_DB_FLAGS, "--asr-model": ("asr_model", Path)})
+    transcribe.add_argument("--since", type=_date_arg, default=None,
+                            help="only recordings from this date or time on (ISO 8601, e.g. 2026-11-23)")
+    transcribe.add_argument("--tenant", default=None, help="only this tenant (slug)")
+    transcribe.add_argument("--redo", action="store_true", help="also transcribe again those already done")
+    transcribe.add_argument("--workers", type=int, default=None, help="threads (default: one per CPU core)")
+    recordings = sub.add_parser("recordings", help="recordings").add_subparsers(dest="recordings_command",
+                                                                                required=True)
+    purge = recordings.add_parser("purge", help="delete recordings past their tenant's retention now "
+                                                "(the node also does it every hour); legal holds are kept")
+    _add_flags(purge, _DB_FLAGS)
+
     user = sub.add_parser("user", help="users").add_subparsers(dest="user_command", required=True)
     user_add = user.add_parser("add", help="add a user with a generated password")
     _add_flags(user_add, _DB_FLAGS)
@@ -105,6 +120,14 @@ def build_parser() -> argparse.ArgumentParser:
     user_add.add_argument("--username", required=True)
     user_add.add_argument("--role", required=True, choices=["admin", "supervisor", "agent", "qa"])
     return parser
+
+
+def _date_arg(value: str) -> datetime:
+    try:
+        moment = datetime.fromisoformat(value)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not an ISO 8601 date or time: {value!r}") from None
+    return moment if moment.tzinfo is not None else moment.replace(tzinfo=timezone.utc)
 
 
 def _settings(args: argparse.Namespace, flags: dict[str, tuple[str, type]]) -> Settings:
@@ -151,7 +174,7 @@ def _cmd_serve(args: argparse.Namespace) -> int:
 def _cmd_demo(args: argparse.Namespace) -> int:
     from callcenter.db import make_engine, migrate
     from asr import bundled_model_path
-    from callcenter.demo import DEMO_ADMIN, DEMO_AGENTS, DEMO_NUMBER, DEMO_SLUG, ensure_demo_tenant
+    from callcenter.demo import DEMO_ADMIN, DEMO_AGENTS, DEMO_NUMBER, DEMO_SLUG, DEMO_STAFF, ensure_demo_tenant
     from callcenter.logs import setup_logging
 
     settings = _settings(args, _NODE_FLAGS)
@@ -176,8 +199,12 @@ def _cmd_demo(args: argparse.Namespace) -> int:
         skills = ", ".join(f"{k} {v}" for k, v in DEMO_AGENTS[username].items())
         print(f"Demo agent {username} ({skills}): login password {password}, "
               f"SIP phone {sip_user} secret {sip_password}", flush=True)
+    for username, password in created.staff.items():
+        print(f"Demo user {username} ({DEMO_STAFF[username].value}): login password {password}", flush=True)
     print(f"Agents' softphone: http://{settings.http_host}:{settings.http_port}/agent "
           f"(tenant {DEMO_SLUG}, an agent's login)", flush=True)
+    print(f"Quality review: http://{settings.http_host}:{settings.http_port}/qa "
+          f"(tenant {DEMO_SLUG}, user qa, supervisor or admin)", flush=True)
     return _run_node(settings)
 
 
@@ -376,6 +403,74 @@ def _cmd_user_add(args: argparse.Namespace) -> int:
     return 0
 
 
+def _recording_archive(settings: Settings, engine: Engine) -> tuple[Any, Any]:
+    from callcenter.recording_service import TenantKeys
+    from recordings.storage import LocalStorage
+
+    return LocalStorage(settings.effective_recordings_dir), TenantKeys(engine, settings.effective_master_key)
+
+
+def _cmd_transcribe(args: argparse.Namespace) -> int:
+    import os
+
+    from asr import AsrError, bundled_model_path, load_model
+    from callcenter.db import migrate
+    from callcenter.models import Tenant
+    from callcenter.progress import ProgressBar
+    from callcenter.transcription import backlog, run_backlog
+
+    settings = _settings(args, {**_DB_FLAGS, "--asr-model": ("asr_model", Path)})
+    engine = _existing_engine(settings)
+    try:
+        migrate(engine)
+        with Session(engine) as db:
+            tenant_id = _tenant_id(db, args.tenant) if args.tenant else None
+            paths = {t.id: t.asr_model for t in db.scalars(select(Tenant))}
+        default_path = settings.asr_model or bundled_model_path()
+        models: dict[str, Any] = {}
+
+        def model_for(tenant: int) -> Any:
+            path = paths.get(tenant) or default_path
+            if path is None:
+                return None
+            if str(path) not in models:
+                try:
+                    models[str(path)] = load_model(Path(path))
+                except AsrError as exc:
+                    raise CliError(str(exc)) from exc
+            return models[str(path)]
+
+        jobs = backlog(engine, since=args.since, tenant_id=tenant_id, redo=args.redo)
+        if not jobs:
+            print("nothing to transcribe")
+            return 0
+        audio_min = sum(seconds for _, seconds in jobs) / 60
+        print(f"transcribing {len(jobs)} recordings, {audio_min:.1f} min of audio", flush=True)
+        bar = ProgressBar(audio_min, "min audio")
+        storage, keys = _recording_archive(settings, engine)
+        counts = run_backlog(engine, storage, keys, model_for, jobs, args.workers or os.cpu_count() or 1,
+                             lambda done, c: bar.update(done / 60, f"{c['done']} done, {c['failed']} failed"))
+        bar.close()
+    finally:
+        engine.dispose()
+    print(f"{counts['done']} transcribed, {counts['failed']} failed, {counts['skipped']} taken by another worker")
+    return 1 if counts["failed"] else 0
+
+
+def _cmd_recordings(args: argparse.Namespace) -> int:
+    from callcenter.recording_service import purge_expired
+
+    settings = _settings(args, _DB_FLAGS)
+    engine = _existing_engine(settings)
+    try:
+        storage, _ = _recording_archive(settings, engine)
+        purged = purge_expired(engine, storage, datetime.now(timezone.utc))
+    finally:
+        engine.dispose()
+    print(f"{purged} recordings purged")
+    return 0
+
+
 def main(argv: list[str] | None = None) -> int:
     """Entry point of the ``callcenter`` command."""
     args = build_parser().parse_args(argv)
@@ -386,6 +481,8 @@ def main(argv: list[str] | None = None) -> int:
         "user": _cmd_user_add,
         "flows": _cmd_flows,
         "tenant": _cmd_tenant,
+        "transcribe": _cmd_transcribe,
+        "recordings": _cmd_recordings,
     }
     try:
         return handlers[args.command](args)

@@ -12,6 +12,7 @@ from sqlalchemy.orm import Session
 from callcenter.acd_config import QueueSettings
 from callcenter.api.acd import create_agent
 from callcenter.flows import import_flow
+from callcenter import qa
 from callcenter.models import AcdQueue, BusinessCalendarRow, Number, Role, Tenant, Trunk, User, utcnow
 from ivr.calendar import ALWAYS_OPEN
 from callcenter.security import generate_password, hash_password
@@ -27,6 +28,7 @@ DEMO_OUTBOUND = ["0", "1", "2", "3", "4", "5", "6", "7", "8", "9"]  # any number
 
 DEMO_QUEUES = ("sales", "support")
 DEMO_AGENTS = {"agent1": {"sales": 5, "support": 2}, "agent2": {"support": 4}}
+DEMO_STAFF = {"qa": Role.QA, "supervisor": Role.SUPERVISOR}
 
 
 @dataclass
@@ -36,6 +38,8 @@ class DemoCredentials:
     admin: str | None = None
     agents: dict[str, tuple[str, str, str]] = field(default_factory=dict)
     """username -> (login password, SIP user, SIP password)"""
+    staff: dict[str, str] = field(default_factory=dict)
+    """username -> login password of the QA and supervisor users"""
 
 
 def ensure_demo_tenant(engine: Engine) -> DemoCredentials:
@@ -64,18 +68,15 @@ def ensure_demo_tenant(engine: Engine) -> DemoCredentials:
                     enabled=True,
                 )
             )
-        if db.scalar(select(User.id).where(User.tenant_id == tenant.id, User.username == DEMO_ADMIN)) is None:
-            created.admin = generate_password()
-            db.add(
-                User(
-                    tenant_id=tenant.id,
-                    username=DEMO_ADMIN,
-                    password_hash=hash_password(created.admin),
-                    role=Role.ADMIN.value,
-                    active=True,
-                    created_at=utcnow(),
-                )
-            )
+        for username, role in {DEMO_ADMIN: Role.ADMIN, **DEMO_STAFF}.items():
+            if db.scalar(select(User.id).where(User.tenant_id == tenant.id, User.username == username)) is None:
+                password = generate_password()
+                db.add(User(tenant_id=tenant.id, username=username, password_hash=hash_password(password),
+                            role=role.value, active=True, created_at=utcnow()))
+                if username == DEMO_ADMIN:
+                    created.admin = password
+                else:
+                    created.staff[username] = password
         if db.scalar(select(BusinessCalendarRow.id).where(BusinessCalendarRow.tenant_id == tenant.id,
                                                           BusinessCalendarRow.name == DEMO_CALENDAR)) is None:
             # Open around the clock, so the demo behaves the same at any hour.
@@ -89,6 +90,7 @@ def ensure_demo_tenant(engine: Engine) -> DemoCredentials:
         for name in DEMO_QUEUES:
             if db.scalar(select(AcdQueue.id).where(AcdQueue.tenant_id == tenant.id, AcdQueue.name == name)) is None:
                 db.add(AcdQueue(tenant_id=tenant.id, name=name, config=QueueSettings().model_dump(mode="json")))
+        qa.ensure_default_form(db, tenant.id)  # every call is scored automatically after transcription
         for username, skills in DEMO_AGENTS.items():
             if db.scalar(select(User.id).where(User.tenant_id == tenant.id, User.username == username)) is None:
                 _, password, sip_password = create_agent(db, tenant, username, skills)

@@ -16,6 +16,7 @@ import wave
 from pathlib import Path
 
 from callcenter.ivr_backend import DbBackend
+from callcenter.recording_service import RecordingService
 from ivr.engine import FlowEngine
 from sip_bridge.call import Call, CallError
 from sip_bridge.media import load_wav_pcm
@@ -27,8 +28,10 @@ GREETING_TEXT = "Welcome to the call center demo. After the tone you will hear y
 
 
 class EntryPoints:
-    def __init__(self, data_dir: Path, flows: FlowEngine, backend: DbBackend) -> None:
+    def __init__(self, data_dir: Path, flows: FlowEngine, backend: DbBackend,
+                 recordings: RecordingService | None = None) -> None:
         self.flows = flows
+        self.recordings = recordings
         self.backend = backend
         self.prompt_dir = data_dir / "prompts"
         #: The greeting with its closing tone, 8 kHz WAV; played by path so that
@@ -60,6 +63,8 @@ class EntryPoints:
     async def handle(self, call: Call) -> None:
         version_id = await self.backend.published_version(call.dialed)
         if version_id is not None:
+            if self.recordings is not None and call.tenant_id is not None:
+                self.recordings.ivr_started(call, call.tenant_id)
             await self.flows.handle(call, version_id)
         else:
             await self.line_test(call)

@@ -22,6 +22,7 @@ from sqlalchemy import (
     ForeignKey,
     Index,
     Integer,
+    LargeBinary,
     String,
     Text,
     UniqueConstraint,
@@ -99,6 +100,14 @@ def default_dispositions() -> list[dict[str, str]]:
     return [dict(d) for d in DEFAULT_DISPOSITIONS]
 
 
+DEFAULT_RECORDING_POLICY: dict[str, Any] = {"mode": "all", "percent": 100, "ivr": False, "queues": {}}
+
+
+def default_recording_policy() -> dict[str, Any]:
+    """Every call recorded from the agent's answer; the IVR part not."""
+    return {**DEFAULT_RECORDING_POLICY, "queues": {}}
+
+
 class Base(DeclarativeBase):
     type_annotation_map = {datetime: UTCDateTime()}
 
@@ -121,6 +130,22 @@ class Tenant(Base):
     """Wrap-up codes agents pick after a call: ``[{"code": ..., "label": ...}]``."""
     recording_pause_allowed: Mapped[bool] = mapped_column(Boolean, default=False)
     """Whether agents may pause and resume the recording of a call from the softphone."""
+    recording_policy: Mapped[dict[str, Any]] = mapped_column(JSON, default=default_recording_policy)
+    """Which calls are recorded: ``{"mode": "all"|"none"|"percent", "percent": 0-100, "ivr": bool,
+    "queues": {queue: {"mode": ..., "percent": ...}}}`` (a queue's entry overrides the tenant's)."""
+    recording_format: Mapped[str] = mapped_column(String(8), default="opus")
+    """Stored file format: ``opus`` (Ogg Opus) or ``flac``."""
+    retention_days: Mapped[int | None] = mapped_column(Integer, default=365)
+    """Recordings older than this are purged (unless on legal hold); None: kept forever."""
+    agents_hear_own_calls: Mapped[bool] = mapped_column(Boolean, default=False)
+    """Whether agents may play and download the recordings of their own calls."""
+    recording_key: Mapped[bytes | None] = mapped_column(LargeBinary)
+    """The tenant's recording data key, wrapped by the node's master key (created on first use)."""
+    transcription_mode: Mapped[str] = mapped_column(String(16), default="vocabulary")
+    """``vocabulary``: recognise the common call-center words, the tenant's vocabulary and its QA
+    forms' phrases (what small models do well); ``free``: any speech (needs a large model)."""
+    transcription_vocabulary: Mapped[list[str]] = mapped_column(JSON, default=list)
+    """The tenant's own words and phrases for vocabulary mode (product names, ...)."""
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
 
 
@@ -379,3 +404,110 @@ class ApiToken(Base):
     tenant_id: Mapped[int] = mapped_column(ForeignKey("tenants.id", ondelete="CASCADE"), index=True)
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     expires_at: Mapped[datetime] = mapped_column()
+
+
+class Recording(Base):
+    """One call's recording: two channels (caller, agent), encrypted on disk.
+
+    ``status``: ``recording`` (live, a journal on disk), ``complete``, ``incomplete`` (the node
+    died mid-call; the audio up to then is kept), ``purged`` (retention removed the file).
+    """
+
+    __tablename__ = "recordings"
+    __table_args__ = (Index("ix_recordings_tenant_started", "tenant_id", "started_at"),)
+
+    id: Mapped[str] = mapped_column(String(36), primary_key=True, default=lambda: str(uuid.uuid4()))
+    tenant_id: Mapped[int] = mapped_column(ForeignKey("tenants.id", ondelete="CASCADE"), index=True)
+    call_id: Mapped[str] = mapped_column(String(36), index=True)
+    """The caller's call record (no foreign key: a recording outlives nothing, but must not vanish with it)."""
+    status: Mapped[str] = mapped_column(String(16), default="recording")
+    format: Mapped[str] = mapped_column(String(8), default="opus")
+    storage_key: Mapped[str | None] = mapped_column(String(500))
+    size: Mapped[int | None] = mapped_column(Integer)
+    sha256: Mapped[str | None] = mapped_column(String(64))
+    """Checksum of the stored (encrypted) bytes."""
+    duration: Mapped[float | None] = mapped_column(Float)
+    started_at: Mapped[datetime] = mapped_column()
+    ended_at: Mapped[datetime | None] = mapped_column()
+    agent_answered_s: Mapped[float | None] = mapped_column(Float)
+    """Seconds into the recording at which an agent answered (None: IVR only)."""
+    pauses: Mapped[list[list[float]]] = mapped_column(JSON, default=list)
+    """Paused intervals ``[[start_s, end_s, reason], ...]`` in seconds from the start."""
+    legal_hold: Mapped[bool] = mapped_column(Boolean, default=False)
+    purged_at: Mapped[datetime | None] = mapped_column()
+
+
+class Transcript(Base):
+    """The words of a recording, by speaker, and the talk analytics; also the transcription job."""
+
+    __tablename__ = "transcripts"
+    __table_args__ = (Index("ix_transcripts_tenant_status", "tenant_id", "status"),)
+
+    recording_id: Mapped[str] = mapped_column(ForeignKey("recordings.id", ondelete="CASCADE"), primary_key=True)
+    tenant_id: Mapped[int] = mapped_column(ForeignKey("tenants.id", ondelete="CASCADE"))
+    call_id: Mapped[str] = mapped_column(String(36), index=True)
+    status: Mapped[str] = mapped_column(String(16), default="pending")
+    """``pending``, ``running``, ``done`` or ``failed``."""
+    progress: Mapped[float] = mapped_column(Float, default=0.0)
+    words: Mapped[list[dict[str, Any]]] = mapped_column(JSON, default=list)
+    """``[{"word", "start", "end", "conf", "speaker"}]``, sorted by start."""
+    text: Mapped[str] = mapped_column(Text, default="")
+    analytics: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+    error: Mapped[str | None] = mapped_column(Text)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class QaForm(Base):
+    """A tenant's evaluation form; editing one makes a new version (evaluations keep theirs)."""
+
+    __tablename__ = "qa_forms"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    tenant_id: Mapped[int] = mapped_column(ForeignKey("tenants.id", ondelete="CASCADE"), index=True)
+    name: Mapped[str] = mapped_column(String(200))
+    version: Mapped[int] = mapped_column(Integer, default=1)
+    definition: Mapped[dict[str, Any]] = mapped_column(JSON)
+    active: Mapped[bool] = mapped_column(Boolean, default=True)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class QaEvaluation(Base):
+    """One evaluation of a call with one form: automatic (``evaluator_id`` None) or by a person."""
+
+    __tablename__ = "qa_evaluations"
+    __table_args__ = (Index("ix_qa_evaluations_tenant_call", "tenant_id", "call_id"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    tenant_id: Mapped[int] = mapped_column(ForeignKey("tenants.id", ondelete="CASCADE"))
+    call_id: Mapped[str] = mapped_column(String(36))
+    form_id: Mapped[int] = mapped_column(ForeignKey("qa_forms.id", ondelete="CASCADE"))
+    agent_id: Mapped[int | None] = mapped_column(ForeignKey("agents.id", ondelete="SET NULL"), index=True)
+    evaluator_id: Mapped[int | None] = mapped_column(ForeignKey("users.id", ondelete="SET NULL"))
+    kind: Mapped[str] = mapped_column(String(8))
+    """``auto`` or ``manual``."""
+    answers: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+    """``{question_id: {"value", "auto_value", "evidence", "reason", "comment", "overridden"}}``."""
+    score: Mapped[float | None] = mapped_column(Float)
+    section_scores: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+    auto_failed: Mapped[bool] = mapped_column(Boolean, default=False)
+    comment: Mapped[str] = mapped_column(Text, default="")
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class QaDispute(Base):
+    """An agent's objection to an evaluation, and how QA resolved it."""
+
+    __tablename__ = "qa_disputes"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    tenant_id: Mapped[int] = mapped_column(ForeignKey("tenants.id", ondelete="CASCADE"), index=True)
+    evaluation_id: Mapped[int] = mapped_column(ForeignKey("qa_evaluations.id", ondelete="CASCADE"), index=True)
+    agent_id: Mapped[int | None] = mapped_column(ForeignKey("agents.id", ondelete="SET NULL"))
+    comment: Mapped[str] = mapped_column(Text)
+    status: Mapped[str] = mapped_column(String(16), default="open")
+    """``open``, ``accepted`` or ``rejected``."""
+    resolution: Mapped[str] = mapped_column(Text, default="")
+    resolved_by: Mapped[int | None] = mapped_column(ForeignKey("users.id", ondelete="SET NULL"))
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    resolved_at: Mapped[datetime | None] = mapped_column()

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import signal
+from typing import Any
 
 import uvicorn
 import uvloop
@@ -14,6 +15,7 @@ from sqlalchemy.orm import Session
 from ivr.engine import FlowEngine
 from ivr.prompts import PromptLibrary
 from ivr.services import IvrServices
+from recordings.storage import LocalStorage
 from sip_bridge.call import Call
 from sip_bridge.endpoint import EndpointConfig, SipEndpoint
 from sip_bridge.registrar import Registrar
@@ -33,16 +35,19 @@ from .logs import setup_logging
 from .metrics import NodeStats, register_node
 from .routing import load_routing
 from .settings import Settings
+from .recording_service import RecordingService, TenantKeys
 from .softphone import SoftphoneService
+from .transcription import TranscriptionService
 
 logger = logging.getLogger(__name__)
 
 
 class RecordObserver:
-    """Feeds the SIP bridge's call lifecycle into the call records."""
+    """Feeds the SIP bridge's call lifecycle into the call records (and ends their recordings)."""
 
-    def __init__(self, store: CallRecordStore) -> None:
+    def __init__(self, store: CallRecordStore, recordings: RecordingService | None = None) -> None:
         self.store = store
+        self.recordings = recordings
 
     async def call_started(self, call: Call) -> None:
         await self.store.call_started(record_id=call.id, sip_call_id=call.sip_call_id, tenant_id=call.tenant_id,
@@ -55,6 +60,8 @@ class RecordObserver:
 
     async def call_ended(self, call: Call) -> None:
         assert call.ended_at is not None
+        if self.recordings is not None:
+            self.recordings.call_ended(call)
         await self.store.call_ended(call.id, ended_at=call.ended_at, end_cause=call.end_cause or "unknown",
                                     hangup_side=call.hangup_side, sip_status=call.sip_status)
 
@@ -79,10 +86,19 @@ class Node:
         self._prompt_warmup: asyncio.Task[None] | None = None
         self.acd: AcdService | None = None
         self.softphones: SoftphoneService | None = None
+        storage = LocalStorage(settings.effective_recordings_dir)
+        keys = TenantKeys(self.engine, settings.effective_master_key)
+        self.transcription = TranscriptionService(self.engine, storage, keys, self._speech_model,
+                                                  settings.transcription_workers)
+        self.recordings = RecordingService(self.engine, storage, keys, on_stored=self.transcription.submit)
         self.ivr_backend: DbBackend | None = None
         #: The ACD's typed events per tenant, for the supervisor view and reports.
         self.bus = EventBus()
         self._stopping = asyncio.Event()
+
+    def _speech_model(self, tenant_id: int) -> Any:
+        """The vosk model that transcribes the tenant's recordings (its IVR's), None if none."""
+        return self.speech.for_tenant(tenant_id).model
 
     def stats(self) -> NodeStats:
         ep = self.endpoint
@@ -123,6 +139,7 @@ class Node:
         backend = self.ivr_backend = DbBackend(self.engine, allow_private_http=s.ivr_http_allow_private)
         self.acd = AcdService(self.engine, prompts, music, HoldQueue(music, announcement), publish=self._publish,
                               records=self.store)
+        self.acd.recordings = self.recordings
         services = IvrServices(prompts=prompts, speech=self.speech.for_tenant, directory=backend,
                                queue=self.acd, traces=backend, voicemail=backend,
                                voicemail_dir=s.data_dir / "voicemail")
@@ -155,7 +172,7 @@ class Node:
         await self.store.start()
         await self.speech.start(await loop.run_in_executor(None, tenant_models, self.engine))
         flows, backend = await self._flow_engine()
-        entries = EntryPoints(s.data_dir, flows, backend)
+        entries = EntryPoints(s.data_dir, flows, backend, recordings=self.recordings)
         await entries.prepare()
         config = EndpointConfig(bind_host=s.sip_host, advertised_ip=s.advertised_ip, sip_port=s.sip_port,
                                 rtp_port_min=s.rtp_port_min, rtp_port_max=s.rtp_port_max, max_calls=s.max_calls,
@@ -164,7 +181,8 @@ class Node:
         routing = await loop.run_in_executor(None, load_routing, self.engine)
         assert self.acd is not None
         registrar = Registrar(self.acd, on_change=self.acd.device_changed)
-        self.endpoint = SipEndpoint(config, routing, RecordObserver(self.store), entries.handle, registrar=registrar)
+        self.endpoint = SipEndpoint(config, routing, RecordObserver(self.store, self.recordings), entries.handle,
+                                    registrar=registrar)
         self.acd.endpoint = self.endpoint
         await self.endpoint.start()
         assert self.endpoint.clock is not None
@@ -172,6 +190,8 @@ class Node:
                                            grace=s.softphone_grace)
         self.acd.softphones = self.softphones
         await self.acd.start()
+        await self.recordings.start()
+        await self.transcription.start()
         self.monitor = TrunkMonitor(self.endpoint)
         self.monitor.update(routing.trunks)
         register_node(self.stats)
@@ -184,7 +204,7 @@ class Node:
 
         app = create_app(AppContext(settings=s, engine=self.engine, node_status=self.node_status,
                                     on_routing_changed=routing_changed, acd=self.acd, on_acd_changed=acd_changed,
-                                    softphones=self.softphones))
+                                    softphones=self.softphones, recordings=self.recordings))
         server = uvicorn.Server(uvicorn.Config(app, host=s.http_host, port=s.http_port, log_config=None,
                                                access_log=False, lifespan="off"))
         # uvicorn catches SIGINT/SIGTERM while it serves and re-raises them after its
@@ -207,6 +227,8 @@ class Node:
         if self._prompt_warmup is not None:
             self._prompt_warmup.cancel()
         await self.endpoint.stop()
+        await self.recordings.stop()
+        await self.transcription.stop()
         server.should_exit = True
         await http
         await self.store.close()

@@ -6,10 +6,12 @@ top-level keys. Its path comes from ``--config`` or ``CALLCENTER_CONFIG``.
 
 from __future__ import annotations
 
+import base64
 import os
 import secrets
 import tomllib
 from contextvars import ContextVar
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -20,6 +22,7 @@ from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, Settings
 
 CONFIG_ENV_VAR = "CALLCENTER_CONFIG"
 SECRET_KEY_FILE = "secret.key"
+MASTER_KEY_FILE = "master.key"
 LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL")
 STUN_SCHEMES = ("stun:", "stuns:")
 TURN_SCHEMES = ("turn:", "turns:")
@@ -110,6 +113,13 @@ class Settings(BaseSettings):
     only HMACs of it leave the node, never the secret itself."""
     turn_ttl: int = Field(default=3600, ge=60, le=86400)
     """Seconds a TURN credential handed to a page stays valid (a reload fetches a new one)."""
+    recording_master_key: str | None = None
+    """Base64 of 32 bytes wrapping the tenants' recording keys; None: generated once in
+    ``data_dir/master.key``."""
+    recordings_dir: Path | None = None
+    """Where recordings are stored (a folder per tenant); None: ``data_dir/recordings``."""
+    transcription_workers: int = Field(default=1, ge=1, le=64)
+    """Threads transcribing finished recordings (each uses about one core while busy)."""
     secret_key: str | None = None
     """None: generated once and kept in ``data_dir/secret.key`` (see effective_secret_key)."""
 
@@ -156,27 +166,42 @@ class Settings(BaseSettings):
     @property
     def effective_secret_key(self) -> str:
         """The configured secret key, or one generated once and kept in data_dir."""
-        if self.secret_key:
-            return self.secret_key
-        path = self.data_dir / SECRET_KEY_FILE
+        if not self.secret_key:
+            self.secret_key = self._key_file(SECRET_KEY_FILE, lambda: secrets.token_urlsafe(48))
+        return self.secret_key
+
+    @property
+    def effective_master_key(self) -> str:
+        """The configured recording master key, or one generated once and kept in data_dir.
+
+        It wraps every tenant's recording key: losing it loses the recordings; keep a copy
+        (and in production, configure it from a secret store rather than the data folder)."""
+        if not self.recording_master_key:
+            self.recording_master_key = self._key_file(
+                MASTER_KEY_FILE, lambda: base64.b64encode(secrets.token_bytes(32)).decode("ascii"))
+        return self.recording_master_key
+
+    @property
+    def effective_recordings_dir(self) -> Path:
+        return self.recordings_dir if self.recordings_dir is not None else self.data_dir / "recordings"
+
+    def _key_file(self, name: str, make: Callable[[], str]) -> str:
+        path = self.data_dir / name
         try:
             existing = path.read_text(encoding="ascii").strip()
         except FileNotFoundError:
             existing = ""
         if existing:
-            self.secret_key = existing
             return existing
         self.data_dir.mkdir(parents=True, exist_ok=True)
-        key = secrets.token_urlsafe(48)
+        key = make()
         # O_EXCL: if two processes race, the loser reads the winner's key.
         try:
             fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
         except FileExistsError:
-            key = path.read_text(encoding="ascii").strip()
-        else:
-            with os.fdopen(fd, "w", encoding="ascii") as fh:
-                fh.write(key + "\n")
-        self.secret_key = key
+            return path.read_text(encoding="ascii").strip()
+        with os.fdopen(fd, "w", encoding="ascii") as fh:
+            fh.write(key + "\n")
         return key
 
 

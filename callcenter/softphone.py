@@ -314,8 +314,9 @@ class SoftphoneService:
             elif kind == "recording":
                 if not tenant_info["recording_pause_allowed"]:
                     raise RequestError("pausing the recording is not allowed for this tenant")
-                self._require_connection(session)
+                connection = self._require_connection(session)
                 session.recording_paused = bool(message.get("paused"))
+                self.acd.pause_recording(connection, session.recording_paused, reason="agent")
                 self._event(session, "recording_paused" if session.recording_paused else "recording_resumed")
                 session.send(self._call_message(session))
             elif kind == "wrapup":

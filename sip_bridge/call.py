@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING, Protocol
 
 from .dtmf import DtmfEvent
 from .g711 import encoder_for
-from .media import Playback, encoded_prompt
+from .media import AudioTap, Playback, encoded_prompt
 
 if TYPE_CHECKING:
     from .media import CallMedia
@@ -202,6 +202,14 @@ class Call:
         """Digits received until the call ends."""
         while (event := await self.next_dtmf()) is not None:
             yield event
+
+    def tap(self, received: AudioTap | None, sent: AudioTap | None = None) -> None:
+        """Copy this leg's audio as it passes: what the far end says to ``received``, what the
+        node itself plays to it (prompts, music) to ``sent``; None stops. No-op once ended."""
+        stream = self.stream
+        if stream is not None and self.state is not CallState.ENDED:
+            stream.tap = received
+            stream.sent_tap = sent
 
     def bridge(self, other: Call) -> None:
         """Connect the audio of two answered calls (payloads relayed untouched when codecs match)."""

@@ -53,12 +53,23 @@ class ClockedStream(Protocol):
     def tick(self, now: float) -> None: ...
 
 
+class AudioTap(Protocol):
+    """Gets a copy of a leg's audio as it passes (the call recorder): G.711 payloads untouched,
+    with their RTP timestamp. Called on the event loop for every packet: must be cheap."""
+
+    def feed(self, payload: bytes, ts: int, codec: str) -> None: ...
+
+
 class CallMedia(Protocol):
     """The media of a call leg as :class:`~sip_bridge.call.Call` uses it: an
     :class:`RtpStream`, or the softphone's browser stream."""
 
     params: MediaParams | None
     peer: MediaPeer | None
+    tap: AudioTap | None
+    """Gets what the far end sends us."""
+    sent_tap: AudioTap | None
+    """Gets what the node itself plays to the far end (prompts, hold music; not relayed audio)."""
 
     def play(self, payload: bytes, interruptible: bool) -> Playback: ...
 
@@ -288,6 +299,8 @@ class RtpStream(asyncio.DatagramProtocol):
         self.peer: MediaPeer | None = None
         self._relay_transcode: Callable[[bytes], bytes] | None = None
         self._relay_ts_offset: int | None = None
+        self.tap: AudioTap | None = None
+        self.sent_tap: AudioTap | None = None
         self._rtcp_due = 0.0
         self.closed = False
 
@@ -373,9 +386,13 @@ class RtpStream(asyncio.DatagramProtocol):
         if params is not None and pt == params.telephone_event_pt:
             self._receive_dtmf(data)
             return
-        peer = self.peer
-        if peer is not None and params is not None and pt == params.payload_type:  # not CN or other types
-            peer.relay(data[12 + 4 * (b0 & 0x0F):], ts, b1 & 0x80)
+        peer, tap = self.peer, self.tap
+        if (peer is not None or tap is not None) and params is not None and pt == params.payload_type:
+            payload = data[12 + 4 * (b0 & 0x0F):]  # audio only, not CN or other types
+            if peer is not None:
+                peer.relay(payload, ts, b1 & 0x80)
+            if tap is not None:
+                tap.feed(payload, ts, params.codec)
         if self._jitter is not None:
             try:
                 self._jitter.put(RtpPacket.parse(data))
@@ -470,6 +487,8 @@ class RtpStream(asyncio.DatagramProtocol):
                 if len(payload) < samples:
                     payload = payload + self._silence[: samples - len(payload)]
                 self._send_payload(payload, params.payload_type, False)
+                if self.sent_tap is not None:
+                    self.sent_tap.feed(payload, self._ts, params.codec)
             self._ts = (self._ts + samples) & 0xFFFFFFFF
         if self._jitter is not None:
             packet = self._jitter.get()

@@ -258,7 +258,7 @@ class Registrar:
         parameter is not compared with the Request-URI (as for trunks, see the README).
         """
         tag = generate_tag()
-        log = {"sip_call_id": request.call_id, "source": f"{flow.transport}:{flow.remote[0]}:{flow.remote[1]}"}
+        log: dict[str, object] = {"sip_call_id": request.call_id, "source": f"{flow.transport}:{flow.remote[0]}:{flow.remote[1]}"}
         agent = self._authenticate(request, nonces, wall, tag, log)
         if isinstance(agent, SipResponse):
             return agent

@@ -28,12 +28,22 @@ SAMPLES = 160
 
 
 class ToneTrack(AudioStreamTrack):
-    """The client's microphone: a sine at :attr:`freq` Hz, or silence when None."""
+    """The client's microphone: what :meth:`say` was given, else a sine at :attr:`freq` Hz,
+    or silence when None."""
 
     def __init__(self) -> None:
         super().__init__()
         self.freq: float | None = None
         self._phase = 0
+        self._speech = bytearray()
+
+    def say(self, pcm: bytes) -> None:
+        """Speak 16-bit 8 kHz PCM (after what is still being said), then go back to the tone."""
+        self._speech += pcm
+
+    @property
+    def speaking(self) -> bool:
+        return bool(self._speech)
 
     async def recv(self) -> av.AudioFrame:
         if self.readyState != "live":
@@ -47,10 +57,14 @@ class ToneTrack(AudioStreamTrack):
             self._timestamp = 0
         n = np.arange(self._phase, self._phase + SAMPLES)
         self._phase += SAMPLES
-        pcm = (np.sin(2 * np.pi * self.freq * n / RATE) * 0.3 * 32767).astype("<i2") if self.freq \
-            else np.zeros(SAMPLES, dtype="<i2")
+        if self._speech:
+            data = bytes(self._speech[:2 * SAMPLES]).ljust(2 * SAMPLES, b"\0")
+            del self._speech[:2 * SAMPLES]
+        else:
+            data = ((np.sin(2 * np.pi * self.freq * n / RATE) * 0.3 * 32767).astype("<i2") if self.freq
+                    else np.zeros(SAMPLES, dtype="<i2")).tobytes()
         frame = av.AudioFrame(format="s16", layout="mono", samples=SAMPLES)
-        frame.planes[0].update(pcm.tobytes())
+        frame.planes[0].update(data)
         frame.sample_rate = RATE
         frame.pts = self._timestamp
         frame.time_base = fractions.Fraction(1, RATE)

@@ -14,7 +14,7 @@ from collections.abc import AsyncIterator, Callable
 from dataclasses import replace
 
 from sip_bridge.g711 import SILENCE, decoder_for, encoder_for
-from sip_bridge.media import MediaClock, MediaPeer, Playback, transcoder
+from sip_bridge.media import AudioTap, MediaClock, MediaPeer, Playback, transcoder
 from sip_bridge.sdp import MediaParams
 
 from .rtc import SAMPLES, WebRtcLine
@@ -38,6 +38,8 @@ class BrowserStream:
         self.params: MediaParams | None = MediaParams(remote_ip="0.0.0.0", remote_port=0, payload_type=0,
                                                       codec="PCMU", telephone_event_pt=None)
         self.peer: MediaPeer | None = None
+        self.tap: AudioTap | None = None
+        self.sent_tap: AudioTap | None = None
         self._source_codec: str | None = None
         self._transcode: Callable[[bytes], bytes] | None = None
         self._playback: Playback | None = None
@@ -77,6 +79,8 @@ class BrowserStream:
         peer = self.peer
         if peer is not None:
             peer.relay(payload, ts, marker)
+        if self.tap is not None:
+            self.tap.feed(payload, ts, self.codec)
         if self._listeners:
             pcm = decoder_for(self.codec)(payload)
             for q in self._listeners:

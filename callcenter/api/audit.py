@@ -52,14 +52,16 @@ class AuditOut(BaseModel):
 @router.get("", response_model=list[AuditOut])
 def list_audit(
     limit: int = Query(default=100, ge=1, le=1000),
+    action: str | None = Query(default=None, max_length=64, description="only this action, e.g. recording.play"),
+    target: str | None = Query(default=None, max_length=255, description="only this target, e.g. call:<id>"),
     principal: Principal = Depends(require_roles("admin")),
     db: Session = Depends(get_db),
 ) -> list[AuditOut]:
     """The caller's tenant's audit trail, newest first."""
-    rows = db.scalars(
-        select(AuditLog)
-        .where(AuditLog.tenant_id == principal.tenant_id)
-        .order_by(AuditLog.at.desc(), AuditLog.id.desc())
-        .limit(limit)
-    ).all()
+    query = select(AuditLog).where(AuditLog.tenant_id == principal.tenant_id)
+    if action is not None:
+        query = query.where(AuditLog.action == action)
+    if target is not None:
+        query = query.where(AuditLog.target == target)
+    rows = db.scalars(query.order_by(AuditLog.at.desc(), AuditLog.id.desc()).limit(limit)).all()
     return [AuditOut(id=r.id, user_id=r.user_id, action=r.action, target=r.target, detail=r.detail, at=r.at) for r in rows]

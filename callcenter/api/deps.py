@@ -40,6 +40,8 @@ class AppContext:
     """Called after queues or agents change, so the live ACD reloads them."""
     softphones: Any = None
     """The node's ``SoftphoneService`` (agents' browser tabs); None without a SIP node."""
+    recordings: Any = None
+    """The node's ``RecordingService`` (live recordings: pause, resume); None without a SIP node."""
     sessions: sessionmaker[Session] = field(init=False)
 
     def __post_init__(self) -> None:

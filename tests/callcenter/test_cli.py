@@ -21,6 +21,7 @@ from callcenter.models import AuditLog, CallRecord, Number, Tenant, Trunk, User
 from callcenter.security import verify_password
 
 from .conftest import add_tenant
+from .test_migrations import HEAD
 
 T0 = datetime(2025, 5, 1, 9, 0, tzinfo=timezone.utc)
 
@@ -139,7 +140,7 @@ def test_serve_migrates_and_runs_node(tmp_path: Path, fake_node: list[object], m
     engine = make_engine(f"sqlite:///{tmp_path}/d/callcenter.db")
     migrate(engine)  # already at head
     with engine.connect() as conn:
-        assert conn.exec_driver_sql("SELECT version_num FROM alembic_version").scalar() == "0004"
+        assert conn.exec_driver_sql("SELECT version_num FROM alembic_version").scalar() == HEAD
 
 
 def test_bad_settings_exit_2(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:

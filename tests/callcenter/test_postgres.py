@@ -29,7 +29,7 @@ from callcenter.models import Base, CallRecord, Number, Tenant, Trunk, User
 from tests.support.postgres import TEST_TIMEZONE, admin_execute, fresh_database
 
 from .conftest import T0, World, add_tenant, start_call
-from .test_migrations import check_0004_kept_the_0003_data, schema_diff, seed_0003
+from .test_migrations import HEAD, check_0004_kept_the_0003_data, schema_diff, seed_0003
 
 
 
@@ -64,7 +64,7 @@ def test_migrations_apply_are_idempotent_and_match_models(pg_url: str) -> None:
         migrate(eng)
         migrate(pg_url)  # the URL form, as `callcenter serve` does
         with eng.connect() as conn:
-            assert conn.execute(text("SELECT version_num FROM alembic_version")).scalars().all() == ["0004"]
+            assert conn.execute(text("SELECT version_num FROM alembic_version")).scalars().all() == [HEAD]
         insp = inspect(eng)
         assert set(Base.metadata.tables) | {"alembic_version"} == set(insp.get_table_names())
         assert schema_diff(eng) == []
@@ -107,7 +107,7 @@ def test_concurrent_migrations_wait_for_each_other(pg_url: str) -> None:
             _, err = proc.communicate(timeout=60)
             assert proc.returncode == 0, err
         with eng.connect() as conn:
-            assert conn.execute(text("SELECT version_num FROM alembic_version")).scalars().all() == ["0004"]
+            assert conn.execute(text("SELECT version_num FROM alembic_version")).scalars().all() == [HEAD]
         assert schema_diff(eng) == []
     finally:
         eng.dispose()

@@ -57,6 +57,8 @@ class NodeProcess:
     admin_password: str | None = None
     #: Demo agents printed at creation: username -> (login password, SIP user, SIP secret).
     agents: dict[str, tuple[str, str, str]] = field(default_factory=dict)
+    #: Demo QA and supervisor users printed at creation: username -> login password.
+    staff: dict[str, str] = field(default_factory=dict)
     #: RTP ports given to the node (two per call: RTP and RTCP).
     rtp_ports: int = 400
 
@@ -90,6 +92,9 @@ class NodeProcess:
             agent = re.search(r"Demo agent (\S+) .*login password (\S+), SIP phone (\S+) secret (\S+)", line)
             if agent:
                 self.agents[agent.group(1)] = (agent.group(2), agent.group(3), agent.group(4))
+            user = re.search(r"Demo user (\S+) \(\S+\): login password (\S+)", line)
+            if user:
+                self.staff[user.group(1)] = user.group(2)
             if READY in line:
                 return self
         raise RuntimeError("node did not become ready")

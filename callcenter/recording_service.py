@@ -1,0 +1,403 @@
+"""Call recording on the node: who is recorded, the live recordings, their journal, finishing,
+recovery after a crash, and the retention purge.
+
+The media path only copies payloads into a :class:`recordings.recorder.CallRecording`
+(the legs' audio taps); every half second the ready blocks of all live recordings go to one
+writer thread, which encrypts and appends them to each recording's journal. A SIGKILL
+therefore loses at most the last half second. When the call ends, the journal is compressed,
+encrypted and stored in a worker thread, the database row completed, and transcription
+queued. At start, journals left by a crash are finished the same way and marked incomplete.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import random
+import threading
+import uuid
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from datetime import datetime, timedelta, timezone
+from typing import Any
+
+from sqlalchemy import Engine, delete, select, update
+from sqlalchemy.orm import Session
+
+from recordings.archive import archive_journal
+from recordings.crypto import generate_key, load_master_key, unwrap_key, wrap_key
+from recordings.journal import JournalWriter, read_journal
+from recordings.policy import records
+from recordings.recorder import CHANNELS, RATE, CallRecording, pauses_from_events
+from recordings.storage import RecordingStorage
+from sip_bridge.call import Call
+
+from .models import Recording, Tenant, Transcript
+from .transcripts import unindex_transcript
+
+logger = logging.getLogger(__name__)
+
+FLUSH_INTERVAL = 0.5
+PURGE_INTERVAL = 3600.0
+
+
+class TenantKeys:
+    """The tenants' recording data keys, unwrapped once; a tenant's key is made on first use."""
+
+    def __init__(self, engine: Engine, master_key: str) -> None:
+        self._engine = engine
+        self._master = load_master_key(master_key)
+        self._keys: dict[int, bytes] = {}
+        self._lock = threading.Lock()
+
+    def get(self, tenant_id: int) -> bytes:
+        """The tenant's data key (blocking: call from a worker thread)."""
+        key = self._keys.get(tenant_id)
+        if key is not None:
+            return key
+        with self._lock, Session(self._engine) as db:
+            wrapped = db.scalar(select(Tenant.recording_key).where(Tenant.id == tenant_id))
+            if wrapped is None:
+                # only set where still empty: two nodes racing both read back the winner's key
+                db.execute(update(Tenant).where(Tenant.id == tenant_id, Tenant.recording_key.is_(None))
+                           .values(recording_key=wrap_key(self._master, generate_key(), tenant_id)))
+                db.commit()
+                wrapped = db.scalar(select(Tenant.recording_key).where(Tenant.id == tenant_id))
+            if wrapped is None:
+                raise LookupError(f"tenant {tenant_id} does not exist")
+            key = self._keys[tenant_id] = unwrap_key(self._master, wrapped, tenant_id)
+            return key
+
+
+@dataclass
+class LiveRecording:
+    recording: CallRecording
+    journal: JournalWriter
+    tenant_id: int
+    call: Call
+    fmt: str
+    started_at: datetime
+    agent_leg: Call | None = None
+
+
+class RecordingService:
+    """Starts, pauses and finishes the node's call recordings."""
+
+    def __init__(self, engine: Engine, storage: RecordingStorage, keys: TenantKeys, *,
+                 on_stored: Callable[[str], None] | None = None) -> None:
+        self.engine = engine
+        self.storage = storage
+        self.keys = keys
+        self.on_stored = on_stored
+        """Called on the loop with each stored recording's id (transcription queues it)."""
+        self.live: dict[str, LiveRecording] = {}
+        self._io = ThreadPoolExecutor(max_workers=1, thread_name_prefix="recording-io")
+        self._finishers = ThreadPoolExecutor(max_workers=2, thread_name_prefix="recording-finish")
+        self._tasks: set[asyncio.Task[Any]] = set()
+        self._flusher: asyncio.Task[None] | None = None
+        self._purger: asyncio.Task[None] | None = None
+        self._starting: dict[str, asyncio.Future[LiveRecording | None]] = {}
+        self._loop: asyncio.AbstractEventLoop | None = None
+
+    def call_on_loop(self, fn: Callable[..., Any], *args: Any) -> Any:
+        """Run ``fn`` on the node's loop from another thread (the HTTP API's) and return its result."""
+        assert self._loop is not None
+
+        async def run() -> Any:
+            return fn(*args)
+
+        return asyncio.run_coroutine_threadsafe(run(), self._loop).result(timeout=5)
+
+    # -- node lifecycle -------------------------------------------------------------------
+    async def start(self) -> None:
+        loop = self._loop = asyncio.get_running_loop()
+        recovered = await loop.run_in_executor(self._finishers, self.recover)
+        for recording_id in recovered:
+            self._stored(recording_id)
+        self._flusher = loop.create_task(self._flush_loop())
+        self._purger = loop.create_task(self._purge_loop())
+
+    async def stop(self) -> None:
+        """Finish every live recording (a clean stop leaves complete files)."""
+        for task in (self._flusher, self._purger):
+            if task is not None:
+                task.cancel()
+        for live in list(self.live.values()):
+            await self._finish(live)
+        if self._tasks:
+            await asyncio.gather(*self._tasks, return_exceptions=True)
+        self._io.shutdown(wait=True)
+        self._finishers.shutdown(wait=True)
+
+    # -- starting --------------------------------------------------------------------------
+    def ivr_started(self, call: Call, tenant_id: int) -> None:
+        """The IVR took the call: record from its answer if the tenant records the IVR part."""
+        self._spawn(self._record_ivr(call, tenant_id))
+
+    async def _record_ivr(self, call: Call, tenant_id: int) -> None:
+        policy = await asyncio.to_thread(self._policy, tenant_id)
+        if policy is None or not policy.get("ivr") or not records(policy, None, random.random()):
+            return
+        await call.wait_answered()
+        live = await self._ensure(call, tenant_id, policy)
+        if live is not None and live.agent_leg is None:
+            call.tap(live.recording.caller, sent=live.recording.agent)  # what the IVR says is the "agent" side
+
+    async def agent_answered(self, call: Call, agent_leg: Call, tenant_id: int, queue: str | None) -> None:
+        """An agent took the call (also the next one after a transfer): their leg is the agent channel."""
+        live = self.live.get(call.id)
+        if live is None:
+            policy = await asyncio.to_thread(self._policy, tenant_id)
+            if policy is None or not records(policy, queue, random.random()):
+                return
+            live = await self._ensure(call, tenant_id, policy)
+            if live is None:
+                return
+        if live.agent_leg is not None and live.agent_leg is not agent_leg:
+            live.agent_leg.tap(None)
+        live.agent_leg = agent_leg
+        live.recording.agent.restart()
+        live.recording.agent_answered()
+        call.tap(live.recording.caller)
+        agent_leg.tap(live.recording.agent)
+
+    async def _ensure(self, call: Call, tenant_id: int, policy: dict[str, Any]) -> LiveRecording | None:
+        """The call's live recording, created once even when two starts race."""
+        live = self.live.get(call.id)
+        if live is not None:
+            return live
+        pending = self._starting.get(call.id)
+        if pending is not None:
+            return await pending
+        future: asyncio.Future[LiveRecording | None] = asyncio.get_running_loop().create_future()
+        self._starting[call.id] = future
+        try:
+            live = await self._create(call, tenant_id, policy)
+            future.set_result(live)
+            return live
+        except Exception:
+            logger.exception("recording could not start", extra={"call_id": call.id})
+            future.set_result(None)
+            return None
+        finally:
+            del self._starting[call.id]
+
+    async def _create(self, call: Call, tenant_id: int, policy: dict[str, Any]) -> LiveRecording | None:
+        recording_id = str(uuid.uuid4())
+        started_at = datetime.now(timezone.utc)
+        fmt = policy.get("_format", "opus")
+        header = {"recording_id": recording_id, "tenant_id": tenant_id, "call_id": call.id,
+                  "started_at": started_at.isoformat(), "format": fmt, "rate": RATE, "encoding": "mulaw",
+                  "channels": list(CHANNELS)}
+        # journal first, then the row: recovery works from journals, so no row is ever without audio
+        journal = await asyncio.get_running_loop().run_in_executor(self._io, self._open_journal, tenant_id,
+                                                                   recording_id, header)
+        await asyncio.to_thread(self._insert_row, recording_id, tenant_id, call.id, fmt, started_at)
+        if call.ended:
+            await asyncio.get_running_loop().run_in_executor(self._io, journal.close)
+            await asyncio.to_thread(self._forget, tenant_id, recording_id)
+            return None
+        loop = asyncio.get_running_loop()
+        recording = CallRecording(recording_id, clock=loop.time, sensitive=lambda: call.sensitive)
+        live = self.live[call.id] = LiveRecording(recording, journal, tenant_id, call, fmt, started_at)
+        logger.info("recording started", extra={"call_id": call.id, "recording_id": recording_id})
+        return live
+
+    def _open_journal(self, tenant_id: int, recording_id: str, header: dict[str, Any]) -> JournalWriter:
+        writer = JournalWriter(self.storage.journal_path(tenant_id, recording_id), self.keys.get(tenant_id), header)
+        writer.flush()
+        return writer
+
+    def _insert_row(self, recording_id: str, tenant_id: int, call_id: str, fmt: str, started_at: datetime) -> None:
+        with Session(self.engine) as db:
+            db.add(Recording(id=recording_id, tenant_id=tenant_id, call_id=call_id, status="recording", format=fmt,
+                             started_at=started_at, pauses=[], legal_hold=False))
+            db.commit()
+
+    def _policy(self, tenant_id: int) -> dict[str, Any] | None:
+        with Session(self.engine) as db:
+            tenant = db.get(Tenant, tenant_id)
+            if tenant is None:
+                return None
+            return {**(tenant.recording_policy or {}), "_format": tenant.recording_format or "opus"}
+
+    # -- pause -----------------------------------------------------------------------------
+    def pause(self, call_id: str, reason: str) -> bool | None:
+        """Stop keeping audio; None if the call has no live recording, False if already paused so."""
+        live = self.live.get(call_id)
+        if live is None:
+            return None
+        return live.recording.pause(reason)
+
+    def resume(self, call_id: str, reason: str) -> bool | None:
+        live = self.live.get(call_id)
+        if live is None:
+            return None
+        return live.recording.resume(reason)
+
+    # -- writing ---------------------------------------------------------------------------
+    async def _flush_loop(self) -> None:
+        loop = asyncio.get_running_loop()
+        while True:
+            await asyncio.sleep(FLUSH_INTERVAL)
+            batch = self._take_blocks()
+            if batch:
+                try:
+                    await loop.run_in_executor(self._io, _write_blocks, batch)
+                except Exception:
+                    logger.exception("writing recording journals failed")
+
+    def _take_blocks(self) -> list[tuple[JournalWriter, bytes, list[dict[str, Any]]]]:
+        batch = []
+        for live in self.live.values():
+            block = live.recording.take()
+            events = live.recording.drain_events()
+            if block or events:
+                batch.append((live.journal, block, events))
+        return batch
+
+    # -- finishing -------------------------------------------------------------------------
+    def call_ended(self, call: Call) -> None:
+        live = self.live.get(call.id)
+        if live is not None:
+            self._spawn(self._finish(live))
+
+    async def _finish(self, live: LiveRecording) -> None:
+        if self.live.get(live.call.id) is not live:
+            return
+        del self.live[live.call.id]
+        live.call.tap(None)
+        if live.agent_leg is not None:
+            live.agent_leg.tap(None)
+        recording = live.recording
+        block = recording.close()
+        loop = asyncio.get_running_loop()
+        await loop.run_in_executor(self._io, _write_blocks, [(live.journal, block, recording.drain_events())])
+        await loop.run_in_executor(self._io, live.journal.close)
+        try:
+            await loop.run_in_executor(self._finishers, self._archive, live.tenant_id, recording.recording_id,
+                                       live.started_at, live.fmt, False)
+        except Exception:
+            # the journal stays: the next start finishes it (marked incomplete)
+            logger.exception("recording could not be stored", extra={"call_id": live.call.id,
+                                                                      "recording_id": recording.recording_id})
+            return
+        logger.info("recording stored", extra={"call_id": live.call.id, "recording_id": recording.recording_id})
+        self._stored(recording.recording_id)
+
+    def _archive(self, tenant_id: int, recording_id: str, started_at: datetime, fmt: str, incomplete: bool) -> None:
+        """Store the journal's audio, complete the row, forget the journal (this order: a crash
+        in between leaves the journal, and finishing it again replaces the same file)."""
+        archived = archive_journal(self.storage, self.keys.get(tenant_id), tenant_id, recording_id, started_at, fmt)
+        pauses, agent_answered_s = pauses_from_events(archived.events, archived.duration)
+        stored = archived.stored
+        with Session(self.engine) as db:
+            row = db.get(Recording, recording_id)
+            if row is None:  # the node died between the journal and the row
+                header = archived.header
+                row = Recording(id=recording_id, tenant_id=tenant_id, call_id=header["call_id"], format=fmt,
+                                started_at=started_at, legal_hold=False)
+                db.add(row)
+            row.status = "incomplete" if incomplete or archived.truncated else "complete"
+            row.storage_key, row.size, row.sha256 = stored.key, stored.size, stored.sha256
+            row.duration = round(archived.duration, 3)
+            row.ended_at = started_at + timedelta(seconds=archived.duration)
+            row.pauses = pauses
+            row.agent_answered_s = agent_answered_s
+            if db.get(Transcript, recording_id) is None:
+                db.add(Transcript(recording_id=recording_id, tenant_id=tenant_id, call_id=row.call_id,
+                                  status="pending", progress=0.0, words=[], text="", analytics={}))
+            db.commit()
+        self.storage.remove_journal(tenant_id, recording_id)
+
+    def _forget(self, tenant_id: int, recording_id: str) -> None:
+        with Session(self.engine) as db:
+            db.execute(delete(Recording).where(Recording.id == recording_id))
+            db.commit()
+        self.storage.remove_journal(tenant_id, recording_id)
+
+    def _stored(self, recording_id: str) -> None:
+        if self.on_stored is not None:
+            self.on_stored(recording_id)
+
+    # -- recovery ---------------------------------------------------------------------------
+    def recover(self) -> list[str]:
+        """Finish the journals a crash left (incomplete), drop rows that never got audio;
+        returns the recordings stored."""
+        self.storage.remove_stale_temp()
+        stored = []
+        journals = self.storage.list_journals()
+        for tenant_id, recording_id, path in journals:
+            try:
+                with Session(self.engine) as db:
+                    row = db.get(Recording, recording_id)
+                    started_at = row.started_at if row is not None else None
+                    fmt = row.format if row is not None else None
+                if started_at is None or fmt is None:
+                    header = read_journal(path, self.keys.get(tenant_id)).header
+                    started_at = datetime.fromisoformat(header["started_at"])
+                    fmt = header.get("format", "opus")
+                self._archive(tenant_id, recording_id, started_at, fmt, True)
+                stored.append(recording_id)
+                logger.warning("recording left by a stopped node kept as incomplete",
+                               extra={"recording_id": recording_id})
+            except Exception:
+                logger.exception("a recording journal could not be recovered", extra={"recording_id": recording_id,
+                                                                                       "path": str(path)})
+        known = {rid for _, rid, _ in journals}
+        with Session(self.engine) as db:
+            orphans = [r for r in db.scalars(select(Recording.id).where(Recording.status == "recording"))
+                       if r not in known]
+            if orphans:
+                db.execute(delete(Recording).where(Recording.id.in_(orphans)))
+                db.commit()
+        return stored
+
+    # -- retention ---------------------------------------------------------------------------
+    async def _purge_loop(self) -> None:
+        while True:
+            try:
+                purged = await asyncio.to_thread(purge_expired, self.engine, self.storage, datetime.now(timezone.utc))
+                if purged:
+                    logger.info("retention purge removed %d recordings", purged)
+            except Exception:
+                logger.exception("retention purge failed")
+            await asyncio.sleep(PURGE_INTERVAL)
+
+    def _spawn(self, coro: Any) -> None:
+        task = asyncio.get_running_loop().create_task(coro)
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+
+
+def _write_blocks(batch: list[tuple[JournalWriter, bytes, list[dict[str, Any]]]]) -> None:
+    for journal, block, events in batch:
+        for event in events:
+            journal.append_event(event)
+        if block:
+            journal.append_audio(block)
+        journal.flush()
+
+
+def purge_expired(engine: Engine, storage: RecordingStorage, now: datetime) -> int:
+    """Delete the files (and transcripts) of recordings past their tenant's retention, except
+    those on legal hold; the rows stay, marked purged, so call history still shows them."""
+    purged = 0
+    with Session(engine) as db:
+        for tenant in db.scalars(select(Tenant).where(Tenant.retention_days.is_not(None))):
+            cutoff = now - timedelta(days=tenant.retention_days or 0)
+            expired = db.scalars(select(Recording).where(
+                Recording.tenant_id == tenant.id, Recording.started_at < cutoff, Recording.legal_hold.is_(False),
+                Recording.status.in_(("complete", "incomplete")))).all()
+            for row in expired:
+                if row.storage_key:
+                    storage.delete(row.storage_key)
+                transcript = db.get(Transcript, row.id)
+                if transcript is not None:
+                    unindex_transcript(db, transcript)
+                    db.delete(transcript)
+                row.status, row.purged_at, row.storage_key = "purged", now, None
+                purged += 1
+            db.commit()
+    return purged
