@@ -268,6 +268,8 @@ class BenchNode:
         self.storage = LocalStorage(tmp / "recordings")
         self.keys = TenantKeys(self.engine, base64.b64encode(secrets.token_bytes(32)).decode("ascii"))
         self.stored: list[str] = []
+        self.stored_at: dict[str, float] = {}
+        """Recording id -> when it was stored (loop clock)."""
         self.stored_event = asyncio.Event()
         self.recordings = RecordingService(self.engine, self.storage, self.keys, on_stored=self._on_stored)
         low, high = rtp_range(4 * calls + 40)
@@ -276,9 +278,11 @@ class BenchNode:
                                 rate_limit=10_000.0, rate_burst=10_000, secret=b"recording-bench-secret-0123456789")
         self.endpoint = SipEndpoint(config, routing_table(outbound_port=uas_port), self, self._on_call)
         self.phase: Phase | None = None
+        self.recordings_started = 0
 
     def _on_stored(self, recording_id: str) -> None:
         self.stored.append(recording_id)
+        self.stored_at[recording_id] = asyncio.get_running_loop().time()
         self.stored_event.set()
 
     async def start(self) -> None:
@@ -329,6 +333,7 @@ class BenchNode:
             info.rec_requested = loop.time()
             await self.recordings.agent_answered(call, agent, TENANT, "bench")
             info.rec_started = loop.time()
+            self.recordings_started += 1
         if len(phase.calls) >= phase.expected:
             phase.all_bridged.set()
         await call.wait_ended()
@@ -364,7 +369,9 @@ async def sample_lag(until: float = float("inf"), stop: asyncio.Event | None = N
 
 
 async def run_phase(node: BenchNode, phase: Phase, args: argparse.Namespace, workdir: Path,
-                    scenario: Path) -> Phase:
+                    scenario: Path, *, finish: bool = True) -> Phase:
+    """Place the calls, measure the steady window, wait for the calls to end and (``finish``) for
+    every recording made so far to be stored."""
     loop = asyncio.get_running_loop()
     phase.expected = args.calls
     node.phase = phase
@@ -402,8 +409,8 @@ async def run_phase(node: BenchNode, phase: Phase, args: argparse.Namespace, wor
     deadline = time.monotonic() + 30
     while node.endpoint.active_calls and time.monotonic() < deadline:
         await asyncio.sleep(0.1)
-    if phase.recorded:  # finishing: every recording stored
-        recorded = sum(1 for info in phase.calls.values() if info.rec_started is not None)
+    if finish:  # every recording made so far stored
+        recorded = node.recordings_started
         deadline = time.monotonic() + 300
         while len(node.stored) < recorded and time.monotonic() < deadline:
             node.stored_event.clear()
@@ -442,6 +449,8 @@ class RecordingCheck:
     lost: int
     caller: ChannelCheck
     agent: ChannelCheck
+    stored_after: float | None
+    """Seconds from the caller's BYE to the recording being stored."""
 
 
 def check_channel(pcm: np.ndarray) -> ChannelCheck:
@@ -480,6 +489,8 @@ def check_recordings(node: BenchNode, phase: Phase) -> list[RecordingCheck]:
     checks = []
     for row in rows:
         info = phase.calls.get(row.call_id)
+        if info is None:  # another phase's
+            continue
         expected = uncertainty = None
         if info is not None and info.ended_at is not None and info.rec_started is not None:
             expected = info.ended_at - info.rec_started
@@ -487,8 +498,10 @@ def check_recordings(node: BenchNode, phase: Phase) -> list[RecordingCheck]:
         if row.storage_key is None:
             continue
         caller, agent = load_channels(node.storage, key, row.storage_key)
+        stored = node.stored_at.get(row.id)
         checks.append(RecordingCheck(row.id, row.status, row.duration or 0.0, len(caller), expected, uncertainty,
-                                     info.lost if info else 0, check_channel(caller), check_channel(agent)))
+                                     info.lost, check_channel(caller), check_channel(agent),
+                                     stored - info.ended_at if stored is not None and info.ended_at else None))
     return checks
 
 
@@ -555,21 +568,22 @@ def print_cpu(base: Phase, rec: Phase, n: int) -> None:
               f"machine; they share its cores")
 
 
-def print_finishing(rec: Phase, checks: list[RecordingCheck]) -> None:
-    a = rec.after
-    assert a is not None
+def print_finishing(phases: list[Phase], checks: list[RecordingCheck], finishing_s: float) -> None:
+    """What storing the recordings cost after their calls (``finishing_s``: the finishing workers' CPU s)."""
     minutes = sum(c.duration for c in checks) / 60
-    finishing_s = a.threads.get("finishing", 0.0) * a.seconds / 100
-    io_s = a.threads.get("journal writer", 0.0) * a.seconds / 100
-    loop_s = a.threads.get("event loop", 0.0) * a.seconds / 100
-    total_s = a.process * a.seconds / 100
-    print(f"\nfinishing {len(checks)} recordings ({minutes:.1f} recorded minutes, Ogg Opus, encrypted) after the "
-          f"calls: {finishing_s:.1f} CPU s in the finishing workers = {finishing_s / max(minutes, 1e-9):.2f} CPU s per "
-          f"recorded minute ({finishing_s / max(minutes, 1e-9) / 60 * 100:.2f} % of a core per live recorded call if "
-          f"spread over the call); whole process {total_s:.1f} CPU s (event loop {loop_s:.1f}, journal writer "
-          f"{io_s:.1f}) over {a.seconds:.0f} s wall from the window's end to the last stored recording; event loop "
-          f"late by p50 / p99 / max {quantiles(a.lag, 1000)} ms meanwhile (the finishing threads and the loop "
-          f"share the GIL)")
+    per_minute = finishing_s / max(minutes, 1e-9)
+    last = phases[-1].after
+    assert last is not None
+    latency = [c.stored_after for c in checks if c.stored_after is not None]
+    print(f"\nfinishing {len(checks)} recordings ({minutes:.1f} recorded minutes; journal -> Ogg Opus, encrypted, "
+          f"stored) in the {len(phases)} recorded phase(s): {finishing_s:.1f} CPU s in the finishing workers = "
+          f"{per_minute:.2f} CPU s per recorded minute, i.e. {per_minute / 60 * 100:.2f} % of a core per "
+          f"concurrently recorded call in a steady state ({per_minute / 60 * len(phases[0].calls):.2f} cores for "
+          f"{len(phases[0].calls)} calls), not counted in the live overhead above")
+    print(f"  caller's BYE -> recording stored: p50 / p99 / max {quantiles(latency)} s (2 finishing workers); "
+          f"after the last phase the process used {last.process * last.seconds / 100:.1f} CPU s in {last.seconds:.0f} s "
+          f"wall until the last recording was stored; event loop late by p50 / p99 / max {quantiles(last.lag, 1000)} "
+          f"ms meanwhile")
 
 
 def print_checks(rec: Phase, checks: list[RecordingCheck]) -> None:
@@ -578,8 +592,9 @@ def print_checks(rec: Phase, checks: list[RecordingCheck]) -> None:
     with_gaps = [c for c in checks if c.caller.gaps or c.agent.gaps]
     wrong = [c for c in checks if abs(c.caller.freq - CALLER_HZ) > 20 or abs(c.agent.freq - AGENT_HZ) > 20]
     incomplete = [c for c in checks if c.status != "complete"]
-    print(f"\nrecordings: {len(checks)} stored of {len(recorded)} recorded calls; {len(incomplete)} not complete; "
-          f"{len(wrong)} with a channel not carrying its own tone (caller {CALLER_HZ:.0f} Hz, agent {AGENT_HZ:.0f} Hz)")
+    print(f"\n{rec.name}: {len(checks)} recordings stored of {len(recorded)} recorded calls; {len(incomplete)} not "
+          f"complete; {len(wrong)} with a channel not carrying its own tone (caller {CALLER_HZ:.0f} Hz, agent "
+          f"{AGENT_HZ:.0f} Hz)")
     print(f"  gaps (silent 20 ms frames between a channel's first and last loud frame): {gaps} in "
           f"{len(with_gaps)} recordings (target 0: {'met' if gaps == 0 and len(checks) == len(recorded) else 'NOT met'})")
     for c in with_gaps[:10]:
@@ -722,12 +737,27 @@ async def run_cpu(args: argparse.Namespace) -> None:
             base = await run_phase(node, Phase("unrecorded", False), args, sipp_dir / "unrecorded", uac)
             print_phase(base)
             await asyncio.sleep(3)
-            rec = await run_phase(node, Phase("recorded", True), args, sipp_dir / "recorded", uac)
-            print_phase(rec)
-            checks = await asyncio.to_thread(check_recordings, node, rec)
-            print_cpu(base, rec, args.calls)
-            print_finishing(rec, checks)
-            print_checks(rec, checks)
+            finishing0 = threads_cpu().get("finishing", 0.0)
+            phases = [await run_phase(node, Phase("recorded", True), args, sipp_dir / "recorded", uac,
+                                      finish=not args.overlap)]
+            print_phase(phases[0])
+            if args.overlap:  # the next batch while the first is being finished, as in a steady state
+                phases.append(await run_phase(node, Phase("recorded while the previous batch is finished", True),
+                                              args, sipp_dir / "overlap", uac))
+                print_phase(phases[1])
+            finishing_s = threads_cpu().get("finishing", 0.0) - finishing0
+            checks = {p.name: await asyncio.to_thread(check_recordings, node, p) for p in phases}
+            print_cpu(base, phases[0], args.calls)
+            if args.overlap:
+                w0, w1 = phases[0].window, phases[1].window
+                assert w0 is not None and w1 is not None
+                print(f"while the previous batch was being finished (its first {min(w1.seconds, 30):.0f} s or so): "
+                      f"node process {w1.process:.1f} % of a core (finishing workers {w1.threads.get('finishing', 0):.1f}"
+                      f" %), event loop late by p99 / max {quantiles(w1.lag, 1000).split(' / ', 1)[1]} ms against "
+                      f"{quantiles(w0.lag, 1000).split(' / ', 1)[1]} ms without")
+            print_finishing(phases, [c for cs in checks.values() for c in cs], finishing_s)
+            for p in phases:
+                print_checks(p, checks[p.name])
         finally:
             uas.terminate()
             await uas.wait()
@@ -741,6 +771,8 @@ def main() -> int:
     parser.add_argument("--rate", type=float, default=25.0, help="calls placed per second")
     parser.add_argument("--speech-minutes", type=float, default=2.0, help="length of the transcribed recording")
     parser.add_argument("--workers", type=int, default=2, help="transcription worker threads (wall-clock figure)")
+    parser.add_argument("--no-overlap", dest="overlap", action="store_false",
+                        help="no third phase (recorded calls while the previous batch is being finished)")
     parser.add_argument("--skip-cpu", action="store_true", help="only the transcription part")
     parser.add_argument("--skip-transcription", action="store_true", help="only the call recording part")
     args = parser.parse_args()

@@ -316,8 +316,7 @@ class SoftphoneService:
                     raise RequestError("pausing the recording is not allowed for this tenant")
                 connection = self._require_connection(session)
                 session.recording_paused = bool(message.get("paused"))
-                self.acd.pause_recording(connection, session.recording_paused, reason="agent")
-                self._event(session, "recording_paused" if session.recording_paused else "recording_resumed")
+                self.acd.pause_recording(connection, session.recording_paused, reason="agent")  # notes the event
                 session.send(self._call_message(session))
             elif kind == "wrapup":
                 await self._wrapup(session, message)

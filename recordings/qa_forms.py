@@ -389,9 +389,9 @@ DEFAULT_FORM: dict[str, Any] = {
         ]},
         {"id": "closing", "title": "Closing", "weight": 15, "questions": [
             {"id": "polite_closing", "text": "Did the agent close the call politely in its last minute "
-                                      "(\"감사합니다\" or \"행복한 하루 되세요\")?",
+                                             "(\"감사합니다\", \"좋은 하루 보내세요\"...)?",
              "type": "yes_no", "weight": 1,
-             "auto": {"rule": "phrase_said", "speaker": "agent", "phrases": ["감사합니다", "행복한 하루 되세요"],
+             "auto": {"rule": "phrase_said", "speaker": "agent", "phrases": ["감사합니다", "하루 보내세요", "하루 되세요"],
                       "within_last_s": 60}},
         ]},
     ],

@@ -20,7 +20,7 @@ import numpy as np
 
 from asr.vad import FRAME_MS, Vad, VadEvent, frame_energy_dbfs
 
-__all__ = ["TalkStats", "talk_stats"]
+__all__ = ["TalkStats", "speech_segments", "talk_stats"]
 
 _FRAME_S = FRAME_MS / 1000
 
@@ -67,6 +67,13 @@ def _speech_frames(pcm: np.ndarray, samples_per_frame: int, n_frames: int) -> np
     if vad.in_speech and vad.last_loud_frame is not None:  # still talking when the recording ends
         active[start:vad.last_loud_frame + 1] = True
     return active
+
+
+def speech_segments(pcm: np.ndarray, *, rate: int = 8000) -> list[tuple[float, float]]:
+    """Where the VAD hears speech in one channel: (start, end) seconds, from the first loud to the last voiced frame."""
+    samples_per_frame = rate * FRAME_MS // 1000
+    n_frames = len(pcm) // samples_per_frame
+    return _segments(_speech_frames(pcm, samples_per_frame, n_frames), 0)
 
 
 def _segments(active: np.ndarray, first: int) -> list[tuple[float, float]]:

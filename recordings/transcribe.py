@@ -38,6 +38,7 @@ from asr.vad import SAMPLE_RATE
 
 from .qa_forms import Speaker
 from .qa_rules import Word
+from .talk import speech_segments
 
 __all__ = ["CHUNK_SECONDS", "DEFAULT_VOCABULARY", "transcribe", "transcribe_channel"]
 
@@ -46,6 +47,10 @@ logger = logging.getLogger(__name__)
 #: Audio is fed to vosk in chunks of this length (fixed, so the result does not depend on I/O sizes).
 CHUNK_SECONDS = 0.5
 _CHUNK_BYTES = int(CHUNK_SECONDS * SAMPLE_RATE) * 2
+#: Audio decoded before the VAD's first loud frame of a segment (as the live ASR's pre-roll) and
+#: after its last voiced one, so first and last syllables are whole.
+PAD_BEFORE_S = 0.3
+PAD_AFTER_S = 0.3
 
 #: Words a call-center conversation is mostly made of, for vocabulary mode together with the
 #: tenant's own vocabulary and every phrase its QA forms look for. Without them the grammar
@@ -59,13 +64,41 @@ DEFAULT_VOCABULARY: tuple[str, ...] = (
 )
 
 
-def _pcm_bytes(pcm: np.ndarray) -> bytes:
-    return np.ascontiguousarray(pcm, dtype="<i2").tobytes()
+def _spans(pcm: np.ndarray) -> list[tuple[int, int]]:
+    """Sample ranges to decode: the VAD's speech segments, padded, overlapping ones merged."""
+    before, after = int(PAD_BEFORE_S * SAMPLE_RATE), int(PAD_AFTER_S * SAMPLE_RATE)
+    spans: list[tuple[int, int]] = []
+    for start_s, end_s in speech_segments(pcm, rate=SAMPLE_RATE):
+        start = max(0, round(start_s * SAMPLE_RATE) - before)
+        end = min(len(pcm), round(end_s * SAMPLE_RATE) + after)
+        if spans and start <= spans[-1][1]:
+            spans[-1] = (spans[-1][0], end)
+        else:
+            spans.append((start, end))
+    return spans
 
 
-def _words(result: str, speaker: Speaker) -> list[Word]:
-    return [Word(word=w["word"], start=float(w["start"]), end=float(w["end"]), conf=float(w["conf"]), speaker=speaker)
+def _words(result: str, speaker: Speaker, shift: float) -> list[Word]:
+    return [Word(word=w["word"], start=round(float(w["start"]) + shift, 3), end=round(float(w["end"]) + shift, 3),
+                 conf=float(w["conf"]), speaker=speaker)
             for w in json.loads(result).get("result", []) if w["word"] != UNK]
+
+
+def _recognizer(model: vosk.Model, vocabulary: list[str] | None) -> vosk.KaldiRecognizer | None:
+    """A recogniser for the vocabulary (None: free mode); None when no phrase of it is usable with the model."""
+    if vocabulary is None:
+        rec = vosk.KaldiRecognizer(model, float(SAMPLE_RATE))
+    else:
+        kept, dropped = usable_phrases(model, vocabulary)
+        if dropped:
+            logger.info("vocabulary phrases with words the model does not know are not listened for",
+                        extra={"dropped": dropped})
+        if not kept:  # and an empty grammar crashes vosk 0.3.45 (see asr.engine)
+            logger.warning("no vocabulary phrase is usable with this model: nothing to listen for")
+            return None
+        rec = vosk.KaldiRecognizer(model, float(SAMPLE_RATE), json.dumps(kept + [UNK], ensure_ascii=False))
+    rec.SetWords(True)
+    return rec
 
 
 def transcribe_channel(model: vosk.Model, pcm: np.ndarray, speaker: Speaker, *, vocabulary: list[str] | None,
@@ -76,30 +109,29 @@ def transcribe_channel(model: vosk.Model, pcm: np.ndarray, speaker: Speaker, *, 
     others are logged and ignored; with none left nothing can be recognised
     and the result is empty); None: free mode. ``[unk]`` (speech outside the
     grammar, for models that have it) is left out of the result.
-    ``on_progress`` gets the fraction of the channel decoded, after every chunk.
+
+    Only the VAD's speech segments (padded by ``PAD_BEFORE_S`` / ``PAD_AFTER_S``)
+    are decoded, each ending with ``FinalResult()``, in ``CHUNK_SECONDS`` chunks
+    with ``Result()`` taken at every endpoint vosk finds inside. ``on_progress``
+    gets the fraction of that audio decoded after every chunk, and 1.0 at the end.
     """
-    if vocabulary is None:
-        rec = vosk.KaldiRecognizer(model, float(SAMPLE_RATE))
-    else:
-        kept, dropped = usable_phrases(model, vocabulary)
-        if dropped:
-            logger.info("vocabulary phrases with words the model does not know are not listened for",
-                        extra={"dropped": dropped})
-        if not kept:
-            logger.warning("no vocabulary phrase is usable with this model: nothing to listen for")
-            if on_progress is not None:
-                on_progress(1.0)
-            return []
-        rec = vosk.KaldiRecognizer(model, float(SAMPLE_RATE), json.dumps(kept + [UNK], ensure_ascii=False))
-    rec.SetWords(True)
-    audio = _pcm_bytes(pcm)
+    rec = _recognizer(model, vocabulary)
+    spans = _spans(pcm) if rec is not None else []
+    audio = np.ascontiguousarray(pcm, dtype="<i2").tobytes()
+    total = sum(end - start for start, end in spans)
+    fed = 0  # samples given to the recogniser: its word times count in those, from its creation
     words: list[Word] = []
-    for offset in range(0, len(audio), _CHUNK_BYTES):
-        if offset and on_progress is not None:
-            on_progress(offset / len(audio))
-        if rec.AcceptWaveform(audio[offset:offset + _CHUNK_BYTES]):  # an endpoint: the utterance is final
-            words.extend(_words(rec.Result(), speaker))
-    words.extend(_words(rec.FinalResult(), speaker))
+    for start, end in spans:
+        assert rec is not None
+        shift = (start - fed) / SAMPLE_RATE
+        for offset in range(start * 2, end * 2, _CHUNK_BYTES):
+            chunk = audio[offset:min(offset + _CHUNK_BYTES, end * 2)]
+            if rec.AcceptWaveform(chunk):  # an endpoint inside the segment: that utterance is final
+                words.extend(_words(rec.Result(), speaker, shift))
+            fed += len(chunk) // 2
+            if on_progress is not None and fed < total:
+                on_progress(fed / total)
+        words.extend(_words(rec.FinalResult(), speaker, shift))
     if on_progress is not None:
         on_progress(1.0)
     return words

@@ -306,3 +306,48 @@ async def test_a_sensitive_ivr_section_is_neither_recorded_nor_transcribed(node:
     caller_words = [w for w in transcript["words"] if w["speaker"] == "caller"]
     assert "환불" in [w["word"] for w in caller_words], caller_words
     assert not [w for w in caller_words if start <= w["start"] <= end], caller_words
+
+
+async def test_pausing_from_the_softphone_and_the_api_keeps_nothing_meanwhile(node: NodeProcess,
+                                                                             admin: httpx.Client,
+                                                                             tmp_path: Path) -> None:
+    admin.put("/api/recording-settings", json={"recording_pause_allowed": True}).raise_for_status()
+    agent = await agent1(node)
+    agent.mic.freq = 1400.0
+    caller = SippCaller(node, tmp_path / "sipp", sine(1000.0, 60.0, amplitude=0.3))
+    offer = await agent.expect("offer", timeout=30)
+    call_id = offer["call_id"]
+    await agent.send({"type": "accept", "call_id": call_id})
+    await agent.expect("call", call_id=call_id)
+    with login(node, "supervisor", node.staff["supervisor"]) as supervisor:
+        await asyncio.sleep(2.0)
+        await agent.send({"type": "recording", "paused": True})  # the softphone's button
+        await agent.expect("call", recording_paused=True)
+        await asyncio.sleep(1.0)
+        paused = await asyncio.to_thread(supervisor.post, f"/api/calls/{call_id}/recording/pause")
+        assert paused.status_code == 200, paused.text
+        await agent.send({"type": "recording", "paused": False})  # the supervisor's pause still holds
+        await asyncio.sleep(1.0)
+        resumed = await asyncio.to_thread(supervisor.post, f"/api/calls/{call_id}/recording/resume")
+        assert resumed.status_code == 200, resumed.text
+        await asyncio.sleep(2.0)
+    await agent.send({"type": "hangup"})
+    await agent.expect("call_ended", call_id=call_id)
+    await agent.close()
+    await asyncio.to_thread(caller.join, 60)
+
+    recording = await poll(lambda: admin.get(f"/api/calls/{call_id}/recording").json(),
+                           lambda r: r.get("status") == "complete")
+    reasons = sorted(p[2] for p in recording["pauses"])
+    assert reasons == ["agent", "api"], recording["pauses"]
+    start = min(p[0] for p in recording["pauses"])
+    end = max(p[1] for p in recording["pauses"])
+    assert 1.5 < start < 3.0 and 1.5 < end - start < 3.0, recording["pauses"]
+    caller_pcm, agent_pcm = decode(io.BytesIO(admin.get(f"/api/calls/{call_id}/recording/audio").content))
+    for pcm in (caller_pcm, agent_pcm):
+        assert loudness(pcm, start + 0.3, end - 0.3) < 20, "audio reached the recording while paused"
+        assert loudness(pcm, 0.5, start - 0.3) > 1000 and loudness(pcm, end + 0.5, end + 1.5) > 1000
+    events = [e["kind"] for e in admin.get(f"/api/calls/{call_id}").json()["events"]]
+    assert events.count("recording_paused") == 1 and events.count("recording_resumed") == 1  # the agent's
+    audit = admin.get("/api/audit", params={"target": f"call:{call_id}"}).json()
+    assert {"recording.pause", "recording.resume"} <= {e["action"] for e in audit}
