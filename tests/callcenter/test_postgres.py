@@ -13,6 +13,7 @@ import sys
 import time
 import uuid
 from collections.abc import Iterator
+from pathlib import Path
 from datetime import datetime, timedelta, timezone
 from typing import Any
 
@@ -30,6 +31,7 @@ from tests.support.postgres import TEST_TIMEZONE, admin_execute, fresh_database
 
 from .conftest import T0, World, add_tenant, start_call
 from .test_migrations import HEAD, check_0004_kept_the_0003_data, schema_diff, seed_0003
+from .test_recordings_api import check_search
 
 
 
@@ -304,11 +306,13 @@ def test_demo_tenant_is_idempotent_and_its_admin_can_log_in(world: World) -> Non
     password = ensure_demo_tenant(world.engine).admin
     assert password
     assert ensure_demo_tenant(world.engine).admin is None
-    assert ensure_demo_tenant(world.engine).agents == {}
+    again = ensure_demo_tenant(world.engine)
+    assert again.agents == {} and again.staff == {}
     with Session(world.engine) as db:
         tenant = db.scalars(select(Tenant).where(Tenant.slug == DEMO_SLUG)).one()
         assert tenant.outbound_prefixes == DEMO_OUTBOUND
-        for model, expected in ((Number, 1), (Trunk, 1), (User, 3)):
+        # admin, qa, supervisor and the two agents
+        for model, expected in ((Number, 1), (Trunk, 1), (User, 5)):
             count = db.scalar(select(func.count()).select_from(model).where(model.tenant_id == tenant.id))
             assert count == expected, model.__name__
     headers = world.login(DEMO_ADMIN, tenant=DEMO_SLUG, password=password)
@@ -340,3 +344,7 @@ async def test_agent_desk_events_and_wrapup(world: World, store: CallRecordStore
     beta = world.login("admin", tenant="beta")
     assert world.client.post(f"/api/calls/{record_id}/wrapup", json={"disposition": "resolved"},
                              headers=beta).status_code == 404
+
+
+def test_transcript_search_uses_postgres_full_text(world: World, data_dir: Path) -> None:
+    check_search(world, data_dir)

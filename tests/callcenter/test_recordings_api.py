@@ -128,6 +128,11 @@ def test_retention_purges_old_recordings_except_legal_holds(world: World, data_d
 
 
 def test_search_finds_calls_by_word_prefix_within_the_tenant(world: World, data_dir: Path) -> None:
+    check_search(world, data_dir)
+
+
+def check_search(world: World, data_dir: Path) -> None:
+    """FTS5 on SQLite, PostgreSQL's full text there (``test_postgres``): the same answers."""
     words = [{"word": "환불을", "start": 0.5, "end": 1.0, "conf": 0.9, "speaker": "caller"},
              {"word": "도와드릴게요", "start": 1.5, "end": 2.0, "conf": 0.9, "speaker": "agent"}]
     mine = recorded(world, data_dir, words=words)
