@@ -8,29 +8,40 @@ relayed untouched), i.e. the media path of a call an agent took. A sipp UAC plac
 (``--rate`` per second) that play a continuous 400 Hz tone for ``--seconds`` and hang up; the
 UAS answers each and plays a 1000 Hz tone until the node's BYE.
 
-Two phases with the same calls, one after the other in the same run:
+Phases with the same calls, one after the other in the same run:
 
 * ``unrecorded`` (baseline): bridge only;
 * ``recorded``: as the ACD does when an agent answers, the bridged pair is also handed to
   :meth:`RecordingService.agent_answered` (SQLite database in a temp dir, ``LocalStorage``,
   ``TenantKeys`` with a generated master key, tenant policy "record all", Ogg Opus), and the
   endpoint's call-ended observer calls :meth:`RecordingService.call_ended`, like the node's
-  ``RecordObserver``.
+  ``RecordObserver``;
+* with ``--repeat N`` the pair is alternated N times (the median overhead is the result: on a
+  shared machine the CPU time a piece of work takes drifts with the other load; sipp's CPU, the
+  same work in both windows, is printed as a gauge of that drift);
+* ``recorded while the previous batch is finished`` (unless ``--no-overlap``): the next 100
+  recorded calls start as soon as the last recorded batch hangs up, so the finishing of those
+  recordings (2 worker threads) runs beside live calls, as in a steady state: event loop
+  lateness and gaps then.
 
 Measured, per phase, over a steady window (every call bridged, none ended yet):
 
-* CPU of this process (``time.process_time``: all its threads) in % of one core, and per thread
-  group from ``/proc/self/task`` (event loop, journal writer, finishing workers, ``to_thread``
-  pool); the sipp processes' CPU and the load average for context (sipp shares the 2 cores);
+* CPU of this process (``time.process_time``: all its threads; and its kernel part) in % of one
+  core, and per thread group from ``/proc/self/task`` (event loop, journal writer, finishing
+  workers, ``to_thread`` pool); the sipp processes' CPU and the load average for context (sipp
+  shares the cores);
 * how late the event loop ran (20 ms sleeps), RTP packets the legs counted as lost.
 
 Live overhead = recorded - unrecorded (% of one core, % of the baseline, per call); target <= 25 %.
-Finishing (journal -> Ogg Opus, encrypted, stored) runs after each call in worker threads: its
-CPU is reported separately, as CPU seconds per recorded minute, and not mixed into the live
-overhead. Then every stored recording is decoded (``load_channels`` with the tenant key):
-both channels must carry their tone (dominant frequency checked) with no silent 20 ms frame
-between the first and the last loud one (gaps; target 0), and the recording's duration must
-match the call (from the recording's start to the caller's BYE).
+For scale, the recorder's own Python (feed + take for N calls, no I/O) is timed alone. Starting a
+recording (policy read, journal, row: in the calls' set-up, outside the window) is given in CPU ms
+per call. Finishing (journal -> Ogg Opus, encrypted, stored) runs after each call in worker
+threads: its CPU is reported separately, as CPU seconds per recorded minute, and not mixed into
+the live overhead; with the time from the caller's BYE to the stored file. Then every stored
+recording is decoded (``load_channels`` with the tenant key): both channels must carry their
+tone (dominant frequency checked) with no silent 20 ms frame between the first and the last loud
+one (gaps; target 0), and the recording's duration must match the call (from the recording's
+start to the caller's BYE).
 
 Transcription speed (needs ``recordings/transcribe.py`` and the bundled Korean vosk model):
 ``--speech-minutes`` of stereo espeak-ng Korean (different sentences on each channel, pauses
@@ -39,8 +50,8 @@ then ``recordings.transcribe.transcribe`` runs on it in vocabulary mode (a phras
 free mode: audio minutes per CPU minute (process CPU time, one worker), and audio minutes per
 wall minute with 1..``--workers`` worker threads (one recording each, at once).
 
-usage: python bench/recording_bench.py [--calls 100] [--seconds 60] [--rate 25] [--speech-minutes 2]
-                                       [--workers 2] [--skip-cpu] [--skip-transcription]
+usage: python bench/recording_bench.py [--calls 100] [--seconds 60] [--rate 25] [--repeat 1] [--no-overlap]
+                                       [--speech-minutes 2] [--workers 2] [--skip-cpu] [--skip-transcription]
 """
 
 from __future__ import annotations
@@ -199,12 +210,13 @@ def children_cpu() -> float:
 class Snapshot:
     wall: float
     process: float
+    system: float
     threads: dict[str, float]
     children: float
 
     @staticmethod
     def take() -> Snapshot:
-        return Snapshot(time.perf_counter(), time.process_time(), threads_cpu(), children_cpu())
+        return Snapshot(time.perf_counter(), time.process_time(), os.times().system, threads_cpu(), children_cpu())
 
 
 @dataclass
@@ -213,6 +225,8 @@ class Window:
 
     seconds: float
     process: float
+    system: float
+    """The kernel's part of ``process`` (sockets, futexes)."""
     threads: dict[str, float]
     children: float
     lag: list[float] = field(default_factory=list)
@@ -223,7 +237,7 @@ class Window:
     def between(a: Snapshot, b: Snapshot, lag: list[float] | None = None) -> Window:
         wall = b.wall - a.wall
         groups = set(a.threads) | set(b.threads)
-        return Window(wall, 100 * (b.process - a.process) / wall,
+        return Window(wall, 100 * (b.process - a.process) / wall, 100 * (b.system - a.system) / wall,
                       {g: 100 * (b.threads.get(g, 0.0) - a.threads.get(g, 0.0)) / wall for g in groups},
                       100 * (b.children - a.children) / wall, lag or [])
 
@@ -252,6 +266,8 @@ class Phase:
     expected: int = 0
     ramp: Window | None = None
     """From sipp's start to the steady window: the calls' set-up."""
+    lag_finishing: list[float] = field(default_factory=list)
+    """Event loop lateness in the steady window while an earlier phase's recordings were being finished."""
     window: Window | None = None
     after: Window | None = None
     """From the window's end until every call ended (and, recorded, every recording was stored)."""
@@ -359,12 +375,16 @@ class BenchNode:
 
 # -- one phase -------------------------------------------------------------------------------------------
 
-async def sample_lag(until: float = float("inf"), stop: asyncio.Event | None = None) -> list[float]:
-    """How late 20 ms sleeps wake up (s), until ``until`` (perf_counter) or ``stop`` is set."""
+async def sample_lag(until: float = float("inf"), stop: asyncio.Event | None = None,
+                     busy: Callable[[], bool] | None = None, busy_lag: list[float] | None = None) -> list[float]:
+    """How late 20 ms sleeps wake up (s), until ``until`` (perf_counter) or ``stop`` is set; the samples
+    taken while ``busy()`` also go to ``busy_lag``."""
     lag: list[float] = []
     while (now := time.perf_counter()) < until and not (stop is not None and stop.is_set()):
         await asyncio.sleep(LAG_TICK)
         lag.append(time.perf_counter() - now - LAG_TICK)
+        if busy is not None and busy_lag is not None and busy():
+            busy_lag.append(lag[-1])
     return lag
 
 
@@ -377,6 +397,10 @@ async def run_phase(node: BenchNode, phase: Phase, args: argparse.Namespace, wor
     node.phase = phase
     ramp = args.calls / args.rate
     ramp_start = Snapshot.take()
+    unfinished = node.recordings_started  # the previous phases' recordings, maybe still being finished
+
+    def finishing() -> bool:
+        return len(node.stored) < unfinished
     sipp = asyncio.ensure_future(sipp_async(
         workdir, node.target, "-sf", str(scenario), "-s", NUMBER, "-r", str(args.rate), "-rp", "1000",
         "-m", str(args.calls), "-l", str(args.calls), "-p", str(free_port()), "-mp", str(args.uac_media_port),
@@ -397,7 +421,7 @@ async def run_phase(node: BenchNode, phase: Phase, args: argparse.Namespace, wor
     print(f"  {live} calls up; steady window of {end - time.perf_counter():.0f} s", flush=True)
     before = Snapshot.take()
     phase.ramp = Window.between(ramp_start, before)
-    lag = await sample_lag(end)
+    lag = await sample_lag(end, busy=finishing, busy_lag=phase.lag_finishing)
     phase.window = Window.between(before, Snapshot.take(), lag)
     still = sum(1 for info in phase.calls.values() if info.ended_at is None)
     if still < live:
@@ -521,8 +545,9 @@ def print_phase(phase: Phase) -> None:
     groups = ", ".join(f"{g} {v:.1f}" for g, v in sorted(w.threads.items(), key=lambda kv: -kv[1]) if v >= 0.05)
     sipp = phase.sipp
     lost = sum(info.lost for info in phase.calls.values())
-    print(f"{phase.name}: {len(phase.calls)} calls bridged ({phase.failed} failed), sipp ok={sipp.successful if sipp else '?'} "
-          f"failed={sipp.failed if sipp else '?'}; RTP packets lost (both legs, all calls): {lost}", flush=True)
+    print(f"{phase.name}: {len(phase.calls)} calls bridged ({phase.failed} failed), sipp "
+          f"ok={sipp.successful if sipp else '?'} failed={sipp.failed if sipp else '?'}; RTP packets lost (both legs, "
+          f"all calls): {lost}", flush=True)
     print(f"  node process CPU {w.process:.1f} % of one core over {w.seconds:.0f} s ({groups}); "
           f"sipp processes {w.children:.1f} %; load average {w.load:.2f}", flush=True)
     print(f"  event loop late by p50 / p99 / max {quantiles(w.lag, 1000)} ms", flush=True)
@@ -530,24 +555,58 @@ def print_phase(phase: Phase) -> None:
         print(f"  sipp: {sipp}"[:3000], flush=True)
 
 
-def print_cpu(base: Phase, rec: Phase, n: int) -> None:
-    b, r = base.window, rec.window
-    assert b is not None and r is not None
-    extra = r.process - b.process
-    rel = 100 * extra / b.process if b.process else float("nan")
-    print("\n| phase | calls | node CPU (% of one core) | per call | event loop | journal writer | to_thread pool "
-          "| finishing | loop late p99 (ms) | sipp CPU |")
+def recorder_microbench(calls: int, seconds: float = 10.0) -> float:
+    """CPU (% of one core) of the recorder's own Python for ``calls`` recorded calls: both channels fed
+    50 packets/s of A-law, blocks taken every 0.5 s (no I/O, no event loop, no sockets)."""
+    from recordings.recorder import CallRecording
+    from sip_bridge.g711 import pcm_to_alaw
+
+    now = [0.0]
+    recordings = [CallRecording(str(i), clock=lambda: now[0], sensitive=lambda: False) for i in range(calls)]
+    payload = pcm_to_alaw(tone(0.02, freq=CALLER_HZ))
+    start = time.process_time()
+    for tick in range(int(seconds * 50)):
+        now[0] = tick * 0.02
+        for r in recordings:
+            r.caller.feed(payload, tick * 160, "PCMA")
+            r.agent.feed(payload, 5000 + tick * 160, "PCMA")
+        if tick % 25 == 0:
+            for r in recordings:
+                r.take()
+    return 100 * (time.process_time() - start) / seconds
+
+
+def print_cpu(pairs: list[tuple[Phase, Phase]], n: int) -> None:
+    print("\n| phase | calls | node CPU (% of one core) | of which kernel | per call | event loop | journal writer "
+          "| to_thread pool | loop late p99 (ms) | sipp CPU |")
     print("|---|---|---|---|---|---|---|---|---|---|")
-    for p in (base, rec):
-        w = p.window
-        assert w is not None
-        print(f"| {p.name} | {len(p.calls)} | {w.process:.1f} | {w.process / max(1, len(p.calls)):.3f} | "
-              f"{w.threads.get('event loop', 0):.1f} | {w.threads.get('journal writer', 0):.1f} | "
-              f"{w.threads.get('to_thread pool', 0):.1f} | {w.threads.get('finishing', 0):.1f} | "
-              f"{quantiles(w.lag, 1000).split(' / ')[1]} | {w.children:.1f} |")
+    for base, rec in pairs:
+        for p in (base, rec):
+            w = p.window
+            assert w is not None
+            print(f"| {p.name} | {len(p.calls)} | {w.process:.1f} | {w.system:.1f} | "
+                  f"{w.process / max(1, len(p.calls)):.3f} | {w.threads.get('event loop', 0):.1f} | "
+                  f"{w.threads.get('journal writer', 0):.1f} | {w.threads.get('to_thread pool', 0):.1f} | "
+                  f"{quantiles(w.lag, 1000).split(' / ')[1]} | {w.children:.1f} |")
+    extras, rels = [], []
+    for i, (base, rec) in enumerate(pairs):
+        b, r = base.window, rec.window
+        assert b is not None and r is not None
+        extras.append(r.process - b.process)
+        rels.append(100 * (r.process - b.process) / b.process if b.process else float("nan"))
+        label = f"pair {i + 1}: " if len(pairs) > 1 else ""
+        speed = 100 * (r.children / b.children - 1) if b.children else 0.0
+        print(f"{label}live recording overhead +{extras[-1]:.1f} % of one core = +{rels[-1]:.1f} % of the unrecorded "
+              f"node's CPU; sipp's CPU for the same work changed by {speed:+.0f} % between the two windows"
+              + (" (WARNING: the machine's speed changed: other load; compare with care)" if abs(speed) > 8 else ""))
+    extra, rel = statistics.median(extras), statistics.median(rels)
     verdict = "met" if rel <= 25 else "NOT met"
-    print(f"\nlive recording overhead: +{extra:.1f} % of one core for {n} calls = +{rel:.1f} % of the unrecorded "
-          f"node's CPU (target <= 25 %: {verdict}); +{extra / max(1, n):.3f} % of a core per recorded call")
+    print(f"\nlive recording overhead{' (median of the pairs)' if len(pairs) > 1 else ''}: +{extra:.1f} % of one "
+          f"core for {n} calls = +{rel:.1f} % of the unrecorded node's CPU (target <= 25 %: {verdict}); "
+          f"+{extra / max(1, n):.3f} % of a core per recorded call")
+    print(f"  for scale: the recorder's own Python (Channel.feed for both legs + CallRecording.take, no I/O) for "
+          f"{n} calls costs {recorder_microbench(n):.1f} % of a core when run alone in a loop")
+    base, rec = pairs[0]
     if base.ramp is not None and rec.ramp is not None:
         def cpu_s(w: Window) -> float:
             return w.process * w.seconds / 100
@@ -555,17 +614,17 @@ def print_cpu(base: Phase, rec: Phase, n: int) -> None:
         print(f"starting a recording (policy read, journal opened, row inserted; during the calls' set-up, outside "
               f"the window): {1000 * start:+.1f} CPU ms per call (set-up of {len(rec.calls)} calls: "
               f"{cpu_s(base.ramp):.2f} CPU s unrecorded, {cpu_s(rec.ramp):.2f} recorded)")
-    busiest = max(b.load, r.load)
-    if busiest > (os.cpu_count() or 1):
-        print(f"  WARNING: load average {busiest:.1f} on {os.cpu_count()} CPUs: other work shares the machine; "
-              f"CPU time is still per process, but run it on a quiet machine for figures to compare")
-    busy = r.process + r.children
-    if busy > 170:
-        print(f"  WARNING: node + sipp used {busy:.0f} % of the {os.cpu_count()} cores: the machine is saturated, "
-              f"the figures include contention")
-    if b.children > b.process:
-        print(f"  note: the sipp processes ({b.children:.0f} % of a core) cost more than the node itself on this "
-              f"machine; they share its cores")
+    windows = [w for pair in pairs for p in pair if (w := p.window) is not None]
+    busiest = max(w.load for w in windows)
+    if busiest > (os.cpu_count() or 1) - 0.5:
+        print(f"  WARNING: load average up to {busiest:.1f} on {os.cpu_count()} CPUs: other work shares the machine "
+              f"(and maybe its cores' hyperthreads): the CPU time a piece of work takes varies with it; run on a "
+              f"quiet machine, or with --repeat 2 or more, for figures to compare")
+    if any(w.process + w.children > 170 for w in windows):
+        print(f"  WARNING: node + sipp used over 170 % of the {os.cpu_count()} cores: the machine is saturated")
+    if base.window is not None and base.window.children > base.window.process:
+        print(f"  note: the sipp processes ({base.window.children:.0f} % of a core) cost more than the node itself "
+              f"on this machine; they share its cores")
 
 
 def print_finishing(phases: list[Phase], checks: list[RecordingCheck], finishing_s: float) -> None:
@@ -581,8 +640,9 @@ def print_finishing(phases: list[Phase], checks: list[RecordingCheck], finishing
           f"concurrently recorded call in a steady state ({per_minute / 60 * len(phases[0].calls):.2f} cores for "
           f"{len(phases[0].calls)} calls), not counted in the live overhead above")
     print(f"  caller's BYE -> recording stored: p50 / p99 / max {quantiles(latency)} s (2 finishing workers); "
-          f"after the last phase the process used {last.process * last.seconds / 100:.1f} CPU s in {last.seconds:.0f} s "
-          f"wall until the last recording was stored; event loop late by p50 / p99 / max {quantiles(last.lag, 1000)} "
+          f"after the last phase the process used {last.process * last.seconds / 100:.1f} CPU s in "
+          f"{last.seconds:.0f} s wall until the last recording was stored; event loop late by p50 / p99 / max "
+          f"{quantiles(last.lag, 1000)} "
           f"ms meanwhile")
 
 
@@ -595,8 +655,9 @@ def print_checks(rec: Phase, checks: list[RecordingCheck]) -> None:
     print(f"\n{rec.name}: {len(checks)} recordings stored of {len(recorded)} recorded calls; {len(incomplete)} not "
           f"complete; {len(wrong)} with a channel not carrying its own tone (caller {CALLER_HZ:.0f} Hz, agent "
           f"{AGENT_HZ:.0f} Hz)")
+    met = gaps == 0 and len(checks) == len(recorded)
     print(f"  gaps (silent 20 ms frames between a channel's first and last loud frame): {gaps} in "
-          f"{len(with_gaps)} recordings (target 0: {'met' if gaps == 0 and len(checks) == len(recorded) else 'NOT met'})")
+          f"{len(with_gaps)} recordings (target 0: {'met' if met else 'NOT met'})")
     for c in with_gaps[:10]:
         runs = [f"{start:.2f}s+{length * 1000:.0f}ms" for start, length in (c.caller.gap_runs + c.agent.gap_runs)][:8]
         print(f"    {c.recording_id}: caller {c.caller.gaps}, agent {c.agent.gaps} frames ({', '.join(runs)}); "
@@ -679,8 +740,8 @@ def run_transcription(args: argparse.Namespace) -> None:
           f"round trip); vocabulary mode: {len(vocabulary)} phrases{own}; load average {os.getloadavg()[0]:.2f}",
           flush=True)
     print("audio minutes = minutes of recording (both of its channels are transcribed)")
-    print("\n| mode | workers (recordings at once) | audio min per CPU min | audio min per wall min | CPU % of one core "
-          "| words caller / agent |")
+    print("\n| mode | workers (recordings at once) | audio min per CPU min | audio min per wall min "
+          "| CPU % of one core | words caller / agent |")
     print("|---|---|---|---|---|---|")
     speed: dict[str, float] = {}
     samples: dict[str, str] = {}
@@ -734,27 +795,43 @@ async def run_cpu(args: argparse.Namespace) -> None:
         print(f"node in this process (pid {os.getpid()}), SIP {node.target}; agent sipp UAS :{uas_port}; "
               f"{os.cpu_count()} CPUs, load average {os.getloadavg()[0]:.2f}", flush=True)
         try:
-            base = await run_phase(node, Phase("unrecorded", False), args, sipp_dir / "unrecorded", uac)
-            print_phase(base)
-            await asyncio.sleep(3)
+            pairs: list[tuple[Phase, Phase]] = []
+            phases: list[Phase] = []
             finishing0 = threads_cpu().get("finishing", 0.0)
-            phases = [await run_phase(node, Phase("recorded", True), args, sipp_dir / "recorded", uac,
-                                      finish=not args.overlap)]
-            print_phase(phases[0])
-            if args.overlap:  # the next batch while the first is being finished, as in a steady state
+            for i in range(args.repeat):
+                suffix = f" {i + 1}" if args.repeat > 1 else ""
+                base = await run_phase(node, Phase("unrecorded" + suffix, False), args,
+                                       sipp_dir / f"unrecorded{i}", uac)
+                print_phase(base)
+                await asyncio.sleep(3)
+                last = i == args.repeat - 1
+                rec = await run_phase(node, Phase("recorded" + suffix, True), args, sipp_dir / f"recorded{i}", uac,
+                                      finish=not (last and args.overlap))
+                print_phase(rec)
+                pairs.append((base, rec))
+                phases.append(rec)
+                if not last:
+                    await asyncio.sleep(3)
+            if args.overlap:  # the next batch while the last one is being finished, as in a steady state
                 phases.append(await run_phase(node, Phase("recorded while the previous batch is finished", True),
                                               args, sipp_dir / "overlap", uac))
-                print_phase(phases[1])
+                print_phase(phases[-1])
             finishing_s = threads_cpu().get("finishing", 0.0) - finishing0
             checks = {p.name: await asyncio.to_thread(check_recordings, node, p) for p in phases}
-            print_cpu(base, phases[0], args.calls)
+            print_cpu(pairs, args.calls)
             if args.overlap:
-                w0, w1 = phases[0].window, phases[1].window
+                w0, w1 = phases[-2].window, phases[-1].window
                 assert w0 is not None and w1 is not None
-                print(f"while the previous batch was being finished (its first {min(w1.seconds, 30):.0f} s or so): "
-                      f"node process {w1.process:.1f} % of a core (finishing workers {w1.threads.get('finishing', 0):.1f}"
-                      f" %), event loop late by p99 / max {quantiles(w1.lag, 1000).split(' / ', 1)[1]} ms against "
-                      f"{quantiles(w0.lag, 1000).split(' / ', 1)[1]} ms without")
+                busy = phases[-1].lag_finishing
+                if not busy:
+                    print(f"\n{phases[-1].name}: the earlier recordings were all stored before its window began")
+                else:
+                    print(f"\n{phases[-1].name}: the {len(phases[-2].calls)} earlier recordings were still being "
+                          f"finished during the first {sum(LAG_TICK + x for x in busy):.0f} s of its "
+                          f"{w1.seconds:.0f} s window; "
+                          f"event loop late by p50 / p99 / max {quantiles(busy, 1000)} ms meanwhile, against "
+                          f"{quantiles(w0.lag, 1000)} ms with no finishing; node process over the whole window "
+                          f"{w1.process:.1f} % of a core (finishing workers {w1.threads.get('finishing', 0):.1f} %)")
             print_finishing(phases, [c for cs in checks.values() for c in cs], finishing_s)
             for p in phases:
                 print_checks(p, checks[p.name])
@@ -771,6 +848,8 @@ def main() -> int:
     parser.add_argument("--rate", type=float, default=25.0, help="calls placed per second")
     parser.add_argument("--speech-minutes", type=float, default=2.0, help="length of the transcribed recording")
     parser.add_argument("--workers", type=int, default=2, help="transcription worker threads (wall-clock figure)")
+    parser.add_argument("--repeat", type=int, default=1,
+                        help="unrecorded/recorded pairs, alternated (the median overhead is the result)")
     parser.add_argument("--no-overlap", dest="overlap", action="store_false",
                         help="no third phase (recorded calls while the previous batch is being finished)")
     parser.add_argument("--skip-cpu", action="store_true", help="only the transcription part")

@@ -29,15 +29,13 @@ from typing import Annotated, Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints, ValidationError, model_validator
 
 __all__ = [
-    "DEFAULT_FORM", "METRICS", "Answer", "AnswerError", "Form", "FormError", "MetricRule", "PhraseNotSaidRule",
+    "DEFAULT_FORM", "Answer", "AnswerError", "Form", "FormError", "MetricRule", "PhraseNotSaidRule",
     "PhraseSaidRule", "Question", "ScoreResult", "Section", "Speaker", "normalize_text", "parse_form", "phrases_of",
     "score",
 ]
 
 Speaker = Literal["caller", "agent"]
 Metric = Literal["silence_ratio", "overtalk_ratio", "agent_talk_ratio", "hold_seconds", "handle_seconds"]
-#: The metrics a ``metric`` rule may test, in the order the design lists them.
-METRICS: tuple[str, ...] = Metric.__args__  # type: ignore[attr-defined]
 
 _Id = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=100)]
 _Text = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1)]
@@ -353,13 +351,14 @@ def score(form: Form, answers: dict[str, Answer]) -> ScoreResult:
 #:
 #: Phrases are written in the speech model's own words ("녹음 됩니다", not
 #: "녹음됩니다": the small Korean vosk model knows 녹음 and 됩니다 but not the
-#: joined form) so transcription can listen for them in vocabulary mode;
-#: matching ignores spaces, so either spelling in a transcript matches. The
-#: phrases were chosen by measuring recognition on espeak-ng speech (see
-#: recordings/transcribe.py): short words such as "바보" and "녹음" on their own
-#: were recognised in many calls that never said them, so the forbidden phrase
-#: is "몰라요" (a blunt "dunno", a classic forbidden expression for agents) and
-#: the disclosure listens for "녹음 됩니다".
+#: joined form) so that vocabulary-mode transcription listens for them; matching
+#: ignores spaces, so either spelling matches a transcript. They were chosen by
+#: measuring recognition of espeak-ng speech (see recordings/transcribe.py):
+#: short words on their own ("바보", "녹음") came back in many calls that never
+#: said them, so the forbidden phrase is "몰라요" (a blunt "dunno", a classic
+#: forbidden expression for agents), the disclosure listens for "녹음 됩니다"
+#: and the closing for "하루 보내세요" / "하루 되세요" ("좋은/행복한 하루
+#: 보내세요") besides "감사합니다".
 DEFAULT_FORM: dict[str, Any] = {
     "name": "기본 상담 품질 평가 (standard call review)",
     "scoring": "section",

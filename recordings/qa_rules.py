@@ -9,7 +9,7 @@ means transcription did not run or heard nothing, and "the agent never said
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any, Literal
 
 from .qa_forms import Form, MetricRule, PhraseNotSaidRule, PhraseSaidRule, Speaker, normalize_text
@@ -39,9 +39,11 @@ class CallFacts:
 
 @dataclass(frozen=True, slots=True)
 class AutoAnswer:
+    """A suggested answer with what it rests on (phrase occurrences or the metric) and a short English reason."""
+
     value: Literal["yes", "no"]
-    evidence: list[dict[str, Any]] = field(default_factory=list)
-    reason: str = ""
+    evidence: list[dict[str, Any]]
+    reason: str
 
 
 def find_phrases(words: list[Word], speaker: Speaker, phrases: list[str], *, min_conf: float = 0.6,
@@ -75,8 +77,9 @@ def find_phrases(words: list[Word], speaker: Speaker, phrases: list[str], *, min
                 if not target.startswith(spelled):
                     break
                 if spelled == target:
-                    found.append({"speaker": speaker, "phrase": phrase, "text": " ".join(w.word for w in heard[i:j + 1]),
-                                  "start": start, "end": heard[j].end})
+                    text = " ".join(w.word for w in heard[i:j + 1])
+                    found.append({"speaker": speaker, "phrase": phrase, "text": text, "start": start,
+                                  "end": heard[j].end})
                     break
     return found
 
@@ -92,19 +95,20 @@ def _window(rule: PhraseSaidRule) -> str:
 
 def _phrase_answer(rule: PhraseSaidRule | PhraseNotSaidRule, words: list[Word], duration: float,
                    min_conf: float) -> AutoAnswer:
+    listed = " / ".join(rule.phrases)
     if isinstance(rule, PhraseSaidRule):
         found = find_phrases(words, rule.speaker, rule.phrases, min_conf=min_conf, within_first_s=rule.within_first_s,
                              within_last_s=rule.within_last_s, duration=duration)
-        where = _window(rule)
-        where = f" {where}" if where else ""
-        if found:
-            return AutoAnswer("yes", found, f"the {rule.speaker} said {found[0]['text']!r} at {found[0]['start']:.1f} s")
-        return AutoAnswer("no", [], f"the {rule.speaker} did not say {' / '.join(rule.phrases)}{where}")
+        if not found:
+            where = _window(rule)
+            return AutoAnswer("no", [], f"the {rule.speaker} did not say {listed}{' ' + where if where else ''}")
+        first = found[0]
+        return AutoAnswer("yes", found, f"the {rule.speaker} said {first['text']!r} at {first['start']:.1f} s")
     found = find_phrases(words, rule.speaker, rule.phrases, min_conf=min_conf)
-    if found:
-        times = ", ".join(f"{f['start']:.1f} s" for f in found)
-        return AutoAnswer("no", found, f"the {rule.speaker} said {found[0]['text']!r} at {times}")
-    return AutoAnswer("yes", [], f"the {rule.speaker} never said {' / '.join(rule.phrases)}")
+    if not found:
+        return AutoAnswer("yes", [], f"the {rule.speaker} never said {listed}")
+    times = ", ".join(f"{f['start']:.1f} s" for f in found)
+    return AutoAnswer("no", found, f"the {rule.speaker} said {found[0]['text']!r} at {times}")
 
 
 def _metric_value(rule: MetricRule, talk: TalkStats, facts: CallFacts) -> float | None:

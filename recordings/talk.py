@@ -103,6 +103,7 @@ def talk_stats(caller_pcm: np.ndarray, agent_pcm: np.ndarray, *, rate: int = 800
     caller_frames, agent_frames = int(c.sum()), int(a.sum())
     both = int((c & a).sum())
     neither = counted - int((c | a).sum())
+    talked = agent_frames + caller_frames
 
     def seconds(frames: int) -> float:
         return round(frames * _FRAME_S, 2)
@@ -115,6 +116,6 @@ def talk_stats(caller_pcm: np.ndarray, agent_pcm: np.ndarray, *, rate: int = 800
         overtalk_s=seconds(both),
         silence_ratio=round(neither / counted, 4) if counted else None,
         overtalk_ratio=round(both / counted, 4) if counted else None,
-        agent_talk_ratio=round(agent_frames / (agent_frames + caller_frames), 4) if agent_frames + caller_frames else None,
+        agent_talk_ratio=round(agent_frames / talked, 4) if talked else None,
         speech_segments={"caller": _segments(caller, first), "agent": _segments(agent, first)},
     )

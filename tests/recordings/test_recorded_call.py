@@ -35,7 +35,7 @@ pytestmark = pytest.mark.interop
 
 DEMO = "4001234567"
 GREETING = "안녕하세요 고객님 이 통화는 녹음됩니다"
-CLOSING = "행복한 하루 되세요"
+CLOSING = "행복한 하루 보내세요"
 CALLER_SAYS = "환불 받고 싶어요"
 CALLER_LEAD = 8.0
 """Seconds of silence before the caller speaks (the agent has answered and greeted by then)."""
@@ -83,6 +83,17 @@ async def agent1(node: NodeProcess) -> AgentClient:
     await client.send({"type": "set_state", "state": "available"})
     await client.expect("state", state="available")
     return client
+
+
+async def tone_call(node: NodeProcess, tmp_path: Path) -> tuple[AgentClient, SippCaller, str]:
+    """agent1 takes a sipp call; the caller plays 1 kHz, the agent's microphone 1400 Hz."""
+    agent = await agent1(node)
+    agent.mic.freq = 1400.0
+    caller = SippCaller(node, tmp_path / "sipp", sine(1000.0, 60.0, amplitude=0.3))
+    offer = await agent.expect("offer", timeout=30)
+    await agent.send({"type": "accept", "call_id": offer["call_id"]})
+    await agent.expect("call", call_id=offer["call_id"])
+    return agent, caller, offer["call_id"]
 
 
 async def poll(get: Callable[[], dict[str, Any]], done: Callable[[dict[str, Any]], bool],
@@ -150,7 +161,7 @@ async def test_a_demo_call_is_recorded_transcribed_and_evaluated(node: NodeProce
                             lambda t: t["status"] in ("done", "failed"))
     assert transcript["status"] == "done", transcript
     agent_words, caller_words = words_of(transcript, "agent"), words_of(transcript, "caller")
-    assert "안녕하세요" in agent_words and "행복한" in agent_words, transcript["words"]
+    assert "안녕하세요" in agent_words and "보내세요" in agent_words, transcript["words"]
     assert "환불" in caller_words and "환불" not in agent_words, transcript["words"]
     assert "안녕하세요" not in caller_words
     found = admin.get("/api/transcripts/search", params={"q": "환불"}).json()
@@ -172,13 +183,7 @@ async def test_a_demo_call_is_recorded_transcribed_and_evaluated(node: NodeProce
 async def test_a_node_killed_mid_call_leaves_a_playable_incomplete_recording(node: NodeProcess,
                                                                            admin: httpx.Client,
                                                                            tmp_path: Path) -> None:
-    agent = await agent1(node)
-    agent.mic.freq = 1400.0
-    caller = SippCaller(node, tmp_path / "sipp", sine(1000.0, 60.0, amplitude=0.3))
-    offer = await agent.expect("offer", timeout=30)
-    call_id = offer["call_id"]
-    await agent.send({"type": "accept", "call_id": call_id})
-    await agent.expect("call", call_id=call_id)
+    agent, caller, call_id = await tone_call(node, tmp_path)
     answered = time.monotonic()
     await asyncio.sleep(4.0)
     node.kill()
@@ -200,13 +205,7 @@ async def test_a_node_killed_mid_call_leaves_a_playable_incomplete_recording(nod
 
 
 async def test_who_may_listen(node: NodeProcess, admin: httpx.Client, tmp_path: Path) -> None:
-    agent = await agent1(node)
-    agent.mic.freq = 1400.0
-    caller = SippCaller(node, tmp_path / "sipp", sine(1000.0, 60.0, amplitude=0.3))
-    offer = await agent.expect("offer", timeout=30)
-    call_id = offer["call_id"]
-    await agent.send({"type": "accept", "call_id": call_id})
-    await agent.expect("call", call_id=call_id)
+    agent, caller, call_id = await tone_call(node, tmp_path)
     await asyncio.sleep(2.0)
     await agent.send({"type": "hangup"})
     await agent.expect("call_ended", call_id=call_id)
@@ -312,13 +311,7 @@ async def test_pausing_from_the_softphone_and_the_api_keeps_nothing_meanwhile(no
                                                                              admin: httpx.Client,
                                                                              tmp_path: Path) -> None:
     admin.put("/api/recording-settings", json={"recording_pause_allowed": True}).raise_for_status()
-    agent = await agent1(node)
-    agent.mic.freq = 1400.0
-    caller = SippCaller(node, tmp_path / "sipp", sine(1000.0, 60.0, amplitude=0.3))
-    offer = await agent.expect("offer", timeout=30)
-    call_id = offer["call_id"]
-    await agent.send({"type": "accept", "call_id": call_id})
-    await agent.expect("call", call_id=call_id)
+    agent, caller, call_id = await tone_call(node, tmp_path)
     with login(node, "supervisor", node.staff["supervisor"]) as supervisor:
         await asyncio.sleep(2.0)
         await agent.send({"type": "recording", "paused": True})  # the softphone's button
