@@ -17,6 +17,7 @@ from ivr.prompts import PromptLibrary
 from ivr.services import IvrServices
 from recordings.storage import LocalStorage
 from sip_bridge.call import Call
+from sip_bridge.media import RtpStream
 from sip_bridge.endpoint import EndpointConfig, SipEndpoint
 from sip_bridge.registrar import Registrar
 from sip_bridge.trunks import TrunkMonitor
@@ -105,7 +106,7 @@ class Node:
         if ep is None:
             return NodeStats(0, {}, {}, 0, 0, 0)
         media = ep.media_stats
-        live_lost = sum(c.stream.lost for c in ep.calls.values() if c.stream is not None)
+        live_lost = sum(c.stream.lost for c in ep.calls.values() if isinstance(c.stream, RtpStream))
         return NodeStats(active_calls=ep.active_calls, calls_by_result=dict(ep.stats.calls_by_result),
                          sip_messages=dict(ep.stats.messages), rtp_in=media.packets_in, rtp_out=media.packets_out,
                          rtp_lost=media.packets_lost + live_lost)

@@ -166,20 +166,6 @@ def done_transcript(db: Session, tenant_id: int, call_id: str) -> tuple[Transcri
     return (row[0], row[1]) if row is not None else None
 
 
-def _talk(analytics: Mapping[str, Any]) -> TalkStats:
-    """The stored analytics (``asdict`` of TalkStats) back as TalkStats; fields missing from an
-    older or hand-made row count as unknown (ratios None, seconds 0)."""
-    values: dict[str, Any] = {}
-    for f in dataclasses.fields(TalkStats):
-        if f.name in analytics:
-            values[f.name] = analytics[f.name]
-        elif f.name == "speech_segments":
-            values[f.name] = {}
-        else:
-            values[f.name] = None if "None" in str(f.type) else 0.0
-    return TalkStats(**values)
-
-
 def _jsonable(value: Any) -> Any:
     if dataclasses.is_dataclass(value) and not isinstance(value, type):
         return _jsonable(dataclasses.asdict(value))
@@ -220,7 +206,7 @@ def auto_evaluate(db: Session, tenant_id: int, call_id: str) -> list[QaEvaluatio
     words = [qa_rules.Word(word=str(w["word"]), start=float(w["start"]), end=float(w["end"]),
                            conf=float(w.get("conf", 1.0)), speaker=w["speaker"]) for w in transcript.words]
     duration = recording.duration or max((w.end for w in words), default=0.0)
-    talk = _talk(transcript.analytics or {})
+    talk = TalkStats.from_json(transcript.analytics or {})
     facts = call_facts(db, call_id)
     out: list[QaEvaluation] = []
     for form_row in active_forms(db, tenant_id):

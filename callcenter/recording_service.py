@@ -136,11 +136,11 @@ class RecordingService:
         self._spawn(self._record_ivr(call, tenant_id))
 
     async def _record_ivr(self, call: Call, tenant_id: int) -> None:
-        policy = await asyncio.to_thread(self._policy, tenant_id)
-        if policy is None or not policy.get("ivr") or not records(policy, None, random.random()):
+        settings = await asyncio.to_thread(self._settings, tenant_id)
+        if settings is None or not settings[0].get("ivr") or not records(settings[0], None, random.random()):
             return
         await call.wait_answered()
-        live = await self._ensure(call, tenant_id, policy)
+        live = await self._ensure(call, tenant_id, settings[1])
         if live is not None and live.agent_leg is None:
             call.tap(live.recording.caller, sent=live.recording.agent)  # what the IVR says is the "agent" side
 
@@ -148,10 +148,10 @@ class RecordingService:
         """An agent took the call (also the next one after a transfer): their leg is the agent channel."""
         live = self.live.get(call.id)
         if live is None:
-            policy = await asyncio.to_thread(self._policy, tenant_id)
-            if policy is None or not records(policy, queue, random.random()):
+            settings = await asyncio.to_thread(self._settings, tenant_id)
+            if settings is None or not records(settings[0], queue, random.random()):
                 return
-            live = await self._ensure(call, tenant_id, policy)
+            live = await self._ensure(call, tenant_id, settings[1])
             if live is None:
                 return
         if live.agent_leg is not None and live.agent_leg is not agent_leg:
@@ -162,7 +162,7 @@ class RecordingService:
         call.tap(live.recording.caller)
         agent_leg.tap(live.recording.agent)
 
-    async def _ensure(self, call: Call, tenant_id: int, policy: dict[str, Any]) -> LiveRecording | None:
+    async def _ensure(self, call: Call, tenant_id: int, fmt: str) -> LiveRecording | None:
         """The call's live recording, created once even when two starts race."""
         live = self.live.get(call.id)
         if live is not None:
@@ -173,7 +173,7 @@ class RecordingService:
         future: asyncio.Future[LiveRecording | None] = asyncio.get_running_loop().create_future()
         self._starting[call.id] = future
         try:
-            live = await self._create(call, tenant_id, policy)
+            live = await self._create(call, tenant_id, fmt)
             future.set_result(live)
             return live
         except Exception:
@@ -183,10 +183,9 @@ class RecordingService:
         finally:
             del self._starting[call.id]
 
-    async def _create(self, call: Call, tenant_id: int, policy: dict[str, Any]) -> LiveRecording | None:
+    async def _create(self, call: Call, tenant_id: int, fmt: str) -> LiveRecording | None:
         recording_id = str(uuid.uuid4())
         started_at = datetime.now(timezone.utc)
-        fmt = policy.get("_format", "opus")
         header = {"recording_id": recording_id, "tenant_id": tenant_id, "call_id": call.id,
                   "started_at": started_at.isoformat(), "format": fmt, "rate": RATE, "encoding": "mulaw",
                   "channels": list(CHANNELS)}
@@ -215,12 +214,14 @@ class RecordingService:
                              started_at=started_at, pauses=[], legal_hold=False))
             db.commit()
 
-    def _policy(self, tenant_id: int) -> dict[str, Any] | None:
+    def _settings(self, tenant_id: int) -> tuple[dict[str, Any], str] | None:
+        """The tenant's recording policy and file format (read once per call: changes apply to
+        the next calls)."""
         with Session(self.engine) as db:
             tenant = db.get(Tenant, tenant_id)
             if tenant is None:
                 return None
-            return {**(tenant.recording_policy or {}), "_format": tenant.recording_format or "opus"}
+            return tenant.recording_policy or {}, tenant.recording_format or "opus"
 
     # -- pause -----------------------------------------------------------------------------
     def pause(self, call_id: str, reason: str) -> bool | None:
@@ -347,11 +348,15 @@ class RecordingService:
                                                                                        "path": str(path)})
         known = {rid for _, rid, _ in journals}
         with Session(self.engine) as db:
-            orphans = [r for r in db.scalars(select(Recording.id).where(Recording.status == "recording"))
-                       if r not in known]
-            if orphans:
-                db.execute(delete(Recording).where(Recording.id.in_(orphans)))
+            silent = [r for r in db.scalars(select(Recording.id).where(Recording.status == "recording"))
+                      if r not in known]
+            if silent:
+                db.execute(delete(Recording).where(Recording.id.in_(silent)))
                 db.commit()
+            keys = {k for k in db.scalars(select(Recording.storage_key)) if k is not None}
+        strays = self.storage.orphans(keys)
+        if strays:  # not deleted: a database restored from an older backup must not cost recordings
+            logger.warning("%d stored recordings have no database row", len(strays), extra={"files": strays[:20]})
         return stored
 
     # -- retention ---------------------------------------------------------------------------

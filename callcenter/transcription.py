@@ -14,7 +14,6 @@ import logging
 import time
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import asdict
 from datetime import datetime, timezone
 from typing import Any
 
@@ -98,7 +97,7 @@ def run_job(engine: Engine, storage: RecordingStorage, keys: TenantKeys, model_f
             transcript.words = [{"word": w.word, "start": round(w.start, 2), "end": round(w.end, 2),
                                  "conf": round(w.conf, 3), "speaker": w.speaker} for w in words]
             transcript.text = " ".join(w.word for w in words)
-            transcript.analytics = _jsonable(asdict(talk))
+            transcript.analytics = talk.as_json()
             transcript.status, transcript.progress, transcript.error = "done", 1.0, None
             transcript.updated_at = datetime.now(timezone.utc)
             index_transcript(db, transcript)
@@ -121,16 +120,6 @@ def _update(engine: Engine, recording_id: str, **values: Any) -> None:
         db.execute(update(Transcript).where(Transcript.recording_id == recording_id)
                    .values(updated_at=datetime.now(timezone.utc), **values))
         db.commit()
-
-
-def _jsonable(value: Any) -> Any:
-    if isinstance(value, dict):
-        return {k: _jsonable(v) for k, v in value.items()}
-    if isinstance(value, (list, tuple)):
-        return [_jsonable(v) for v in value]
-    if isinstance(value, float):
-        return round(value, 3)
-    return value
 
 
 def requeue_interrupted(engine: Engine) -> list[str]:

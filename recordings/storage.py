@@ -78,6 +78,10 @@ class RecordingStorage(Protocol):
         """Remove what interrupted ``store`` calls left (at startup)."""
         ...
 
+    def orphans(self, known_keys: set[str]) -> list[str]:
+        """Keys of stored files not in ``known_keys`` (checked at startup)."""
+        ...
+
 
 def make_private_dirs(path: Path) -> None:
     """Create ``path`` and its missing parents with mode 0700 (``mkdir(parents=True)`` uses 0777 for parents)."""

@@ -14,7 +14,9 @@ every ratio.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from collections.abc import Mapping
+from dataclasses import dataclass, fields
+from typing import Any
 
 import numpy as np
 
@@ -45,6 +47,27 @@ class TalkStats:
     overtalk_ratio: float | None
     agent_talk_ratio: float | None
     speech_segments: dict[str, list[tuple[float, float]]]
+
+    def as_json(self) -> dict[str, Any]:
+        """What the database keeps (``transcripts.analytics``)."""
+        values = {f.name: getattr(self, f.name) for f in fields(self)}
+        values["speech_segments"] = {k: [list(seg) for seg in v] for k, v in self.speech_segments.items()}
+        return values
+
+    @classmethod
+    def from_json(cls, data: Mapping[str, Any]) -> TalkStats:
+        """Back from :meth:`as_json`; fields missing from an older or hand-made row count as
+        unknown (ratios None, seconds 0)."""
+        values: dict[str, Any] = {}
+        for f in fields(cls):
+            if f.name in data:
+                values[f.name] = data[f.name]
+            elif f.name == "speech_segments":
+                values[f.name] = {}
+            else:
+                values[f.name] = None if f.name.endswith("_ratio") else 0.0
+        values["speech_segments"] = {k: [tuple(seg) for seg in v] for k, v in values["speech_segments"].items()}
+        return cls(**values)
 
 
 def _speech_frames(pcm: np.ndarray, samples_per_frame: int, n_frames: int) -> np.ndarray:

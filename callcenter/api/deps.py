@@ -42,6 +42,8 @@ class AppContext:
     """The node's ``SoftphoneService`` (agents' browser tabs); None without a SIP node."""
     recordings: Any = None
     """The node's ``RecordingService`` (live recordings: pause, resume); None without a SIP node."""
+    recording_archive: Any = None
+    """Recording storage and tenant keys for playback; None: the node's, or made from settings."""
     sessions: sessionmaker[Session] = field(init=False)
 
     def __post_init__(self) -> None:

@@ -45,14 +45,11 @@ _RANGE = re.compile(r"bytes=(\d*)-(\d*)$")
 
 def _archive(ctx: AppContext) -> tuple[RecordingStorage, TenantKeys]:
     """The node's storage and keys; an API served without a node builds its own from settings."""
-    if ctx.recordings is not None:
-        return ctx.recordings.storage, ctx.recordings.keys
-    cached = getattr(ctx, "_recording_archive", None)
-    if cached is None:
-        cached = (LocalStorage(ctx.settings.effective_recordings_dir),
-                  TenantKeys(ctx.engine, ctx.settings.effective_master_key))
-        ctx._recording_archive = cached  # type: ignore[attr-defined]
-    return cached  # type: ignore[no-any-return]
+    if ctx.recording_archive is None:
+        ctx.recording_archive = (ctx.recordings.storage, ctx.recordings.keys) if ctx.recordings is not None else \
+            (LocalStorage(ctx.settings.effective_recordings_dir), TenantKeys(ctx.engine, ctx.settings.effective_master_key))
+    storage, keys = ctx.recording_archive
+    return storage, keys
 
 
 def _took_call(db: Session, principal: Principal, call: CallRecord) -> bool:

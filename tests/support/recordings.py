@@ -8,7 +8,7 @@ under the node's master key in ``data_dir``); the transcript is the one given, n
 from __future__ import annotations
 
 import uuid
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
 from typing import Any
@@ -68,7 +68,7 @@ def make_recorded_call(engine: Engine, data_dir: Path, tenant_id: int, *, caller
         talk = talk_stats(caller, agent)
         transcript = Transcript(recording_id=recording_id, tenant_id=tenant_id, call_id=call_id, status="done",
                                 progress=1.0, words=words, text=" ".join(w["word"] for w in words),
-                                analytics=asdict(talk))
+                                analytics=talk.as_json())
         db.add(transcript)
         db.flush()
         index_transcript(db, transcript)
