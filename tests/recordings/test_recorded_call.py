@@ -1,7 +1,8 @@
 """Recording end to end on a demo node: a sipp caller and an agent's softphone (aiortc) both
 speak known Korean sentences (espeak-ng); the call ends with a two-channel recording, its
 transcript with the words on the right side, and an automatic QA evaluation. Also: a node
-killed mid-call leaves a playable recording marked incomplete, and who may listen.
+killed mid-call leaves a playable recording marked incomplete, and who may listen. The first
+test ends on the QA page in headless Chromium: the demo call, reviewed and submitted there.
 """
 
 from __future__ import annotations
@@ -19,6 +20,7 @@ from typing import Any
 import httpx
 import numpy as np
 import pytest
+from playwright.async_api import expect
 from sqlalchemy import create_engine
 
 from recordings.codec import decode
@@ -27,6 +29,7 @@ from softphone_web.agent_client import AgentClient
 from tests.callcenter.conftest import PASSWORD, add_tenant, add_user
 from callcenter.models import Role
 from tests.support.audio import silence, speak
+from tests.support.browser import chromium, tone_wav
 from tests.support.node import NodeProcess, admin_client
 from tests.support.pcap import ivr_call_scenario, write_rtp_pcap
 from tests.support.sipp import SippResult, sipp
@@ -178,6 +181,34 @@ async def test_a_demo_call_is_recorded_transcribed_and_evaluated(node: NodeProce
 
     audit = admin.get("/api/audit", params={"action": "recording.play"}).json()
     assert any(entry["target"] == f"call:{call_id}" for entry in audit)
+    await review_on_the_qa_page(node, call_id, len(transcript["words"]), tmp_path)
+
+
+async def review_on_the_qa_page(node: NodeProcess, call_id: str, words: int, tmp_path: Path) -> None:
+    """The demo's QA user finds the call on /qa with its transcript and automatic answers, plays
+    it, answers what people answer, and submits."""
+    async with chromium(tone_wav(tmp_path / "mic.wav", 440.0, 1.0)) as browser:
+        page = await browser.new_page(viewport={"width": 1440, "height": 960})
+        await page.goto(f"{node.http}/qa")
+        await page.fill("#login-tenant", "demo")
+        await page.fill("#login-username", "qa")
+        await page.fill("#login-password", node.staff["qa"])
+        await page.click("#login-submit")
+        row = page.locator(f'#calls-table tr[data-call-id="{call_id}"]')
+        await expect(row).to_be_visible(timeout=15_000)
+        await row.click()
+        await expect(page.locator('#transcript [data-testid="word"]')).to_have_count(words, timeout=15_000)
+        await expect(page.locator('[data-testid="auto-greeting"]')).to_have_text("Yes")
+        await expect(page.locator('[data-testid="auto-polite_closing"]')).to_have_text("Yes")
+        await page.wait_for_function("document.querySelector('#audio').readyState >= 1", timeout=15_000)
+        await page.click("#play-btn")
+        await page.wait_for_function("document.querySelector('#audio').currentTime > 0.5", timeout=10_000)
+        await page.select_option('[data-testid="answer-courtesy"]', "5")
+        await page.click("#eval-submit")
+        await expect(page.locator("#eval-result")).to_be_visible(timeout=10_000)
+    with login(node, "qa", node.staff["qa"]) as qa:
+        manual = [e for e in qa.get(f"/api/qa/calls/{call_id}").json()["evaluations"] if e["kind"] == "manual"]
+        assert len(manual) == 1 and manual[0]["answers"]["courtesy"]["value"] == 5
 
 
 async def test_a_node_killed_mid_call_leaves_a_playable_incomplete_recording(node: NodeProcess,
