@@ -8,8 +8,8 @@ test ends on the QA page in headless Chromium: the demo call, reviewed and submi
 from __future__ import annotations
 
 import asyncio
-import json
 import io
+import json
 import threading
 import time
 from collections.abc import Callable, Iterator
@@ -23,11 +23,11 @@ import pytest
 from playwright.async_api import expect
 from sqlalchemy import create_engine
 
+from callcenter.models import Role
 from recordings.codec import decode
 from sip_bridge.tones import sine
 from softphone_web.agent_client import AgentClient
 from tests.callcenter.conftest import PASSWORD, add_tenant, add_user
-from callcenter.models import Role
 from tests.support.audio import silence, speak
 from tests.support.browser import chromium, tone_wav
 from tests.support.node import NodeProcess, admin_client
