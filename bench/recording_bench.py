@@ -90,6 +90,7 @@ from callcenter.models import Recording, Tenant  # noqa: E402
 from callcenter.recording_service import RecordingService, TenantKeys  # noqa: E402
 from recordings.archive import load_channels  # noqa: E402
 from recordings.codec import decode, encode  # noqa: E402
+from recordings.recorder import JITTER_S  # noqa: E402
 from recordings.storage import LocalStorage  # noqa: E402
 from sip_bridge.call import Call, DialError  # noqa: E402
 from sip_bridge.endpoint import EndpointConfig, SipEndpoint  # noqa: E402
@@ -110,6 +111,8 @@ FRAME = 160  # 20 ms at 8 kHz
 SILENT_RMS = 32768 * 10 ** ((TONE_DBFS - 20) / 20)
 """A 20 ms frame with an RMS under this (20 dB under the tone's) counts as silence."""
 LAG_TICK = 0.02
+STALL_S = 0.1
+"""Event loop lateness noted as a stall (packets then wait in the sockets)."""
 TICKS = os.sysconf("SC_CLK_TCK")
 
 UAS_SCENARIO = """<?xml version="1.0" encoding="ISO-8859-1" ?>
@@ -295,6 +298,9 @@ class BenchNode:
         self.endpoint = SipEndpoint(config, routing_table(outbound_port=uas_port), self, self._on_call)
         self.phase: Phase | None = None
         self.recordings_started = 0
+        self.stalls: list[tuple[float, float]] = []
+        """(loop time at the end, seconds) of every event loop stall over STALL_S, the whole run."""
+        self._watch: asyncio.Task[None] | None = None
 
     def _on_stored(self, recording_id: str) -> None:
         self.stored.append(recording_id)
@@ -306,6 +312,16 @@ class BenchNode:
         await loop.run_in_executor(None, self._prepare_db)
         await self.recordings.start()
         await self.endpoint.start()
+        self._watch = asyncio.get_running_loop().create_task(self._watch_stalls())
+
+    async def _watch_stalls(self) -> None:
+        loop = asyncio.get_running_loop()
+        while True:
+            before = loop.time()
+            await asyncio.sleep(LAG_TICK)
+            now = loop.time()
+            if now - before - LAG_TICK > STALL_S:
+                self.stalls.append((now, now - before - LAG_TICK))
 
     def _prepare_db(self) -> None:
         migrate(self.engine)
@@ -317,6 +333,8 @@ class BenchNode:
         self.keys.get(TENANT)  # the tenant's data key exists before the first call
 
     async def stop(self) -> None:
+        if self._watch is not None:
+            self._watch.cancel()
         await self.endpoint.stop()
         await self.recordings.stop()
         self.engine.dispose()
@@ -475,6 +493,8 @@ class RecordingCheck:
     agent: ChannelCheck
     stored_after: float | None
     """Seconds from the caller's BYE to the recording being stored."""
+    started: float | None
+    """When the recording started (loop clock, to within ``start_uncertainty``)."""
 
 
 def check_channel(pcm: np.ndarray) -> ChannelCheck:
@@ -525,7 +545,8 @@ def check_recordings(node: BenchNode, phase: Phase) -> list[RecordingCheck]:
         stored = node.stored_at.get(row.id)
         checks.append(RecordingCheck(row.id, row.status, row.duration or 0.0, len(caller), expected, uncertainty,
                                      info.lost, check_channel(caller), check_channel(agent),
-                                     stored - info.ended_at if stored is not None and info.ended_at else None))
+                                     stored - info.ended_at if stored is not None and info.ended_at else None,
+                                     info.rec_started))
     return checks
 
 
@@ -646,7 +667,22 @@ def print_finishing(phases: list[Phase], checks: list[RecordingCheck], finishing
           f"ms meanwhile")
 
 
-def print_checks(rec: Phase, checks: list[RecordingCheck]) -> None:
+def stall_near(stalls: list[tuple[float, float]], at: float) -> tuple[float, float] | None:
+    """The loop stall (end, seconds) that covers loop time ``at`` (give or take 0.3 s), if any."""
+    for end, length in stalls:
+        if end - length - 0.3 <= at <= end + 0.3:
+            return end, length
+    return None
+
+
+def finishing_spans(checks: list[RecordingCheck]) -> list[tuple[float, float]]:
+    """(call end, stored) loop times of every recording: when finishing work was pending."""
+    return [(c.started + c.expected, c.started + c.expected + c.stored_after) for c in checks
+            if c.started is not None and c.expected is not None and c.stored_after is not None]
+
+
+def print_checks(rec: Phase, checks: list[RecordingCheck], stalls: list[tuple[float, float]],
+                 finishing: list[tuple[float, float]]) -> None:
     recorded = [i for i in rec.calls.values() if i.rec_started is not None]
     gaps = sum(c.caller.gaps + c.agent.gaps for c in checks)
     with_gaps = [c for c in checks if c.caller.gaps or c.agent.gaps]
@@ -658,10 +694,29 @@ def print_checks(rec: Phase, checks: list[RecordingCheck]) -> None:
     met = gaps == 0 and len(checks) == len(recorded)
     print(f"  gaps (silent 20 ms frames between a channel's first and last loud frame): {gaps} in "
           f"{len(with_gaps)} recordings (target 0: {'met' if met else 'NOT met'})")
-    for c in with_gaps[:10]:
-        runs = [f"{start:.2f}s+{length * 1000:.0f}ms" for start, length in (c.caller.gap_runs + c.agent.gap_runs)][:8]
-        print(f"    {c.recording_id}: caller {c.caller.gaps}, agent {c.agent.gaps} frames ({', '.join(runs)}); "
-              f"RTP lost on its legs: {c.lost}")
+    on_stall = while_finishing = 0
+    for c in with_gaps:
+        runs = []
+        for side, channel in (("caller", c.caller), ("agent", c.agent)):
+            for start, length in channel.gap_runs:
+                at = (c.started or 0.0) + start
+                stall = stall_near(stalls, at) if c.started is not None else None
+                busy = any(a <= at + length and at <= b for a, b in finishing)
+                on_stall += stall is not None and stall[1] > JITTER_S
+                while_finishing += busy
+                runs.append(f"{side} at {start:.2f} s for {length * 1000:.0f} ms"
+                            + (f", event loop stalled {stall[1] * 1000:.0f} ms then" if stall else "")
+                            + (", recordings being finished then" if busy else ""))
+        if c is with_gaps[0] or len(with_gaps) <= 10:
+            print(f"    {c.recording_id}: {'; '.join(runs[:6])}; RTP packets lost on its legs: {c.lost}")
+    if with_gaps:
+        total = sum(len(c.caller.gap_runs) + len(c.agent.gap_runs) for c in with_gaps)
+        print(f"    of the {total} silent runs, {on_stall} fall on an event loop stall longer than the recorder's "
+              f"{JITTER_S * 1000:.0f} ms allowance (packets waited in the node's sockets while the recorder wrote their "
+              f"place as silence), {while_finishing} on a time when recordings were being finished; "
+              f"{sum(c.lost for c in with_gaps)} RTP packets were lost on those calls' legs (a silent run without a "
+              f"long stall: the packets reached the node over {JITTER_S * 1000:.0f} ms late: the sipp senders share "
+              f"the cores)")
     leads = [max(c.caller.lead, c.agent.lead) for c in checks]
     tails = [max(c.caller.tail, c.agent.tail) for c in checks]
     print(f"  silence at the start p50 / p99 / max {quantiles(leads, 1000)} ms, at the end {quantiles(tails, 1000)} ms")
@@ -745,6 +800,7 @@ def run_transcription(args: argparse.Namespace) -> None:
     print("|---|---|---|---|---|---|")
     speed: dict[str, float] = {}
     samples: dict[str, str] = {}
+    outputs: dict[str, list[list[tuple[str, str]]]] = defaultdict(list)
     for mode, vocab in (("vocabulary", vocabulary), ("free", None)):
         for workers in sorted({1, args.workers}):
             def one(_: int) -> list[Any]:
@@ -754,6 +810,7 @@ def run_transcription(args: argparse.Namespace) -> None:
                 results = list(pool.map(one, range(workers)))
             cpu, wall = time.process_time() - cpu0, time.perf_counter() - wall0
             words = results[0]
+            outputs[mode] += [[(w.word, w.speaker) for w in r] for r in results]
             by = {s: sum(1 for w in words if getattr(w, "speaker", None) == s) for s in ("caller", "agent")}
             audio = minutes * workers
             if workers == 1:
@@ -763,6 +820,10 @@ def run_transcription(args: argparse.Namespace) -> None:
                   f"{100 * cpu / wall:.0f} | {by['caller']} / {by['agent']} |", flush=True)
     for mode, text in samples.items():
         print(f"{mode} mode heard the agent say: {text} ...")
+    for mode, runs in outputs.items():
+        differ = sum(1 for run in runs[1:] if run != runs[0])
+        print(f"{mode} mode: {differ} of the {len(runs) - 1} later transcriptions of the same audio differ from the "
+              f"first" + (" (vosk with one model loaded in a process: alphacep/vosk-api#868)" if differ else ""))
     calls = args.calls
     print(f"transcribing everything {calls} concurrently recorded calls produce takes about "
           + ", ".join(f"{calls / v:.1f} cores in {m} mode" for m, v in speed.items())
@@ -833,8 +894,13 @@ async def run_cpu(args: argparse.Namespace) -> None:
                           f"{quantiles(w0.lag, 1000)} ms with no finishing; node process over the whole window "
                           f"{w1.process:.1f} % of a core (finishing workers {w1.threads.get('finishing', 0):.1f} %)")
             print_finishing(phases, [c for cs in checks.values() for c in cs], finishing_s)
+            spans = finishing_spans([c for cs in checks.values() for c in cs])
             for p in phases:
-                print_checks(p, checks[p.name])
+                print_checks(p, checks[p.name], node.stalls, spans)
+            long = [length for _, length in node.stalls]
+            print(f"\nevent loop stalls over {STALL_S * 1000:.0f} ms during the run: {len(long)}"
+                  + (f", longest {max(long) * 1000:.0f} ms (a stall over the recorder's {JITTER_S * 1000:.0f} ms "
+                     f"allowance leaves gaps)" if long else ""))
         finally:
             uas.terminate()
             await uas.wait()

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import os
 import random
 import threading
 import uuid
@@ -93,7 +94,9 @@ class RecordingService:
         """Called on the loop with each stored recording's id (transcription queues it)."""
         self.live: dict[str, LiveRecording] = {}
         self._io = ThreadPoolExecutor(max_workers=1, thread_name_prefix="recording-io")
-        self._finishers = ThreadPoolExecutor(max_workers=2, thread_name_prefix="recording-finish")
+        # Opus encoding holds the GIL part of the time: leave a core to the event loop
+        self._finishers = ThreadPoolExecutor(max_workers=max(1, min(2, (os.cpu_count() or 2) - 1)),
+                                             thread_name_prefix="recording-finish")
         self._tasks: set[asyncio.Task[Any]] = set()
         self._flusher: asyncio.Task[None] | None = None
         self._purger: asyncio.Task[None] | None = None
@@ -242,6 +245,9 @@ class RecordingService:
         loop = asyncio.get_running_loop()
         while True:
             await asyncio.sleep(FLUSH_INTERVAL)
+            # one more loop turn reads the sockets first: after a stall of the loop, packets queued
+            # meanwhile must find their places before the blocks they belong to are written
+            await asyncio.sleep(0.001)
             batch = self._take_blocks()
             if batch:
                 try:

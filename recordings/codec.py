@@ -62,8 +62,11 @@ class Format:
 
 
 FORMATS: dict[str, Format] = {
+    # compression_level 0 (libopus complexity): measured on 71 s of espeak speech, 0.10 CPU s to
+    # encode instead of 0.26 at the default 10, same size, same SNR (12.3 dB) and the same words
+    # recognised; finishing recordings is most of what recording costs, so the cheap setting wins.
     "opus": Format(codec="libopus", container="ogg", extension="ogg", mime="audio/ogg",
-                   options={"application": "voip"}, bit_rate=32000, needs_seek=False),
+                   options={"application": "voip", "compression_level": "0"}, bit_rate=32000, needs_seek=False),
     "flac": Format(codec="flac", container="flac", extension="flac", mime="audio/flac",
                    options={}, bit_rate=None, needs_seek=True),
 }

@@ -5,9 +5,10 @@ comes from the clock function given, and :meth:`CallRecording.take` hands out wh
 to be written. Nothing here touches files or sockets.
 
 Each channel places a packet by its RTP timestamp, anchored to the clock at the channel's
-first packet, so jitter does not move audio around and a lost packet leaves silence of its own
-length: the two channels stay aligned with each other and with the call's wall-clock facts.
-A timestamp jump (a new source after a transfer, sipp switching pcaps) re-anchors.
+first packet, so jitter (or a stalled event loop) does not move audio around and a lost packet
+leaves silence of its own length: the two channels stay aligned with each other and with the
+call's wall-clock facts. A timestamp jump (a new source after a transfer, sipp switching pcaps)
+re-anchors.
 Audio is kept as mu-law (what most calls carry; A-law is mapped by table, which is lossless
 to within one quantisation step) interleaved caller/agent, one byte per sample.
 """
@@ -25,18 +26,26 @@ RATE = 8000
 MULAW_SILENCE = 0xFF
 JITTER_S = 0.2
 """Audio is written this long after it was due, so late packets still find their place."""
-MAX_SKEW_S = 0.5
-"""A packet whose timestamp puts it further than this from the clock re-anchors its channel."""
+MAX_STEP_S = 0.5
+"""A timestamp step this large between two packets of a channel is a new source (or a long loss):
+the channel is anchored to the clock again."""
+MAX_DRIFT_S = 3.0
+"""A sender whose timestamps put its audio this far from the clock is re-anchored too."""
 
 _ALAW_TO_ULAW = pcm_to_ulaw(alaw_to_pcm(bytes(range(256))))
 CHANNELS = ("caller", "agent")
 """Left and right of the stored stereo file."""
 
 
+def _signed(delta: int) -> int:
+    """A difference of 32-bit RTP timestamps, wrapped to -2**31 .. 2**31 - 1."""
+    return ((delta + 0x80000000) & 0xFFFFFFFF) - 0x80000000
+
+
 class Channel:
     """One speaker's audio waiting to be written (an ``AudioTap``)."""
 
-    __slots__ = ("_recording", "_buf", "_anchor_ts", "_anchor_pos", "name")
+    __slots__ = ("_recording", "_buf", "_anchor_ts", "_anchor_pos", "_last_ts", "name")
 
     def __init__(self, recording: CallRecording, name: str) -> None:
         self._recording = recording
@@ -44,6 +53,7 @@ class Channel:
         self._buf = bytearray()
         self._anchor_ts: int | None = None
         self._anchor_pos = 0
+        self._last_ts = 0
 
     def feed(self, payload: bytes, ts: int, codec: str) -> None:
         recording = self._recording
@@ -54,13 +64,14 @@ class Channel:
         elif codec != "PCMU":
             return
         now = recording.position()
-        if self._anchor_ts is None:
+        if self._anchor_ts is None or abs(_signed(ts - self._last_ts)) > MAX_STEP_S * RATE:
             pos = self._anchor(ts, now - len(payload))
         else:
-            delta = ((ts - self._anchor_ts + 0x80000000) & 0xFFFFFFFF) - 0x80000000
-            pos = self._anchor_pos + delta
-            if abs(pos + len(payload) - now) > MAX_SKEW_S * RATE:
+            # late packets with continuous timestamps (a stalled loop, a burst) keep their place
+            pos = self._anchor_pos + _signed(ts - self._anchor_ts)
+            if abs(pos + len(payload) - now) > MAX_DRIFT_S * RATE:
                 pos = self._anchor(ts, now - len(payload))
+        self._last_ts = ts
         offset = pos - recording.written
         if offset < 0:  # arrived after its place was written
             payload = payload[-offset:]

@@ -147,3 +147,21 @@ def test_nothing_is_taken_after_close() -> None:
     rec.close()
     rec.caller.feed(frame(0x10), 160, "PCMU")
     assert rec.caller.take(160) == b"\xff" * 160
+
+
+def test_a_burst_after_a_stalled_loop_keeps_its_places() -> None:
+    """The event loop stalls for 0.7 s; the packets queued meanwhile arrive at once, in order."""
+    clock = Clock()
+    rec = CallRecording("r1", clock=clock)
+    for i in range(10):
+        clock.now += 0.02
+        rec.caller.feed(frame(0x10), 160 * i, "PCMU")
+    clock.now += 0.7
+    for i in range(10, 45):
+        rec.caller.feed(frame(0x10), 160 * i, "PCMU")
+    for i in range(45, 60):
+        clock.now += 0.02
+        rec.caller.feed(frame(0x10), 160 * i, "PCMU")
+    caller, _ = split(rec.close())
+    start = caller.index(0x10)
+    assert caller[start:start + 60 * 160] == frame(0x10) * 60  # no silence inside
