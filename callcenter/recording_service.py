@@ -201,7 +201,7 @@ class RecordingService:
             await asyncio.to_thread(self._forget, tenant_id, recording_id)
             return None
         loop = asyncio.get_running_loop()
-        recording = CallRecording(recording_id, clock=loop.time, sensitive=lambda: call.sensitive)
+        recording = CallRecording(recording_id, clock=loop.time, source=call)
         live = self.live[call.id] = LiveRecording(recording, journal, tenant_id, call, fmt, started_at)
         logger.info("recording started", extra={"call_id": call.id, "recording_id": recording_id})
         return live

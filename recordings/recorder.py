@@ -16,7 +16,7 @@ to within one quantisation step) interleaved caller/agent, one byte per sample.
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import Any
+from typing import Any, Protocol
 
 import numpy as np
 
@@ -42,6 +42,19 @@ def _signed(delta: int) -> int:
     return ((delta + 0x80000000) & 0xFFFFFFFF) - 0x80000000
 
 
+class Sensitive(Protocol):
+    """What tells the recorder the caller is in an IVR sensitive section (a ``Call``)."""
+
+    sensitive: bool
+
+
+class _Never:
+    sensitive = False
+
+
+_NEVER = _Never()
+
+
 class Channel:
     """One speaker's audio waiting to be written (an ``AudioTap``)."""
 
@@ -56,14 +69,14 @@ class Channel:
         self._last_ts = 0
 
     def feed(self, payload: bytes, ts: int, codec: str) -> None:
-        recording = self._recording
-        if recording.paused or recording.closed:
+        recording = self._recording  # called for every packet: plain attribute reads only
+        if recording._reasons or recording.closed or recording._source.sensitive:
             return
         if codec == "PCMA":
             payload = payload.translate(_ALAW_TO_ULAW)
         elif codec != "PCMU":
             return
-        now = recording.position()
+        now = round((recording._clock() - recording._start) * RATE)
         if self._anchor_ts is None or abs(_signed(ts - self._last_ts)) > MAX_STEP_S * RATE:
             pos = self._anchor(ts, now - len(payload))
         else:
@@ -78,8 +91,11 @@ class Channel:
             offset = 0
             if not payload:
                 return
-        end = offset + len(payload)
         buf = self._buf
+        if offset == len(buf):  # the usual case: right after the previous packet
+            buf += payload
+            return
+        end = offset + len(payload)
         if end > len(buf):
             buf.extend(b"\xff" * (end - len(buf)))
         buf[offset:end] = payload
@@ -104,17 +120,16 @@ class CallRecording:
     """The live recording of one call: caller and agent channels, pauses, and the blocks to write.
 
     ``clock`` returns seconds (the event loop's clock); the recording's position 0 is the clock
-    at creation. ``sensitive`` says whether the caller is in an IVR sensitive section right
-    now: while it or any :meth:`pause` reason holds, incoming audio is dropped (the timeline
+    at creation. ``source.sensitive`` says whether the caller is in an IVR sensitive section
+    right now: while it or any :meth:`pause` reason holds, incoming audio is dropped (the timeline
     gets silence) and a pause interval is noted.
     """
 
-    def __init__(self, recording_id: str, *, clock: Callable[[], float],
-                 sensitive: Callable[[], bool] = lambda: False) -> None:
+    def __init__(self, recording_id: str, *, clock: Callable[[], float], source: Sensitive = _NEVER) -> None:
         self.recording_id = recording_id
         self._clock = clock
         self._start = clock()
-        self._sensitive = sensitive
+        self._source = source
         self.caller = Channel(self, "caller")
         self.agent = Channel(self, "agent")
         self.written = 0
@@ -137,7 +152,7 @@ class CallRecording:
 
     @property
     def paused(self) -> bool:
-        return bool(self._reasons) or self._sensitive()
+        return bool(self._reasons) or self._source.sensitive
 
     def pause(self, reason: str) -> bool:
         """Stop taking audio for ``reason`` (``api``, ``agent``...); False if it already was."""
@@ -193,7 +208,7 @@ class CallRecording:
 
     def _track_sensitive(self) -> None:
         """Note IVR sensitive sections as pauses (checked at each block: to within a block)."""
-        sensitive = self._sensitive()
+        sensitive = self._source.sensitive
         if sensitive and not self._was_sensitive:
             self._open("sensitive")
         elif not sensitive and self._was_sensitive:

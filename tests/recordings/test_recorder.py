@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import types
+
 import numpy as np
 
 from recordings.recorder import JITTER_S, RATE, CallRecording
@@ -124,11 +126,11 @@ def test_pause_drops_audio_and_notes_the_interval() -> None:
 
 def test_sensitive_section_drops_audio_on_both_channels() -> None:
     clock = Clock()
-    secret = [False]
-    rec = CallRecording("r1", clock=clock, sensitive=lambda: secret[0])
+    caller = types.SimpleNamespace(sensitive=False)
+    rec = CallRecording("r1", clock=clock, source=caller)
     for i in range(150):
         clock.now += 0.02
-        secret[0] = 50 <= i < 100
+        caller.sensitive = 50 <= i < 100
         rec.caller.feed(frame(0x10), 160 * i, "PCMU")
         rec.agent.feed(frame(0x20), 160 * i, "PCMU")
         if i % 25 == 0:
