@@ -87,6 +87,7 @@ from sqlalchemy.orm import Session  # noqa: E402
 
 from callcenter.db import make_engine, migrate  # noqa: E402
 from callcenter.models import Recording, Tenant  # noqa: E402
+from callcenter.recording_service import FINISHING_WORKERS as FINISHERS  # noqa: E402
 from callcenter.recording_service import RecordingService, TenantKeys  # noqa: E402
 from recordings.archive import load_channels  # noqa: E402
 from recordings.codec import decode, encode  # noqa: E402
@@ -583,7 +584,7 @@ def recorder_microbench(calls: int, seconds: float = 10.0) -> float:
     from sip_bridge.g711 import pcm_to_alaw
 
     now = [0.0]
-    recordings = [CallRecording(str(i), clock=lambda: now[0], sensitive=lambda: False) for i in range(calls)]
+    recordings = [CallRecording(str(i), clock=lambda: now[0]) for i in range(calls)]
     payload = pcm_to_alaw(tone(0.02, freq=CALLER_HZ))
     start = time.process_time()
     for tick in range(int(seconds * 50)):
@@ -660,7 +661,8 @@ def print_finishing(phases: list[Phase], checks: list[RecordingCheck], finishing
           f"{per_minute:.2f} CPU s per recorded minute, i.e. {per_minute / 60 * 100:.2f} % of a core per "
           f"concurrently recorded call in a steady state ({per_minute / 60 * len(phases[0].calls):.2f} cores for "
           f"{len(phases[0].calls)} calls), not counted in the live overhead above")
-    print(f"  caller's BYE -> recording stored: p50 / p99 / max {quantiles(latency)} s (2 finishing workers); "
+    print(f"  caller's BYE -> recording stored: p50 / p99 / max {quantiles(latency)} s ({FINISHERS} finishing "
+          "worker(s)); "
           f"after the last phase the process used {last.process * last.seconds / 100:.1f} CPU s in "
           f"{last.seconds:.0f} s wall until the last recording was stored; event loop late by p50 / p99 / max "
           f"{quantiles(last.lag, 1000)} "

@@ -41,6 +41,9 @@ logger = logging.getLogger(__name__)
 
 FLUSH_INTERVAL = 0.5
 PURGE_INTERVAL = 3600.0
+FINISHING_WORKERS = max(1, min(2, (os.cpu_count() or 2) - 1))
+"""Threads compressing finished recordings: Opus encoding holds the GIL part of the time, so a
+core is left to the event loop."""
 
 
 class TenantKeys:
@@ -94,9 +97,7 @@ class RecordingService:
         """Called on the loop with each stored recording's id (transcription queues it)."""
         self.live: dict[str, LiveRecording] = {}
         self._io = ThreadPoolExecutor(max_workers=1, thread_name_prefix="recording-io")
-        # Opus encoding holds the GIL part of the time: leave a core to the event loop
-        self._finishers = ThreadPoolExecutor(max_workers=max(1, min(2, (os.cpu_count() or 2) - 1)),
-                                             thread_name_prefix="recording-finish")
+        self._finishers = ThreadPoolExecutor(max_workers=FINISHING_WORKERS, thread_name_prefix="recording-finish")
         self._tasks: set[asyncio.Task[Any]] = set()
         self._flusher: asyncio.Task[None] | None = None
         self._purger: asyncio.Task[None] | None = None
