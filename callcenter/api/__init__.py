@@ -9,6 +9,7 @@ from sqlalchemy import text
 
 from callcenter.api import (acd, agent_desk, audit, auth, calls, flows, numbers, pages, qa, recordings, softphone,
                             tenants, trunks, users)
+from callcenter.api import reports  # listed before calls: /api/calls/search is not a call id
 from callcenter.api.deps import AppContext, get_ctx, public
 from callcenter.api.errors import install_error_handlers
 from callcenter.metrics import REGISTRY
@@ -40,7 +41,7 @@ def create_app(ctx: AppContext) -> FastAPI:
         """Prometheus exposition of ``callcenter.metrics.REGISTRY``."""
         return Response(generate_latest(REGISTRY), media_type=CONTENT_TYPE_LATEST)
 
-    for module in (auth, tenants, trunks, numbers, users, calls, audit, flows, acd, pages, softphone, agent_desk,
-                   recordings, qa):
+    for module in (reports, auth, tenants, trunks, numbers, users, calls, audit, flows, acd, pages, softphone,
+                   agent_desk, recordings, qa):
         app.include_router(module.router)
     return app
