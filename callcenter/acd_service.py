@@ -389,6 +389,15 @@ class AcdService:
             if waiting.agent_leg is not None:  # connected to an agent: the IVR waits for the end
                 await call.wait_ended()
             return waiting.done.result()
+        except asyncio.CancelledError:
+            # the IVR's run is cancelled when the call ends, which may come before the wait above
+            # sees it: the engine must still hear that the caller left, or the call stays in line
+            if not waiting.done.done() and waiting.agent_leg is None:
+                waiting.done.cancel()
+                self._handle(waiting.tenant_id, CallerHungUp(call.id, time.time()))
+                if waiting.consult_of is None:
+                    run.record("abandoned", queue=waiting.queue)
+            raise
         finally:
             for task in (ended, *waiting.tasks, *waiting.rings.values()):
                 task.cancel()

@@ -205,7 +205,8 @@ class Node:
 
         app = create_app(AppContext(settings=s, engine=self.engine, node_status=self.node_status,
                                     on_routing_changed=routing_changed, acd=self.acd, on_acd_changed=acd_changed,
-                                    softphones=self.softphones, recordings=self.recordings))
+                                    softphones=self.softphones, recordings=self.recordings,
+                                    bus=self.bus))
         server = uvicorn.Server(uvicorn.Config(app, host=s.http_host, port=s.http_port, log_config=None,
                                                access_log=False, lifespan="off"))
         # uvicorn catches SIGINT/SIGTERM while it serves and re-raises them after its

@@ -8,7 +8,7 @@ from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from sqlalchemy import text
 
 from callcenter.api import (acd, agent_desk, audit, auth, calls, flows, numbers, pages, qa, recordings, softphone,
-                            tenants, trunks, users)
+                            supervisor, tenants, trunks, users)
 from callcenter.api import reports  # listed before calls: /api/calls/search is not a call id
 from callcenter.api.deps import AppContext, get_ctx, public
 from callcenter.api.errors import install_error_handlers
@@ -42,6 +42,6 @@ def create_app(ctx: AppContext) -> FastAPI:
         return Response(generate_latest(REGISTRY), media_type=CONTENT_TYPE_LATEST)
 
     for module in (reports, auth, tenants, trunks, numbers, users, calls, audit, flows, acd, pages, softphone,
-                   agent_desk, recordings, qa):
+                   agent_desk, recordings, qa, supervisor):
         app.include_router(module.router)
     return app

@@ -44,6 +44,8 @@ class AppContext:
     """The node's ``RecordingService`` (live recordings: pause, resume); None without a SIP node."""
     recording_archive: Any = None
     """Recording storage and tenant keys for playback; None: the node's, or made from settings."""
+    bus: Any = None
+    """The node's ``EventBus`` (the ACD's events per tenant, for the supervisor's live view); None without one."""
     sessions: sessionmaker[Session] = field(init=False)
 
     def __post_init__(self) -> None:

@@ -1,0 +1,237 @@
+"""The supervisor's live view: the wallboard page (``/supervisor``), its snapshot, its WebSocket,
+per-queue thresholds and logging an agent out.
+
+Figures come from the node's ACD (``callcenter.wallboard.snapshot``, Amazon Connect metric names);
+the WebSocket pushes a fresh snapshot within ``COALESCE`` seconds of each ACD event of the
+caller's tenant (bursts are merged), and every ``REFRESH`` seconds so that ages keep ticking.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import re
+import time
+from pathlib import Path
+from typing import Any
+
+from fastapi import APIRouter, Depends, Request, WebSocket, WebSocketDisconnect
+from fastapi.concurrency import run_in_threadpool
+from fastapi.responses import FileResponse
+from pydantic import BaseModel, ConfigDict, Field
+from sqlalchemy import select
+from starlette.applications import Starlette
+
+from callcenter.api.audit import record_audit
+from callcenter.api.deps import AppContext, get_ctx, get_owned, public, require_roles
+from callcenter.api.errors import ApiError, not_found
+from callcenter.models import AcdQueue, Agent, Role
+from callcenter.security import COOKIE_NAME, Principal, resolve_session
+from callcenter.wallboard import Thresholds, ThresholdStore, snapshot
+
+router = APIRouter(tags=["supervisor"])
+watchers = require_roles("admin", "supervisor")
+
+WEB = Path(__file__).resolve().parent.parent / "web"
+ASSETS = frozenset({"supervisor.js", "supervisor.css"})
+SUPERVISOR_ROLES = frozenset({Role.ADMIN.value, Role.SUPERVISOR.value})
+
+COALESCE = 0.25
+"""At most one push per this many seconds while events keep coming."""
+REFRESH = 2.0
+"""Seconds between pushes when nothing happens (waiting ages, times in state)."""
+
+#: tenant -> wake-up events of its open sockets (thresholds changed through the API)
+_kicks: dict[int, set[asyncio.Event]] = {}
+
+
+def _store(app: Starlette) -> ThresholdStore:
+    store = getattr(app.state, "wallboard_thresholds", None)
+    if store is None:
+        ctx: AppContext = app.state.ctx
+        store = ThresholdStore(Path(ctx.settings.data_dir) / "supervisor-thresholds.json")
+        app.state.wallboard_thresholds = store
+    return store
+
+
+def _snapshot(app: Starlette, tenant_id: int) -> dict[str, Any]:
+    ctx: AppContext = app.state.ctx
+    return snapshot(ctx.acd, tenant_id, _store(app).get(tenant_id), time.time())
+
+
+# -- page ------------------------------------------------------------------------------------
+@router.get("/supervisor", dependencies=[Depends(public)], include_in_schema=False)
+def supervisor_page() -> FileResponse:
+    """The wallboard page; it logs in through the API (the page itself holds no data)."""
+    return FileResponse(WEB / "supervisor.html", headers={"Cache-Control": "no-cache"})
+
+
+@router.get("/supervisor/static/{name}", dependencies=[Depends(public)], include_in_schema=False)
+def supervisor_asset(name: str) -> FileResponse:
+    if name not in ASSETS or not re.fullmatch(r"[a-z]+\.(js|css)", name) or not (WEB / name).is_file():
+        raise not_found("file")
+    return FileResponse(WEB / name, headers={"Cache-Control": "no-cache"})
+
+
+# -- API -------------------------------------------------------------------------------------
+@router.get("/api/supervisor/metrics")
+async def metrics(request: Request, principal: Principal = Depends(watchers)) -> dict[str, Any]:
+    """The tenant's live queues (Amazon Connect metric names), agents and waiting calls."""
+    await run_in_threadpool(_store(request.app).get, principal.tenant_id)  # first read of the file off the loop
+    return _snapshot(request.app, principal.tenant_id)
+
+
+class ThresholdsIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    OLDEST_CONTACT_AGE: float | None = Field(default=None, gt=0, le=86_400, description="seconds; null: off")
+    SERVICE_LEVEL: float | None = Field(default=None, gt=0, le=100, description="%; null: off")
+
+
+def _save_thresholds(ctx: AppContext, store: ThresholdStore, principal: Principal, queue: str,
+                     body: ThresholdsIn) -> None:
+    with ctx.sessions() as db:
+        if db.scalar(select(AcdQueue.id).where(AcdQueue.tenant_id == principal.tenant_id,
+                                               AcdQueue.name == queue)) is None:
+            raise not_found("queue")
+        store.put(principal.tenant_id, queue, Thresholds(**body.model_dump()))
+        record_audit(db, principal, "wallboard.thresholds", f"queue:{queue}", body.model_dump())
+        db.commit()
+
+
+@router.get("/api/supervisor/thresholds")
+async def get_thresholds(request: Request, principal: Principal = Depends(watchers)) -> dict[str, Any]:
+    """Thresholds of the tenant's queues (those never set have the defaults)."""
+    return {q["queue"]: q["thresholds"] for q in _snapshot(request.app, principal.tenant_id)["queues"]}
+
+
+@router.put("/api/supervisor/thresholds/{queue}")
+async def put_thresholds(queue: str, body: ThresholdsIn, request: Request, principal: Principal = Depends(watchers),
+                         ctx: AppContext = Depends(get_ctx)) -> dict[str, Any]:
+    """Longest wait (s) and service level (%) beyond which the queue's tile turns red; null: off."""
+    await run_in_threadpool(_save_thresholds, ctx, _store(request.app), principal, queue, body)
+    for kick in _kicks.get(principal.tenant_id, ()):
+        kick.set()
+    return {"queue": queue, **body.model_dump()}
+
+
+def _logout_target(ctx: AppContext, principal: Principal, agent_id: int) -> None:
+    with ctx.sessions() as db:
+        agent = get_owned(db, Agent, agent_id, principal, "agent")
+        record_audit(db, principal, "agent.logout", f"agent:{agent.id}", {})
+        db.commit()
+
+
+@router.post("/api/supervisor/agents/{agent_id}/logout")
+async def logout_agent(agent_id: int, principal: Principal = Depends(watchers),
+                       ctx: AppContext = Depends(get_ctx)) -> dict[str, Any]:
+    """Log an agent of the tenant out (offline; after the call in progress, if any)."""
+    if ctx.acd is None:
+        raise ApiError(503, "acd-unavailable", "the ACD runs on the SIP node; it is not running here")
+    await run_in_threadpool(_logout_target, ctx, principal, agent_id)
+    ctx.acd.request_state(principal.tenant_id, str(agent_id), "offline", "supervisor")
+    engine = ctx.acd.engine(principal.tenant_id)
+    view = next((a for a in engine.agents() if a.agent_id == str(agent_id)), None) if engine else None
+    return {"agent_id": str(agent_id), "state": view.state.value if view else None,
+            "pending": view.pending.value if view and view.pending else None}
+
+
+# -- WebSocket -------------------------------------------------------------------------------
+def _principal(ctx: AppContext, token: str) -> Principal | None:
+    with ctx.sessions() as db:
+        return resolve_session(db, token)
+
+
+@router.websocket("/api/supervisor/ws")
+async def supervisor_socket(ws: WebSocket) -> None:
+    """Snapshots pushed to a wallboard (messages ``{"type": "snapshot", ...}``).
+
+    Authenticated like the softphone's socket (session cookie or bearer token); a refused
+    socket is accepted and closed at once with 4401 (not authenticated) or 4403 (not a
+    supervisor or admin). Each snapshot carries ``trigger``: how many ACD events it answers
+    and when the first of them happened (``first_at``, wall-clock seconds), null for a
+    periodic refresh or the first snapshot.
+    """
+    ctx: AppContext = ws.app.state.ctx
+    header = ws.headers.get("authorization", "")
+    token = header[7:].strip() if header.lower().startswith("bearer ") else ws.cookies.get(COOKIE_NAME, "")
+    principal = await run_in_threadpool(_principal, ctx, token) if token else None
+    await ws.accept()
+    if principal is None:
+        await ws.close(code=4401, reason="not authenticated")
+        return
+    if principal.role not in SUPERVISOR_ROLES:
+        await ws.close(code=4403, reason="only supervisors and admins see the wallboard")
+        return
+    tenant_id = principal.tenant_id
+    await run_in_threadpool(_store(ws.app).get, tenant_id)
+    kick = asyncio.Event()
+    _kicks.setdefault(tenant_id, set()).add(kick)
+    bus = ctx.bus
+    try:
+        async with contextlib.AsyncExitStack() as stack:
+            sub = await stack.enter_async_context(bus.subscribe(tenant_id)) if bus is not None else None
+            reader = asyncio.ensure_future(_read(ws))
+            stack.callback(reader.cancel)
+            await _push(ws, tenant_id, None)
+            last = time.monotonic()
+            while not reader.done():
+                first_at, count = await _next_trigger(sub, kick, reader)
+                if reader.done():
+                    break
+                if count:  # merge a burst: wait out the rest of the coalescing window
+                    delay = COALESCE - (time.monotonic() - last)
+                    if delay > 0:
+                        await asyncio.sleep(delay)
+                    count += _drain(sub)
+                await _push(ws, tenant_id, {"events": count, "first_at": first_at} if count else None)
+                last = time.monotonic()
+    except (WebSocketDisconnect, RuntimeError, OSError):
+        pass
+    finally:
+        _kicks.get(tenant_id, set()).discard(kick)
+
+
+async def _push(ws: WebSocket, tenant_id: int, trigger: dict[str, Any] | None) -> None:
+    data = _snapshot(ws.app, tenant_id)
+    await ws.send_text(json.dumps({"type": "snapshot", "trigger": trigger, **data}))
+
+
+async def _read(ws: WebSocket) -> None:
+    """Answers pings until the client goes away."""
+    while True:
+        try:
+            message = json.loads(await ws.receive_text())
+        except ValueError:
+            continue
+        except (WebSocketDisconnect, RuntimeError):
+            return
+        if isinstance(message, dict) and message.get("type") == "ping":
+            await ws.send_text(json.dumps({"type": "pong", "t": message.get("t")}))
+
+
+async def _next_trigger(sub: Any, kick: asyncio.Event, reader: asyncio.Future[None]) -> tuple[float | None, int]:
+    """Waits for an ACD event, a kick or ``REFRESH`` seconds; returns (first event's time, events)."""
+    waits: list[asyncio.Future[Any]] = [reader, asyncio.ensure_future(kick.wait())]
+    getter = asyncio.ensure_future(sub.get()) if sub is not None else None
+    if getter is not None:
+        waits.append(getter)
+    try:
+        await asyncio.wait(waits, timeout=REFRESH, return_when=asyncio.FIRST_COMPLETED)
+    finally:
+        for fut in waits[1:]:
+            if not fut.done():
+                fut.cancel()
+    kick.clear()
+    if getter is not None and getter.done() and not getter.cancelled():
+        event = getter.result()
+        return getattr(event, "at", time.time()), 1
+    return None, 0
+
+
+def _drain(sub: Any) -> int:
+    count = 0
+    while sub is not None and not sub.queue.empty():
+        sub.queue.get_nowait()
+        count += 1
+    return count
