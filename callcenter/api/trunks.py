@@ -111,7 +111,7 @@ def _out(t: Trunk, ctx: AppContext) -> TrunkOut:
         outbound_host=t.outbound_host,
         outbound_port=t.outbound_port,
         outbound_transport=t.outbound_transport,
-        register_=t.register,
+        register=t.register,
         register_username=t.register_username,
         has_register_password=bool(t.register_password),
         register_expires=t.register_expires,

@@ -26,7 +26,7 @@ from sqlalchemy.orm import Session
 from callcenter.db import make_engine
 from callcenter.models import Agent, Tenant, User
 from tests.support.audio import silence, speak, tools_missing
-from tests.support.browser import chromium, tone_wav
+from tests.support.browser import chromium, log_in, tone_wav
 from tests.support.node import NodeProcess
 from tests.support.recordings import RecordedCall, make_recorded_call
 
@@ -118,11 +118,7 @@ async def test_review_a_recorded_call(node: NodeProcess, recorded: tuple[Recorde
     page = await browser.new_page(viewport={"width": 1440, "height": 960})
     errors: list[str] = []
     page.on("pageerror", lambda exc: errors.append(str(exc)))
-    await page.goto(f"{node.http}/qa")
-    await page.fill("#login-tenant", "demo")
-    await page.fill("#login-username", "qa")
-    await page.fill("#login-password", node.staff["qa"])
-    await page.click("#login-submit")
+    await log_in(page, f"{node.http}/qa", "qa", node.staff["qa"])
 
     # The call list shows the call with its automatic score; open it.
     row = page.locator(f'#calls-table tr[data-call-id="{call.call_id}"]')

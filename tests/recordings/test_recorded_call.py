@@ -29,7 +29,7 @@ from sip_bridge.tones import sine
 from softphone_web.agent_client import AgentClient
 from tests.callcenter.conftest import PASSWORD, add_tenant, add_user
 from tests.support.audio import silence, speak
-from tests.support.browser import chromium, tone_wav
+from tests.support.browser import chromium, log_in, tone_wav
 from tests.support.node import NodeProcess, admin_client
 from tests.support.pcap import ivr_call_scenario, write_rtp_pcap
 from tests.support.sipp import SippResult, sipp
@@ -189,11 +189,7 @@ async def review_on_the_qa_page(node: NodeProcess, call_id: str, words: int, tmp
     it, answers what people answer, and submits."""
     async with chromium(tone_wav(tmp_path / "mic.wav", 440.0, 1.0)) as browser:
         page = await browser.new_page(viewport={"width": 1440, "height": 960})
-        await page.goto(f"{node.http}/qa")
-        await page.fill("#login-tenant", "demo")
-        await page.fill("#login-username", "qa")
-        await page.fill("#login-password", node.staff["qa"])
-        await page.click("#login-submit")
+        await log_in(page, f"{node.http}/qa", "qa", node.staff["qa"])
         row = page.locator(f'#calls-table tr[data-call-id="{call_id}"]')
         await expect(row).to_be_visible(timeout=15_000)
         await row.click()

@@ -21,7 +21,7 @@ import pytest
 from playwright.async_api import Browser, Page, expect
 
 from sip_bridge.tones import detect_tone, sine
-from tests.support.browser import chromium, hears_tone, tone_wav
+from tests.support.browser import chromium, hears_tone, log_in, tone_wav
 from tests.support.node import NodeProcess, admin_client, free_port
 from tests.support.pcap import ivr_call_scenario, write_rtp_pcap
 from tests.support.sipp import SippResult, sipp
@@ -67,11 +67,7 @@ def screenshot_path(name: str, tmp_path: Path) -> Path:
 
 async def open_softphone(browser: Browser, node: NodeProcess, agent: str) -> Page:
     page = await browser.new_page(viewport={"width": 1280, "height": 800})
-    await page.goto(f"{node.http}/agent")
-    await page.fill("#login-tenant", "demo")
-    await page.fill("#login-username", agent)
-    await page.fill("#login-password", node.agents[agent][0])
-    await page.click("#login-submit")
+    await log_in(page, f"{node.http}/agent", agent, node.agents[agent][0])
     await page.wait_for_function("window.softphone && window.softphone.pc"
                                  " && window.softphone.pc.connectionState === 'connected'", timeout=20_000)
     await expect(page.locator("#conn-indicator")).to_have_attribute("data-status", "connected")

@@ -17,7 +17,7 @@ import httpx
 import pytest
 from playwright.async_api import expect
 
-from tests.support.browser import chromium, tone_wav
+from tests.support.browser import chromium, log_in, tone_wav
 from tests.support.node import NodeProcess, free_port
 from tests.support.pcap import ivr_call_scenario
 from tests.support.sipp import sipp_async
@@ -57,11 +57,7 @@ async def test_wallboard_shows_a_waiting_caller_within_a_second(node: NodeProces
     async with chromium(tone_wav(tmp_path / "mic.wav", 1000.0)) as browser:
         page = await browser.new_page(viewport={"width": 1280, "height": 860})
         await page.add_init_script(NOTIFICATIONS_JS)
-        await page.goto(f"{node.http}/supervisor")
-        await page.fill("#login-tenant", "demo")
-        await page.fill("#login-username", "supervisor")
-        await page.fill("#login-password", node.staff["supervisor"])
-        await page.click("#login-submit")
+        await log_in(page, f"{node.http}/supervisor", "supervisor", node.staff["supervisor"])
         tile = page.locator('.tile[data-queue="support"]')
         await expect(tile).to_be_visible(timeout=10_000)
         await expect(tile.locator('[data-metric="CONTACTS_IN_QUEUE"]')).to_have_text("0")

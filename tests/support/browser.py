@@ -77,6 +77,15 @@ async ([freq, ms]) => {
 """
 
 
+async def log_in(page: Page, url: str, username: str, password: str, tenant: str = "demo") -> None:
+    """Open one of the node's pages (``/agent``, ``/qa``, ``/supervisor``) and sign in on its login form."""
+    await page.goto(url)
+    await page.fill("#login-tenant", tenant)
+    await page.fill("#login-username", username)
+    await page.fill("#login-password", password)
+    await page.click("#login-submit")
+
+
 async def hears_tone(page: Page, freq: float, ms: int = 1000) -> bool:
     """Whether the page's remote audio is mostly ``freq`` for ``ms`` milliseconds."""
     result = await page.evaluate(HEARS_TONE_JS, [freq, ms])
