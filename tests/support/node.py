@@ -35,13 +35,16 @@ def free_port() -> int:
     raise RuntimeError("no free port")
 
 
-_next_rtp = [21000 + (os.getpid() % 50) * 600]
+_RTP_LOW, _RTP_HIGH = 20000, 60000
+_next_rtp = [(os.getpid() % 50) * 600]  # parallel test runs start apart
 
 
 def rtp_range(size: int = 400) -> tuple[int, int]:
-    """Distinct RTP port ranges per node started in this test process."""
-    low = _next_rtp[0]
-    _next_rtp[0] += size + 2
+    """Distinct RTP port ranges per node or harness started in this test process; they wrap
+    around within 20000-60000 (a whole test run takes more ports than there are)."""
+    offset = _next_rtp[0] % (_RTP_HIGH - _RTP_LOW - size - 2)
+    _next_rtp[0] = offset + size + 2
+    low = _RTP_LOW + offset
     return low, low + size
 
 
