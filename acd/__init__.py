@@ -83,6 +83,19 @@ the entry waits ``callback_retry_delay`` out of line, keeping its place, up to
 ``callback_retries`` retries; then it is given up (``CallbackGaveUp``).
 ``CallerHungUp`` for a callback entry cancels it.
 
+Supervisor requests. ``CallPriorityChanged`` gives an entry in line (a live call, ringing or
+not, or a callback not being dialed) a new priority: it takes its place by it, keeping its
+original enqueue time; offers ringing and timers go on. ``CallMoved`` sends such an entry to
+another queue: offers ringing are cancelled and it enters the target queue with its
+priority and original enqueue time, its relaxation, max wait and announcements counting from
+the move (as after an overflow; ``max_size`` does not refuse a supervisor, and a callback
+waiting out a retry delay may be dialed at once). Either publishes ``Queued`` with the new
+position (``moved_from`` after a move); asking for what the entry already has changes
+nothing. Unlike the adapter's reports, a request that does not fit is refused: ``handle``
+raises a ``RequestRefused`` (``UnknownCall``, ``NotWaiting`` for a call connected or a callback
+being dialed, ``UnknownQueue``) and the request changes nothing (timers due by its time have
+fired: ``next_deadline`` then asks for an ``advance`` at once, which returns their actions).
+
 Statistics. "Today" runs from ``reset_day``. A queue counts a live call answered from it
 (and whether within ``sl_threshold`` of the original enqueue time) and a caller who hung
 up while in it; service level = answered within the threshold / (answered + abandoned).
@@ -101,7 +114,7 @@ Configuration. ``set_queue`` (add or change, live: waiting calls move to the new
 already ringing continues) and
 ``remove_agent`` (an offer ringing them is cancelled) return actions like ``handle``.
 
-Inputs that do not fit the state are ignored: an unknown agent or call, a second
+Inputs that do not fit the state (supervisor requests apart) are ignored: an unknown agent or call, a second
 ``CallQueued`` for a call the engine holds, ``OfferFailed`` for an offer that has ended,
 ``WrapUpEnded`` outside wrap-up, a callback result for an entry not being dialed.
 ``CallEnded`` for a call still in line counts as the caller hanging up, ``CallerHungUp`` on
@@ -136,10 +149,16 @@ from .events import (
     CallbackRequested,
     CallEnded,
     CallerHungUp,
+    CallMoved,
+    CallPriorityChanged,
     CallQueued,
     Event,
+    NotWaiting,
     OfferAccepted,
     OfferFailed,
+    RequestRefused,
+    UnknownCall,
+    UnknownQueue,
     WrapUpEnded,
 )
 from .model import AgentConfig, AgentState, Fallback, QueueConfig, RelaxStep, Strategy
@@ -147,9 +166,11 @@ from .views import AgentView, QueueStats, WaitingView
 
 __all__ = [
     "Abandoned", "AcdEngine", "AcdEvent", "Action", "AgentConfig", "AgentDeviceChanged", "AgentState",
-    "AgentStateChanged", "AgentStateRequested", "AgentView", "Announce", "Answered", "CallEnded", "CallQueued",
+    "AgentStateChanged", "AgentStateRequested", "AgentView", "Announce", "Answered", "CallEnded", "CallMoved",
+    "CallPriorityChanged", "CallQueued",
     "CallbackAnswered", "CallbackCompleted", "CallbackFailed", "CallbackGaveUp", "CallbackRequested",
     "CallbackRetryScheduled", "CallbackScheduled", "CallerHungUp", "CancelOffer", "DialCallback", "Event",
-    "Fallback", "Offer", "OfferAccepted", "OfferFailed", "Offered", "Overflow", "Overflowed", "QueueConfig",
-    "QueueStats", "Queued", "Reason", "RelaxStep", "Strategy", "WaitingView", "WrapUpEnded",
+    "Fallback", "NotWaiting", "Offer", "OfferAccepted", "OfferFailed", "Offered", "Overflow", "Overflowed",
+    "QueueConfig", "QueueStats", "Queued", "Reason", "RelaxStep", "RequestRefused", "Strategy", "UnknownCall",
+    "UnknownQueue", "WaitingView", "WrapUpEnded",
 ]

@@ -18,9 +18,9 @@ class Offer:
 @dataclass(frozen=True, slots=True)
 class CancelOffer:
     """Stop ringing the agent (another agent took the call, the caller left, the ring timed
-    out, the caller asked for a callback, the agent's device went away or the agent was
-    removed); also the answer to an ``OfferAccepted`` the engine no longer expected (the
-    offer had ended): the adapter drops that agent's leg."""
+    out, the caller asked for a callback, the agent's device went away, the agent was
+    removed or a supervisor moved the call); also the answer to an ``OfferAccepted`` the
+    engine no longer expected (the offer had ended): the adapter drops that agent's leg."""
 
     call_id: str
     agent_id: str

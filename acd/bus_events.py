@@ -29,7 +29,8 @@ class Reason(StrEnum):
     UNREACHABLE = "unreachable"
     """Released from an offer because the device went away."""
     OFFER_CANCELLED = "offer_cancelled"
-    """Released without fault: the caller left or asked for a callback, or another agent took a ring_all call."""
+    """Released without fault: the caller left or asked for a callback, another agent took a ring_all call,
+    or a supervisor moved the call."""
     CALLBACK_FAILED = "callback_failed"
     RESTART = "restart"
     REMOVED = "removed"
@@ -41,7 +42,9 @@ GaveUpReason = Literal["retries_exhausted", "cancelled", "queue_removed"]
 
 @dataclass(frozen=True, slots=True)
 class Queued:
-    """A live call entered a queue (also after overflowing from ``overflowed_from``)."""
+    """A live call entered a queue (also after overflowing from ``overflowed_from``), or an
+    entry (live or callback) took a new place by a supervisor's request: moved here from
+    ``moved_from``, or given a new priority in the same queue."""
 
     call_id: str
     queue: str
@@ -51,6 +54,7 @@ class Queued:
     position: int
     at: float
     overflowed_from: str | None = None
+    moved_from: str | None = None
 
 
 @dataclass(frozen=True, slots=True)

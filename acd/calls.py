@@ -61,7 +61,12 @@ class CallEntry:
     key: CallKey = field(init=False)
 
     def __post_init__(self) -> None:
-        self.key = (-self.priority, self.enqueued_at, self.seq, self.call_id)
+        self.set_priority(self.priority)
+
+    def set_priority(self, priority: int) -> None:
+        """Changes the entry's order: take it out of its line and bucket first (sorted by key)."""
+        self.priority = priority
+        self.key = (-priority, self.enqueued_at, self.seq, self.call_id)
 
     @property
     def is_callback(self) -> bool:

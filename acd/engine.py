@@ -39,10 +39,15 @@ from .events import (
     CallbackRequested,
     CallEnded,
     CallerHungUp,
+    CallMoved,
+    CallPriorityChanged,
     CallQueued,
     Event,
+    NotWaiting,
     OfferAccepted,
     OfferFailed,
+    UnknownCall,
+    UnknownQueue,
     WrapUpEnded,
 )
 from .model import BUSY_STATES, AgentConfig, AgentState, Fallback, QueueConfig, Strategy
@@ -77,6 +82,8 @@ class AcdEngine:
             CallbackAnswered: self._callback_answered,
             CallbackFailed: self._callback_failed,
             WrapUpEnded: self._wrap_up_ended,
+            CallPriorityChanged: self._priority_changed,
+            CallMoved: self._call_moved,
         }
 
     # -- time and the public entry points -----------------------------------------------------
@@ -87,7 +94,11 @@ class AcdEngine:
         return self._now
 
     def handle(self, event: Event) -> list[Action]:
-        """Apply one event at ``event.at`` (an earlier time than ``now`` counts as ``now``)."""
+        """Apply one event at ``event.at`` (an earlier time than ``now`` counts as ``now``).
+
+        A supervisor's request that does not fit the state raises ``RequestRefused`` and
+        changes nothing; the timers due by its time have fired, though: their actions come
+        from the next ``advance``, which ``next_deadline`` asks for at once."""
         handler = self._handlers.get(type(event))
         if handler is None:
             raise TypeError(f"not an ACD event: {event!r}")
@@ -109,8 +120,9 @@ class AcdEngine:
         return self._finish()
 
     def next_deadline(self) -> float | None:
-        """When ``advance`` must be called next (``now`` if routing is pending, e.g. after ``restore``)."""
-        if self._agents.dirty or self._lines.dirty:
+        """When ``advance`` must be called next (``now`` if routing is pending, e.g. after ``restore``,
+        or actions are, after a refused request)."""
+        if self._agents.dirty or self._lines.dirty or self._actions:
             return self._now
         return self._timers.next_due()
 
@@ -310,6 +322,45 @@ class AcdEngine:
         else:
             self._lines.forget(call)
             self._actions.append(Overflow(call.call_id, fallback))
+
+    def _waiting_entry(self, call_id: str) -> CallEntry:
+        """The entry a supervisor's request is about: in line, and neither connected nor being dialed."""
+        call = self._lines.calls.get(call_id)
+        if call is None:
+            raise UnknownCall(f"no call {call_id!r} in the ACD")
+        if call.status not in (CallStatus.IN_LINE, CallStatus.RETRY_WAIT):
+            raise NotWaiting(f"call {call_id!r} is not waiting in a queue ({call.status.value})")
+        return call
+
+    def _priority_changed(self, event: CallPriorityChanged) -> None:
+        """The entry takes its place by the new priority; offers ringing go on, timers are kept."""
+        call = self._waiting_entry(event.call_id)
+        if event.priority == call.priority:
+            return
+        line = self._lines.queues[call.queue]
+        self._lines.leave(call)
+        call.set_priority(event.priority)
+        self._lines.enter(call, line)
+        self._lines.sync_bucket(call)
+        self._publish(Queued(call.call_id, line.name, call.priority, call.enqueued_at, line.position(call.key),
+                             self._now))
+
+    def _call_moved(self, event: CallMoved) -> None:
+        """Offers ringing are cancelled; the entry enters the target queue as if it had
+        overflowed there (its timers count from now), except that ``max_size`` does not
+        refuse a supervisor. A callback waiting out a retry delay may be dialed at once."""
+        call = self._waiting_entry(event.call_id)
+        target = self._lines.queues.get(event.queue)
+        if target is None:
+            raise UnknownQueue(f"no queue {event.queue!r}")
+        if target.name == call.queue:
+            return
+        moved_from = call.queue
+        self._drop_all_offers(call, Reason.OFFER_CANCELLED)
+        self._leave_line(call)
+        self._enter_line(call, target)
+        self._publish(Queued(call.call_id, target.name, call.priority, call.enqueued_at, target.position(call.key),
+                             self._now, moved_from=moved_from))
 
     def _relax(self, call: CallEntry) -> None:
         line = self._lines.queues[call.queue]
@@ -669,12 +720,22 @@ class AcdEngine:
     def waiting(self, queue: str | None = None) -> list[WaitingView]:
         """Entries in line (ringing, dialed and retrying callbacks included), in order per queue."""
         lines = [self._lines.queues[queue]] if queue is not None else list(self._lines.queues.values())
-        views = []
-        for line in lines:
-            for position, call in enumerate(self._lines.entries(line), start=1):
-                views.append(WaitingView(call.call_id, line.name, call.priority, call.enqueued_at, position,
-                                         call.is_callback, tuple(call.offers), call.retry_at))
-        return views
+        return [self._view(call, position) for line in lines
+                for position, call in enumerate(self._lines.entries(line), start=1)]
+
+    def waiting_call(self, call_id: str) -> WaitingView:
+        """One entry in line; raises ``UnknownCall``, or ``NotWaiting`` for a connected call."""
+        call = self._lines.calls.get(call_id)
+        if call is None:
+            raise UnknownCall(f"no call {call_id!r} in the ACD")
+        if call.status is CallStatus.CONNECTED:
+            raise NotWaiting(f"call {call_id!r} is connected to an agent")
+        return self._view(call, self._lines.queues[call.queue].position(call.key))
+
+    @staticmethod
+    def _view(call: CallEntry, position: int) -> WaitingView:
+        return WaitingView(call.call_id, call.queue, call.priority, call.enqueued_at, position, call.is_callback,
+                           tuple(call.offers), call.retry_at)
 
     def queue_stats(self, queue: str, now: float) -> QueueStats:
         line = self._lines.queues[queue]

@@ -29,9 +29,12 @@ class CallQueued:
     variables: dict[str, Any] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
-        if not MIN_PRIORITY <= self.priority <= MAX_PRIORITY:
-            raise ValueError(f"CallQueued.priority must be between {MIN_PRIORITY} and {MAX_PRIORITY}, "
-                             f"not {self.priority}")
+        _check_priority("CallQueued", self.priority)
+
+
+def _check_priority(event: str, priority: int) -> None:
+    if not MIN_PRIORITY <= priority <= MAX_PRIORITY:
+        raise ValueError(f"{event}.priority must be between {MIN_PRIORITY} and {MAX_PRIORITY}, not {priority}")
 
 
 @dataclass(frozen=True, slots=True)
@@ -125,5 +128,47 @@ class WrapUpEnded:
     at: float
 
 
+@dataclass(frozen=True, slots=True)
+class CallPriorityChanged:
+    """A supervisor raises (or lowers) a waiting entry's priority: it takes its place by the
+    new priority, keeping its original enqueue time."""
+
+    call_id: str
+    priority: int
+    at: float
+
+    def __post_init__(self) -> None:
+        _check_priority("CallPriorityChanged", self.priority)
+
+
+@dataclass(frozen=True, slots=True)
+class CallMoved:
+    """A supervisor moves a waiting entry to another queue, with its priority and original
+    enqueue time."""
+
+    call_id: str
+    queue: str
+    at: float
+
+
+class RequestRefused(ValueError):
+    """A supervisor's request (``CallPriorityChanged``, ``CallMoved``) that does not fit the
+    state, raised by ``AcdEngine.handle``. Reports from the adapter may race the engine and
+    are ignored when stale; a request is refused instead, so that the supervisor hears why."""
+
+
+class UnknownCall(RequestRefused):
+    """The engine holds no such call (it never came, or has left)."""
+
+
+class NotWaiting(RequestRefused):
+    """The call is connected to an agent, or is a callback being dialed."""
+
+
+class UnknownQueue(RequestRefused):
+    """The target queue does not exist."""
+
+
 Event = (CallQueued | CallerHungUp | AgentStateRequested | AgentDeviceChanged | OfferAccepted | OfferFailed
-         | CallEnded | CallbackRequested | CallbackAnswered | CallbackFailed | WrapUpEnded)
+         | CallEnded | CallbackRequested | CallbackAnswered | CallbackFailed | WrapUpEnded | CallPriorityChanged
+         | CallMoved)

@@ -45,6 +45,8 @@ from acd import (
     CallbackRequested,
     CallEnded,
     CallerHungUp,
+    CallMoved,
+    CallPriorityChanged,
     CallQueued,
     CancelOffer,
     DialCallback,
@@ -54,6 +56,9 @@ from acd import (
     OfferFailed,
     Overflow,
     QueueConfig,
+    UnknownCall,
+    UnknownQueue,
+    WaitingView,
     WrapUpEnded,
 )
 from callcenter.acd_config import callback_key, queue_config
@@ -131,6 +136,8 @@ class Connection:
     released: asyncio.Future[None]
     hold: asyncio.Task[None] | None = None
     consult: Consult | None = None
+    #: a supervisor listening, whispering or barging in (``callcenter.monitoring.Monitor``)
+    monitor: Any = None
 
     @property
     def held(self) -> bool:
@@ -352,6 +359,64 @@ class AcdService:
                       reason: str | None) -> None:
         self._handle(tenant_id, AgentStateRequested(agent_id, state, time.time(), reason))
 
+    def set_priority(self, tenant_id: int, call_id: str, priority: int) -> WaitingView:
+        """A supervisor re-orders a waiting call (or callback); its new place. Raises
+        ``RequestRefused`` (``UnknownCall``, ``NotWaiting``)."""
+        engine, before = self._supervised(tenant_id, call_id)
+        self._request(tenant_id, engine, CallPriorityChanged(call_id, priority, time.time()))
+        if priority != before.priority:
+            self.record_event(tenant_id, self._record_id(call_id), "priority", None,
+                              {"queue": before.queue, "from": before.priority, "to": priority})
+        return engine.waiting_call(call_id)
+
+    def move_call(self, tenant_id: int, call_id: str, queue: str) -> WaitingView:
+        """A supervisor moves a waiting call (or callback) to another of the tenant's queues;
+        its new place. Raises ``RequestRefused`` (``UnknownCall``, ``NotWaiting``, ``UnknownQueue``)."""
+        engine, before = self._supervised(tenant_id, call_id)
+        if queue not in self.queues.get(tenant_id, {}):
+            raise UnknownQueue(f"no queue {queue!r}")  # agents' hidden queues included: not a supervisor's target
+        self._request(tenant_id, engine, CallMoved(call_id, queue, time.time()))
+        if queue != before.queue:
+            waiting = self.waiting.get(call_id)
+            if call_id in self.callbacks:  # its Waiting, if still there, is saying goodbye
+                self.callbacks[call_id] = (tenant_id, queue)
+            elif waiting is not None:
+                old_key = self.callback_keys.get((tenant_id, waiting.queue))
+                waiting.queue = waiting.record_queue = queue
+                if self.callback_keys.get((tenant_id, queue)) != old_key:
+                    self._rewatch_keys(waiting)
+            self.record_event(tenant_id, self._record_id(call_id), "moved", None,
+                              {"from": before.queue, "to": queue})
+        return engine.waiting_call(call_id)
+
+    def _supervised(self, tenant_id: int, call_id: str) -> tuple[AcdEngine, WaitingView]:
+        """The tenant's engine and the call's place, if in one of the tenant's queues: a call
+        waiting for one agent (a transfer, a consult) is not on the wallboard."""
+        engine = self.engines.get(tenant_id)
+        if engine is None:
+            raise UnknownCall(f"no call {call_id!r} in the ACD")
+        view = engine.waiting_call(call_id)
+        if view.queue not in self.queues.get(tenant_id, {}):
+            raise UnknownCall(f"no call {call_id!r} in a queue")
+        return engine, view
+
+    def _request(self, tenant_id: int, engine: AcdEngine, event: CallPriorityChanged | CallMoved) -> None:
+        try:
+            self._apply(tenant_id, engine.handle(event))
+        finally:
+            self._arm()  # also after a refusal: the timers that fired have actions to collect
+
+    def _record_id(self, call_id: str) -> str:
+        """The call record an entry belongs to: a consult's is the customer's call."""
+        waiting = self.waiting.get(call_id)
+        return waiting.consult_of.caller.id if waiting is not None and waiting.consult_of is not None else call_id
+
+    def _rewatch_keys(self, waiting: Waiting) -> None:
+        """The callback key is read once per queue (``_watch_keys``): watch the new queue's."""
+        hold, watcher = waiting.tasks  # as _queue_call started them
+        watcher.cancel()
+        waiting.tasks = [hold, asyncio.get_running_loop().create_task(self._watch_keys(waiting))]
+
     def engine(self, tenant_id: int) -> AcdEngine | None:
         return self.engines.get(tenant_id)
 
@@ -411,7 +476,8 @@ class AcdService:
             while waiting.agent_leg is None and not call.ended:
                 music = call.play(self.hold_music, interruptible=False)
                 getter = asyncio.ensure_future(waiting.announcements.get())
-                done, _ = await asyncio.wait([music.done, getter], return_when=asyncio.FIRST_COMPLETED)
+                waits: list[asyncio.Future[Any]] = [music.done, getter]
+                done, _ = await asyncio.wait(waits, return_when=asyncio.FIRST_COMPLETED)
                 if getter in done:
                     music.stop()
                     await call.play(getter.result(), interruptible=False)
@@ -578,6 +644,7 @@ class AcdService:
             return
         if connection.hold is not None:
             connection.hold.cancel()
+        self._end_monitor(connection, "call_ended")
         if consult is not None:
             self._consult_over(connection)
         if not connection.released.done():
@@ -594,6 +661,7 @@ class AcdService:
     def _release(self, connection: Connection) -> None:
         """The caller leaves this agent but stays on the line: the agent's part ends now."""
         connection.released.set_result(None)
+        self._end_monitor(connection, "transferred")
         if self.connections.get(connection.caller.id) is connection:
             del self.connections[connection.caller.id]
         self._handle(connection.tenant_id, CallEnded(connection.caller.id, time.time()))
@@ -605,14 +673,29 @@ class AcdService:
         if on == connection.held or caller.ended or agent.ended:
             return
         if on:
+            if connection.monitor is not None:
+                connection.monitor.suspend()
             caller.unbridge()
             connection.hold = self._spawn(self._music(caller))
         else:
             assert connection.hold is not None
             connection.hold.cancel()
             connection.hold = None
-            caller.bridge(agent)
+            self._talk(connection)
         self.record_event(connection.tenant_id, caller.id, "hold" if on else "unhold", connection.agent_id)
+
+    @staticmethod
+    def _talk(connection: Connection) -> None:
+        """Caller and agent hear each other again: bridged, or mixed with a monitoring supervisor."""
+        if connection.monitor is not None:
+            connection.monitor.resume()
+        else:
+            connection.caller.bridge(connection.agent)
+
+    @staticmethod
+    def _end_monitor(connection: Connection, reason: str) -> None:
+        if connection.monitor is not None:
+            connection.monitor.end(reason)
 
     async def _music(self, call: Call) -> None:
         playback = None
@@ -749,7 +832,7 @@ class AcdService:
         if consult.conference is not None:
             consult.conference.stop()
             if not connection.caller.ended and not connection.agent.ended:
-                connection.caller.bridge(connection.agent)
+                self._talk(connection)
         if consult.waiting is not None and not consult.waiting.done.done():
             consult.waiting.done.set_result(None)  # stops its ringing; the engine forgets it below
             self._handle(connection.tenant_id, CallerHungUp(connection.agent.id, time.time()))
@@ -823,6 +906,8 @@ class AcdService:
         if connection.hold is not None:
             connection.hold.cancel()
             connection.hold = None
+        if connection.monitor is not None:
+            connection.monitor.suspend()
         consult.conference = Conference([connection.caller, connection.agent, consult.leg])
         consult.conference.start()
         self.record_event(connection.tenant_id, connection.caller.id, "conference", connection.agent_id,

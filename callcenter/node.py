@@ -37,6 +37,7 @@ from .metrics import NodeStats, register_node
 from .routing import load_routing
 from .settings import Settings
 from .recording_service import RecordingService, TenantKeys
+from .monitoring import MonitorService
 from .softphone import SoftphoneService
 from .transcription import TranscriptionService
 
@@ -87,6 +88,7 @@ class Node:
         self._prompt_warmup: asyncio.Task[None] | None = None
         self.acd: AcdService | None = None
         self.softphones: SoftphoneService | None = None
+        self.monitors: MonitorService | None = None
         storage = LocalStorage(settings.effective_recordings_dir)
         keys = TenantKeys(self.engine, settings.effective_master_key)
         self.transcription = TranscriptionService(self.engine, storage, keys, self._speech_model,
@@ -190,6 +192,7 @@ class Node:
         self.softphones = SoftphoneService(s, self.engine, self.acd, self.endpoint.clock,
                                            grace=s.softphone_grace)
         self.acd.softphones = self.softphones
+        self.monitors = MonitorService(self.acd, self.endpoint.clock)
         await self.acd.start()
         await self.recordings.start()
         await self.transcription.start()
@@ -206,7 +209,7 @@ class Node:
         app = create_app(AppContext(settings=s, engine=self.engine, node_status=self.node_status,
                                     on_routing_changed=routing_changed, acd=self.acd, on_acd_changed=acd_changed,
                                     softphones=self.softphones, recordings=self.recordings,
-                                    bus=self.bus))
+                                    bus=self.bus, monitors=self.monitors))
         server = uvicorn.Server(uvicorn.Config(app, host=s.http_host, port=s.http_port, log_config=None,
                                                access_log=False, lifespan="off"))
         # uvicorn catches SIGINT/SIGTERM while it serves and re-raises them after its

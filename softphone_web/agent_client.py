@@ -74,6 +74,10 @@ class ToneTrack(AudioStreamTrack):
 class AgentClient:
     """One agent's softphone session against a node's HTTP API."""
 
+    SOCKET = "/api/agent/ws"
+    #: the message the socket opens with
+    FIRST = "welcome"
+
     def __init__(self, http_base: str, tenant: str, username: str, password: str, *,
                  codec: str = "PCMU") -> None:
         self.http_base = http_base.rstrip("/")
@@ -104,11 +108,11 @@ class AgentClient:
         """Log in if needed, open the socket, set up the WebRTC line; returns the welcome."""
         if self.token is None:
             await self.login()
-        url = self.http_base.replace("http", "ws", 1) + "/api/agent/ws"
+        url = self.http_base.replace("http", "ws", 1) + self.SOCKET
         self.ws = await connect(url, additional_headers={"Authorization": f"Bearer {self.token}"})
         self._tasks.append(asyncio.ensure_future(self._read()))
         self._tasks.append(asyncio.ensure_future(self._heartbeat()))
-        self.welcome = await self.expect("welcome")
+        self.welcome = await self.expect(self.FIRST)
         await self._offer()
         return self.welcome
 
@@ -189,3 +193,15 @@ class AgentClient:
             await self.ws.close()
         if self.pc is not None:
             await self.pc.close()
+
+
+class SupervisorClient(AgentClient):
+    """A supervisor's wallboard socket and WebRTC line (listen, whisper, barge) without a browser."""
+
+    SOCKET = "/api/supervisor/ws"
+    FIRST = "snapshot"
+
+    async def monitor(self, call_id: str, mode: str) -> dict[str, Any]:
+        """Listen, whisper or barge into ``call_id``; returns the node's confirmation."""
+        await self.send({"type": "monitor", "call_id": call_id, "mode": mode})
+        return await self.expect("monitor", call_id=call_id, mode=mode)

@@ -10,6 +10,7 @@ from sqlalchemy import text
 from callcenter.api import (acd, agent_desk, audit, auth, calls, flows, numbers, pages, qa, recordings, softphone,
                             supervisor, tenants, trunks, users)
 from callcenter.api import reports  # listed before calls: /api/calls/search is not a call id
+from callcenter.api import supervisor_actions
 from callcenter.api.deps import AppContext, get_ctx, public
 from callcenter.api.errors import install_error_handlers
 from callcenter.metrics import REGISTRY
@@ -44,4 +45,5 @@ def create_app(ctx: AppContext) -> FastAPI:
     for module in (reports, auth, tenants, trunks, numbers, users, calls, audit, flows, acd, pages, softphone,
                    agent_desk, recordings, qa, supervisor):
         app.include_router(module.router)
+    app.include_router(supervisor_actions.router)
     return app

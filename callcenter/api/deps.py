@@ -46,6 +46,8 @@ class AppContext:
     """Recording storage and tenant keys for playback; None: the node's, or made from settings."""
     bus: Any = None
     """The node's ``EventBus`` (the ACD's events per tenant, for the supervisor's live view); None without one."""
+    monitors: Any = None
+    """The node's ``MonitorService`` (supervisors listening, whispering, barging); None without a SIP node."""
     sessions: sessionmaker[Session] = field(init=False)
 
     def __post_init__(self) -> None:

@@ -1,6 +1,7 @@
 """What the web pages share: ``/static/base.css`` (palette, base elements, buttons, fields, the
-login view and the app bar), linked by the agent softphone (``/agent``) and the QA page (``/qa``)
-before their own stylesheets."""
+login view and the app bar), linked by the agent softphone (``/agent``), the QA page (``/qa``)
+and the wallboard (``/supervisor``) before their own stylesheets; ``/static/webrtc.js``, the
+WebRTC helpers of the softphone and the wallboard."""
 
 from __future__ import annotations
 
@@ -15,7 +16,7 @@ from callcenter.api.errors import not_found
 router = APIRouter(tags=["pages"])
 
 WEB = Path(__file__).resolve().parent.parent / "web"
-ASSETS = frozenset({"base.css"})
+ASSETS = frozenset({"base.css", "webrtc.js"})
 
 
 @router.get("/static/{name}", dependencies=[Depends(public)], include_in_schema=False)

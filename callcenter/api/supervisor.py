@@ -26,15 +26,18 @@ from starlette.applications import Starlette
 from callcenter.api.audit import record_audit
 from callcenter.api.deps import AppContext, get_ctx, get_owned, public, require_roles
 from callcenter.api.errors import ApiError, not_found
-from callcenter.models import AcdQueue, Agent, Role
+from callcenter.models import AcdQueue, Agent, Role, Tenant
+from callcenter.monitoring import MonitorError, MonitorService, SupervisorTab
 from callcenter.security import COOKIE_NAME, Principal, resolve_session
 from callcenter.wallboard import Thresholds, ThresholdStore, snapshot
+from softphone_web.ice import ice_servers
+from softphone_web.rtc import WebRtcLine
 
 router = APIRouter(tags=["supervisor"])
 watchers = require_roles("admin", "supervisor")
 
 WEB = Path(__file__).resolve().parent.parent / "web"
-ASSETS = frozenset({"supervisor.js", "supervisor.css"})
+ASSETS = frozenset({"supervisor.js", "supervisor.css", "charts.js", "monitor.js"})
 SUPERVISOR_ROLES = frozenset({Role.ADMIN.value, Role.SUPERVISOR.value})
 
 COALESCE = 0.25
@@ -144,8 +147,10 @@ def _principal(ctx: AppContext, token: str) -> Principal | None:
 
 @router.websocket("/api/supervisor/ws")
 async def supervisor_socket(ws: WebSocket) -> None:
-    """Snapshots pushed to a wallboard (messages ``{"type": "snapshot", ...}``).
+    """Snapshots pushed to a wallboard (messages ``{"type": "snapshot", ...}``), and the
+    signalling of listen, whisper and barge (README "Supervisor protocol").
 
+    The socket opens with ``{"type": "hello", "ice_servers": [...], "break_reasons": [...]}``.
     Authenticated like the softphone's socket (session cookie or bearer token); a refused
     socket is accepted and closed at once with 4401 (not authenticated) or 4403 (not a
     supervisor or admin). Each snapshot carries ``trigger``: how many ACD events it answers
@@ -168,14 +173,20 @@ async def supervisor_socket(ws: WebSocket) -> None:
     kick = asyncio.Event()
     _kicks.setdefault(tenant_id, set()).add(kick)
     bus = ctx.bus
+    outbox: asyncio.Queue[dict[str, Any]] = asyncio.Queue()
+    tab = SupervisorTab(tenant_id, principal.user_id, principal.username, outbox.put_nowait)
     try:
         async with contextlib.AsyncExitStack() as stack:
             sub = await stack.enter_async_context(bus.subscribe(tenant_id)) if bus is not None else None
-            reader = asyncio.ensure_future(_read(ws))
+            writer = asyncio.ensure_future(_write(ws, outbox))
+            stack.callback(writer.cancel)
+            reader = asyncio.ensure_future(_read(ws, ctx, principal, tab))
             stack.callback(reader.cancel)
-            await _push(ws, tenant_id, None)
+            tab.send({"type": "hello", "ice_servers": ice_servers(ctx.settings, principal.username),
+                      "break_reasons": await run_in_threadpool(_break_reasons, ctx, tenant_id)})
+            _push(ws, tab, None)
             last = time.monotonic()
-            while not reader.done():
+            while not reader.done() and not writer.done():
                 first_at, count = await _next_trigger(sub, kick, reader)
                 if reader.done():
                     break
@@ -184,21 +195,35 @@ async def supervisor_socket(ws: WebSocket) -> None:
                     if delay > 0:
                         await asyncio.sleep(delay)
                     count += _drain(sub)
-                await _push(ws, tenant_id, {"events": count, "first_at": first_at} if count else None)
+                _push(ws, tab, {"events": count, "first_at": first_at} if count else None)
                 last = time.monotonic()
     except (WebSocketDisconnect, RuntimeError, OSError):
         pass
     finally:
         _kicks.get(tenant_id, set()).discard(kick)
+        if ctx.monitors is not None:
+            await ctx.monitors.close(tab)
 
 
-async def _push(ws: WebSocket, tenant_id: int, trigger: dict[str, Any] | None) -> None:
-    data = _snapshot(ws.app, tenant_id)
-    await ws.send_text(json.dumps({"type": "snapshot", "trigger": trigger, **data}))
+def _break_reasons(ctx: AppContext, tenant_id: int) -> list[str]:
+    with ctx.sessions() as db:
+        tenant = db.get(Tenant, tenant_id)
+        return list(tenant.break_reasons or []) if tenant is not None else []
 
 
-async def _read(ws: WebSocket) -> None:
-    """Answers pings until the client goes away."""
+def _push(ws: WebSocket, tab: SupervisorTab, trigger: dict[str, Any] | None) -> None:
+    tab.send({"type": "snapshot", "trigger": trigger, **_snapshot(ws.app, tab.tenant_id)})
+
+
+async def _write(ws: WebSocket, outbox: asyncio.Queue[dict[str, Any]]) -> None:
+    """The socket's only sender: snapshots, answers and monitor news, in order."""
+    with contextlib.suppress(WebSocketDisconnect, RuntimeError, OSError):
+        while True:
+            await ws.send_text(json.dumps(await outbox.get()))
+
+
+async def _read(ws: WebSocket, ctx: AppContext, principal: Principal, tab: SupervisorTab) -> None:
+    """Requests from the page until it goes away; a refused one is answered ``{"type": "error"}``."""
     while True:
         try:
             message = json.loads(await ws.receive_text())
@@ -206,8 +231,53 @@ async def _read(ws: WebSocket) -> None:
             continue
         except (WebSocketDisconnect, RuntimeError):
             return
-        if isinstance(message, dict) and message.get("type") == "ping":
-            await ws.send_text(json.dumps({"type": "pong", "t": message.get("t")}))
+        if not isinstance(message, dict):
+            continue
+        kind = message.get("type")
+        try:
+            await _handle(ctx, principal, tab, kind, message)
+        except MonitorError as exc:
+            tab.send({"type": "error", "message": str(exc), "ref": kind})
+
+
+async def _handle(ctx: AppContext, principal: Principal, tab: SupervisorTab, kind: Any,
+                  message: dict[str, Any]) -> None:
+    if kind == "ping":
+        tab.send({"type": "pong", "t": message.get("t")})
+        return
+    monitors: MonitorService | None = ctx.monitors
+    if kind not in ("rtc_offer", "monitor", "monitor_stop"):
+        raise MonitorError(f"unknown message type {kind!r}")
+    if monitors is None:
+        raise MonitorError("calls can only be monitored on the SIP node")
+    if kind == "rtc_offer":
+        sdp = str(message.get("sdp", ""))
+        if not sdp.startswith("v=0"):
+            raise MonitorError("rtc_offer needs the SDP of a WebRTC offer")
+        line = WebRtcLine(ice_servers(ctx.settings, principal.username), label=f"supervisor-{principal.username}")
+        try:
+            answer = await line.answer(sdp)
+        except Exception as exc:
+            await line.close()
+            raise MonitorError(f"cannot use this offer: {exc}") from exc
+        await monitors.attach_line(tab, line)
+        tab.send({"type": "rtc_answer", "sdp": answer})
+    elif kind == "monitor":
+        call_id, mode = str(message.get("call_id", "")), str(message.get("mode", ""))
+        before = tab.monitor.mode if tab.monitor is not None and tab.monitor.call_id == call_id else None
+        monitor = monitors.monitor(tab, call_id, mode)
+        if monitor.mode != before:  # every start and every switch is audited
+            await run_in_threadpool(_audit_monitor, ctx, principal, call_id, mode, monitor.connection.agent_id)
+            ctx.acd.record_event(tab.tenant_id, call_id, "monitor", None,
+                                 {"mode": mode, "supervisor": principal.username})
+    elif tab.monitor is not None:
+        monitors.end(tab.monitor, "stopped")
+
+
+def _audit_monitor(ctx: AppContext, principal: Principal, call_id: str, mode: str, agent_id: str) -> None:
+    with ctx.sessions() as db:
+        record_audit(db, principal, f"call.{mode}", f"call:{call_id}", {"agent_id": agent_id})
+        db.commit()
 
 
 async def _next_trigger(sub: Any, kick: asyncio.Event, reader: asyncio.Future[None]) -> tuple[float | None, int]:

@@ -1,10 +1,25 @@
 // Supervisor wallboard: login, one WebSocket (/api/supervisor/ws) pushing snapshots of the
 // tenant's queues and agents (Amazon Connect metric names), tiles per queue that turn red when
-// a threshold is crossed (with a browser notification), the agents' table. No polling.
+// a threshold is crossed (with a browser notification), the agents' table with their state and
+// listen / whisper / barge, the waiting calls with "serve next" and "move to". No polling.
+
+import { Monitor } from './monitor.js';
 
 const $ = (id) => document.getElementById(id);
-const S = { ws: null, gen: 0, backoff: 500, timer: null, snap: null, receivedAt: 0, alerts: new Map(), editing: null };
+const S = { ws: null, gen: 0, backoff: 500, timer: null, snap: null, receivedAt: 0, alerts: new Map(), editing: null,
+  breakReasons: [] };
 window.wallboard = S;
+
+function send(message) {
+  if (S.ws && S.ws.readyState === WebSocket.OPEN) S.ws.send(JSON.stringify(message));
+}
+
+const monitor = new Monitor(send, {
+  bar: $('monitor-bar'), who: $('monitor-who'), state: $('monitor-state'), error: $('monitor-error'),
+  leave: $('monitor-leave'), audio: $('monitor-audio'),
+  buttons: { listen: $('monitor-listen'), whisper: $('monitor-whisper'), barge: $('monitor-barge') },
+});
+S.monitor = monitor;
 
 function setView(view) {
   document.body.dataset.view = view;
@@ -74,10 +89,12 @@ function connect() {
   clearTimeout(S.timer);
   const ws = new WebSocket(`${location.protocol === 'https:' ? 'wss' : 'ws'}://${location.host}/api/supervisor/ws`);
   S.ws = ws;
+  monitor.reset();
   ws.onmessage = (event) => {
     if (gen !== S.gen) return;
     const message = JSON.parse(event.data);
-    if (message.type !== 'snapshot') return;
+    if (message.type === 'hello') { S.breakReasons = message.break_reasons || []; monitor.handle(message); return; }
+    if (message.type !== 'snapshot') { monitor.handle(message); return; }
     S.backoff = 500;
     S.snap = message;
     S.receivedAt = Date.now() / 1000;
@@ -173,22 +190,57 @@ function notify(q) {
 
 const STATE_LABELS = { offline: 'Offline', available: 'Available', reserved: 'Ringing', on_call: 'On call', wrap_up: 'Wrap-up', break: 'Break' };
 
-function renderAgents() {
-  const rows = $('agent-rows');
-  const agents = S.snap.agents;
-  $('no-agents').hidden = agents.length > 0;
-  const seen = new Set();
-  for (const a of agents) {
-    seen.add(a.agent_id);
-    let row = rows.querySelector(`tr[data-agent="${CSS.escape(a.agent_id)}"]`);
+/** One row per item of `items` in `tbody`, keyed by `key(item)`: made once by `create`, refreshed
+ * by `update` on every snapshot; rows of items gone are removed. */
+function syncRows(tbody, items, key, create, update) {
+  const rows = new Map([...tbody.querySelectorAll('tr')].map((row) => [row.dataset.key, row]));
+  for (const item of items) {
+    let row = rows.get(key(item));
     if (!row) {
       row = document.createElement('tr');
-      row.dataset.agent = a.agent_id;
-      row.innerHTML = '<td class="a-name"></td><td><span class="chip a-state"></span></td><td class="a-time mono"></td>'
-        + '<td class="a-call mono"></td><td class="a-dur mono"></td><td><button type="button" class="btn btn-outline-danger a-logout">Log out</button></td>';
-      row.querySelector('.a-logout').addEventListener('click', () => logoutAgent(a.agent_id));
-      rows.append(row);
+      row.dataset.key = key(item);
+      create(row, item);
+      tbody.append(row);
     }
+    rows.delete(key(item));
+    update(row, item);
+  }
+  rows.forEach((row) => row.remove());
+}
+
+/** The options of a select, replaced only when they change (an open menu stays open). */
+function setOptions(select, options) {
+  const key = options.map((o) => o[0]).join('|');
+  if (select.dataset.key === key) return;
+  select.dataset.key = key;
+  select.replaceChildren(...options.map(([value, label]) => new Option(label, value)));
+}
+
+function renderAgents() {
+  const agents = S.snap.agents;
+  $('no-agents').hidden = agents.length > 0;
+  syncRows($('agent-rows'), agents, (a) => a.agent_id, (row, a) => {
+    row.dataset.agent = a.agent_id;
+    row.innerHTML = '<td class="a-name"></td><td><span class="chip a-state"></span></td><td class="a-time mono"></td>'
+      + '<td class="a-call mono"></td><td class="a-dur mono"></td><td class="a-actions">'
+      + '<span class="a-monitor" role="group" aria-label="Monitor the call">'
+      + '<button type="button" class="btn btn-secondary" data-mode="listen">Listen</button>'
+      + '<button type="button" class="btn btn-secondary" data-mode="whisper">Whisper</button>'
+      + '<button type="button" class="btn btn-secondary" data-mode="barge">Barge</button></span>'
+      + '<select class="a-set-state" aria-label="Set state"></select>'
+      + '<button type="button" class="btn btn-outline-danger a-logout">Log out</button></td>';
+    row.querySelector('.a-logout').addEventListener('click', () => logoutAgent(a.agent_id));
+    for (const button of row.querySelectorAll('.a-monitor button')) {
+      button.addEventListener('click', () => { if (row.dataset.callId) monitor.start(row.dataset.callId, button.dataset.mode); });
+    }
+    const select = row.querySelector('.a-set-state');
+    select.addEventListener('change', () => { setAgentState(a.agent_id, select.value); select.value = ''; });
+  }, (row, a) => {
+    setOptions(row.querySelector('.a-set-state'), [['', 'Set state…'], ['available', 'Available'],
+      ...S.breakReasons.map((r) => [`break:${r}`, `Break · ${r}`]), ['offline', 'Offline']]);
+    row.dataset.callId = a.state === 'on_call' && a.call_id ? a.call_id : '';
+    row.querySelector('.a-monitor').hidden = !row.dataset.callId;
+    row.classList.toggle('monitored', !!row.dataset.callId && row.dataset.callId === monitor.callId);
     row.querySelector('.a-name').textContent = a.username;
     const chip = row.querySelector('.a-state');
     chip.dataset.state = a.state;
@@ -197,10 +249,71 @@ function renderAgents() {
     row.querySelector('.a-logout').disabled = a.state === 'offline';
     row.dataset.since = String(a.time_in_state);
     row.dataset.call = a.call_duration === null ? '' : String(a.call_duration);
-    row.querySelector('.a-call').textContent = a.call_id || '–';
-  }
-  rows.querySelectorAll('tr').forEach((row) => { if (!seen.has(row.dataset.agent)) row.remove(); });
+    const callCell = row.querySelector('.a-call');
+    callCell.textContent = a.call_id ? `${a.call_id.slice(0, 8)}…` : '–';
+    callCell.title = a.call_id || '';
+  });
+  monitor.names(agents);
+  renderWaiting();
   tick();
+}
+
+async function setAgentState(agentId, value) {
+  if (!value) return;
+  const [state, reason] = value.split(/:(.*)/s);
+  const reply = await fetch(`/api/agents/${encodeURIComponent(agentId)}/state`, {
+    method: 'POST', credentials: 'same-origin', headers: { 'Content-Type': 'application/json' },
+    body: JSON.stringify(reason ? { state, reason } : { state }),
+  });
+  if (!reply.ok) alert(`Setting the state failed: ${await problem(reply)}`);
+}
+
+async function problem(reply) {
+  try { const body = await reply.json(); return body.detail || body.message || body.title || `HTTP ${reply.status}`; } catch (_) { return `HTTP ${reply.status}`; }
+}
+
+function renderWaiting() {
+  const waiting = S.snap.waiting || [];
+  $('no-waiting').hidden = waiting.length > 0;
+  $('waiting-rows').closest('table').hidden = waiting.length === 0;
+  const queues = S.snap.queues.map((q) => q.queue);
+  syncRows($('waiting-rows'), waiting, (w) => w.call_id, (row, w) => {
+    row.dataset.call = w.call_id;
+    row.innerHTML = '<td class="w-queue"></td><td class="w-pos mono"></td><td class="w-age mono"></td><td class="w-prio mono"></td>'
+      + '<td class="w-ring"></td><td class="a-actions"><button type="button" class="btn btn-secondary w-next">Serve next</button>'
+      + '<select class="w-move" aria-label="Move to queue"></select></td>';
+    row.querySelector('.w-next').addEventListener('click', () => serveNext(w.call_id));
+    const move = row.querySelector('.w-move');
+    move.addEventListener('change', () => { moveCall(w.call_id, move.value); move.value = ''; });
+  }, (row, w) => {
+    row.querySelector('.w-queue').textContent = w.queue + (w.callback ? ' · callback' : '');
+    row.querySelector('.w-pos').textContent = String(w.position);
+    row.dataset.age = String(w.age);
+    row.querySelector('.w-prio').textContent = String(w.priority);
+    row.querySelector('.w-ring').textContent = w.ringing.length ? 'ringing' : '–';
+    row.querySelector('.w-next').disabled = w.position === 1;
+    setOptions(row.querySelector('.w-move'), [['', 'Move to…'], ...queues.filter((q) => q !== w.queue).map((q) => [q, q])]);
+  });
+}
+
+/** Ahead of everyone in its queue: one above the highest priority waiting there (at most 99). */
+async function serveNext(callId) {
+  const waiting = S.snap.waiting || [];
+  const call = waiting.find((w) => w.call_id === callId);
+  if (!call) return;
+  const top = Math.max(...waiting.filter((w) => w.queue === call.queue).map((w) => w.priority));
+  await callAction(callId, 'priority', { priority: Math.min(99, top + 1) });
+}
+
+async function moveCall(callId, queue) {
+  if (queue) await callAction(callId, 'move', { queue });
+}
+
+async function callAction(callId, action, body) {
+  const reply = await fetch(`/api/supervisor/calls/${encodeURIComponent(callId)}/${action}`, {
+    method: 'POST', credentials: 'same-origin', headers: { 'Content-Type': 'application/json' }, body: JSON.stringify(body),
+  });
+  if (!reply.ok) alert(`That did not work: ${await problem(reply)}`);
 }
 
 function tick() {
@@ -209,6 +322,9 @@ function tick() {
   for (const row of $('agent-rows').querySelectorAll('tr')) {
     row.querySelector('.a-time').textContent = duration(Number(row.dataset.since) + extra);
     row.querySelector('.a-dur').textContent = row.dataset.call ? duration(Number(row.dataset.call) + extra) : '–';
+  }
+  for (const row of $('waiting-rows').querySelectorAll('tr')) {
+    row.querySelector('.w-age').textContent = duration(Number(row.dataset.age) + extra);
   }
   for (const q of S.snap.queues) {
     const el = document.querySelector(`.tile[data-queue="${CSS.escape(q.queue)}"] [data-metric="OLDEST_CONTACT_AGE"]`);

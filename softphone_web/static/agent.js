@@ -3,6 +3,7 @@
 // Vanilla ES2020 module, no dependencies.
 
 import { Ringer, unlockAudio } from './ring.js';
+import { MIC_CONSTRAINTS, iceGatheringComplete, preferCodecs } from '/static/webrtc.js';
 
 // ----------------------------------------------------------------- constants
 
@@ -12,8 +13,6 @@ const BACKOFF_MS = [500, 1000, 2000, 4000, 5000];
 const ICE_GATHER_CAP_MS = 2000;
 const PC_FAILED_RECOVER_MS = 3000;
 const WRAPUP_KEEP_MS = 12 * 3600 * 1000;
-const CODEC_RANK = { 'audio/pcmu': 0, 'audio/pcma': 1, 'audio/opus': 2 };
-const MIC_CONSTRAINTS = { audio: { echoCancellation: true, noiseSuppression: true, autoGainControl: true } };
 
 const STATE_NAMES = {
   offline: 'Offline',
@@ -682,41 +681,6 @@ async function setupMedia(gen, iceServers) {
   S.lastOfferSdp = pc.localDescription.sdp;
   send({ type: 'rtc_offer', sdp: pc.localDescription.sdp });
   renderConn();
-}
-
-function preferCodecs(transceiver) {
-  if (!transceiver || typeof transceiver.setCodecPreferences !== 'function') return;
-  const caps = (window.RTCRtpReceiver && RTCRtpReceiver.getCapabilities && RTCRtpReceiver.getCapabilities('audio'))
-    || (window.RTCRtpSender && RTCRtpSender.getCapabilities && RTCRtpSender.getCapabilities('audio'));
-  if (!caps || !Array.isArray(caps.codecs)) return;
-  const rank = (codec) => CODEC_RANK[String(codec.mimeType).toLowerCase()] ?? 3;
-  const codecs = caps.codecs
-    .map((codec, index) => ({ codec, index }))
-    .sort((a, b) => rank(a.codec) - rank(b.codec) || a.index - b.index)
-    .map((entry) => entry.codec);
-  try {
-    transceiver.setCodecPreferences(codecs);
-  } catch (_) {
-    // Browser default order then; the server still picks G.711 when offered.
-  }
-}
-
-function iceGatheringComplete(pc, capMs) {
-  return new Promise((resolve) => {
-    if (pc.iceGatheringState === 'complete') { resolve(); return; }
-    let timer = null;
-    const done = () => {
-      clearTimeout(timer);
-      pc.removeEventListener('icegatheringstatechange', check);
-      pc.removeEventListener('icecandidate', onCandidate);
-      resolve();
-    };
-    const check = () => { if (pc.iceGatheringState === 'complete') done(); };
-    const onCandidate = (event) => { if (!event.candidate) done(); };
-    timer = setTimeout(done, capMs);
-    pc.addEventListener('icegatheringstatechange', check);
-    pc.addEventListener('icecandidate', onCandidate);
-  });
 }
 
 async function onRtcAnswer(message) {

@@ -194,7 +194,15 @@ class Driver:
                 if kind == "accept":
                     self.send(OfferAccepted(offer[0], offer[1], t))
                 else:
-                    self.send(OfferFailed(offer[0], offer[1], t, ("declined", "no_answer", "unreachable")[y % 3]))
+                    reason = ("declined", "no_answer", "unreachable")[y % 3]
+                    self.send(OfferFailed(offer[0], offer[1], t, reason))
+                    if reason == "unreachable":
+                        # A live offer failing so marks the agent unreachable (a stale one does not); the
+                        # model cannot tell from the state change when that is to a break asked for
+                        # meanwhile (its reason is the break's), so it takes the engine's word.
+                        view = next((v for v in self.engine.agents() if v.agent_id == offer[1]), None)
+                        if view is not None:
+                            self.checker.set_reachable(offer[1], view.reachable)
         elif kind == "end":
             call_id = self.pick(self.connected(), x)
             if call_id is not None:

@@ -10,6 +10,7 @@ The same flow through the real page in Chromium is ``tests/softphone_web/test_ag
 from __future__ import annotations
 
 import asyncio
+import json
 from collections.abc import AsyncIterator, Iterator
 from typing import Any
 
@@ -18,15 +19,15 @@ import pytest
 
 from sip_bridge.call import Call
 from sip_bridge.tones import detect_tone, sine
-from softphone_web.agent_client import AgentClient
+from softphone_web.agent_client import AgentClient, SupervisorClient
 from tests.support.endpoint import EndpointHarness, routing_table
-from tests.support.node import NodeProcess, admin_client
+from tests.support.node import NodeProcess, add_tenant, admin_client
 
 pytestmark = pytest.mark.interop
 
 DEMO = "4001234567"
 CALLER = "13800138000"
-CALLER_TONE, AGENT1_TONE, AGENT2_TONE = 1000.0, 1400.0, 700.0
+CALLER_TONE, AGENT1_TONE, AGENT2_TONE, SUPERVISOR_TONE = 1000.0, 1400.0, 700.0, 2200.0
 
 
 @pytest.fixture(scope="module")
@@ -51,6 +52,15 @@ class Clients:
 
     def add(self, client: AgentClient) -> AgentClient:
         self.made.append(client)
+        return client
+
+    async def supervisor(self, tenant: str = "demo", name: str = "supervisor", password: str | None = None,
+                         tone: float = SUPERVISOR_TONE) -> SupervisorClient:
+        """A supervisor's wallboard socket with its WebRTC line up, the microphone playing ``tone``."""
+        client = self.add(SupervisorClient(self.node.http, tenant, name, password or self.node.staff[name]))
+        client.mic.freq = tone
+        await client.connect()
+        await client.wait_connected()
         return client
 
     async def agent(self, name: str, tone: float) -> AgentClient:
@@ -223,31 +233,9 @@ async def test_sockets_of_strangers_are_refused(node: NodeProcess, api: httpx.Cl
             assert closed.value.rcvd is not None and closed.value.rcvd.code in (4401, 4403)
 
 
-def other_tenant_agent(node: NodeProcess) -> tuple[str, str]:
-    """An agent of a second tenant, written straight into the node's database (no API creates tenants)."""
-    from sqlalchemy import create_engine
-    from sqlalchemy.orm import Session
-
-    from callcenter.models import Agent, Tenant, User
-    from callcenter.security import hash_password
-
-    engine = create_engine(f"sqlite:///{node.data_dir}/callcenter.db")
-    with Session(engine) as db, db.begin():
-        tenant = Tenant(name="Acme", slug="acme")
-        db.add(tenant)
-        db.flush()
-        user = User(tenant_id=tenant.id, username="eve", password_hash=hash_password("eve-secret-1"), role="agent")
-        db.add(user)
-        db.flush()
-        db.add(Agent(tenant_id=tenant.id, user_id=user.id, skills={"sales": 5, "support": 5}))
-    engine.dispose()
-    return "acme", "eve"
-
-
 async def test_another_tenants_agent_cannot_touch_the_call(node: NodeProcess, api: httpx.Client,
                                                           harness: EndpointHarness, clients: Clients) -> None:
-    tenant, name = other_tenant_agent(node)
-    eve = clients.add(AgentClient(node.http, tenant, name, "eve-secret-1"))
+    eve = clients.add(AgentClient(node.http, add_tenant(node, "acme", {"eve": "agent"}), "eve", "eve-secret-1"))
     await eve.connect()
     await eve.send({"type": "set_state", "state": "available"})
     agent1 = await clients.agent("agent1", AGENT1_TONE)
@@ -335,3 +323,98 @@ async def test_an_agent_gone_beyond_the_grace_period_gives_the_call_back_to_the_
     await eventually(lambda: caller.hears(AGENT2_TONE))
     events = [e["kind"] for e in api.get(f"/api/calls/{offer['call_id']}").json()["events"]]
     assert events.count("answered") == 2 and "transfer" in events
+
+
+def hears(client: AgentClient, freq: float, share: float = 0.15) -> bool:
+    return detect_tone(client.heard_pcm(0.5), freq, threshold=share)
+
+
+async def test_supervisor_listens_whispers_and_barges_without_dropping(
+        node: NodeProcess, api: httpx.Client, harness: EndpointHarness, clients: Clients) -> None:
+    """One WebRTC line, three modes in turn: who hears the supervisor changes, nobody's audio drops."""
+    agent1 = await clients.agent("agent1", AGENT1_TONE)
+    boss = await clients.supervisor()
+    caller, offer = await answered_by(agent1, harness)
+    call_id = offer["call_id"]
+
+    confirmed = await boss.monitor(call_id, "listen")
+    assert confirmed["suspended"] is False and confirmed["agent_id"]
+    await eventually(lambda: hears(boss, CALLER_TONE) and hears(boss, AGENT1_TONE))
+    await asyncio.sleep(1.0)
+    assert not caller.hears(SUPERVISOR_TONE, 0.05) and not hears(agent1, SUPERVISOR_TONE, 0.05)
+    assert caller.hears(AGENT1_TONE, 0.2) and hears(agent1, CALLER_TONE, 0.2)
+
+    await boss.monitor(call_id, "whisper")  # the agent hears the supervisor, the caller does not
+    await eventually(lambda: hears(agent1, SUPERVISOR_TONE) and hears(agent1, CALLER_TONE))
+    await asyncio.sleep(1.0)
+    assert not caller.hears(SUPERVISOR_TONE, 0.05) and caller.hears(AGENT1_TONE, 0.2)
+    assert hears(boss, CALLER_TONE) and hears(boss, AGENT1_TONE)
+
+    await boss.monitor(call_id, "barge")  # everyone hears everyone
+    await eventually(lambda: caller.hears(SUPERVISOR_TONE, 0.15) and caller.hears(AGENT1_TONE, 0.15))
+    await eventually(lambda: hears(agent1, SUPERVISOR_TONE) and hears(agent1, CALLER_TONE))
+
+    await boss.send({"type": "monitor_stop"})
+    ended = await boss.expect("monitor_ended", call_id=call_id)
+    assert ended["reason"] == "stopped"
+    await asyncio.sleep(0.5)
+    await eventually(lambda: not caller.hears(SUPERVISOR_TONE, 0.05) and caller.hears(AGENT1_TONE))
+    await eventually(lambda: not hears(agent1, SUPERVISOR_TONE, 0.05) and hears(agent1, CALLER_TONE, 0.3))
+
+    audit = api.get("/api/audit", params={"target": f"call:{call_id}"}).json()
+    actions = [entry["action"] for entry in audit]
+    assert sorted(actions) == ["call.barge", "call.listen", "call.whisper"], actions
+    events = [e for e in api.get(f"/api/calls/{call_id}").json()["events"] if e["kind"] == "monitor"]
+    assert [e["detail"]["mode"] for e in events] == ["listen", "whisper", "barge"]
+    await caller.hang_up()
+
+
+async def test_monitoring_survives_hold_and_ends_with_the_call(
+        node: NodeProcess, api: httpx.Client, harness: EndpointHarness, clients: Clients) -> None:
+    agent1 = await clients.agent("agent1", AGENT1_TONE)
+    boss = await clients.supervisor()
+    caller, offer = await answered_by(agent1, harness)
+    call_id = offer["call_id"]
+    await boss.monitor(call_id, "whisper")
+    await eventually(lambda: hears(agent1, SUPERVISOR_TONE))
+
+    await agent1.send({"type": "hold", "on": True})
+    await boss.expect("monitor", call_id=call_id, suspended=True)
+    await eventually(lambda: not caller.hears(AGENT1_TONE, 0.05))  # hold music, as without a supervisor
+    await agent1.send({"type": "hold", "on": False})
+    await boss.expect("monitor", call_id=call_id, suspended=False, mode="whisper")
+    await eventually(lambda: caller.hears(AGENT1_TONE) and hears(agent1, SUPERVISOR_TONE))
+    assert not caller.hears(SUPERVISOR_TONE, 0.05)
+
+    await caller.hang_up()
+    ended = await boss.expect("monitor_ended", call_id=call_id)
+    assert ended["reason"] == "call_ended"
+
+
+async def test_supervisors_reach_only_their_tenants_calls(
+        node: NodeProcess, api: httpx.Client, harness: EndpointHarness, clients: Clients) -> None:
+    from websockets.asyncio.client import connect
+    from websockets.exceptions import ConnectionClosed
+
+    agent1 = await clients.agent("agent1", AGENT1_TONE)
+    caller, offer = await answered_by(agent1, harness)
+    stranger = await clients.supervisor(add_tenant(node, "globex", {"mallory": "supervisor"}), "mallory",
+                                        "mallory-secret-1")
+    await stranger.send({"type": "monitor", "call_id": offer["call_id"], "mode": "listen"})
+    refused = await stranger.expect("error")
+    assert refused["ref"] == "monitor" and "no such call" in refused["message"]
+    assert offer["call_id"] not in json.dumps(stranger.messages)  # not on their wallboard either
+    await asyncio.sleep(1.0)
+    assert not caller.hears(SUPERVISOR_TONE, 0.05) and not hears(stranger, CALLER_TONE, 0.05)
+
+    boss = await clients.supervisor()
+    await boss.send({"type": "monitor", "call_id": offer["call_id"], "mode": "eavesdrop"})
+    assert "mode must be one of" in (await boss.expect("error"))["message"]
+
+    token = await AgentClient(node.http, "demo", "agent2", node.agents["agent2"][0]).login()
+    url = node.http.replace("http", "ws", 1) + "/api/supervisor/ws"
+    async with connect(url, additional_headers={"Authorization": f"Bearer {token}"}) as ws:
+        with pytest.raises(ConnectionClosed) as closed:
+            await ws.recv()
+        assert closed.value.rcvd is not None and closed.value.rcvd.code == 4403
+    await caller.hang_up()

@@ -22,7 +22,7 @@ import pytest
 from websockets.asyncio.client import ClientConnection, connect
 from websockets.exceptions import ConnectionClosed
 
-from tests.support.node import NodeProcess, free_port
+from tests.support.node import NodeProcess, add_tenant, free_port
 from tests.support.pcap import ivr_call_scenario
 from tests.support.sipp import SippResult, sipp_async
 
@@ -50,23 +50,9 @@ def supervisor(node: NodeProcess) -> dict[str, str]:
 
 @pytest.fixture(scope="module")
 def acme(node: NodeProcess) -> dict[str, str]:
-    """A second tenant with its own admin and supervisor and a queue also named ``support``;
-    written straight into the node's database (no API creates tenants). Returns the supervisor's headers."""
-    from sqlalchemy import create_engine
-    from sqlalchemy.orm import Session
-
-    from callcenter.models import Tenant, User
-    from callcenter.security import hash_password
-
-    engine = create_engine(f"sqlite:///{node.data_dir}/callcenter.db")
-    with Session(engine) as db, db.begin():
-        tenant = Tenant(name="Acme", slug="acme")
-        db.add(tenant)
-        db.flush()
-        for name, role in (("boss", "admin"), ("watcher", "supervisor")):
-            db.add(User(tenant_id=tenant.id, username=name, password_hash=hash_password(f"{name}-secret-1"),
-                        role=role))
-    engine.dispose()
+    """A second tenant with its own admin and supervisor and a queue also named ``support``.
+    Returns the supervisor's headers."""
+    add_tenant(node, "acme", {"boss": "admin", "watcher": "supervisor"})
     admin = login(node, "acme", "boss", "boss-secret-1")
     httpx.post(f"{node.http}/api/queues", json={"name": "support"}, headers=admin, timeout=30).raise_for_status()
     return login(node, "acme", "watcher", "watcher-secret-1")

@@ -10,22 +10,19 @@ Set ``CALLCENTER_SCREENSHOTS=<dir>`` to keep the README's screenshots.
 from __future__ import annotations
 
 import asyncio
-import os
-import threading
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
-from typing import Any
 
 import httpx
 import pytest
-from playwright.async_api import Browser, Page, expect
+from playwright.async_api import Browser, expect
 
-from sip_bridge.tones import detect_tone, sine
-from tests.support.browser import chromium, hears_tone, log_in, tone_wav
-from tests.support.node import NodeProcess, admin_client, free_port
-from tests.support.pcap import ivr_call_scenario, write_rtp_pcap
-from tests.support.sipp import SippResult, sipp
-from tests.support.sniff import RtpSniffer
+from sip_bridge.tones import sine
+from tests.support.agent_page import (SippCaller, answer, caller_hears, open_softphone, page_hears,
+                                      screenshot_path)
+from tests.support.browser import chromium, hears_tone, tone_wav
+from tests.support.node import NodeProcess, admin_client
+from tests.support.pcap import write_rtp_pcap
 
 pytestmark = pytest.mark.interop
 
@@ -58,73 +55,6 @@ async def browsers(tmp_path: Path) -> AsyncIterator[tuple[Browser, Browser]]:
     async with chromium(tone_wav(tmp_path / "agent1.wav", AGENT1_TONE)) as one, \
             chromium(tone_wav(tmp_path / "agent2.wav", AGENT2_TONE)) as two:
         yield one, two
-
-
-def screenshot_path(name: str, tmp_path: Path) -> Path:
-    folder = os.environ.get("CALLCENTER_SCREENSHOTS")
-    return Path(folder) / f"{name}.png" if folder else tmp_path / f"{name}.png"
-
-
-async def open_softphone(browser: Browser, node: NodeProcess, agent: str) -> Page:
-    page = await browser.new_page(viewport={"width": 1280, "height": 800})
-    await log_in(page, f"{node.http}/agent", agent, node.agents[agent][0])
-    await page.wait_for_function("window.softphone && window.softphone.pc"
-                                 " && window.softphone.pc.connectionState === 'connected'", timeout=20_000)
-    await expect(page.locator("#conn-indicator")).to_have_attribute("data-status", "connected")
-    await page.click("#btn-available")
-    await expect(page.locator("#state-label")).to_have_text("Available")
-    return page
-
-
-class SippCaller(threading.Thread):
-    """sipp calls the demo number, presses ``key``, then talks (1 kHz) until the node hangs up."""
-
-    def __init__(self, node: NodeProcess, workdir: Path, key: str, tone: Path) -> None:
-        super().__init__()
-        workdir.mkdir(parents=True, exist_ok=True)
-        self.node, self.workdir, self.key, self.tone = node, workdir, key, tone
-        self.media_port = free_port()
-        self.heard = RtpSniffer(self.media_port)
-        self.result: SippResult | None = None
-        self.start()
-
-    def run(self) -> None:
-        xml = ivr_call_scenario(self.workdir / "caller.xml",
-                                [("pause", 1500), ("pcap", f"pcap/dtmf_2833_{self.key}.pcap"), ("pause", 500),
-                                 ("talk", str(self.tone))], platform_hangs_up=True)
-        self.result = sipp(self.workdir, self.node.sip, "-sf", str(xml), "-s", DEMO, "-m", "1",
-                           "-mp", str(self.media_port), timeout=240)
-
-    def hears(self, freq: float) -> bool:
-        return detect_tone(self.heard.pcm(0.5), freq)
-
-    def finish(self) -> SippResult:
-        self.join()
-        self.heard.stop()
-        assert self.result is not None
-        return self.result
-
-
-async def eventually(check: Any, timeout: float = 15.0) -> None:
-    async with asyncio.timeout(timeout):
-        while not await check():
-            await asyncio.sleep(0.2)
-
-
-async def page_hears(page: Page, freq: float, timeout: float = 15.0) -> None:
-    await eventually(lambda: hears_tone(page, freq, 600), timeout)
-
-
-async def caller_hears(caller: SippCaller, freq: float, timeout: float = 15.0) -> None:
-    async def check() -> bool:
-        return caller.hears(freq)
-    await eventually(check, timeout)
-
-
-async def answer(page: Page) -> None:
-    await expect(page.locator("#offer-card")).to_be_visible(timeout=30_000)
-    await page.click("#btn-accept")
-    await expect(page.locator("#call-panel")).to_be_visible()
 
 
 async def test_answer_hold_transfer_hang_up_and_wrap_up(node: NodeProcess, api: httpx.Client, tone_pcap: Path,

@@ -142,3 +142,29 @@ def admin_client(node: NodeProcess, password: str | None = None) -> Iterator[htt
         reply.raise_for_status()
         client.headers["Authorization"] = f"Bearer {reply.json()['token']}"
         yield client
+
+
+def add_tenant(node: NodeProcess, slug: str, users: dict[str, str]) -> str:
+    """A second tenant ``slug`` with ``users`` (name: role; agents get an agent row with the demo's
+    skills), written straight into the node's database: no API creates tenants. Each password is
+    ``<name>-secret-1``."""
+    from sqlalchemy import create_engine
+    from sqlalchemy.orm import Session
+
+    from callcenter.models import Agent, Tenant, User
+    from callcenter.security import hash_password
+
+    engine = create_engine(f"sqlite:///{node.data_dir}/callcenter.db")
+    with Session(engine) as db, db.begin():
+        tenant = Tenant(name=slug.title(), slug=slug)
+        db.add(tenant)
+        db.flush()
+        for name, role in users.items():
+            user = User(tenant_id=tenant.id, username=name, password_hash=hash_password(f"{name}-secret-1"),
+                        role=role)
+            db.add(user)
+            db.flush()
+            if role == "agent":
+                db.add(Agent(tenant_id=tenant.id, user_id=user.id, skills={"sales": 5, "support": 5}))
+    engine.dispose()
+    return slug

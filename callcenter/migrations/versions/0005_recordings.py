@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Sequence
+from typing import Any
 
 import sqlalchemy as sa
 from alembic import op
@@ -22,7 +23,7 @@ depends_on: str | Sequence[str] | None = None
 # Frozen copy of models.DEFAULT_RECORDING_POLICY as of this revision.
 POLICY = {"mode": "all", "percent": 100, "ivr": False, "queues": {}}
 
-_TENANT_COLUMNS = (
+_TENANT_COLUMNS: tuple[sa.Column[Any], ...] = (
     sa.Column("recording_policy", sa.JSON(), nullable=False, server_default=json.dumps(POLICY)),
     sa.Column("recording_format", sa.String(8), nullable=False, server_default="opus"),
     sa.Column("retention_days", sa.Integer(), nullable=True, server_default="365"),
