@@ -25,7 +25,7 @@ import asyncio
 import itertools
 import logging
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 from sip_bridge.call import Call
@@ -77,7 +77,6 @@ class Monitor:
     leg: Call
     mode: str
     conference: Conference | None = None
-    started_at: float = field(default_factory=lambda: asyncio.get_running_loop().time())
 
     @property
     def call_id(self) -> str:
@@ -87,25 +86,34 @@ class Monitor:
     def suspended(self) -> bool:
         return self.conference is None
 
-    def message(self, **extra: Any) -> dict[str, Any]:
+    def message(self) -> dict[str, Any]:
         return {"type": "monitor", "call_id": self.call_id, "agent_id": self.connection.agent_id,
-                "mode": self.mode, "suspended": self.suspended, **extra}
+                "mode": self.mode, "suspended": self.suspended}
+
+    @property
+    def legs(self) -> list[Call]:
+        """Caller, agent, supervisor: the order :func:`hearing` takes their ids in."""
+        return [self.connection.caller, self.connection.agent, self.leg]
 
     # -- called by the ACD when the call changes ------------------------------------------------
     def suspend(self) -> None:
         """Caller and agent stop talking (hold, consult): stop mixing, the ACD takes over their audio."""
-        if self.conference is not None:
-            self.conference.stop()
-            self.conference = None
+        if self.stop_mixing():
             self.tab.send(self.message())
+
+    def stop_mixing(self) -> bool:
+        """Whether it was mixing."""
+        if self.conference is None:
+            return False
+        self.conference.stop()
+        self.conference = None
+        return True
 
     def resume(self) -> None:
         """Caller and agent talk again (in place of bridging them)."""
-        connection = self.connection
-        if self.conference is not None or connection.caller.ended or connection.agent.ended or self.leg.ended:
+        if self.conference is not None or any(leg.ended for leg in self.legs):
             return
-        legs = [connection.caller, connection.agent, self.leg]
-        self.conference = Conference(legs, hearing(self.mode, *(leg.id for leg in legs)))
+        self.conference = Conference(self.legs, hearing(self.mode, *(leg.id for leg in self.legs)))
         self.conference.start()
         self.tab.send(self.message())
 
@@ -114,8 +122,7 @@ class Monitor:
         self.service.end(self, reason)
 
     def switch(self, mode: str) -> None:
-        legs = (self.connection.caller, self.connection.agent, self.leg)
-        matrix = hearing(mode, *(leg.id for leg in legs))
+        matrix = hearing(mode, *(leg.id for leg in self.legs))
         self.mode = mode
         if self.conference is not None:
             self.conference.set_hearing(matrix)
@@ -136,9 +143,7 @@ class MonitorService:
         """The tab's (new) WebRTC line; a monitored call's audio moves onto it."""
         old, tab.line = tab.line, line
         if tab.monitor is not None and isinstance(tab.monitor.leg.stream, BrowserStream):
-            if old is not None:
-                tab.monitor.leg.stream.detach(old)
-            tab.monitor.leg.stream.attach(line)
+            tab.monitor.leg.stream.attach(line)  # unhooks the old line
         if old is not None:
             await old.close()
 
@@ -182,8 +187,7 @@ class MonitorService:
             return
         tab.monitor = None
         connection = monitor.connection
-        was_mixing = not monitor.suspended
-        monitor.suspend()
+        was_mixing = monitor.stop_mixing()  # no "suspended" news: the end follows
         if connection.monitor is monitor:
             connection.monitor = None
         if was_mixing and not connection.caller.ended and not connection.agent.ended \

@@ -33,7 +33,7 @@ from sip_bridge.call import Call, CallError, DialError
 from sip_bridge.media import MediaClock
 from softphone_web.browser_leg import BrowserStream
 from softphone_web.ice import ice_servers
-from softphone_web.rtc import WebRtcLine
+from softphone_web.rtc import OfferError, WebRtcLine, answer_offer
 
 from .acd_service import AcdService, Connection, TransferError
 from .desk import save_wrapup
@@ -328,14 +328,11 @@ class SoftphoneService:
             session.send({"type": "error", "message": f"transfer failed: {exc}", "ref": kind})
 
     async def _rtc_offer(self, session: AgentSession, sdp: str) -> None:
-        if not sdp.startswith("v=0"):
-            raise RequestError("rtc_offer needs the SDP of a WebRTC offer")
-        line = WebRtcLine(ice_servers(self.settings, session.username), label=session.call_id or session.username)
         try:
-            answer = await line.answer(sdp)
-        except Exception as exc:
-            await line.close()
-            raise RequestError(f"cannot use this offer: {exc}") from exc
+            line, answer = await answer_offer(sdp, ice_servers(self.settings, session.username),
+                                              label=session.call_id or session.username)
+        except OfferError as exc:
+            raise RequestError(str(exc)) from exc
         await self._drop_line(session)
         session.line = line
         if session.leg is not None and isinstance(session.leg.stream, BrowserStream):

@@ -201,3 +201,19 @@ class WebRtcLine:
         if self.track is not None:
             self.track.stop()
         await self.pc.close()
+
+
+class OfferError(ValueError):
+    """A tab's WebRTC offer that cannot be used; the message says why (shown to the user)."""
+
+
+async def answer_offer(sdp: str, ice_servers: list[dict[str, Any]], *, label: str) -> tuple[WebRtcLine, str]:
+    """A new line for a tab's offer, and the answer to send back. Raises :class:`OfferError`."""
+    if not sdp.startswith("v=0"):
+        raise OfferError("rtc_offer needs the SDP of a WebRTC offer")
+    line = WebRtcLine(ice_servers, label=label)
+    try:
+        return line, await line.answer(sdp)
+    except Exception as exc:
+        await line.close()
+        raise OfferError(f"cannot use this offer: {exc}") from exc

@@ -31,7 +31,7 @@ from callcenter.monitoring import MonitorError, MonitorService, SupervisorTab
 from callcenter.security import COOKIE_NAME, Principal, resolve_session
 from callcenter.wallboard import Thresholds, ThresholdStore, snapshot
 from softphone_web.ice import ice_servers
-from softphone_web.rtc import WebRtcLine
+from softphone_web.rtc import OfferError, answer_offer
 
 router = APIRouter(tags=["supervisor"])
 watchers = require_roles("admin", "supervisor")
@@ -251,15 +251,12 @@ async def _handle(ctx: AppContext, principal: Principal, tab: SupervisorTab, kin
     if monitors is None:
         raise MonitorError("calls can only be monitored on the SIP node")
     if kind == "rtc_offer":
-        sdp = str(message.get("sdp", ""))
-        if not sdp.startswith("v=0"):
-            raise MonitorError("rtc_offer needs the SDP of a WebRTC offer")
-        line = WebRtcLine(ice_servers(ctx.settings, principal.username), label=f"supervisor-{principal.username}")
         try:
-            answer = await line.answer(sdp)
-        except Exception as exc:
-            await line.close()
-            raise MonitorError(f"cannot use this offer: {exc}") from exc
+            line, answer = await answer_offer(str(message.get("sdp", "")),
+                                              ice_servers(ctx.settings, principal.username),
+                                              label=f"supervisor-{principal.username}")
+        except OfferError as exc:
+            raise MonitorError(str(exc)) from exc
         await monitors.attach_line(tab, line)
         tab.send({"type": "rtc_answer", "sdp": answer})
     elif kind == "monitor":
