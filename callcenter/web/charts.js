@@ -1,10 +1,10 @@
 // Supervisor wallboard: today's charts per hour (inline SVG, no library), for all queues or one.
 //
-// Self-contained: it waits for the wallboard's app view (supervisor.js logs in and sets
-// body[data-view="app"], un-hiding #app-view), then reads GET /api/reports/intervals
-// (by=queue, interval=60, today's local midnight to tomorrow's, in the browser's time zone;
-// Amazon Connect metric names) and GET /api/supervisor/metrics (each queue's sl_threshold and
-// wallboard thresholds). Refreshes every 60 s and when the tab becomes visible again.
+// It waits for the wallboard's app view (supervisor.js logs in and sets body[data-view="app"],
+// un-hiding #app-view, once the socket's first snapshot is in window.wallboard.snap), then reads
+// GET /api/reports/intervals (by=queue, interval=60, today's local midnight to tomorrow's, in the
+// browser's time zone; Amazon Connect metric names), with each queue's sl_threshold and wallboard
+// thresholds from that snapshot. Refreshes every 60 s and when the tab becomes visible again.
 // window.dayCharts = {data, refresh} for tests.
 
 const REFRESH_MS = 60_000;
@@ -92,8 +92,7 @@ async function load() {
   const tomorrow = new Date(now.getFullYear(), now.getMonth(), now.getDate() + 1);
   const since = `${localDate(now)}T00:00:00`, until = `${localDate(tomorrow)}T00:00:00`;
   let tz = browserZone();
-  let live = null;
-  try { live = await getJson('/api/supervisor/metrics'); } catch (error) { if (error.status === 401) throw error; }
+  const live = window.wallboard && window.wallboard.snap; // the socket's latest snapshot (shown before the charts)
   const slOf = new Map((live ? live.queues : []).map((q) => [q.queue, q.sl_threshold]));
   const thresholds = new Map((live ? live.queues : []).map((q) => [q.queue, q.thresholds ? q.thresholds.SERVICE_LEVEL : null]));
   const distinct = [...new Set(slOf.values())];
