@@ -39,6 +39,7 @@ from acd import (
     AgentState,
     AgentStateChanged,
     AgentStateRequested,
+    AgentView,
     Announce,
     CallbackAnswered,
     CallbackFailed,
@@ -419,6 +420,11 @@ class AcdService:
 
     def engine(self, tenant_id: int) -> AcdEngine | None:
         return self.engines.get(tenant_id)
+
+    def agent_view(self, tenant_id: int, agent_id: str) -> AgentView | None:
+        """The agent's live state, or None if the tenant's ACD does not know them."""
+        engine = self.engines.get(tenant_id)
+        return next((a for a in engine.agents() if a.agent_id == agent_id), None) if engine is not None else None
 
     # -- the IVR hands calls over here ---------------------------------------------------------
     async def enqueue(self, run: FlowRun, queue: str, priority: int, variables: dict[str, Any]) -> str | None:

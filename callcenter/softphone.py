@@ -429,8 +429,7 @@ class SoftphoneService:
         return {"agents": agents, "queues": sorted(self.acd.queues.get(tenant_id, {}))}
 
     def _current_state(self, session: AgentSession) -> dict[str, Any]:
-        engine = self.acd.engine(session.tenant_id)
-        view = next((a for a in engine.agents() if a.agent_id == session.agent_id), None) if engine else None
+        view = self.acd.agent_view(session.tenant_id, session.agent_id)
         if view is not None:
             session.state = self._state_message(session, view.state, view.reason, view.since)
         elif not session.state:  # not in the ACD (yet): an agent without queues

@@ -19,8 +19,8 @@ from starlette.concurrency import run_in_threadpool
 
 from callcenter.acd_config import SKILL, QueueSettings
 from callcenter.api.audit import record_audit
-from callcenter.api.deps import AppContext, get_ctx, get_db, get_owned, require_roles
-from callcenter.api.errors import ApiError, conflict, forbidden, invalid, not_found
+from callcenter.api.deps import AppContext, get_ctx, get_db, get_owned, live_acd, require_roles
+from callcenter.api.errors import conflict, forbidden, invalid, not_found
 from callcenter.api.users import USERNAME_PATTERN
 from callcenter.models import AcdQueue, Agent, AgentStateChange, Role, Tenant, User, utcnow
 from callcenter.security import Principal, generate_password, hash_password
@@ -30,12 +30,6 @@ router = APIRouter(tags=["acd"])
 admin = require_roles("admin")
 watchers = require_roles("admin", "supervisor")
 anyone = require_roles("admin", "supervisor", "agent")
-
-
-def _live(ctx: AppContext) -> Any:
-    if ctx.acd is None:
-        raise ApiError(503, "acd-unavailable", "the ACD runs on the SIP node; it is not running here")
-    return ctx.acd
 
 
 # -- queues ----------------------------------------------------------------------------------
@@ -95,8 +89,8 @@ def delete_queue(queue_id: int, principal: Principal = Depends(admin), db: Sessi
 async def queue_stats(name: str, principal: Principal = Depends(watchers),
                       ctx: AppContext = Depends(get_ctx)) -> dict[str, Any]:
     """Waiting calls, longest wait, agents by state, service level today (live)."""
-    engine = _live(ctx).engine(principal.tenant_id)
-    if engine is None or name not in _live(ctx).queues.get(principal.tenant_id, {}):
+    engine = live_acd(ctx).engine(principal.tenant_id)
+    if engine is None or name not in live_acd(ctx).queues.get(principal.tenant_id, {}):
         raise not_found("queue")
     return dataclasses.asdict(engine.queue_stats(name, time.time()))
 
@@ -122,10 +116,8 @@ def _check_skills(skills: dict[str, int]) -> dict[str, int]:
 
 
 def _agent_out(agent: Agent, user: User, tenant: Tenant, live: Any) -> dict[str, Any]:
-    state = None
-    if live is not None and (engine := live.engine(agent.tenant_id)) is not None:
-        view = next((a for a in engine.agents() if a.agent_id == str(agent.id)), None)
-        state = dataclasses.asdict(view) if view is not None else None
+    view = live.agent_view(agent.tenant_id, str(agent.id)) if live is not None else None
+    state = dataclasses.asdict(view) if view is not None else None
     return {"id": agent.id, "username": user.username, "sip_user": f"{tenant.slug}.{user.username}",
             "skills": agent.skills, "live": state}
 
@@ -232,7 +224,7 @@ async def set_agent_state(agent_id: int, body: StateIn, principal: Principal = D
     agent_pk, reasons = await run_in_threadpool(_state_target, db, principal, agent_id)
     if body.state == "break" and body.reason not in reasons:
         raise invalid(f"break reason must be one of: {', '.join(reasons)}")
-    live = _live(ctx)
+    live = live_acd(ctx)
     live.request_state(principal.tenant_id, str(agent_pk), body.state, body.reason)
-    view = next((a for a in live.engine(principal.tenant_id).agents() if a.agent_id == str(agent_pk)), None)
+    view = live.agent_view(principal.tenant_id, str(agent_pk))
     return dataclasses.asdict(view) if view is not None else {}

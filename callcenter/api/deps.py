@@ -4,16 +4,19 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from fastapi import Depends, Request
 from sqlalchemy import Engine, select
 from sqlalchemy.orm import Session, sessionmaker
 
-from callcenter.api.errors import forbidden, not_authenticated, not_found
+from callcenter.api.errors import ApiError, forbidden, not_authenticated, not_found
 from callcenter.models import Base, Role
 from callcenter.security import COOKIE_NAME, Principal, resolve_session
 from callcenter.settings import Settings
+
+if TYPE_CHECKING:
+    from callcenter.acd_service import AcdService
 
 
 def _no_status() -> dict[str, Any]:
@@ -52,6 +55,14 @@ class AppContext:
 
     def __post_init__(self) -> None:
         self.sessions = sessionmaker(self.engine, expire_on_commit=False)
+
+
+def live_acd(ctx: AppContext) -> AcdService:
+    """The node's ACD, or 503 where the API runs without the SIP node."""
+    if ctx.acd is None:
+        raise ApiError(503, "acd-unavailable", "the ACD runs on the SIP node; it is not running here")
+    acd: AcdService = ctx.acd
+    return acd
 
 
 def get_ctx(request: Request) -> AppContext:

@@ -24,8 +24,8 @@ from sqlalchemy import select
 from starlette.applications import Starlette
 
 from callcenter.api.audit import record_audit
-from callcenter.api.deps import AppContext, get_ctx, get_owned, public, require_roles
-from callcenter.api.errors import ApiError, not_found
+from callcenter.api.deps import AppContext, get_ctx, get_owned, live_acd, public, require_roles
+from callcenter.api.errors import not_found
 from callcenter.models import AcdQueue, Agent, Role, Tenant
 from callcenter.monitoring import MonitorError, MonitorService, SupervisorTab
 from callcenter.security import COOKIE_NAME, Principal, resolve_session
@@ -129,12 +129,10 @@ def _logout_target(ctx: AppContext, principal: Principal, agent_id: int) -> None
 async def logout_agent(agent_id: int, principal: Principal = Depends(watchers),
                        ctx: AppContext = Depends(get_ctx)) -> dict[str, Any]:
     """Log an agent of the tenant out (offline; after the call in progress, if any)."""
-    if ctx.acd is None:
-        raise ApiError(503, "acd-unavailable", "the ACD runs on the SIP node; it is not running here")
+    acd = live_acd(ctx)
     await run_in_threadpool(_logout_target, ctx, principal, agent_id)
-    ctx.acd.request_state(principal.tenant_id, str(agent_id), "offline", "supervisor")
-    engine = ctx.acd.engine(principal.tenant_id)
-    view = next((a for a in engine.agents() if a.agent_id == str(agent_id)), None) if engine else None
+    acd.request_state(principal.tenant_id, str(agent_id), "offline", "supervisor")
+    view = acd.agent_view(principal.tenant_id, str(agent_id))
     return {"agent_id": str(agent_id), "state": view.state.value if view else None,
             "pending": view.pending.value if view and view.pending else None}
 

@@ -5,7 +5,7 @@ events; the wallboard updates from the ACD's ``Queued`` event.
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from fastapi import APIRouter, Depends
 from fastapi.concurrency import run_in_threadpool
@@ -14,12 +14,9 @@ from pydantic import BaseModel, ConfigDict, Field
 from acd import NotWaiting, RequestRefused, UnknownQueue, WaitingView
 from acd.events import MAX_PRIORITY, MIN_PRIORITY
 from callcenter.api.audit import record_audit
-from callcenter.api.deps import AppContext, get_ctx, require_roles
+from callcenter.api.deps import AppContext, get_ctx, live_acd, require_roles
 from callcenter.api.errors import ApiError, conflict, not_found
 from callcenter.security import Principal
-
-if TYPE_CHECKING:
-    from callcenter.acd_service import AcdService
 
 router = APIRouter(tags=["supervisor"])
 supervisors = require_roles("admin", "supervisor")
@@ -33,13 +30,6 @@ class PriorityIn(BaseModel):
 class MoveIn(BaseModel):
     model_config = ConfigDict(extra="forbid")
     queue: str = Field(min_length=1, max_length=200, description="another queue of the tenant")
-
-
-def _acd(ctx: AppContext) -> AcdService:
-    if ctx.acd is None:
-        raise ApiError(503, "acd-unavailable", "the ACD runs on the SIP node; it is not running here")
-    acd: AcdService = ctx.acd
-    return acd
 
 
 def _refused(exc: RequestRefused) -> ApiError:
@@ -66,7 +56,7 @@ async def set_priority(call_id: str, body: PriorityIn, principal: Principal = De
     """A waiting call's (or callback's) new priority; it keeps its seniority among its new peers.
     Returns its new place; 404 for no such waiting call, 409 if an agent has it already."""
     try:
-        view = _acd(ctx).set_priority(principal.tenant_id, call_id, body.priority)
+        view = live_acd(ctx).set_priority(principal.tenant_id, call_id, body.priority)
     except RequestRefused as exc:
         raise _refused(exc) from exc
     await run_in_threadpool(_audit, ctx, principal, "call.priority", call_id,
@@ -82,7 +72,7 @@ async def move_call(call_id: str, body: MoveIn, principal: Principal = Depends(s
     from now. Returns its new place; 404 for no such waiting call or queue, 409 if an agent
     has it already."""
     try:
-        view = _acd(ctx).move_call(principal.tenant_id, call_id, body.queue)
+        view = live_acd(ctx).move_call(principal.tenant_id, call_id, body.queue)
     except RequestRefused as exc:
         raise _refused(exc) from exc
     await run_in_threadpool(_audit, ctx, principal, "call.move", call_id, {"queue": view.queue})
