@@ -3,12 +3,15 @@
 from __future__ import annotations
 
 import asyncio
+import ctypes
 import json
 import logging
 import os
+import sys
 import weakref
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
+from contextlib import suppress
 from pathlib import Path
 from types import TracebackType
 
@@ -28,6 +31,17 @@ __all__ = ["SpeechEngine", "SpeechSession"]
 
 DISABLED_WARNING = ("speech recognition disabled: no vosk model configured (set CALLCENTER_ASR_MODEL or the "
                     "tenant's asr_model); DTMF menus keep working")
+WORKER_NAME = b"asr"
+"""The recognizer threads' name in the OS (``top -H``, ``ps -L``, ``/proc/PID/task/*/comm``)."""
+_PR_SET_NAME = 15
+
+
+def _name_worker() -> None:
+    """Name the pool's thread in the OS too, so a busy or stuck recognizer pool is found at a glance
+    (Python 3.11 names threads for itself only)."""
+    if sys.platform.startswith("linux"):
+        with suppress(Exception):
+            ctypes.CDLL(None).prctl(_PR_SET_NAME, WORKER_NAME, 0, 0, 0)
 
 
 class SpeechEngine:
@@ -36,13 +50,24 @@ class SpeechEngine:
     Recognition never runs on the event loop nor in the loop's default
     executor (that one serves file and DNS work that must not queue behind
     decoding). Without a model path the engine is simply unavailable.
+
+    ``timeout``: the pool counts as **wedged** while an operation handed to it
+    (making a recognizer, decoding a batch, a final result) has not finished
+    that many seconds later, whether it waits for a worker (all busy) or a
+    worker is stuck in it. Its session then gives no results (see
+    :class:`SpeechSession`), :attr:`wedged` is True until that operation
+    finishes, and callers (the IVR) take keys only meanwhile. One warning when
+    it starts, one line when it ends. None: no limit.
     """
 
     def __init__(self, model_path: Path | None, *, workers: int | None = None,
                  vad_config: VadConfig | None = None, batch_ms: int = DEFAULT_BATCH_MS,
-                 warm_free_recognizers: int | None = None, free_early_final_ms: int | None = 100) -> None:
+                 warm_free_recognizers: int | None = None, free_early_final_ms: int | None = 100,
+                 timeout: float | None = None) -> None:
         self.model_path = Path(model_path) if model_path is not None else None
         self.workers = workers or os.cpu_count() or 1
+        self.timeout = timeout
+        self._stalled_ops = 0
         # idle free-mode recognizers kept warm for the next call (~40 MB each with the small
         # Korean model; a cold one decodes its first utterances several times slower)
         self.warm_free_recognizers = 2 * self.workers if warm_free_recognizers is None else warm_free_recognizers
@@ -67,6 +92,21 @@ class SpeechEngine:
     def model(self) -> vosk.Model | None:
         return self._model
 
+    @property
+    def wedged(self) -> bool:
+        """An operation has been in the pool longer than ``timeout`` and has not finished yet."""
+        return self._stalled_ops > 0
+
+    def _stall(self, stalled: bool) -> None:
+        """A session's operation passed ``timeout`` (True), or such an operation finished (False)."""
+        self._stalled_ops += 1 if stalled else -1
+        if stalled and self._stalled_ops == 1:
+            logger.warning("speech recognition wedged: an operation got no answer from the recognizer pool within "
+                           "%.1f s; menus take keys only until it answers", self.timeout,
+                           extra={"workers": self.workers, "model_path": str(self.model_path)})
+        elif not stalled and self._stalled_ops == 0:
+            logger.info("speech recognition answers again", extra={"model_path": str(self.model_path)})
+
     async def start(self) -> None:
         """Load the model in the engine's pool (about 1.6 s); raises AsrError on a bad model path.
 
@@ -78,7 +118,7 @@ class SpeechEngine:
         if self.model_path is None:
             logger.warning(DISABLED_WARNING)
             return
-        self._pool = ThreadPoolExecutor(max_workers=self.workers, thread_name_prefix="asr")
+        self._pool = ThreadPoolExecutor(max_workers=self.workers, thread_name_prefix="asr", initializer=_name_worker)
         try:
             self._model = await asyncio.get_running_loop().run_in_executor(self._pool, load_model, self.model_path)
         except BaseException:
@@ -126,7 +166,8 @@ class SpeechEngine:
         session = SpeechSession(recognizers=self._recognizers, pool=self._pool, grammar=grammar, phrases=phrase_map,
                                 call_id=call_id, on_speech_start=on_speech_start, vad_config=self.vad_config,
                                 batch_ms=self.batch_ms, on_close=self._sessions.discard,
-                                early_final_ms=self.free_early_final_ms if grammar is None else None)
+                                early_final_ms=self.free_early_final_ms if grammar is None else None,
+                                timeout=self.timeout, on_stall=self._stall)
         self._sessions.add(session)
         return session
 

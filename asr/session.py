@@ -6,6 +6,13 @@ and is the only code touching the vosk recognizer. At most one operation per
 session is in flight, so the recognizer is never used by two threads at once
 and audio reaches it in order; sessions run in parallel with each other
 (vosk releases the GIL while decoding).
+
+A wedged pool (every worker busy or stuck) must not leave a caller waiting for a
+result that never comes: with ``timeout``, an operation not finished that many
+seconds after it was handed to the pool marks the session ``stalled`` (a loop
+timer, nothing blocks): pending and later :meth:`SpeechSession.result` calls
+return None, audio is no longer taken, and ``on_stall(True)`` tells the engine;
+``on_stall(False)`` follows when that operation finally finishes.
 """
 
 from __future__ import annotations
@@ -86,7 +93,8 @@ class SpeechSession:
                  call_id: str | None, on_speech_start: Callable[[], None] | None,
                  vad_config: VadConfig | None = None, batch_ms: int = DEFAULT_BATCH_MS,
                  early_final_ms: int | None = None,
-                 on_close: Callable[[SpeechSession], None] | None = None) -> None:
+                 on_close: Callable[[SpeechSession], None] | None = None,
+                 timeout: float | None = None, on_stall: Callable[[bool], None] | None = None) -> None:
         self._loop = asyncio.get_running_loop()
         self._recognizers = recognizers
         self._pool = pool
@@ -99,7 +107,13 @@ class SpeechSession:
         self.speech_started = asyncio.Event()
         self.paused = False
         self.closed = False
+        self.stalled = False
+        """An operation waited longer than ``timeout`` in the pool: this session gives no more results."""
         self._broken = False
+        self._timeout = timeout
+        self._on_stall = on_stall
+        self._watchdog: asyncio.TimerHandle | None = None
+        self._inflight_stalled = False
         self._vad = Vad(vad_config)
         self._early_final_frames: int | None = None
         if early_final_ms is not None and early_final_ms // FRAME_MS < self._vad.config.hangover_frames:
@@ -155,7 +169,7 @@ class SpeechSession:
         microseconds, decoding happens in a worker. Other sizes are re-cut
         into 20 ms frames.
         """
-        if self.closed or self._broken:
+        if self.closed or self._broken or self.stalled:
             return
         if len(frame) == FRAME_BYTES and not self._carry:
             self._feed_frame(frame)
@@ -171,7 +185,7 @@ class SpeechSession:
         """The next utterance's result; None on timeout or once the session is closed."""
         if self._results:
             return self._take(self._results.popleft())
-        if self.closed or self._broken:
+        if self.closed or self._broken or self.stalled:
             return None
         waiter: asyncio.Future[Recognition | None] = self._loop.create_future()
         self._waiters.append(waiter)
@@ -314,6 +328,8 @@ class SpeechSession:
         """Start the next worker operation if none is in flight."""
         if self._inflight is not None or self._broken:
             return
+        if self.stalled and not (self._ops and self._ops[0].kind is _Kind.CLOSE):
+            return  # nothing more for a pool that does not answer, except freeing the recognizer
         if self._ops:
             op = self._ops.popleft()
         elif self._utterance is not None and self._utterance.segment is not None \
@@ -332,9 +348,29 @@ class SpeechSession:
             return
         self._inflight = fut
         fut.add_done_callback(functools.partial(self._op_done, op))
+        if self._timeout is not None:
+            self._watchdog = self._loop.call_later(self._timeout, self._stall)
+
+    def _stall(self) -> None:
+        """The operation in flight got no answer within ``timeout``: give up on this session."""
+        self._watchdog = None
+        self._inflight_stalled = True
+        if not self.stalled:
+            self.stalled = True
+            logger.debug("speech recognition stalled", extra={**self._log_extra, "timeout_s": self._timeout})
+            self._wake_waiters()
+        if self._on_stall is not None:
+            self._on_stall(True)
 
     def _op_done(self, op: _Op, fut: asyncio.Future[str | None]) -> None:
         self._inflight = None
+        if self._watchdog is not None:
+            self._watchdog.cancel()
+            self._watchdog = None
+        if self._inflight_stalled:
+            self._inflight_stalled = False
+            if self._on_stall is not None:
+                self._on_stall(False)
         if fut.cancelled():
             return
         exc = fut.exception()
@@ -344,7 +380,8 @@ class SpeechSession:
             self._wake_waiters()
             return
         utterance = op.utterance
-        if op.kind is _Kind.FINAL and utterance is not None and not utterance.abandoned and not self.closed:
+        if op.kind is _Kind.FINAL and utterance is not None and not utterance.abandoned and not self.closed \
+                and not self.stalled:
             raw = fut.result()
             assert raw is not None and op.segment is not None
             utterance.results.append((op.segment, raw))

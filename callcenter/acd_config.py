@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -21,7 +21,7 @@ class RelaxSettings(BaseModel):
     model_config = ConfigDict(extra="forbid")
     after: float = Field(gt=0, le=3600, description="seconds of waiting")
     min_proficiency: int | None = Field(default=None, ge=1, le=5)
-    add_skills: list[str] = Field(default_factory=list, max_length=20)
+    add_skills: list[Annotated[str, Field(max_length=64)]] = Field(default_factory=list, max_length=20)
 
 
 class QueueSettings(BaseModel):

@@ -63,6 +63,7 @@ from acd import (
     WrapUpEnded,
 )
 from callcenter.acd_config import callback_key, queue_config
+from callcenter.db_health import OutageNotice, database_unavailable
 from callcenter.models import AcdQueue, AcdSnapshot, Agent, AgentStateChange, Tenant, User, utcnow
 from ivr.nodes.route import Voicemail
 from ivr.prompts import PromptLibrary
@@ -77,6 +78,8 @@ logger = logging.getLogger(__name__)
 
 SNAPSHOT_EVERY = 1.0
 """Seconds between saves of a changed tenant's ACD state."""
+MAX_UNSAVED_HISTORY = 100_000
+"""Agent state changes kept for saving while the database is unavailable; beyond it the oldest go."""
 
 
 @dataclass
@@ -86,6 +89,9 @@ class AgentIdentity:
     username: str
     sip_user: str
     ha1: str | None
+    #: The agent's phone must use TLS / be offered SRTP only (see ``AgentCredentials``).
+    require_tls: bool = False
+    require_srtp: bool = False
 
 
 @dataclass
@@ -229,6 +235,9 @@ class AcdService:
         self._saver: asyncio.Task[None] | None = None
         self._tasks: set[asyncio.Task[Any]] = set()
         self._history: list[dict[str, Any]] = []
+        self._unsaved = OutageNotice(logger, "database unavailable: ACD state and agent state changes kept in "
+                                             "memory, saved when it is back",
+                                     "database available again: ACD state and agent state changes saved")
 
     # -- start, configuration ----------------------------------------------------------------
     async def start(self) -> None:
@@ -251,7 +260,8 @@ class AcdService:
                 for agent, user in db.execute(select(Agent, User).join(User, User.id == Agent.user_id)
                                               .where(Agent.tenant_id == tenant.id, User.active.is_(True))):
                     identity = AgentIdentity(tenant.id, str(agent.id), user.username,
-                                             f"{tenant.slug}.{user.username}", agent.sip_ha1)
+                                             f"{tenant.slug}.{user.username}", agent.sip_ha1,
+                                             agent.require_tls, agent.require_srtp)
                     config.agents.append((AgentConfig(str(agent.id), dict(agent.skills)), identity))
                 row = db.get(AcdSnapshot, tenant.id)
                 config.snapshot = row.snapshot if row is not None else None
@@ -304,6 +314,7 @@ class AcdService:
             else:
                 self._configure(config, now)
         self._arm()
+        logger.info("ACD configuration reloaded: %d agents", len(self.agents))
 
     # -- directory for the registrar -----------------------------------------------------------
     def credentials(self, sip_user: str) -> AgentCredentials | None:
@@ -311,7 +322,8 @@ class AcdService:
         identity = self.agents.get(sip_user)
         if identity is None or identity.ha1 is None:
             return None
-        return AgentCredentials(sip_user, identity.ha1, identity.tenant_id, identity.agent_id)
+        return AgentCredentials(sip_user, identity.ha1, identity.tenant_id, identity.agent_id,
+                                require_tls=identity.require_tls, require_srtp=identity.require_srtp)
 
     def device_changed(self, sip_user: str, reachable: bool) -> None:
         """The registrar's on_change: a phone registered, or its last binding went away.
@@ -483,12 +495,13 @@ class AcdService:
                 music = call.play(self.hold_music, interruptible=False)
                 getter = asyncio.ensure_future(waiting.announcements.get())
                 waits: list[asyncio.Future[Any]] = [music.done, getter]
-                done, _ = await asyncio.wait(waits, return_when=asyncio.FIRST_COMPLETED)
+                try:
+                    done, _ = await asyncio.wait(waits, return_when=asyncio.FIRST_COMPLETED)
+                finally:  # also when an agent answers (this task cancelled): no orphaned getter
+                    getter.cancel()
                 if getter in done:
                     music.stop()
                     await call.play(getter.result(), interruptible=False)
-                else:
-                    getter.cancel()
 
     async def _watch_keys(self, waiting: Waiting) -> None:
         """The callback key: the caller leaves the line and is called back, keeping the place."""
@@ -1043,7 +1056,17 @@ class AcdService:
         snapshots = {tid: self.engines[tid].snapshot() for tid in self._dirty if tid in self.engines}
         history, self._history = self._history, []
         self._dirty.clear()
-        await asyncio.get_running_loop().run_in_executor(None, self._write, snapshots, history)
+        try:
+            await asyncio.get_running_loop().run_in_executor(None, self._write, snapshots, history)
+        except Exception as exc:
+            if not database_unavailable(exc):
+                raise
+            # kept for the next save; the engines run on in memory meanwhile
+            self._unsaved.failed(exc, agent_state_changes=len(history) + len(self._history))
+            self._dirty.update(snapshots)
+            self._history = (history + self._history)[-MAX_UNSAVED_HISTORY:]
+            return
+        self._unsaved.ok(agent_state_changes=len(history))
 
     def _write(self, snapshots: dict[int, dict[str, Any]], history: list[dict[str, Any]]) -> None:
         with Session(self.db) as db, db.begin():

@@ -5,23 +5,37 @@ future. The writer thread takes everything queued, applies it in order in one
 transaction, commits, then resolves the futures, so a burst of N calls costs one
 commit (one fsync) instead of N. If a batch fails, its operations are retried one by
 one so a single bad row only fails its own awaitable.
+
+When the database is unavailable (stopped, restarting, unreachable: see
+``callcenter.db_health``) nothing fails and no call waits: the writer logs once
+("database unavailable, N call-record operations waiting"), resolves every awaitable at
+once, keeps the operations in memory in their order and tries again every
+``RETRY_INTERVAL`` seconds; when a write succeeds it writes them all, then says so once.
+A commit that failed as the connection went may have landed: the operations of that batch
+that add a row check for it first, so each lands exactly once (updates are idempotent). At
+most ``backlog`` operations are held (the ``call_record_backlog`` setting); beyond it they
+are dropped, counted (``callcenter_cdr_dropped_operations_total``) and logged once per outage.
 """
 
 from __future__ import annotations
 
 import asyncio
+import copy
 import logging
 import queue
 import threading
 import time
+from collections import deque
 from dataclasses import dataclass
 from datetime import datetime
+from itertools import islice
 from typing import Any
 
 from sqlalchemy import Connection, Engine, Table, insert, select, update
 from sqlalchemy.orm import Session, aliased
 
-from callcenter.metrics import CDR_BATCH_SECONDS, CDR_BATCH_SIZE, CDR_WRITE_ERRORS
+from callcenter.db_health import database_unavailable
+from callcenter.metrics import CDR_BATCH_SECONDS, CDR_BATCH_SIZE, CDR_DROPPED, CDR_PENDING, CDR_WRITE_ERRORS
 from callcenter.models import (
     Agent,
     CallEvent,
@@ -40,18 +54,33 @@ log = logging.getLogger(__name__)
 
 MAX_BATCH = 500
 """Operations per transaction; bounds the time any single commit holds the write lock."""
+DEFAULT_BACKLOG = 100_000
+"""Operations held in memory during an outage (the ``call_record_backlog`` setting's default):
+a few hundred bytes each, an IVR trace a few kilobytes."""
+RETRY_INTERVAL = 1.0
+"""Seconds between attempts to write while the database is unavailable."""
+COMMIT_WAIT = 2.0
+"""Longest a caller waits for its commit; a database that hangs instead of refusing must not hold
+up the call, whose operation keeps its place in the queue."""
 
 _table: Table = CallRecord.__table__  # type: ignore[assignment]
 _events: Table = CallEvent.__table__  # type: ignore[assignment]
+_traces: Table = IvrTrace.__table__  # type: ignore[assignment]
+_voicemails: Table = Voicemail.__table__  # type: ignore[assignment]
+_INSERTS = {"insert": _table, "event": _events, "voicemail": _voicemails}
+"""Operations that add a row: consecutive ones of a table go in one executemany."""
+_TABLES = {**_INSERTS, "trace": _traces}
 
 
 @dataclass
 class _Op:
-    kind: str  # "insert" | "answer" | "end" | "agent" | "event"
+    kind: str  # "insert" | "answer" | "end" | "agent" | "event" | "trace" | "voicemail"
     record_id: str
     values: dict[str, Any]
-    future: asyncio.Future[None]
-    loop: asyncio.AbstractEventLoop
+    future: asyncio.Future[None] | None  # None: nobody waits (held during an outage, or resolved)
+    loop: asyncio.AbstractEventLoop | None
+    maybe_applied: bool = False
+    """Part of a transaction that failed as the connection went: its commit may have landed."""
 
 
 _STOP = object()
@@ -78,23 +107,49 @@ def _require_aware(name: str, value: datetime) -> None:
 class CallRecordStore:
     """Writes call records off the event loop with group commit: one writer thread,
     queued operations committed together; each awaitable resolves when its row is
-    committed (durable)."""
+    committed (durable), or at once while the database is unavailable (the operation is
+    then held in memory and written, in order, when it is back).
 
-    def __init__(self, engine: Engine) -> None:
+    Besides the records themselves (start, answer, agent, end) it writes what hangs off them
+    during a call: the call's events, its IVR trace and its voicemails, so that all of it
+    survives an outage the same way and lands after the record it belongs to.
+    """
+
+    def __init__(self, engine: Engine, *, backlog: int = DEFAULT_BACKLOG) -> None:
         self._engine = engine
+        self._backlog = backlog
         self._queue: queue.SimpleQueue[_Op | object] = queue.SimpleQueue()
         self._thread: threading.Thread | None = None
         self._closed = False
+        # -- writer thread only, except _outage (read on the loop: a plain bool) --
+        self._pending: deque[_Op] = deque()
+        self._outage = False
+        self._outage_started = 0.0
+        self._next_attempt = 0.0
+        self._dropped_calls: set[str] = set()
+        self._drop_logged = False
+
+    @property
+    def database_down(self) -> bool:
+        """Whether the writer is holding operations for want of the database."""
+        return self._outage
+
+    @property
+    def pending(self) -> int:
+        """Operations submitted and not written yet (``callcenter_cdr_pending_operations``)."""
+        return len(self._pending) + self._queue.qsize()
 
     async def start(self) -> None:
         """Start the writer thread."""
         if self._thread is not None:
             return
+        CDR_PENDING.set_function(lambda: self.pending)
         self._thread = threading.Thread(target=self._run, name="cdr-writer", daemon=True)
         self._thread.start()
 
     async def close(self) -> None:
-        """Commit everything already queued, then stop the writer thread."""
+        """Commit everything already queued (one more try if the database is down), then stop the
+        writer thread."""
         if self._closed:
             return
         self._closed = True
@@ -187,6 +242,19 @@ class CallRecordStore:
                   "detail": detail}
         await self._submit("event", record_id, values)
 
+    async def ivr_trace(self, record_id: str, *, tenant_id: int | None, flow_version_id: int | None,
+                        result: str | None, trace: dict[str, Any]) -> None:
+        """Save the call's IVR trace as it is now (a later save of the same call replaces it)."""
+        await self._submit("trace", record_id, {
+            "call_id": record_id, "tenant_id": tenant_id, "flow_version_id": flow_version_id, "result": result,
+            # a copy: the live trace keeps growing while this waits for the writer
+            "trace": copy.deepcopy(trace), "updated_at": utcnow()})
+
+    async def voicemail(self, record_id: str, *, tenant_id: int | None, path: str, seconds: float) -> None:
+        """Attach a voicemail (a WAV file already written) to the call's record."""
+        await self._submit("voicemail", record_id, {"call_id": record_id, "tenant_id": tenant_id, "path": path,
+                                                     "seconds": seconds, "created_at": utcnow()})
+
     def close_dangling(self) -> int:
         """At start-up, before serving: end every record left open by a previous run."""
         with self._engine.begin() as conn:
@@ -200,75 +268,157 @@ class CallRecordStore:
             log.warning("closed call records left open by a previous run", extra={"count": count})
         return count
 
-    # -- internals ------------------------------------------------------------------
+    # -- the event loop's side ---------------------------------------------------------
 
     async def _submit(self, kind: str, record_id: str, values: dict[str, Any]) -> None:
         if self._closed:
             raise RuntimeError("CallRecordStore is closed")
         if self._thread is None:
             raise RuntimeError("CallRecordStore.start() was not awaited")
+        values = _clip(values, _TABLES.get(kind, _table))
+        if self._outage:  # held in memory until the database is back: the call does not wait for it
+            self._queue.put(_Op(kind, record_id, values, None, None))
+            return
         loop = asyncio.get_running_loop()
         future: asyncio.Future[None] = loop.create_future()
-        values = _clip(values, _events if kind == "event" else _table)
+        future.add_done_callback(_retrieve)  # a caller that stopped waiting must not leave an unread error
         self._queue.put(_Op(kind, record_id, values, future, loop))
-        # Shield: a cancelled caller must not hide the outcome of a write already queued.
-        await asyncio.shield(future)
+        # Not cancelled with the caller: a write already queued keeps its place and outcome.
+        done, _ = await asyncio.wait({future}, timeout=COMMIT_WAIT)
+        if done:
+            future.result()
+
+    # -- the writer thread -----------------------------------------------------------------
 
     def _run(self) -> None:
         stopping = False
         while not stopping:
-            first = self._queue.get()
-            batch: list[_Op] = []
-            if first is _STOP:
+            wait = max(0.0, self._next_attempt - time.monotonic()) if self._pending else None
+            stopping = self._take(wait)
+            if self._pending and (stopping or time.monotonic() >= self._next_attempt):
+                self._write_pending()
+        if self._pending:
+            log.error("call-record operations lost: the database was unavailable when the node stopped",
+                      extra={"operations": len(self._pending)})
+            for op in self._pending:
+                self._resolve(op, None)
+
+    def _take(self, wait: float | None) -> bool:
+        """Move what was queued into ``_pending`` (waiting up to ``wait`` s for the first item,
+        None: for ever); True once the stop marker came."""
+        try:
+            first = self._queue.get(timeout=wait) if wait != 0 else self._queue.get_nowait()
+        except queue.Empty:
+            return False
+        stopping = False
+        item: _Op | object = first
+        while True:
+            if item is _STOP:
                 stopping = True
             else:
-                batch.append(first)  # type: ignore[arg-type]
-            while len(batch) < MAX_BATCH:
-                try:
-                    item = self._queue.get_nowait()
-                except queue.Empty:
-                    break
-                if item is _STOP:
-                    stopping = True
-                    continue
-                batch.append(item)  # type: ignore[arg-type]
-            if batch:
-                self._commit(batch)
+                self._admit(item)  # type: ignore[arg-type]
+            try:
+                item = self._queue.get_nowait()
+            except queue.Empty:
+                return stopping
 
-    def _commit(self, batch: list[_Op]) -> None:
+    def _admit(self, op: _Op) -> None:
+        if op.record_id in self._dropped_calls or len(self._pending) >= self._backlog:
+            self._drop(op)
+            return
+        self._pending.append(op)
+        if self._outage:
+            self._resolve(op, None)
+
+    def _drop(self, op: _Op) -> None:
+        """The backlog is full: this operation is lost (and the rest of its call's, which would
+        fail without it); the call itself goes on."""
+        CDR_DROPPED.inc()
+        if op.kind == "end":
+            self._dropped_calls.discard(op.record_id)
+        else:
+            self._dropped_calls.add(op.record_id)
+        if not self._drop_logged:
+            self._drop_logged = True
+            log.error("call-record backlog full: further call records are lost until the database is back",
+                      extra={"call_id": op.record_id, "backlog": self._backlog})
+        self._resolve(op, None)
+
+    def _write_pending(self) -> None:
+        written = 0
+        while self._pending:
+            batch = list(islice(self._pending, MAX_BATCH))
+            done = self._commit(batch)
+            written += done
+            if done < len(batch):  # the database is unavailable: try again later
+                self._hold()
+                return
+        if self._outage:
+            self._outage = False
+            self._dropped_calls.clear()
+            self._drop_logged = False
+            log.info("database available again: held call-record operations written",
+                     extra={"operations": written,
+                            "outage_seconds": round(time.monotonic() - self._outage_started, 1)})
+
+    def _hold(self) -> None:
+        """Keep everything pending for the next try; the first time, say so once."""
+        self._next_attempt = time.monotonic() + RETRY_INTERVAL
+        if self._outage:
+            return
+        self._outage = True
+        self._outage_started = time.monotonic()
+        log.warning("database unavailable, %d call-record operations waiting", len(self._pending),
+                    extra={"operations": len(self._pending), "backlog": self._backlog})
+        for op in self._pending:  # the calls go on; their records follow when the database is back
+            self._resolve(op, None)
+
+    def _commit(self, batch: list[_Op]) -> int:
+        """Write the first ``len(batch)`` pending operations; how many are done (committed, or failed
+        alone) and popped. Fewer than all means the database is unavailable."""
         started = time.perf_counter()
         try:
-            with self._engine.connect() as conn:
-                self._durable(conn)
-                with conn.begin():
-                    self._durable_tx(conn)
-                    self._apply(conn, batch)
+            self._transaction(batch)
         except Exception as exc:
+            if database_unavailable(exc):
+                for op in batch:  # the commit may have landed before the connection went: check first
+                    op.maybe_applied = True
+                return 0
             log.warning("call-record batch failed, retrying one by one", extra={"error": repr(exc), "size": len(batch)})
-            self._commit_individually(batch)
-            return
+            return self._commit_individually(batch)
         CDR_BATCH_SECONDS.observe(time.perf_counter() - started)
         CDR_BATCH_SIZE.observe(len(batch))
         for op in batch:
+            self._pending.popleft()
             self._resolve(op, None)
+        return len(batch)
 
-    def _commit_individually(self, batch: list[_Op]) -> None:
-        for op in batch:
+    def _commit_individually(self, batch: list[_Op]) -> int:
+        for done, op in enumerate(batch):
             try:
-                with self._engine.connect() as conn:
-                    self._durable(conn)
-                    with conn.begin():
-                        self._durable_tx(conn)
-                        self._apply(conn, [op])
+                self._transaction([op])
             except Exception as exc:
+                if database_unavailable(exc):
+                    op.maybe_applied = True
+                    return done
                 CDR_WRITE_ERRORS.inc()
                 log.error(
                     "call-record write failed",
                     extra={"call_id": op.record_id, "op": op.kind, "error": repr(exc)},
                 )
+                self._pending.popleft()
                 self._resolve(op, exc)
             else:
+                self._pending.popleft()
                 self._resolve(op, None)
+        return len(batch)
+
+    def _transaction(self, batch: list[_Op]) -> None:
+        with self._engine.connect() as conn:
+            self._durable(conn)
+            with conn.begin():
+                self._durable_tx(conn)
+                self._apply(conn, batch)
 
     @staticmethod
     def _durable(conn: Connection) -> None:
@@ -300,14 +450,19 @@ class CallRecordStore:
                 pending.clear()
 
         for op in batch:
-            if op.kind in ("insert", "event"):
-                table = _table if op.kind == "insert" else _events
+            if op.maybe_applied and _already_written(conn, op):
+                continue  # the commit that failed under it had landed: exactly once
+            if op.kind in _INSERTS:
+                table = _INSERTS[op.kind]
                 if table is not pending_table:
                     flush()
                     pending_table = table
                 pending.append(op.values)
                 continue
             flush()
+            if op.kind == "trace":
+                _save_trace(conn, op)
+                continue
             if op.kind == "answer":
                 stmt = update(_table).where(_table.c.id == op.record_id, _table.c.answered_at.is_(None))
             elif op.kind == "end":
@@ -315,24 +470,58 @@ class CallRecordStore:
             else:  # "agent": the last answer wins
                 stmt = update(_table).where(_table.c.id == op.record_id)
             result = conn.execute(stmt.values(**op.values))
-            if not result.rowcount:
+            if not result.rowcount and not op.maybe_applied:
                 log.info("call-record update matched nothing", extra={"call_id": op.record_id, "op": op.kind})
         flush()
 
     @staticmethod
     def _resolve(op: _Op, exc: BaseException | None) -> None:
+        future, loop = op.future, op.loop
+        if future is None or loop is None:
+            return
+        op.future = None  # resolved once: held operations are resolved when the outage starts
+
         def _set() -> None:
-            if op.future.done():
+            if future.done():
                 return
             if exc is None:
-                op.future.set_result(None)
+                future.set_result(None)
             else:
-                op.future.set_exception(exc)
+                future.set_exception(exc)
 
         try:
-            op.loop.call_soon_threadsafe(_set)
+            loop.call_soon_threadsafe(_set)
         except RuntimeError:
             pass  # loop already closed: nobody is waiting any more
+
+
+def _retrieve(future: asyncio.Future[None]) -> None:
+    if not future.cancelled():
+        future.exception()
+
+
+def _already_written(conn: Connection, op: _Op) -> bool:
+    """For a row-adding operation retried after a commit that failed midway: is its row there?"""
+    v = op.values
+    if op.kind == "insert":
+        found = select(_table.c.id).where(_table.c.id == op.record_id)
+    elif op.kind == "event":
+        found = select(_events.c.id).where(_events.c.call_id == op.record_id, _events.c.kind == v["kind"],
+                                           _events.c.at == v["at"])
+    elif op.kind == "voicemail":
+        found = select(_voicemails.c.id).where(_voicemails.c.call_id == op.record_id,
+                                               _voicemails.c.path == v["path"])
+    else:
+        return False  # updates and the trace's upsert are idempotent
+    return conn.execute(found.limit(1)).first() is not None
+
+
+def _save_trace(conn: Connection, op: _Op) -> None:
+    v = op.values
+    result = conn.execute(update(_traces).where(_traces.c.call_id == op.record_id)
+                          .values(result=v["result"], trace=v["trace"], updated_at=v["updated_at"]))
+    if not result.rowcount:
+        conn.execute(insert(_traces).values(**v))
 
 
 _AgentUser = aliased(User, name="agent_user")

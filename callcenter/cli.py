@@ -1,5 +1,5 @@
 """Command line: ``callcenter serve | demo | cdr list|show | user add | tenant asr-model |
-flows validate|import|export|list|publish | transcribe | recordings purge``."""
+flows validate|import|export|list|publish | transcribe | recordings purge | bans list|lift``."""
 
 from __future__ import annotations
 
@@ -30,6 +30,12 @@ _NODE_FLAGS: dict[str, tuple[str, type]] = {
     "--rtp-port-min": ("rtp_port_min", int),
     "--rtp-port-max": ("rtp_port_max", int),
     "--log-level": ("log_level", str),
+    "--sip-tls-port": ("sip_tls_port", int),
+    "--sip-tls-cert": ("sip_tls_cert", Path),
+    "--sip-tls-key": ("sip_tls_key", Path),
+    "--sip-tls-ca-file": ("sip_tls_ca_file", Path),
+    "--tls-cert": ("tls_cert", Path),
+    "--tls-key": ("tls_key", Path),
 }
 _DB_FLAGS: dict[str, tuple[str, type]] = {
     "--data-dir": ("data_dir", Path),
@@ -112,6 +118,17 @@ def build_parser() -> argparse.ArgumentParser:
     purge = recordings.add_parser("purge", help="delete recordings past their tenant's retention now "
                                                 "(the node also does it every hour); legal holds are kept")
     _add_flags(purge, _DB_FLAGS)
+
+    bans = sub.add_parser("bans", help="sources banned after failed authentication (SIP digest, sign-in)") \
+        .add_subparsers(dest="bans_command", required=True)
+    bans_list = bans.add_parser("list", help="bans in force (a running node applies a lift within seconds)")
+    _add_flags(bans_list, _DB_FLAGS)
+    bans_list.add_argument("--json", action="store_true", help="one JSON object per line")
+    bans_lift = bans.add_parser("lift", help="lift a ban by id, or every ban on an address")
+    _add_flags(bans_lift, _DB_FLAGS)
+    target = bans_lift.add_mutually_exclusive_group(required=True)
+    target.add_argument("ban_id", nargs="?", type=int, help="the id shown by 'bans list'")
+    target.add_argument("--source", default=None, help="every ban on this address")
 
     user = sub.add_parser("user", help="users").add_subparsers(dest="user_command", required=True)
     user_add = user.add_parser("add", help="add a user with a generated password")
@@ -201,9 +218,9 @@ def _cmd_demo(args: argparse.Namespace) -> int:
               f"SIP phone {sip_user} secret {sip_password}", flush=True)
     for username, password in created.staff.items():
         print(f"Demo user {username} ({DEMO_STAFF[username].value}): login password {password}", flush=True)
-    print(f"Agents' softphone: http://{settings.http_host}:{settings.http_port}/agent "
+    print(f"Agents' softphone: {settings.http_url}/agent "
           f"(tenant {DEMO_SLUG}, an agent's login)", flush=True)
-    print(f"Quality review: http://{settings.http_host}:{settings.http_port}/qa "
+    print(f"Quality review: {settings.http_url}/qa "
           f"(tenant {DEMO_SLUG}, user qa, supervisor or admin)", flush=True)
     return _run_node(settings)
 
@@ -471,6 +488,47 @@ def _cmd_recordings(args: argparse.Namespace) -> int:
     return 0
 
 
+def _cmd_bans(args: argparse.Namespace) -> int:
+    import getpass
+
+    from callcenter.bans import active_bans, lift_ban, lift_bans_on
+    from callcenter.db import migrate
+
+    settings = _settings(args, _DB_FLAGS)
+    engine = _existing_engine(settings)
+    try:
+        migrate(engine)
+        with Session(engine) as db:
+            if args.bans_command == "list":
+                rows = active_bans(db)
+                for row in rows:
+                    item = {"id": row.id, "protocol": row.protocol, "source": row.source, "account": row.account,
+                            "tenant_id": row.tenant_id, "failures": row.failures, "since": row.since.isoformat(),
+                            "until": row.until.isoformat()}
+                    if args.json:
+                        print(json.dumps(item))
+                    else:
+                        who = row.source + (f" as {row.account}" if row.account else " (every account)")
+                        print(f"{row.id:>6}  {row.protocol:<4}  {who}  {row.failures} failures, "
+                              f"until {row.until:%Y-%m-%d %H:%M:%S} UTC")
+                if not rows and not args.json:
+                    print("no bans in force")
+                return 0
+            by = f"operator {getpass.getuser()}"
+            if args.source is not None:
+                lifted = [row.id for row in lift_bans_on(db, args.source, by)]
+            else:
+                one = lift_ban(db, args.ban_id, by)
+                lifted = [one.id] if one is not None else []
+            db.commit()
+    finally:
+        engine.dispose()
+    if not lifted:
+        raise CliError("no ban in force with that id" if args.source is None else f"no ban in force on {args.source}")
+    print(f"{len(lifted)} ban(s) lifted: " + ", ".join(map(str, lifted)))
+    return 0
+
+
 def main(argv: list[str] | None = None) -> int:
     """Entry point of the ``callcenter`` command."""
     args = build_parser().parse_args(argv)
@@ -483,6 +541,7 @@ def main(argv: list[str] | None = None) -> int:
         "tenant": _cmd_tenant,
         "transcribe": _cmd_transcribe,
         "recordings": _cmd_recordings,
+        "bans": _cmd_bans,
     }
     try:
         return handlers[args.command](args)

@@ -12,6 +12,9 @@ from sqlalchemy.engine import make_url
 
 MIGRATIONS_DIR = Path(__file__).resolve().parent / "migrations"
 SQLITE_BUSY_TIMEOUT_MS = 5000
+PG_CONNECT_TIMEOUT_S = 5
+"""libpq waits for ever on a server that does not answer (a host gone, packets dropped): a connect
+gives up after this, so the node sees an outage instead of hanging in it."""
 MIGRATION_LOCK_ID = 0x63616C6C  # "call": pg_advisory lock key serialising migrate() across nodes
 
 
@@ -31,6 +34,8 @@ def _sqlite_pragmas(dbapi_conn: Any, _record: Any) -> None:
 def make_engine(url: str) -> Engine:
     """Create a sync engine; SQLite gets WAL, synchronous=NORMAL, foreign keys, busy_timeout."""
     parsed = make_url(url)
+    if parsed.get_backend_name() == "postgresql":
+        return create_engine(url, pool_pre_ping=True, connect_args={"connect_timeout": PG_CONNECT_TIMEOUT_S})
     if parsed.get_backend_name() != "sqlite":
         return create_engine(url, pool_pre_ping=True)
     if parsed.database and parsed.database != ":memory:":

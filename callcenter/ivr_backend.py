@@ -1,6 +1,13 @@
 """The IVR engine's services backed by this node: database lookups and writes off the event
 loop, compiled flow versions cached (they never change), and the queue the IVR hands
-calls to until the ACD takes them."""
+calls to until the ACD takes them.
+
+A call must not fail because the database is unavailable: traces and voicemails go through
+the call-record store (held and written when it is back), and the lookups a call makes
+(the flow published on a number, calendars, a tenant's CRM hosts) fall back to what was read
+last; :meth:`DbBackend.warm` reads them all at start, so even the first call after a restart
+finds them.
+"""
 
 from __future__ import annotations
 
@@ -8,13 +15,16 @@ import asyncio
 import logging
 import time
 import wave
+from collections.abc import Callable
+from contextlib import suppress
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol, TypeVar
 
 from sqlalchemy import Engine, select
 from sqlalchemy.orm import Session
 
-from callcenter.models import BusinessCalendarRow, FlowVersion, IvrTrace, Number, Tenant, Voicemail, utcnow
+from callcenter.db_health import OutageNotice, database_unavailable
+from callcenter.models import BusinessCalendarRow, FlowVersion, Number, Tenant
 from ivr.calendar import BusinessCalendar
 from ivr.compiler import CompiledFlow, compile_flow
 from ivr.runtime import FlowRun
@@ -26,19 +36,82 @@ from sip_bridge.tones import sine
 logger = logging.getLogger(__name__)
 
 PUBLISHED_TTL = 2.0
+RETRY_AFTER = 2.0
+"""While the database is unavailable, lookups try it again at most this often (one that hangs
+instead of refusing costs a connect timeout each time); in between they use what was read last."""
+
+T = TypeVar("T")
+
+
+class CallWrites(Protocol):
+    """What the IVR writes about a call (``CallRecordStore``): held through database outages."""
+
+    async def ivr_trace(self, record_id: str, *, tenant_id: int | None, flow_version_id: int | None,
+                        result: str | None, trace: dict[str, Any]) -> None: ...
+
+    async def voicemail(self, record_id: str, *, tenant_id: int | None, path: str, seconds: float) -> None: ...
 
 
 class DbBackend:
     """TenantDirectory, TraceSink, VoicemailSink and FlowLoader on the node's database."""
 
-    def __init__(self, engine: Engine, *, allow_private_http: bool = False) -> None:
+    def __init__(self, engine: Engine, records: CallWrites, *, allow_private_http: bool = False) -> None:
         self.engine = engine
+        self.records = records
         self.allow_private_http = allow_private_http
         self._flows: dict[int, tuple[CompiledFlow, int]] = {}
         self._published: dict[str, tuple[int | None, float]] = {}
+        #: what the last successful reads said, for when the database is unavailable
+        self._calendars: dict[tuple[int | None, str], BusinessCalendar | None] = {}
+        self._policies: dict[int | None, HttpPolicy] = {}
+        self._outage = OutageNotice(logger, "database unavailable: calls use the flows, calendars and CRM "
+                                            "hosts read last", "database available again: IVR lookups read it")
+        self._failed_at = 0.0
 
-    async def _db(self, fn: Any, *args: Any) -> Any:
+    async def _db(self, fn: Callable[..., T], *args: Any) -> T:
         return await asyncio.get_running_loop().run_in_executor(None, fn, *args)
+
+    async def _read(self, fn: Callable[..., T], *args: Any, last: Callable[[], T]) -> T:
+        """``fn(*args)`` in a worker thread; while the database is unavailable, ``last()`` (what
+        the previous read said; a KeyError there means there is nothing to fall back to)."""
+        if self._outage.down and time.monotonic() - self._failed_at < RETRY_AFTER:
+            with suppress(KeyError):
+                return last()
+        try:
+            value = await self._db(fn, *args)
+        except Exception as exc:
+            if not database_unavailable(exc):
+                raise
+            self._failed_at = time.monotonic()
+            try:
+                fallback = last()
+            except KeyError:
+                raise exc from None
+            self._outage.failed(exc)
+            return fallback
+        self._outage.ok()
+        return value
+
+    async def warm(self) -> None:
+        """Read every number's flow, calendar and tenant policy now (at start), so that calls find
+        them even if the database goes away before anyone asked."""
+        published, calendars, policies = await self._db(self._read_all)
+        expires = time.monotonic() + PUBLISHED_TTL
+        self._published.update({number: (version, expires) for number, version in published.items()})
+        self._calendars.update(calendars)
+        self._policies.update(policies)
+        for version_id in {v for v in published.values() if v is not None}:
+            await self.load(version_id)
+
+    def _read_all(self) -> tuple[dict[str, int | None], dict[tuple[int | None, str], BusinessCalendar | None],
+                                 dict[int | None, HttpPolicy]]:
+        with Session(self.engine) as db:
+            published = {n.number: n.flow_version_id for n in db.scalars(select(Number))}
+            calendars: dict[tuple[int | None, str], BusinessCalendar | None] = {
+                (c.tenant_id, c.name): BusinessCalendar.model_validate(c.definition)
+                for c in db.scalars(select(BusinessCalendarRow))}
+            policies: dict[int | None, HttpPolicy] = {t.id: self._policy_of(t) for t in db.scalars(select(Tenant))}
+        return published, calendars, policies
 
     # -- FlowLoader ------------------------------------------------------------------------
     async def load(self, version_id: int) -> tuple[CompiledFlow, int]:
@@ -61,7 +134,8 @@ class DbBackend:
         cached = self._published.get(number)
         if cached is not None and cached[1] > now:
             return cached[0]
-        version = await self._db(self._published_version, number)
+        version = await self._read(self._published_version, number,
+                                   last=lambda: self._published[number][0])
         self._published[number] = (version, now + PUBLISHED_TTL)
         return version
 
@@ -75,7 +149,10 @@ class DbBackend:
 
     # -- TenantDirectory -------------------------------------------------------------------
     async def calendar(self, tenant_id: int | None, name: str) -> BusinessCalendar | None:
-        return await self._db(self._calendar, tenant_id, name)
+        key = (tenant_id, name)
+        calendar = await self._read(self._calendar, tenant_id, name, last=lambda: self._calendars[key])
+        self._calendars[key] = calendar
+        return calendar
 
     def _calendar(self, tenant_id: int | None, name: str) -> BusinessCalendar | None:
         with Session(self.engine) as db:
@@ -84,36 +161,26 @@ class DbBackend:
             return BusinessCalendar.model_validate(row.definition) if row is not None else None
 
     async def http_policy(self, tenant_id: int | None) -> HttpPolicy:
-        return await self._db(self._http_policy, tenant_id)
+        policy = await self._read(self._http_policy, tenant_id, last=lambda: self._policies[tenant_id])
+        self._policies[tenant_id] = policy
+        return policy
 
     def _http_policy(self, tenant_id: int | None) -> HttpPolicy:
         with Session(self.engine) as db:
-            tenant = db.get(Tenant, tenant_id) if tenant_id is not None else None
-            hosts = tuple(tenant.http_allow_hosts or ()) if tenant is not None else ()
-            return HttpPolicy(allow_hosts=hosts, allow_private=self.allow_private_http)
+            return self._policy_of(db.get(Tenant, tenant_id) if tenant_id is not None else None)
+
+    def _policy_of(self, tenant: Tenant | None) -> HttpPolicy:
+        hosts = tuple(tenant.http_allow_hosts or ()) if tenant is not None else ()
+        return HttpPolicy(allow_hosts=hosts, allow_private=self.allow_private_http)
 
     # -- TraceSink ---------------------------------------------------------------------------
     async def save(self, trace: Trace) -> None:
-        await self._db(self._save, trace.call_id, trace.tenant_id, trace.flow_version_id, trace.result,
-                       trace.as_dict())
-
-    def _save(self, call_id: str, tenant_id: int | None, version_id: int | None, result: str | None,
-              body: dict[str, Any]) -> None:
-        with Session(self.engine) as db, db.begin():
-            row = db.get(IvrTrace, call_id)
-            if row is None:
-                db.add(IvrTrace(call_id=call_id, tenant_id=tenant_id, flow_version_id=version_id, result=result,
-                                trace=body, updated_at=utcnow()))
-            else:
-                row.result, row.trace, row.updated_at = result, body, utcnow()
+        await self.records.ivr_trace(trace.call_id, tenant_id=trace.tenant_id, flow_version_id=trace.flow_version_id,
+                                     result=trace.result, trace=trace.as_dict())
 
     # -- VoicemailSink -------------------------------------------------------------------------
     async def store(self, run: FlowRun, path: Path, seconds: float) -> None:
-        await self._db(self._store_voicemail, run.tenant_id, run.call.id, str(path), seconds)
-
-    def _store_voicemail(self, tenant_id: int | None, call_id: str, path: str, seconds: float) -> None:
-        with Session(self.engine) as db, db.begin():
-            db.add(Voicemail(tenant_id=tenant_id, call_id=call_id, path=path, seconds=seconds, created_at=utcnow()))
+        await self.records.voicemail(run.call.id, tenant_id=run.tenant_id, path=str(path), seconds=seconds)
 
 
 def make_hold_music(path: Path) -> None:

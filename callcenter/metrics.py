@@ -6,7 +6,7 @@ import logging
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 
-from prometheus_client import CollectorRegistry, Counter, Histogram
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
 from prometheus_client.metrics_core import Metric
 from prometheus_client.registry import Collector
@@ -32,6 +32,33 @@ CDR_WRITE_ERRORS = Counter(
     "Call-record operations that failed to commit",
     registry=REGISTRY,
 )
+CDR_PENDING = Gauge(
+    "callcenter_cdr_pending_operations",
+    "Call-record operations (starts, answers, ends, events, IVR traces, voicemails) not written yet;"
+    " they pile up while the database is unavailable",
+    registry=REGISTRY,
+)
+CDR_DROPPED = Counter(
+    "callcenter_cdr_dropped_operations",
+    "Call-record operations dropped because call_record_backlog was full during a database outage",
+    registry=REGISTRY,
+)
+DATABASE_UP = Gauge(
+    "callcenter_database_up",
+    "1 while the node's database answers, 0 during an outage",
+    registry=REGISTRY,
+)
+DATABASE_OUTAGES = Counter(
+    "callcenter_database_outages",
+    "Database outages seen by this node (a failed connect or a connection lost, until one works again)",
+    registry=REGISTRY,
+)
+RECORDING_FAILURES = Counter(
+    "callcenter_recording_failures",
+    "Recordings marked failed, by reason (disk_full: the recordings disk had no space left; io_error)",
+    labelnames=["reason"],
+    registry=REGISTRY,
+)
 
 
 @dataclass
@@ -45,10 +72,13 @@ class NodeStats:
     rtp_in: int = 0
     rtp_out: int = 0
     rtp_lost: int = 0
+    srtp_rejected: int = 0
+    """SRTP/SRTCP packets dropped because they failed authentication or the replay check."""
 
 
 def _families() -> tuple[
-    GaugeMetricFamily, CounterMetricFamily, CounterMetricFamily, CounterMetricFamily, CounterMetricFamily
+    GaugeMetricFamily, CounterMetricFamily, CounterMetricFamily, CounterMetricFamily, CounterMetricFamily,
+    CounterMetricFamily,
 ]:
     return (
         GaugeMetricFamily("callcenter_active_calls", "Calls in progress on this node"),
@@ -60,6 +90,8 @@ def _families() -> tuple[
         ),
         CounterMetricFamily("callcenter_rtp_packets", "RTP packets by direction", labels=["direction"]),
         CounterMetricFamily("callcenter_rtp_packets_lost", "RTP packets lost (sequence gaps)"),
+        CounterMetricFamily("callcenter_srtp_packets_rejected",
+                            "SRTP/SRTCP packets dropped: failed authentication or replay check"),
     )
 
 
@@ -80,7 +112,7 @@ class NodeCollector(Collector):
             # A scrape must not fail because the node is starting or stopping.
             log.exception("node stats unavailable")
             return
-        active, calls, sip, rtp, lost = _families()
+        active, calls, sip, rtp, lost, srtp_rejected = _families()
         active.add_metric([], stats.active_calls)
         for result, count in sorted(stats.calls_by_result.items()):
             calls.add_metric([result], count)
@@ -89,7 +121,8 @@ class NodeCollector(Collector):
         rtp.add_metric(["in"], stats.rtp_in)
         rtp.add_metric(["out"], stats.rtp_out)
         lost.add_metric([], stats.rtp_lost)
-        yield from (active, calls, sip, rtp, lost)
+        srtp_rejected.add_metric([], stats.srtp_rejected)
+        yield from (active, calls, sip, rtp, lost, srtp_rejected)
 
 
 _node_collector: NodeCollector | None = None
@@ -103,3 +136,11 @@ def register_node(get_stats: Callable[[], NodeStats]) -> NodeCollector:
     _node_collector = NodeCollector(get_stats)
     REGISTRY.register(_node_collector)
     return _node_collector
+
+
+SECURITY_EVENTS = Counter(
+    "callcenter_security_events",
+    "Security events: bans after failed authentication, challenges from peers that are not trunks, ...",
+    labelnames=["event"],
+    registry=REGISTRY,
+)

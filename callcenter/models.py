@@ -79,6 +79,7 @@ class HangupSide(enum.StrEnum):
 class Transport(enum.StrEnum):
     UDP = "udp"
     TCP = "tcp"
+    TLS = "tls"
 
 
 def _in(column: str, values: type[enum.StrEnum]) -> str:
@@ -190,6 +191,10 @@ class Trunk(Base):
     priority: Mapped[int] = mapped_column(Integer, default=100)
     """Lower first when several trunks can carry an outbound call."""
     enabled: Mapped[bool] = mapped_column(Boolean, default=True)
+    require_tls: Mapped[bool] = mapped_column(Boolean, default=False)
+    """Calls from this trunk must come over TLS (403 otherwise); outbound needs ``outbound_transport`` tls."""
+    require_srtp: Mapped[bool] = mapped_column(Boolean, default=False)
+    """Media with this trunk must be SRTP (a plain offer gets 488; our offers are RTP/SAVP only)."""
 
 
 class Number(Base):
@@ -351,6 +356,10 @@ class Agent(Base):
     skills: Mapped[dict[str, int]] = mapped_column(JSON, default=dict)
     sip_ha1: Mapped[str | None] = mapped_column(String(64))
     """md5(sip_user:realm:password) for the phone's digest auth; the SIP password itself is never stored."""
+    require_tls: Mapped[bool] = mapped_column(Boolean, default=False)
+    """The agent's SIP phone must register over TLS (403 otherwise), so it is rung over TLS."""
+    require_srtp: Mapped[bool] = mapped_column(Boolean, default=False)
+    """Calls to the agent's SIP phone offer SRTP only (RTP/SAVP)."""
 
 
 class AgentStateChange(Base):
@@ -392,6 +401,28 @@ class AuditLog(Base):
     at: Mapped[datetime] = mapped_column(default=utcnow)
 
 
+class AuthBan(Base):
+    """A source address (``account`` None), or one account from a source, refused after too many
+    failed authentications (``authguard``). Kept so a restart does not lift it and so the
+    operator can list and lift bans (``callcenter bans``)."""
+
+    __tablename__ = "auth_bans"
+    __table_args__ = (Index("ix_auth_bans_until", "until"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    protocol: Mapped[str] = mapped_column(String(8))
+    """``sip`` or ``http``."""
+    source: Mapped[str] = mapped_column(String(64))
+    account: Mapped[str | None] = mapped_column(String(200))
+    """The SIP user or ``tenant/username`` banned from ``source``; None: the whole source."""
+    tenant_id: Mapped[int | None] = mapped_column(ForeignKey("tenants.id", ondelete="CASCADE"), index=True)
+    failures: Mapped[int] = mapped_column(Integer)
+    since: Mapped[datetime] = mapped_column()
+    until: Mapped[datetime] = mapped_column()
+    lifted_at: Mapped[datetime | None] = mapped_column()
+    lifted_by: Mapped[str | None] = mapped_column(String(100))
+
+
 class ApiToken(Base):
     """A login session; the same token works as cookie and as bearer token."""
 
@@ -410,7 +441,9 @@ class Recording(Base):
     """One call's recording: two channels (caller, agent), encrypted on disk.
 
     ``status``: ``recording`` (live, a journal on disk), ``complete``, ``incomplete`` (the node
-    died mid-call; the audio up to then is kept), ``purged`` (retention removed the file).
+    died mid-call; the audio up to then is kept), ``failed`` (the recordings disk was full or
+    could not be written; no audio is kept, the call itself went on), ``purged`` (retention
+    removed the file).
     """
 
     __tablename__ = "recordings"

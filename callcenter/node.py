@@ -20,14 +20,17 @@ from sip_bridge.call import Call
 from sip_bridge.media import RtpStream
 from sip_bridge.endpoint import EndpointConfig, SipEndpoint
 from sip_bridge.registrar import Registrar
+from sip_bridge.tls import client_context, server_context
 from sip_bridge.trunks import TrunkMonitor
 
 from . import models
 from .acd_service import AcdService
+from .bans import BanService
 from .bus import EventBus
 from .api import AppContext, create_app
 from .cdr import CallRecordStore
 from .db import make_engine, migrate
+from .db_health import DatabaseHealth
 from .entry import EntryPoints
 from .flows import prompt_library
 from .ivr_backend import DbBackend, HoldQueue, make_hold_music
@@ -81,10 +84,12 @@ class Node:
         self.settings = settings
         settings.data_dir.mkdir(parents=True, exist_ok=True)
         self.engine = make_engine(settings.effective_database_url)
-        self.store = CallRecordStore(self.engine)
+        #: Logs and counts database outages (the node rides them out: see callcenter/cdr.py).
+        self.db_health = DatabaseHealth(self.engine)
+        self.store = CallRecordStore(self.engine, backlog=settings.call_record_backlog)
         self.endpoint: SipEndpoint | None = None
         self.monitor: TrunkMonitor | None = None
-        self.speech = SpeechEngines(settings.asr_model, settings.asr_workers)
+        self.speech = SpeechEngines(settings.asr_model, settings.asr_workers, settings.asr_timeout)
         self._prompt_warmup: asyncio.Task[None] | None = None
         self.acd: AcdService | None = None
         self.softphones: SoftphoneService | None = None
@@ -97,6 +102,8 @@ class Node:
         self.ivr_backend: DbBackend | None = None
         #: The ACD's typed events per tenant, for the supervisor view and reports.
         self.bus = EventBus()
+        #: Failed authentications (SIP digest, HTTP sign-in) and the bans they lead to.
+        self.bans = BanService(self.engine, settings)
         self._stopping = asyncio.Event()
 
     def _speech_model(self, tenant_id: int) -> Any:
@@ -111,7 +118,7 @@ class Node:
         live_lost = sum(c.stream.lost for c in ep.calls.values() if isinstance(c.stream, RtpStream))
         return NodeStats(active_calls=ep.active_calls, calls_by_result=dict(ep.stats.calls_by_result),
                          sip_messages=dict(ep.stats.messages), rtp_in=media.packets_in, rtp_out=media.packets_out,
-                         rtp_lost=media.packets_lost + live_lost)
+                         rtp_lost=media.packets_lost + live_lost, srtp_rejected=media.dropped_srtp)
 
     def node_status(self) -> dict[str, object]:
         ep = self.endpoint
@@ -123,6 +130,7 @@ class Node:
         if self.ivr_backend is not None:
             self.ivr_backend.forget_published()
         table = await asyncio.get_running_loop().run_in_executor(None, load_routing, self.engine)
+        self.bans.trust(net for trunk in table.trunks for net in trunk.inbound_networks)
         if self.endpoint is not None:
             self.endpoint.routing = table
         if self.monitor is not None:
@@ -139,7 +147,8 @@ class Node:
         if not music.exists():
             await asyncio.get_running_loop().run_in_executor(None, make_hold_music, music)
         announcement = await prompts.tts("All our agents are busy. Please hold, your call is important to us.", "en")
-        backend = self.ivr_backend = DbBackend(self.engine, allow_private_http=s.ivr_http_allow_private)
+        backend = self.ivr_backend = DbBackend(self.engine, self.store, allow_private_http=s.ivr_http_allow_private)
+        await backend.warm()  # calls find flows, calendars and CRM hosts even if the database goes away
         self.acd = AcdService(self.engine, prompts, music, HoldQueue(music, announcement), publish=self._publish,
                               records=self.store)
         self.acd.recordings = self.recordings
@@ -180,12 +189,18 @@ class Node:
         config = EndpointConfig(bind_host=s.sip_host, advertised_ip=s.advertised_ip, sip_port=s.sip_port,
                                 rtp_port_min=s.rtp_port_min, rtp_port_max=s.rtp_port_max, max_calls=s.max_calls,
                                 rate_limit=s.rate_limit_per_ip, rate_burst=s.rate_limit_burst,
-                                rtp_timeout=s.rtp_timeout, secret=s.effective_secret_key.encode())
+                                rtp_timeout=s.rtp_timeout, secret=s.effective_secret_key.encode(),
+                                tls_port=s.sip_tls_port,
+                                tls_server=server_context(s.sip_tls_cert, s.sip_tls_key)
+                                if s.sip_tls_cert is not None and s.sip_tls_key is not None else None,
+                                tls_client=client_context(s.sip_tls_ca_file, s.sip_tls_cert, s.sip_tls_key))
         routing = await loop.run_in_executor(None, load_routing, self.engine)
+        self.bans.trust(net for trunk in routing.trunks for net in trunk.inbound_networks)
+        await self.bans.start()
         assert self.acd is not None
-        registrar = Registrar(self.acd, on_change=self.acd.device_changed)
+        registrar = Registrar(self.acd, on_change=self.acd.device_changed, guard=self.bans.sip)
         self.endpoint = SipEndpoint(config, routing, RecordObserver(self.store, self.recordings), entries.handle,
-                                    registrar=registrar)
+                                    registrar=registrar, guard=self.bans.sip, security=self.bans)
         self.acd.endpoint = self.endpoint
         await self.endpoint.start()
         assert self.endpoint.clock is not None
@@ -209,9 +224,13 @@ class Node:
         app = create_app(AppContext(settings=s, engine=self.engine, node_status=self.node_status,
                                     on_routing_changed=routing_changed, acd=self.acd, on_acd_changed=acd_changed,
                                     softphones=self.softphones, recordings=self.recordings,
-                                    bus=self.bus, monitors=self.monitors))
-        server = uvicorn.Server(uvicorn.Config(app, host=s.http_host, port=s.http_port, log_config=None,
-                                               access_log=False, lifespan="off"))
+                                    bus=self.bus, monitors=self.monitors, bans=self.bans))
+        # X-Forwarded-* only from the configured proxies: anyone else could pick the address
+        # that sign-in bans count (uvicorn trusts 127.0.0.1 by default).
+        server = uvicorn.Server(uvicorn.Config(
+            app, host=s.http_host, port=s.http_port, log_config=None, access_log=False, lifespan="off",
+            ssl_certfile=s.tls_cert, ssl_keyfile=s.tls_key, proxy_headers=bool(s.forwarded_allow_ips),
+            forwarded_allow_ips=s.forwarded_allow_ips or None))
         # uvicorn catches SIGINT/SIGTERM while it serves and re-raises them after its
         # shutdown; either way ends up here and the SIP side stops cleanly too.
         for sig in (signal.SIGINT, signal.SIGTERM):
@@ -219,10 +238,11 @@ class Node:
         http = loop.create_task(server.serve())
         while not server.started and not http.done():  # "ready" means the API answers too
             await asyncio.sleep(0.01)
-        logger.info("node ready: SIP %s:%d, HTTP http://%s:%d, data %s", s.sip_host, self.endpoint.config.sip_port,
-                    s.http_host, s.http_port, s.data_dir)
-        print(f"callcenter node ready: SIP udp/tcp {s.sip_host}:{self.endpoint.config.sip_port}, "
-              f"HTTP http://{s.http_host}:{s.http_port}", flush=True)
+        logger.info("node ready: SIP %s:%d, HTTP %s, data %s", s.sip_host, self.endpoint.config.sip_port,
+                    s.http_url, s.data_dir)
+        tls = f", tls {s.sip_host}:{config.tls_port}" if config.tls_server is not None else ""
+        print(f"callcenter node ready: SIP udp/tcp {s.sip_host}:{self.endpoint.config.sip_port}{tls}, "
+              f"HTTP {s.http_url}", flush=True)
         stop = loop.create_task(self._stopping.wait())
         await asyncio.wait({http, stop}, return_when=asyncio.FIRST_COMPLETED)
         logger.info("stopping")
@@ -234,6 +254,7 @@ class Node:
         await self.endpoint.stop()
         await self.recordings.stop()
         await self.transcription.stop()
+        await self.bans.stop()
         server.should_exit = True
         await http
         await self.store.close()

@@ -7,11 +7,20 @@ writer thread, which encrypts and appends them to each recording's journal. A SI
 therefore loses at most the last half second. When the call ends, the journal is compressed,
 encrypted and stored in a worker thread, the database row completed, and transcription
 queued. At start, journals left by a crash are finished the same way and marked incomplete.
+
+Faults leave the call alone. A full recordings disk (``ENOSPC``, or a quota) while the journal
+is written, while it is created or while the finished file is stored marks that recording
+``failed``: one error line with the call's id, ``callcenter_recording_failures_total{reason=
+"disk_full"}``, and its journal deleted at once, which gives the space back to the other
+calls' recordings; the call is not recorded again. While the database is unavailable,
+recordings go on from the tenant policies and keys read at start; their rows are written when
+it is back (the journal stays until then, so a node stopped meanwhile finishes it at start).
 """
 
 from __future__ import annotations
 
 import asyncio
+import errno
 import logging
 import os
 import random
@@ -26,7 +35,7 @@ from typing import Any
 from sqlalchemy import Engine, delete, select, update
 from sqlalchemy.orm import Session
 
-from recordings.archive import archive_journal
+from recordings.archive import Archived, archive_journal
 from recordings.crypto import generate_key, load_master_key, unwrap_key, wrap_key
 from recordings.journal import JournalWriter, read_journal
 from recordings.policy import records
@@ -34,6 +43,8 @@ from recordings.recorder import CHANNELS, RATE, CallRecording, pauses_from_event
 from recordings.storage import RecordingStorage
 from sip_bridge.call import Call
 
+from .db_health import OutageNotice, database_unavailable
+from .metrics import RECORDING_FAILURES
 from .models import Recording, Tenant, Transcript
 from .transcripts import unindex_transcript
 
@@ -44,6 +55,18 @@ PURGE_INTERVAL = 3600.0
 FINISHING_WORKERS = max(1, min(2, (os.cpu_count() or 2) - 1))
 """Threads compressing finished recordings: Opus encoding holds the GIL part of the time, so a
 core is left to the event loop."""
+ROW_RETRY = 5.0
+"""Seconds between attempts to write a recording's row while the database is unavailable."""
+FAILURES = {
+    "disk_full": "recording failed: no space left on the recordings disk; the call goes on unrecorded",
+    "io_error": "recording failed: the recordings disk could not be written; the call goes on unrecorded",
+}
+for _reason in FAILURES:
+    RECORDING_FAILURES.labels(reason=_reason)  # the series exist (at 0) for alert rules before any failure
+
+
+def failure_reason(exc: OSError) -> str:
+    return "disk_full" if exc.errno in (errno.ENOSPC, errno.EDQUOT) else "io_error"
 
 
 class TenantKeys:
@@ -73,6 +96,14 @@ class TenantKeys:
             key = self._keys[tenant_id] = unwrap_key(self._master, wrapped, tenant_id)
             return key
 
+    def load_existing(self) -> None:
+        """Unwrap every tenant's key that exists now (blocking), so recordings start without the database."""
+        with self._lock, Session(self._engine) as db:
+            wrapped = db.execute(select(Tenant.id, Tenant.recording_key).where(Tenant.recording_key.is_not(None)))
+            for tenant_id, key in wrapped:
+                if tenant_id not in self._keys and key is not None:
+                    self._keys[tenant_id] = unwrap_key(self._master, key, tenant_id)
+
 
 @dataclass
 class LiveRecording:
@@ -83,6 +114,8 @@ class LiveRecording:
     fmt: str
     started_at: datetime
     agent_leg: Call | None = None
+    failed: bool = False
+    """The disk refused it (see RecordingService._fail): no more writes, nothing to finish."""
 
 
 class RecordingService:
@@ -103,6 +136,13 @@ class RecordingService:
         self._purger: asyncio.Task[None] | None = None
         self._starting: dict[str, asyncio.Future[LiveRecording | None]] = {}
         self._loop: asyncio.AbstractEventLoop | None = None
+        #: calls whose recording failed: not started again (until the call ends)
+        self._failed: set[str] = set()
+        #: each tenant's recording policy and format as last read, for when the database is unavailable
+        self._policies: dict[int, tuple[dict[str, Any], str] | None] = {}
+        self._db_outage = OutageNotice(logger, "database unavailable: recordings go on, their rows are written "
+                                               "when it is back", "database available again: recording rows written")
+        self._stopping = asyncio.Event()
 
     def call_on_loop(self, fn: Callable[..., Any], *args: Any) -> Any:
         """Run ``fn`` on the node's loop from another thread (the HTTP API's) and return its result."""
@@ -116,6 +156,8 @@ class RecordingService:
     # -- node lifecycle -------------------------------------------------------------------
     async def start(self) -> None:
         loop = self._loop = asyncio.get_running_loop()
+        await loop.run_in_executor(None, self.keys.load_existing)
+        self._policies.update(await loop.run_in_executor(None, self._all_settings))
         recovered = await loop.run_in_executor(self._finishers, self.recover)
         for recording_id in recovered:
             self._stored(recording_id)
@@ -124,6 +166,7 @@ class RecordingService:
 
     async def stop(self) -> None:
         """Finish every live recording (a clean stop leaves complete files)."""
+        self._stopping.set()
         for task in (self._flusher, self._purger):
             if task is not None:
                 task.cancel()
@@ -140,7 +183,7 @@ class RecordingService:
         self._spawn(self._record_ivr(call, tenant_id))
 
     async def _record_ivr(self, call: Call, tenant_id: int) -> None:
-        settings = await asyncio.to_thread(self._settings, tenant_id)
+        settings = await self._policy(call, tenant_id)
         if settings is None or not settings[0].get("ivr") or not records(settings[0], None, random.random()):
             return
         await call.wait_answered()
@@ -152,7 +195,9 @@ class RecordingService:
         """An agent took the call (also the next one after a transfer): their leg is the agent channel."""
         live = self.live.get(call.id)
         if live is None:
-            settings = await asyncio.to_thread(self._settings, tenant_id)
+            if call.id in self._failed:
+                return
+            settings = await self._policy(call, tenant_id)
             if settings is None or not records(settings[0], queue, random.random()):
                 return
             live = await self._ensure(call, tenant_id, settings[1])
@@ -180,8 +225,12 @@ class RecordingService:
             live = await self._create(call, tenant_id, fmt)
             future.set_result(live)
             return live
-        except Exception:
-            logger.exception("recording could not start", extra={"call_id": call.id})
+        except Exception as exc:
+            if database_unavailable(exc):  # the tenant's first recording needs its key made: not now
+                self._db_outage.failed(exc)
+                logger.info("recording not started: database unavailable", extra={"call_id": call.id})
+            else:
+                logger.exception("recording could not start", extra={"call_id": call.id})
             future.set_result(None)
             return None
         finally:
@@ -194,12 +243,23 @@ class RecordingService:
                   "started_at": started_at.isoformat(), "format": fmt, "rate": RATE, "encoding": "mulaw",
                   "channels": list(CHANNELS)}
         # journal first, then the row: recovery works from journals, so no row is ever without audio
-        journal = await asyncio.get_running_loop().run_in_executor(self._io, self._open_journal, tenant_id,
-                                                                   recording_id, header)
-        await asyncio.to_thread(self._insert_row, recording_id, tenant_id, call.id, fmt, started_at)
-        if call.ended:
-            await asyncio.get_running_loop().run_in_executor(self._io, journal.close)
-            await asyncio.to_thread(self._forget, tenant_id, recording_id)
+        try:
+            journal = await asyncio.get_running_loop().run_in_executor(self._io, self._open_journal, tenant_id,
+                                                                       recording_id, header)
+        except OSError as exc:
+            self._report_failure(call, recording_id, exc, "starting")
+            self._spawn(self._write_row(self._mark_failed, tenant_id, recording_id, call.id, fmt, started_at))
+            return None
+        try:
+            await asyncio.to_thread(self._insert_row, recording_id, tenant_id, call.id, fmt, started_at)
+        except Exception as exc:
+            if not database_unavailable(exc):
+                await asyncio.get_running_loop().run_in_executor(self._io, journal.abandon)
+                raise
+            self._db_outage.failed(exc)  # recorded all the same: finishing writes the row
+        if call.ended:  # nothing to record: the journal goes, then the row (recovery copes with either left)
+            await asyncio.get_running_loop().run_in_executor(self._io, journal.abandon)
+            self._spawn(self._write_row(self._forget, recording_id))
             return None
         loop = asyncio.get_running_loop()
         recording = CallRecording(recording_id, clock=loop.time, source=call)
@@ -218,14 +278,31 @@ class RecordingService:
                              started_at=started_at, pauses=[], legal_hold=False))
             db.commit()
 
-    def _settings(self, tenant_id: int) -> tuple[dict[str, Any], str] | None:
+    async def _policy(self, call: Call, tenant_id: int) -> tuple[dict[str, Any], str] | None:
         """The tenant's recording policy and file format (read once per call: changes apply to
-        the next calls)."""
+        the next calls); while the database is unavailable, as last read."""
+        try:
+            settings = await asyncio.to_thread(self._settings, tenant_id)
+        except Exception as exc:
+            if not database_unavailable(exc):
+                raise
+            self._db_outage.failed(exc)
+            if tenant_id not in self._policies:
+                logger.info("call not recorded: database unavailable", extra={"call_id": call.id})
+            return self._policies.get(tenant_id)
+        self._policies[tenant_id] = settings
+        return settings
+
+    def _settings(self, tenant_id: int) -> tuple[dict[str, Any], str] | None:
         with Session(self.engine) as db:
             tenant = db.get(Tenant, tenant_id)
             if tenant is None:
                 return None
             return tenant.recording_policy or {}, tenant.recording_format or "opus"
+
+    def _all_settings(self) -> dict[int, tuple[dict[str, Any], str] | None]:
+        with Session(self.engine) as db:
+            return {t.id: (t.recording_policy or {}, t.recording_format or "opus") for t in db.scalars(select(Tenant))}
 
     # -- pause -----------------------------------------------------------------------------
     def pause(self, call_id: str, reason: str) -> bool | None:
@@ -252,21 +329,82 @@ class RecordingService:
             batch = self._take_blocks()
             if batch:
                 try:
-                    await loop.run_in_executor(self._io, _write_blocks, batch)
+                    failed = await loop.run_in_executor(self._io, _write_blocks, batch)
                 except Exception:
                     logger.exception("writing recording journals failed")
+                    continue
+                for live, exc in failed:
+                    self._fail(live, exc, "recording")
 
-    def _take_blocks(self) -> list[tuple[JournalWriter, bytes, list[dict[str, Any]]]]:
+    def _take_blocks(self) -> list[tuple[LiveRecording, bytes, list[dict[str, Any]]]]:
         batch = []
         for live in self.live.values():
             block = live.recording.take()
             events = live.recording.drain_events()
             if block or events:
-                batch.append((live.journal, block, events))
+                batch.append((live, block, events))
         return batch
+
+    # -- failing ---------------------------------------------------------------------------
+    def _fail(self, live: LiveRecording, exc: OSError, stage: str) -> None:
+        """The disk refused the recording: stop it (the call goes on), say so once, then (off the
+        loop) delete its journal and mark its row failed."""
+        if live.failed:
+            return
+        live.failed = True
+        if self.live.get(live.call.id) is live:
+            del self.live[live.call.id]
+            live.call.tap(None)
+            if live.agent_leg is not None:
+                live.agent_leg.tap(None)
+        recording_id = live.recording.recording_id
+        self._report_failure(live.call, recording_id, exc, stage)
+        self._spawn(self._discard(live))
+
+    def _report_failure(self, call: Call, recording_id: str, exc: OSError, stage: str) -> None:
+        reason = failure_reason(exc)
+        RECORDING_FAILURES.labels(reason=reason).inc()
+        if not call.ended:
+            self._failed.add(call.id)
+        logger.error(FAILURES[reason], extra={"call_id": call.id, "recording_id": recording_id, "reason": reason,
+                                              "stage": stage, "error": str(exc)})
+
+    async def _discard(self, live: LiveRecording) -> None:
+        await asyncio.get_running_loop().run_in_executor(self._io, live.journal.abandon)
+        await self._write_row(self._mark_failed, live.tenant_id, live.recording.recording_id, live.call.id,
+                              live.fmt, live.started_at)
+
+    def _mark_failed(self, tenant_id: int, recording_id: str, call_id: str, fmt: str, started_at: datetime) -> None:
+        with Session(self.engine) as db:
+            row = db.get(Recording, recording_id)
+            if row is None:  # failed before its row was written
+                row = Recording(id=recording_id, tenant_id=tenant_id, call_id=call_id, format=fmt,
+                                started_at=started_at, pauses=[], legal_hold=False)
+                db.add(row)
+            row.status, row.ended_at = "failed", datetime.now(timezone.utc)
+            db.commit()
+
+    async def _write_row(self, write: Callable[..., None], *args: Any) -> bool:
+        """``write(*args)`` in a worker thread; while the database is unavailable, again every
+        ROW_RETRY seconds until it works (True) or the node stops (False)."""
+        while True:
+            try:
+                await asyncio.to_thread(write, *args)
+            except Exception as exc:
+                if not database_unavailable(exc):
+                    raise
+                self._db_outage.failed(exc)
+                try:
+                    await asyncio.wait_for(self._stopping.wait(), ROW_RETRY)
+                except TimeoutError:
+                    continue
+                return False
+            self._db_outage.ok()
+            return True
 
     # -- finishing -------------------------------------------------------------------------
     def call_ended(self, call: Call) -> None:
+        self._failed.discard(call.id)
         live = self.live.get(call.id)
         if live is not None:
             self._spawn(self._finish(live))
@@ -279,25 +417,45 @@ class RecordingService:
         if live.agent_leg is not None:
             live.agent_leg.tap(None)
         recording = live.recording
+        recording_id = recording.recording_id
         block = recording.close()
         loop = asyncio.get_running_loop()
-        await loop.run_in_executor(self._io, _write_blocks, [(live.journal, block, recording.drain_events())])
-        await loop.run_in_executor(self._io, live.journal.close)
+        failed = await loop.run_in_executor(self._io, _write_blocks, [(live, block, recording.drain_events())])
+        if live.failed:  # the journal writer found the disk full meanwhile: taken care of
+            return
         try:
-            await loop.run_in_executor(self._finishers, self._archive, live.tenant_id, recording.recording_id,
-                                       live.started_at, live.fmt, False)
+            if failed:
+                raise failed[0][1]
+            await loop.run_in_executor(self._io, live.journal.close)
+            archived = await loop.run_in_executor(self._finishers, self._store, live.tenant_id, recording_id,
+                                                  live.started_at, live.fmt)
+        except OSError as exc:  # no space for the journal's end or for the stored file
+            self._fail(live, exc, "storing")
+            return
         except Exception:
             # the journal stays: the next start finishes it (marked incomplete)
             logger.exception("recording could not be stored", extra={"call_id": live.call.id,
-                                                                      "recording_id": recording.recording_id})
+                                                                      "recording_id": recording_id})
             return
-        logger.info("recording stored", extra={"call_id": live.call.id, "recording_id": recording.recording_id})
-        self._stored(recording.recording_id)
+        if not await self._write_row(self._complete_row, live.tenant_id, recording_id, live.started_at, live.fmt,
+                                     False, archived):
+            return  # stopping with the database down: the journal stays, the next start finishes it
+        await loop.run_in_executor(self._io, self.storage.remove_journal, live.tenant_id, recording_id)
+        logger.info("recording stored", extra={"call_id": live.call.id, "recording_id": recording_id})
+        self._stored(recording_id)
+
+    def _store(self, tenant_id: int, recording_id: str, started_at: datetime, fmt: str) -> Archived:
+        return archive_journal(self.storage, self.keys.get(tenant_id), tenant_id, recording_id, started_at, fmt)
 
     def _archive(self, tenant_id: int, recording_id: str, started_at: datetime, fmt: str, incomplete: bool) -> None:
         """Store the journal's audio, complete the row, forget the journal (this order: a crash
         in between leaves the journal, and finishing it again replaces the same file)."""
-        archived = archive_journal(self.storage, self.keys.get(tenant_id), tenant_id, recording_id, started_at, fmt)
+        archived = self._store(tenant_id, recording_id, started_at, fmt)
+        self._complete_row(tenant_id, recording_id, started_at, fmt, incomplete, archived)
+        self.storage.remove_journal(tenant_id, recording_id)
+
+    def _complete_row(self, tenant_id: int, recording_id: str, started_at: datetime, fmt: str, incomplete: bool,
+                      archived: Archived) -> None:
         pauses, agent_answered_s = pauses_from_events(archived.events, archived.duration)
         stored = archived.stored
         with Session(self.engine) as db:
@@ -317,13 +475,11 @@ class RecordingService:
                 db.add(Transcript(recording_id=recording_id, tenant_id=tenant_id, call_id=row.call_id,
                                   status="pending", progress=0.0, words=[], text="", analytics={}))
             db.commit()
-        self.storage.remove_journal(tenant_id, recording_id)
 
-    def _forget(self, tenant_id: int, recording_id: str) -> None:
+    def _forget(self, recording_id: str) -> None:
         with Session(self.engine) as db:
             db.execute(delete(Recording).where(Recording.id == recording_id))
             db.commit()
-        self.storage.remove_journal(tenant_id, recording_id)
 
     def _stored(self, recording_id: str) -> None:
         if self.on_stored is not None:
@@ -383,13 +539,22 @@ class RecordingService:
         task.add_done_callback(self._tasks.discard)
 
 
-def _write_blocks(batch: list[tuple[JournalWriter, bytes, list[dict[str, Any]]]]) -> None:
-    for journal, block, events in batch:
-        for event in events:
-            journal.append_event(event)
-        if block:
-            journal.append_audio(block)
-        journal.flush()
+def _write_blocks(batch: list[tuple[LiveRecording, bytes, list[dict[str, Any]]]]) -> list[tuple[LiveRecording,
+                                                                                                 OSError]]:
+    """Append each recording's blocks and events to its journal; the recordings the disk refused
+    (each alone: the others are still written)."""
+    failed = []
+    for live, block, events in batch:
+        journal = live.journal
+        try:
+            for event in events:
+                journal.append_event(event)
+            if block:
+                journal.append_audio(block)
+            journal.flush()
+        except OSError as exc:
+            failed.append((live, exc))
+    return failed
 
 
 def purge_expired(engine: Engine, storage: RecordingStorage, now: datetime) -> int:

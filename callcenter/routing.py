@@ -34,5 +34,6 @@ def load_routing(engine: Engine) -> RoutingTable:
                 outbound_host=r.outbound_host, outbound_port=r.outbound_port,
                 outbound_transport=r.outbound_transport, register=r.register,
                 register_username=r.register_username, register_password=r.register_password,
-                register_expires=r.register_expires, priority=r.priority))
+                register_expires=r.register_expires, priority=r.priority, require_tls=r.require_tls,
+                require_srtp=r.require_srtp))
     return table

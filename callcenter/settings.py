@@ -7,6 +7,7 @@ top-level keys. Its path comes from ``--config`` or ``CALLCENTER_CONFIG``.
 from __future__ import annotations
 
 import base64
+import ipaddress
 import os
 import secrets
 import tomllib
@@ -19,6 +20,8 @@ import yaml
 from pydantic import Field, ValidationInfo, field_validator, model_validator
 from pydantic.fields import FieldInfo
 from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
+
+from sip_bridge.tls import TlsConfigError, client_context, server_context
 
 CONFIG_ENV_VAR = "CALLCENTER_CONFIG"
 SECRET_KEY_FILE = "secret.key"
@@ -82,9 +85,22 @@ class Settings(BaseSettings):
     sip_port: int = Field(default=5060, ge=1, le=65535)
     advertised_ip: str = "127.0.0.1"
     """IP address written into Via, Contact and SDP."""
+    sip_tls_port: int = Field(default=5061, ge=1, le=65535)
+    """Port of the SIP over TLS listener (TLS 1.2 or newer); it listens only when ``sip_tls_cert`` is set."""
+    sip_tls_cert: Path | None = None
+    """PEM certificate (chain, leaf first) the SIP TLS listener presents, and to trunks that ask
+    for a client certificate; with ``sip_tls_key``. None: no SIP TLS listener."""
+    sip_tls_key: Path | None = None
+    """PEM private key of ``sip_tls_cert``."""
+    sip_tls_ca_file: Path | None = None
+    """PEM CA bundle that trunks' certificates must chain to on outbound TLS; None: the system's store."""
     http_host: str = "127.0.0.1"
     http_port: int = Field(default=8000, ge=1, le=65535)
     database_url: str | None = None
+    call_record_backlog: int = Field(default=100_000, ge=100, le=10_000_000)
+    """Call-record operations (starts, answers, ends, events, IVR traces, voicemails) held in
+    memory while the database is unavailable, written when it is back; beyond it further ones are
+    dropped (one log line, ``callcenter_cdr_dropped_operations_total``). Calls go on either way."""
     rtp_port_min: int = Field(default=20000, ge=1024, le=65535)
     rtp_port_max: int = Field(default=39999, ge=1024, le=65535)
     max_calls: int = Field(default=2000, ge=1)
@@ -97,6 +113,10 @@ class Settings(BaseSettings):
     """Directory of the vosk model for speech in IVR menus; None: DTMF only (tenants may set their own)."""
     asr_workers: int | None = Field(default=None, ge=1, le=64)
     """Speech recognition threads; None: one per CPU core."""
+    asr_timeout: float = Field(default=3.0, gt=0, le=60)
+    """Seconds a speech-recognition operation may spend in the recognizer pool (waiting for a
+    worker, then decoding; normally a few milliseconds). Beyond it the pool counts as wedged: IVR
+    menus take keys only (one log line per call) until it answers again."""
     ivr_http_allow_private: bool = False
     """Let IVR http nodes reach loopback and private addresses (tests, closed networks). Off: SSRF guard."""
     softphone_grace: float = Field(default=10.0, ge=1.0, le=300.0)
@@ -122,6 +142,28 @@ class Settings(BaseSettings):
     """Threads transcribing finished recordings (each uses about one core while busy)."""
     secret_key: str | None = None
     """None: generated once and kept in ``data_dir/secret.key`` (see effective_secret_key)."""
+    ban_window: float = Field(default=300.0, gt=0, le=86400)
+    """Seconds over which failed authentications (SIP digest, HTTP sign-in) are counted."""
+    ban_account_failures: int = Field(default=5, ge=1, le=10000)
+    """Failures for one account from one source within ``ban_window`` that ban that account from that
+    source only (the real user elsewhere is never locked out)."""
+    ban_source_failures: int = Field(default=20, ge=1, le=100000)
+    """Failures from one source, any accounts, within ``ban_window`` that ban the whole source."""
+    ban_period: float = Field(default=900.0, gt=0, le=30 * 86400)
+    """Seconds a ban lasts (SIP: requests dropped unanswered; HTTP: 429 with Retry-After)."""
+    ban_exempt_networks: list[str] = []
+    """Addresses and CIDR blocks never banned (an office's NAT, monitoring); trunks' allowed
+    carrier addresses are never banned either."""
+    allowed_origins: list[str] = []
+    """Origins (``https://crm.example.com``) besides the node's own whose pages may open the
+    agent and supervisor WebSockets."""
+    tls_cert: Path | None = None
+    """PEM certificate (chain) for HTTPS served by the node itself; with ``tls_key``."""
+    tls_key: Path | None = None
+    """PEM private key for ``tls_cert``."""
+    forwarded_allow_ips: list[str] = []
+    """Addresses of reverse proxies trusted for ``X-Forwarded-For``/``-Proto`` (the client's address
+    then counts for sign-in bans, and ``https`` marks cookies Secure); empty: none."""
 
     @classmethod
     def settings_customise_sources(
@@ -152,8 +194,33 @@ class Settings(BaseSettings):
         self.log_level = self.log_level.upper()
         if self.log_level not in LOG_LEVELS:
             raise ValueError(f"log_level must be one of {', '.join(LOG_LEVELS)}")
+        if (self.tls_cert is None) != (self.tls_key is None):
+            raise ValueError("tls_cert and tls_key go together (HTTPS needs both)")
+        for entry in self.ban_exempt_networks:
+            try:
+                ipaddress.ip_network(entry, strict=False)
+            except ValueError:
+                raise ValueError(f"ban_exempt_networks: {entry!r} is not an address or CIDR block") from None
+        for origin in self.allowed_origins:
+            scheme, sep, rest = origin.partition("://")
+            if scheme not in ("http", "https") or not sep or not rest or "/" in rest:
+                raise ValueError(f"allowed_origins: {origin!r} must look like https://host[:port]")
         if self.turn_urls and not self.turn_secret:
             raise ValueError("turn_urls needs turn_secret (TURN credentials are HMACs of the shared secret)")
+        return self
+
+    @model_validator(mode="after")
+    def _sip_tls(self) -> "Settings":
+        """Unreadable or mismatched SIP TLS files stop the node at start with the reason, not at the first call."""
+        if (self.sip_tls_cert is None) != (self.sip_tls_key is None):
+            raise ValueError("sip_tls_cert and sip_tls_key go together (the SIP TLS listener needs both)")
+        try:
+            if self.sip_tls_cert is not None and self.sip_tls_key is not None:
+                server_context(self.sip_tls_cert, self.sip_tls_key)
+            if self.sip_tls_ca_file is not None:
+                client_context(self.sip_tls_ca_file)
+        except TlsConfigError as exc:
+            raise ValueError(f"SIP TLS: {exc}") from None
         return self
 
     @property
@@ -162,6 +229,11 @@ class Settings(BaseSettings):
         if self.database_url:
             return self.database_url
         return f"sqlite:///{self.data_dir}/callcenter.db"
+
+    @property
+    def http_url(self) -> str:
+        """Where the node's pages are: https when it serves TLS itself."""
+        return f"{'https' if self.tls_cert else 'http'}://{self.http_host}:{self.http_port}"
 
     @property
     def effective_secret_key(self) -> str:

@@ -36,6 +36,7 @@ from softphone_web.ice import ice_servers
 from softphone_web.rtc import OfferError, WebRtcLine, answer_offer
 
 from .acd_service import AcdService, Connection, TransferError
+from .db_health import database_unavailable
 from .desk import save_wrapup
 from .models import Agent, Tenant, User
 from .settings import Settings
@@ -215,7 +216,7 @@ class SoftphoneService:
                     message = json.loads(raw)
                     if not isinstance(message, dict) or not isinstance(message.get("type"), str):
                         raise ValueError("a message is a JSON object with a type")
-                except ValueError as exc:
+                except (ValueError, RecursionError) as exc:  # RecursionError: nested too deep to parse
                     session.send({"type": "error", "message": f"bad message: {exc}", "ref": None})
                     continue
                 if message["type"] == "rtc_offer":  # ICE gathering takes a while: keep answering pings
@@ -380,6 +381,11 @@ class SoftphoneService:
             raise RequestError(str(exc)) from exc
         except ValueError as exc:
             raise RequestError(str(exc)) from exc
+        except Exception as exc:
+            if not database_unavailable(exc):
+                raise
+            raise RequestError("the database is unavailable: the wrap-up was not saved, try again in a moment") \
+                from exc
         session.send({"type": "wrapup_saved", "call_id": call_id})
         self.acd.end_wrapup(session.tenant_id, session.agent_id)
 

@@ -20,9 +20,10 @@ def tenant_models(engine: Engine) -> dict[int, Path]:
 
 
 class SpeechEngines:
-    def __init__(self, default_model: Path | None, workers: int | None) -> None:
+    def __init__(self, default_model: Path | None, workers: int | None, timeout: float | None = None) -> None:
         self.workers = workers
-        self.default = SpeechEngine(default_model, workers=workers)
+        self.timeout = timeout
+        self.default = SpeechEngine(default_model, workers=workers, timeout=timeout)
         self._by_path: dict[Path, SpeechEngine] = {}
         self._tenants: dict[int, SpeechEngine] = {}
 
@@ -36,7 +37,7 @@ class SpeechEngines:
         for tenant_id, path in models.items():
             engine = self._by_path.get(path)
             if engine is None:
-                engine = SpeechEngine(path, workers=self.workers)
+                engine = SpeechEngine(path, workers=self.workers, timeout=self.timeout)
                 try:
                     await engine.start()
                 except Exception as exc:

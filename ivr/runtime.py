@@ -70,6 +70,8 @@ class FlowRun:
         #: The prompt that speech from the caller interrupts (barge-in), if any.
         self._barge_target: Playback | None = None
         self._listening = 0
+        #: Set once speech recognition did not answer in time (a wedged pool): keys only from then on.
+        self._keys_only = False
 
     # -- state ---------------------------------------------------------------------------
     @property
@@ -188,10 +190,15 @@ class FlowRun:
     async def listening(self, phrases: list[str] | None, *, enabled: bool = True) -> AsyncIterator[SpeechSession | None]:
         """A speech session fed with the caller's audio for the duration of the block.
 
-        Yields None when speech is not wanted or no model is configured (DTMF still works).
+        Yields None when speech is not wanted or no model is configured (DTMF still works), and
+        for the rest of the call once recognition did not answer in time (``engine.wedged``).
         """
         engine = self.services.speech(self.tenant_id)
         if not enabled or not engine.available:
+            yield None
+            return
+        if self._keys_only or engine.wedged:
+            self._speech_unavailable()
             yield None
             return
         session = engine.session(phrases, call_id=self.call.id, on_speech_start=self._speech_started)
@@ -206,7 +213,18 @@ class FlowRun:
             feeder.cancel()
             with suppress(asyncio.CancelledError):
                 await feeder
+            if session.stalled:
+                self._speech_unavailable()
             session.close()
+
+    def _speech_unavailable(self) -> None:
+        """Speech recognition does not answer in time: keys only for this call, said once."""
+        if self._keys_only:
+            return
+        self._keys_only = True
+        logger.warning("speech recognition unavailable (the recognizer pool does not answer): this call's menus "
+                       "take keys only", extra={"call_id": self.call.id})
+        self.record("speech_unavailable")
 
     async def _feed(self, session: SpeechSession) -> None:
         try:
@@ -218,7 +236,9 @@ class FlowRun:
     async def answer(self, timeout: float, speech: SpeechSession | None, *, dtmf: bool = True) -> Answer | None:
         """The caller's next key press or utterance within ``timeout`` seconds, or None.
 
-        An utterance already under way when the time is up gets a grace period to finish.
+        An utterance already under way when the time is up gets a grace period to finish. If
+        speech gives up meanwhile (the recognizer pool does not answer), keys are waited for until
+        the time is up.
         """
         self.check_alive()
         loop = asyncio.get_running_loop()
@@ -227,18 +247,35 @@ class FlowRun:
             tasks[loop.create_task(self.call.next_dtmf())] = "dtmf"
         if speech is not None:
             tasks[loop.create_task(speech.result())] = "speech"
+        waiting = set(tasks)
+        deadline = loop.time() + timeout
+        graced = False
+        answer: Answer | None = None
         try:
-            done, _ = await asyncio.wait(tasks, timeout=timeout, return_when=asyncio.FIRST_COMPLETED)
-            if not done and speech is not None and speech.speech_started.is_set():
-                done, _ = await asyncio.wait(tasks, timeout=SPEECH_RESULT_GRACE, return_when=asyncio.FIRST_COMPLETED)
+            while waiting and answer is None:
+                done, waiting = await asyncio.wait(waiting, timeout=max(0.0, deadline - loop.time()),
+                                                   return_when=asyncio.FIRST_COMPLETED)
+                if not done:
+                    if graced or speech is None or speech.stalled or not speech.speech_started.is_set():
+                        break
+                    graced = True
+                    deadline = loop.time() + SPEECH_RESULT_GRACE
+                    continue
+                answer = next((a for task in done if (a := self._answer(tasks[task], task)) is not None), None)
+                if answer is None and self.call.ended:
+                    break
+                if answer is None and speech is not None and speech.stalled:
+                    self._speech_unavailable()
         finally:
             for task in tasks:
                 task.cancel()
         self.check_alive()
-        for task in done:
-            if task.cancelled() or task.exception() is not None or task.result() is None:
-                continue
-            if tasks[task] == "dtmf":
-                return Answer("dtmf", digit=task.result().digit)
-            return Answer("speech", recognition=task.result())
-        return None
+        return answer
+
+    @staticmethod
+    def _answer(kind: str, task: asyncio.Future[Any]) -> Answer | None:
+        if task.cancelled() or task.exception() is not None or task.result() is None:
+            return None
+        if kind == "dtmf":
+            return Answer("dtmf", digit=task.result().digit)
+        return Answer("speech", recognition=task.result())

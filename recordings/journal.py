@@ -39,10 +39,15 @@ class JournalWriter:
     def __init__(self, path: Path, key: bytes, header: dict[str, Any]) -> None:
         make_private_dirs(path.parent)
         fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC, 0o600)
+        self.path = path
         self._file = os.fdopen(fd, "wb")
-        self._writer = EncryptedWriter(self._file, key, record_size=None)
-        self._writer.write_record(HEADER + _json(header))
-        self.flush()  # a crash before the first audio still leaves a journal that says whose it is
+        try:
+            self._writer = EncryptedWriter(self._file, key, record_size=None)
+            self._writer.write_record(HEADER + _json(header))
+            self.flush()  # a crash before the first audio still leaves a journal that says whose it is
+        except BaseException:
+            self.abandon()  # e.g. no space left: no half-written journal for the recovery to trip on
+            raise
 
     def append_audio(self, block: bytes) -> None:
         """Append an interleaved stereo mu-law block (even length: one byte per channel per sample)."""
@@ -67,6 +72,15 @@ class JournalWriter:
         """Flush and close; a journal gets no final record (it is converted, then removed)."""
         self._writer.close(final=False)
         self._file.close()
+
+    def abandon(self) -> None:
+        """Close without raising and delete the file: the recording failed (a full disk), and what
+        is buffered could not be written anyway. Frees the journal's space for other calls."""
+        try:
+            self._file.close()  # closes the descriptor even when the final flush fails
+        except OSError:
+            pass
+        self.path.unlink(missing_ok=True)
 
 
 @dataclass

@@ -13,11 +13,14 @@ import ipaddress
 import logging
 import os
 import socket
+import ssl
 import time
 from collections import Counter
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from urllib.parse import quote
+
+from authguard import AuthGuard, SecurityEvents
 
 from . import digest
 from .call import Call, CallObserver, CallState, DialError
@@ -38,8 +41,17 @@ from .message import (
 )
 from .ratelimit import RateLimiter
 from .registrar import Binding, Registrar
-from .routing import DIGEST_REALM, RoutingTable, Trunk, dialed_number, normalise_number
-from .sdp import MediaParams, NoCommonCodec, SdpError, SessionDescription, accept_answer, answer_offer, make_offer
+from .routing import DIGEST_REALM, RoutingTable, Trunk, credentials_user, dialed_number, normalise_number
+from .sdp import (
+    MediaParams,
+    NoCommonCodec,
+    SdpError,
+    SessionDescription,
+    accept_answer,
+    answer_offer,
+    make_offer,
+    new_srtp_key,
+)
 from .transaction import (
     T1,
     T2,
@@ -73,6 +85,11 @@ class EndpointConfig:
     bind_host: str = "0.0.0.0"
     advertised_ip: str = "127.0.0.1"
     sip_port: int = 5060
+    #: SIP over TLS: the listener's port (0: any free port) and certificate (None: no TLS listener).
+    tls_port: int = 5061
+    tls_server: ssl.SSLContext | None = None
+    #: Checks trunks' certificates on outbound TLS (None: the system's CA store).
+    tls_client: ssl.SSLContext | None = None
     rtp_bind_host: str = "0.0.0.0"
     rtp_port_min: int = 20000
     rtp_port_max: int = 39999
@@ -96,6 +113,8 @@ class SipStats:
     calls_by_result: Counter[str] = field(default_factory=Counter)
     malformed: int = 0
     rate_limited: int = 0
+    #: Requests from banned sources, dropped unanswered.
+    banned: int = 0
 
 
 IncomingCallHandler = Callable[[Call], Awaitable[None]]
@@ -123,12 +142,20 @@ class _Leg:
         #: In-dialog requests go to ``flow`` whatever the remote target says (a registered
         #: phone behind NAT: its Contact may be a private address).
         self.fixed_flow = False
+        #: The trunk or agent phone on this leg must use SRTP: plain offers get 488, ours are RTP/SAVP.
+        self.require_srtp = False
 
 
 class SipEndpoint:
     def __init__(self, config: EndpointConfig, routing: RoutingTable, observer: CallObserver,
-                 on_call: IncomingCallHandler, *, registrar: Registrar | None = None) -> None:
+                 on_call: IncomingCallHandler, *, registrar: Registrar | None = None,
+                 guard: AuthGuard | None = None, security: SecurityEvents | None = None) -> None:
         self.config = config
+        #: Failed digest authentications of trunks (and sources no trunk allows) count here;
+        #: banned sources are dropped unanswered. The registrar shares it for phones.
+        self.guard = guard
+        #: Told of attacks that are not failed logins (a challenge from a peer that is not a trunk).
+        self.security = security
         #: Agents' phones register here; without one REGISTER gets 405.
         self.registrar = registrar
         self.allow = ALLOW + ", REGISTER" if registrar is not None else ALLOW
@@ -137,7 +164,7 @@ class SipEndpoint:
         self.on_call = on_call
         self.stats = SipStats()
         self.media_stats = MediaStats()
-        self.transport = SipTransport(self._on_transport)
+        self.transport = SipTransport(self._on_transport, tls_server=config.tls_server, tls_client=config.tls_client)
         self.tl = TransactionLayer(self.transport, self, on_sent=self._count_sent, on_deadline=self._arm_timer)
         self.limiter = RateLimiter(config.rate_limit, config.rate_burst)
         self.nonces = digest.NonceManager(config.secret)
@@ -162,10 +189,13 @@ class SipEndpoint:
     async def start(self) -> None:
         self._loop = asyncio.get_running_loop()
         self.clock = MediaClock(self._loop)
-        await self.transport.start(self.config.bind_host, self.config.sip_port)
+        await self.transport.start(self.config.bind_host, self.config.sip_port, self.config.tls_port)
         self.config.sip_port = self.transport.port
         self._watchdog = self._loop.create_task(self._rtp_watchdog())
         logger.info("SIP listening on %s:%d (udp, tcp)", self.config.bind_host, self.transport.port)
+        if self.config.tls_server is not None:
+            self.config.tls_port = self.transport.tls_port
+            logger.info("SIP listening on %s:%d (tls)", self.config.bind_host, self.transport.tls_port)
 
     async def stop(self) -> None:
         await asyncio.gather(*(call.hangup("shutdown") for call in list(self.calls.values())),
@@ -188,11 +218,16 @@ class SipEndpoint:
 
     @property
     def via_host(self) -> str:
-        return f"{self.config.advertised_ip}:{self.config.sip_port}"
+        return self.via_host_for("udp")
+
+    def via_host_for(self, transport: str) -> str:
+        """Our Via sent-by for a transport: TLS has its own port."""
+        port = self.config.tls_port if transport == "tls" else self.config.sip_port
+        return f"{self.config.advertised_ip}:{port}"
 
     def contact(self, transport: str = "udp") -> str:
-        suffix = ";transport=tcp" if transport == "tcp" else ""
-        return f"<sip:callcenter@{self.config.advertised_ip}:{self.config.sip_port}{suffix}>"
+        suffix = f";transport={transport}" if transport in ("tcp", "tls") else ""
+        return f"<sip:callcenter@{self.via_host_for(transport)}{suffix}>"
 
     def _spawn(self, coro: Awaitable[None], call: Call | None = None) -> None:
         task = asyncio.ensure_future(coro)
@@ -281,6 +316,10 @@ class SipEndpoint:
             if invite_tx is not None:  # a CANCEL for a ringing call is never rate limited
                 self._on_cancel(tx, request, invite_tx)
                 return
+        if self.guard is not None and self.guard.blocked(tx.flow.remote[0], None, time.time()) is not None:
+            self.stats.banned += 1
+            tx.drop()  # no answer: a banned scanner learns nothing, and nothing is reflected
+            return
         if not self.limiter.allow(tx.flow.remote[0], self._loop.time()):  # type: ignore[union-attr]
             self.stats.rate_limited += 1
             tx.reply_once(make_response(request, 503, "Rate Limited", headers={"Retry-After": RETRY_AFTER}))
@@ -335,7 +374,7 @@ class SipEndpoint:
                         remote_target=contacts[0].uri if contacts else SipUri.parse(f"sip:{flow.remote[0]}"),
                         route_set=list(reversed(response.headers.get_all("Record-Route"))),
                         local_seq=response.cseq[0], local_contact=self.contact(flow.transport),
-                        via_host=self.via_host, transport=flow.transport.upper())
+                        via_host=self.via_host_for(flow.transport), transport=flow.transport.upper())
         self.tl.send_stateless(dialog.create_request("ACK", cseq=response.cseq[0]), flow)
         self.tl.send_request(dialog.create_request("BYE"), flow, self._loop.time())  # type: ignore[union-attr]
         logger.info("answer after cancel: ACK and BYE sent", extra={"sip_call_id": response.call_id})
@@ -360,6 +399,10 @@ class SipEndpoint:
         """Any source may reach the registrar (agents are not trunks): digest auth protects it."""
         assert self.registrar is not None and self._loop is not None
         response = self.registrar.handle(request, tx.flow, self.nonces, now=self._loop.time(), wall=time.time())
+        if response is None:  # this source is banned for this user
+            self.stats.banned += 1
+            tx.drop()
+            return
         response.headers.add("Server", self.config.user_agent)
         tx.respond(response)
         self._arm_registrar_timer()
@@ -383,10 +426,18 @@ class SipEndpoint:
 
     # -- inbound calls ---------------------------------------------------------------
     def _on_invite(self, tx: ServerTransaction, request: SipRequest) -> None:
+        source, wall = tx.flow.remote[0], time.time()
+        if self.guard is not None and (user := credentials_user(request)) is not None \
+                and self.guard.blocked(source, user, wall) is not None:
+            self.stats.banned += 1
+            tx.drop()
+            return
         tx.respond(make_response(request, 100))
         caller = _caller_of(request)
         dialed = dialed_number(request)
-        decision = self.routing.classify_inbound(request, tx.flow.remote[0], self.nonces, time.time())
+        decision = self.routing.classify_inbound(request, source, self.nonces, wall, transport=tx.flow.transport)
+        if decision.auth_failed and self.guard is not None:
+            self.guard.failed(source, decision.account, wall, tenant_id=decision.tenant_id)
         if decision.outcome == "challenge":
             response = make_response(request, 401)
             for value in digest.challenge_headers(
@@ -418,6 +469,7 @@ class SipEndpoint:
         leg = _Leg()
         leg.invite_tx = tx
         leg.flow = tx.flow
+        leg.require_srtp = trunk.require_srtp
         tx.owner = call
         self.calls[call.id] = call
         self.legs[call.id] = leg
@@ -460,7 +512,7 @@ class SipEndpoint:
         if offer is not None:
             try:
                 answer, params = answer_offer(offer, local_ip=self.config.advertised_ip, local_port=port,
-                                              session_id=leg.session_id)
+                                              session_id=leg.session_id, require_srtp=leg.require_srtp)
             except NoCommonCodec as exc:
                 logger.info("no common codec: %s", exc, extra=log)
                 self._fail_inbound(call, leg, 488, "incompatible_codec")
@@ -475,7 +527,8 @@ class SipEndpoint:
             leg.params = params
         else:  # late offer: we offer in the 200, the answer comes in the ACK
             leg.answer_sdp = make_offer(local_ip=self.config.advertised_ip, local_port=port,
-                                        session_id=leg.session_id).to_bytes()
+                                        session_id=leg.session_id,
+                                        srtp_key=new_srtp_key() if leg.require_srtp else None).to_bytes()
         try:
             await self.on_call(call)
         finally:
@@ -502,8 +555,8 @@ class SipEndpoint:
                                  headers={"Contact": self.contact(tx.flow.transport), "Allow": ALLOW,
                                           "Supported": "", "User-Agent": self.config.user_agent})
         try:
-            dialog = Dialog.as_uas(request, leg.local_tag, self.contact(tx.flow.transport), self.via_host,
-                                   tx.flow.transport.upper())
+            dialog = Dialog.as_uas(request, leg.local_tag, self.contact(tx.flow.transport),
+                                   self.via_host_for(tx.flow.transport), tx.flow.transport.upper())
         except SipError:
             self._fail_inbound(call, leg, 400, "bad_request")
             await self._finish(call)
@@ -620,12 +673,14 @@ class SipEndpoint:
             tx.respond(make_response(request, 491, headers={"Retry-After": "1"}))
             return
         assert leg.dialog is not None and call.stream is not None
+        srtp = leg.params.srtp if leg.params is not None else None
         if request.body:
             try:
                 offer = SessionDescription.parse(request.body)
                 answer, params = answer_offer(offer, local_ip=self.config.advertised_ip,
                                               local_port=_rtp(call).local_port, session_id=leg.session_id,
-                                              session_version=leg.sdp_version + 1)
+                                              session_version=leg.sdp_version + 1,
+                                              require_srtp=leg.require_srtp, keep_srtp=srtp)
             except NoCommonCodec:
                 tx.respond(make_response(request, 488))
                 return
@@ -642,8 +697,11 @@ class SipEndpoint:
         else:
             leg.sdp_version += 1
             leg.params = None  # our offer goes in the 200, the answer comes in the ACK
+            # SRTP stays (with our key, so what we send keeps its crypto context) or is required
+            key = srtp.local_key if srtp is not None else new_srtp_key() if leg.require_srtp else None
             leg.answer_sdp = make_offer(local_ip=self.config.advertised_ip, local_port=_rtp(call).local_port,
-                                        session_id=leg.session_id, session_version=leg.sdp_version).to_bytes()
+                                        session_id=leg.session_id, session_version=leg.sdp_version,
+                                        srtp_key=key).to_bytes()
         leg.dialog.update_target(request)  # target refresh only with the accepted re-INVITE
         response = make_response(request, 200, to_tag=leg.local_tag, body=leg.answer_sdp,
                                  content_type="application/sdp",
@@ -795,12 +853,18 @@ class SipEndpoint:
             binding = registrar.contact_for(sip_user)
         if binding is None or binding.tenant_id != tenant_id:
             raise DialError(f"{sip_user} has no registered phone", 0, "unreachable")
+        agent = registrar.directory.credentials(sip_user) if registrar is not None else None
+        if registrar is not None and agent is not None and agent.require_tls and binding.flow.transport != "tls":
+            # registered in the clear before its phone had to use TLS: never rung that way
+            registrar.mark_unreachable(sip_user, binding)
+            raise DialError(f"{sip_user}'s phone registered without TLS, which it must use", 0, "unreachable")
         if len(self.calls) >= self.config.max_calls:
             raise DialError("node at maximum concurrent calls", 503, "capacity")
         call = Call(self, direction="outbound", sip_call_id=generate_call_id(self.config.advertised_ip),
                     caller=caller_id, dialed=sip_user, tenant_id=tenant_id, trunk_id=None)
         leg = _Leg()
         leg.fixed_flow = True
+        leg.require_srtp = agent is not None and agent.require_srtp
         logger.info("ringing agent phone %s at %s via %s:%s:%d", sip_user, binding.target, binding.flow.transport,
                     *binding.flow.remote, extra={"call_id": call.id, "sip_call_id": call.sip_call_id})
         return await self._place(call, leg, binding, sip_user, timeout)
@@ -914,8 +978,10 @@ class SipEndpoint:
             ruri = target.target
             to_addr = NameAddr(uri=SipUri("sip", user=quote(number, safe=_USER_SAFE), host=self.config.advertised_ip))
             name = f"agent {number}"
+        if trunk is not None:
+            leg.require_srtp = trunk.require_srtp
         offer = make_offer(local_ip=self.config.advertised_ip, local_port=_rtp(call).local_port,
-                           session_id=leg.session_id)
+                           session_id=leg.session_id, srtp_key=new_srtp_key() if leg.require_srtp else None)
         body = offer.to_bytes()
         if trunk is not None:
             from_addr = NameAddr.parse(f"<sip:{call.caller}@{self.config.advertised_ip}>;tag={leg.local_tag}")
@@ -969,14 +1035,16 @@ class SipEndpoint:
                 authorization = ("Authorization" if response.status == 401 else "Proxy-Authorization", value)
                 cseq += 1
                 continue
+            if response.status in (401, 407) and trunk is None:
+                self._foreign_challenge(call, flow, response)
             break
         if response.status >= 300:
             cause = {486: "busy", 600: "busy", 603: "declined", 404: "not_found", 480: "unavailable",
                      487: "cancelled"}.get(response.status, "failed")
             raise DialError(f"{number}: {response.status} {response.reason}", response.status, cause)
         # 2xx: confirm the dialog, ACK, start media
-        leg.dialog = Dialog.as_uac(request, response, self.contact(flow.transport), self.via_host,
-                                   flow.transport.upper())
+        leg.dialog = Dialog.as_uac(request, response, self.contact(flow.transport),
+                                   self.via_host_for(flow.transport), flow.transport.upper())
         self.dialogs[leg.dialog.key] = call
         ack = leg.dialog.create_request("ACK", cseq=request.cseq[0])
         leg.ack_bytes = ack.to_bytes()
@@ -1000,12 +1068,33 @@ class SipEndpoint:
                     extra={"call_id": call.id})
         await self.observer.call_answered(call)
 
+    def _foreign_challenge(self, call: Call, flow: Flow, response: SipResponse) -> None:
+        """A peer that is not a trunk (an agent's phone) asked us for credentials: it gets none
+        (FreeSWITCH's ``uac_digest_leak``: a challenge answered with a trunk's secret gives the
+        peer a hash to crack offline); the attempt ends and is reported."""
+        logger.warning("a peer that is not a trunk challenged our %s: no credentials sent", response.cseq[1],
+                       extra={"call_id": call.id, "sip_call_id": call.sip_call_id,
+                              "source": f"{flow.transport}:{flow.remote[0]}:{flow.remote[1]}",
+                              "security_event": "sip.foreign_challenge"})
+        if self.security is not None:
+            self.security.security_event("sip.foreign_challenge", source=flow.remote[0], tenant_id=call.tenant_id,
+                                         detail={"call_id": call.id, "status": response.status,
+                                                 "method": response.cseq[1], "target": call.dialed})
+
     async def trunk_flow(self, trunk: Trunk) -> Flow:
-        """Where a trunk's requests go (its host resolved; raises OSError when it can't be)."""
+        """Where a trunk's requests go (its host resolved; raises OSError when it can't be).
+
+        Over TLS the connection is opened here, so a certificate that fails verification
+        against the trunk's host name fails the trunk at once (``ssl.SSLCertVerificationError``).
+        """
         assert trunk.outbound_host
         infos = await asyncio.get_running_loop().getaddrinfo(trunk.outbound_host, trunk.outbound_port,
                                                              type=socket.SOCK_DGRAM)
-        return Flow(trunk.outbound_transport, (str(infos[0][4][0]), trunk.outbound_port))
+        flow = Flow(trunk.outbound_transport, (str(infos[0][4][0]), trunk.outbound_port),
+                    server_name=trunk.outbound_host)
+        if flow.transport == "tls":
+            await self.transport.connect(flow)
+        return flow
 
     def _resend_ack(self, leg: _Leg) -> None:
         if leg.ack_bytes is not None and leg.dialog is not None:
@@ -1029,7 +1118,8 @@ class SipEndpoint:
     def _build_request(self, method: str, ruri: SipUri, from_addr: NameAddr, to_addr: NameAddr, call_id: str,
                        cseq: int, transport: str, body: bytes = b"", content_type: str | None = None) -> SipRequest:
         headers = Headers()
-        headers.add("Via", f"SIP/2.0/{transport.upper()} {self.via_host};branch={generate_branch()};rport")
+        headers.add("Via", f"SIP/2.0/{transport.upper()} {self.via_host_for(transport)};branch={generate_branch()}"
+                           ";rport")
         headers.add("Max-Forwards", "70")
         headers.add("From", str(from_addr))
         headers.add("To", str(to_addr))

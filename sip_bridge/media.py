@@ -8,7 +8,9 @@ the whole node instead of one per call.
 The receive path is the hottest code of the node (50 packets/s per call), so
 it reads the RTP header with one ``struct`` call and does only what the call
 needs: statistics always; a parse and a jitter buffer only when someone
-listens to the audio; a header rewrite when bridged.
+listens to the audio; a header rewrite when bridged.  An SRTP stream unprotects
+a packet first and protects it last (:mod:`sip_bridge.srtp`): everything in
+between sees plain RTP.
 """
 
 from __future__ import annotations
@@ -33,6 +35,7 @@ from .g711 import SILENCE, decoder_for, encoder_for
 from .jitter import JitterBuffer
 from .rtp import RtcpBye, RtcpSdes, RtcpSenderReport, RtpPacket, parse_rtcp
 from .sdp import MediaParams
+from .srtp import SrtpContext, SrtpError
 
 logger = logging.getLogger(__name__)
 
@@ -112,6 +115,8 @@ class MediaStats:
     packets_lost: int = 0
     dropped_foreign: int = 0
     dropped_malformed: int = 0
+    #: SRTP/SRTCP packets that failed authentication or the replay check (dropped).
+    dropped_srtp: int = 0
 
 
 class PortAllocator:
@@ -302,6 +307,9 @@ class RtpStream(asyncio.DatagramProtocol):
         self.tap: AudioTap | None = None
         self.sent_tap: AudioTap | None = None
         self._rtcp_due = 0.0
+        #: SRTP keys in use (None: plain RTP), and this stream's count of packets they rejected.
+        self.srtp: SrtpContext | None = None
+        self.srtp_rejected = 0
         self.closed = False
 
     # -- set-up ------------------------------------------------------------------
@@ -342,6 +350,12 @@ class RtpStream(asyncio.DatagramProtocol):
         self._decode = decoder_for(params.codec)
         self._silence = bytes([SILENCE[params.codec]]) * (8 * params.ptime)
         self._out = bytearray(12 + 8 * params.ptime)
+        if params.srtp is None:
+            self.srtp = None
+        elif self.srtp is None:
+            self.srtp = SrtpContext(params.srtp)
+        else:
+            self.srtp.update(params.srtp)
         self.last_rx = self._loop.time()
         self._update_clock()
 
@@ -376,6 +390,13 @@ class RtpStream(asyncio.DatagramProtocol):
             return
         if 192 <= data[1] <= 223:  # RTCP on the RTP port (rtcp-mux, RFC 5761 4)
             return
+        if self.srtp is not None:
+            try:
+                data = self.srtp.unprotect(data)
+            except SrtpError:
+                self.stats.dropped_srtp += 1
+                self.srtp_rejected += 1
+                return
         b0, b1, seq, ts, ssrc = _HEADER.unpack_from(data)
         self.last_rx = self._loop.time()
         self.stats.packets_in += 1
@@ -455,7 +476,7 @@ class RtpStream(asyncio.DatagramProtocol):
             out = self._out = bytearray(12 + len(payload))
         _HEADER.pack_into(out, 0, 0x80, pt | (0x80 if marker else 0), self._seq, self._ts, self.ssrc)
         out[12:] = payload
-        self.transport.sendto(out, self._remote)
+        self.transport.sendto(out if self.srtp is None else self.srtp.protect(bytes(out)), self._remote)
         self.sent_packets += 1
         self.sent_octets += len(payload)
         self.stats.packets_out += 1
@@ -510,7 +531,9 @@ class RtpStream(asyncio.DatagramProtocol):
             sr = RtcpSenderReport(ssrc=self.ssrc, ntp_timestamp=_ntp_now(), rtp_timestamp=self._ts,
                                   packet_count=self.sent_packets, octet_count=self.sent_octets, reports=[])
             sdes = RtcpSdes(ssrc=self.ssrc, cname=f"{self.call_id}@{self.local_ip}")
-            self.rtcp_transport.sendto(sr.serialize() + sdes.serialize(), self._remote_rtcp)
+            packet = sr.serialize() + sdes.serialize()
+            self.rtcp_transport.sendto(packet if self.srtp is None else self.srtp.protect_rtcp(packet),
+                                       self._remote_rtcp)
         except Exception:  # RTCP is advisory: never let it break the media
             logger.debug("RTCP send failed", exc_info=True, extra={"call_id": self.call_id})
 
@@ -630,8 +653,13 @@ class _RtcpProtocol(asyncio.DatagramProtocol):
         self.stream = stream
 
     def datagram_received(self, data: bytes, addr: tuple[str, int]) -> None:  # type: ignore[override]
+        srtp = self.stream.srtp
         try:
-            packets = parse_rtcp(data)
+            packets = parse_rtcp(data if srtp is None else srtp.unprotect_rtcp(data))
+        except SrtpError:
+            self.stream.stats.dropped_srtp += 1
+            self.stream.srtp_rejected += 1
+            return
         except ValueError:
             return
         if any(isinstance(packet, RtcpBye) for packet in packets):

@@ -31,6 +31,8 @@ from dataclasses import dataclass, field, replace
 from email.utils import formatdate
 from typing import Protocol
 
+from authguard import AuthGuard
+
 from . import digest
 from .message import SipError, SipRequest, SipResponse, generate_tag, make_response
 from .routing import DIGEST_REALM
@@ -64,6 +66,10 @@ class AgentCredentials:
     ha1: str
     tenant_id: int
     agent_id: str
+    #: The phone must register (and so be rung) over TLS: REGISTER over UDP or TCP gets 403.
+    require_tls: bool = False
+    #: Calls to the phone are offered SRTP only (RTP/SAVP).
+    require_srtp: bool = False
 
 
 class AgentDirectory(Protocol):
@@ -140,7 +146,7 @@ class Registrar:
     def __init__(self, directory: AgentDirectory, *, on_change: ChangeListener | None = None,
                  realm: str = DIGEST_REALM, default_expires: int = DEFAULT_EXPIRES,
                  min_expires: int = MIN_EXPIRES, max_expires: int = MAX_EXPIRES,
-                 max_bindings: int = MAX_BINDINGS) -> None:
+                 max_bindings: int = MAX_BINDINGS, guard: AuthGuard | None = None) -> None:
         if not 0 < min_expires <= default_expires <= max_expires:
             raise ValueError("expires limits must satisfy 0 < min <= default <= max")
         self.directory = directory
@@ -149,6 +155,8 @@ class Registrar:
         self.min_expires = min_expires
         self.max_expires = max_expires
         self.max_bindings = max_bindings
+        #: Counts wrong secrets per source and (source, SIP user); refuses banned ones.
+        self.guard = guard
         self._listeners: list[ChangeListener] = [on_change] if on_change is not None else []
         #: sip_user -> bindings, newest first.
         self._bindings: dict[str, list[Binding]] = {}
@@ -250,19 +258,24 @@ class Registrar:
 
     # -- REGISTER --------------------------------------------------------------------
     def handle(self, request: SipRequest, flow: Flow, nonces: digest.NonceManager, *, now: float,
-               wall: float) -> SipResponse:
-        """Answer a REGISTER that arrived on ``flow``.
+               wall: float) -> SipResponse | None:
+        """Answer a REGISTER that arrived on ``flow``; None: drop it unanswered (a banned
+        source guessing this user's secret).
 
         ``now`` is the registrar clock (monotonic: expiry), ``wall`` the epoch time
-        (nonces, shared with other nodes, and the Date header).  The digest ``uri``
+        (nonces, shared with other nodes, the Date header and bans).  The digest ``uri``
         parameter is not compared with the Request-URI (as for trunks, see the README).
         """
         tag = generate_tag()
         log: dict[str, object] = {"sip_call_id": request.call_id, "source": f"{flow.transport}:{flow.remote[0]}:{flow.remote[1]}"}
-        agent = self._authenticate(request, nonces, wall, tag, log)
-        if isinstance(agent, SipResponse):
+        agent = self._authenticate(request, flow, nonces, wall, tag, log)
+        if agent is None or isinstance(agent, SipResponse):
             return agent
         log["sip_user"] = agent.sip_user
+        if agent.require_tls and flow.transport != "tls":
+            logger.warning("REGISTER over %s refused: this agent's phone must use TLS", flow.transport.upper(),
+                           extra=log)
+            return make_response(request, 403, "TLS Required", to_tag=tag)
         try:
             aor = request.to_addr.uri
         except SipError as exc:
@@ -272,7 +285,7 @@ class Registrar:
             logger.warning("REGISTER for another user's address %s refused", aor, extra=log)
             return make_response(request, 403, to_tag=tag)
         try:
-            parsed = self._parse(request)
+            parsed = self._parse(request, secure=flow.transport == "tls")
         except SipError as exc:
             logger.info("bad REGISTER: %s", exc, extra=log)
             return make_response(request, exc.status, str(exc)[:80] if exc.status == 400 else None, to_tag=tag)
@@ -306,8 +319,8 @@ class Registrar:
         response.headers.add("Date", formatdate(wall, usegmt=True))
         return response
 
-    def _authenticate(self, request: SipRequest, nonces: digest.NonceManager, wall: float, tag: str,
-                      log: dict[str, object]) -> AgentCredentials | SipResponse:
+    def _authenticate(self, request: SipRequest, flow: Flow, nonces: digest.NonceManager, wall: float, tag: str,
+                      log: dict[str, object]) -> AgentCredentials | SipResponse | None:
         creds: dict[str, str] | None = None
         for value in request.headers.values("Authorization"):
             try:
@@ -326,6 +339,10 @@ class Registrar:
         if state == "invalid":
             return self._challenge(request, nonces, wall, tag)
         username = creds.get("username", "")
+        source = flow.remote[0]
+        if self.guard is not None and self.guard.blocked(source, username, wall) is not None:
+            logger.debug("REGISTER from a banned source for this user dropped", extra=log)
+            return None
         try:
             agent = self.directory.credentials(username)
         except Exception:
@@ -335,7 +352,11 @@ class Registrar:
                                               ha1=agent.ha1 if agent is not None else _DUMMY_HA1, realm=self.realm)
         if agent is None or agent.sip_user != username or not valid:
             logger.info("REGISTER with bad credentials", extra=log)  # never which part was wrong
+            if self.guard is not None:
+                self.guard.failed(source, username, wall, tenant_id=agent.tenant_id if agent is not None else None)
             return make_response(request, 403, to_tag=tag)
+        if self.guard is not None:
+            self.guard.succeeded(source, username)
         if state == "stale":
             return self._challenge(request, nonces, wall, tag, stale=True)
         return agent
@@ -348,8 +369,9 @@ class Registrar:
             response.headers.add("WWW-Authenticate", value)
         return response
 
-    def _parse(self, request: SipRequest) -> _Request:
-        """Contacts and their expiry (RFC 3261 10.3 steps 6-7); SipError 400 when malformed."""
+    def _parse(self, request: SipRequest, *, secure: bool = False) -> _Request:
+        """Contacts and their expiry (RFC 3261 10.3 steps 6-7); SipError 400 when malformed.
+        ``sips:`` contacts only from a REGISTER that came over TLS (``secure``)."""
         header_expires = _delta_seconds(request.headers.get("Expires"), "Expires")
         raw = [value.strip() for value in request.headers.get_all("Contact")]
         if "*" in raw:
@@ -358,7 +380,7 @@ class Registrar:
             return _Request(wildcard=True)
         parsed = _Request()
         for contact in request.contact:
-            if contact.uri.scheme != "sip":
+            if contact.uri.scheme != "sip" and not (secure and contact.uri.scheme == "sips"):
                 raise SipError(f"unsupported Contact URI scheme {contact.uri.scheme!r}")
             expires = _delta_seconds(contact.params["expires"] or "", "Contact expires") \
                 if "expires" in contact.params else header_expires

@@ -9,17 +9,33 @@ cannot probe the number plan.
 from __future__ import annotations
 
 import ipaddress
+import logging
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Literal
 
 from . import digest
 from .message import SipError, SipRequest
 
+logger = logging.getLogger(__name__)
+
 DIGEST_REALM = "callcenter"
 #: What a number to dial may contain: digits, '*', '#', '+' and the visual separators of
 #: RFC 3966 5.1.1.  Anything else (%-escapes, '@', ';') would reach the trunk's Request-URI
 #: as something other than the digits the dialing rules checked.
 DIAL_STRING_CHARS = frozenset("0123456789*#+-.() ")
+
+
+def address_in(ip: str, networks: Iterable[ipaddress.IPv4Network | ipaddress.IPv6Network]) -> bool:
+    """Whether ``ip`` lies in one of ``networks`` (False for anything that is not an address)."""
+    try:
+        addr = ipaddress.ip_address(ip)
+    except ValueError:
+        return False
+    if isinstance(addr, ipaddress.IPv6Address) and addr.ipv4_mapped is not None:
+        # A dual-stack socket reports IPv4 peers as ::ffff:a.b.c.d (RFC 4291 2.5.5.2).
+        addr = addr.ipv4_mapped
+    return any(addr in net for net in networks)
 
 
 @dataclass(frozen=True)
@@ -38,6 +54,10 @@ class Trunk:
     register_password: str | None = None
     register_expires: int = 600
     priority: int = 100
+    #: Calls from this trunk must come over TLS (others get 403); outbound goes over TLS too.
+    require_tls: bool = False
+    #: Media with this trunk must be SRTP: plain offers get 488, our offers are RTP/SAVP only.
+    require_srtp: bool = False
 
     @staticmethod
     def networks(entries: list[str]) -> tuple[ipaddress.IPv4Network | ipaddress.IPv6Network, ...]:
@@ -45,14 +65,7 @@ class Trunk:
         return tuple(ipaddress.ip_network(e.strip(), strict=False) for e in entries if e.strip())
 
     def allows_ip(self, ip: str) -> bool:
-        try:
-            addr = ipaddress.ip_address(ip)
-        except ValueError:
-            return False
-        if isinstance(addr, ipaddress.IPv6Address) and addr.ipv4_mapped is not None:
-            # A dual-stack socket reports IPv4 peers as ::ffff:a.b.c.d (RFC 4291 2.5.5.2).
-            addr = addr.ipv4_mapped
-        return any(addr in net for net in self.inbound_networks)
+        return address_in(ip, self.inbound_networks)
 
 
 @dataclass(frozen=True)
@@ -79,6 +92,22 @@ class InboundDecision:
     number: Number | None = None
     stale: bool = False
     reason: str = ""
+    #: Set when the sender failed to authenticate (a wrong secret, an unknown user, a source
+    #: no trunk allows): counted towards a ban. ``account`` is the digest user it tried, if any.
+    auth_failed: bool = False
+    account: str | None = None
+    tenant_id: int | None = None
+
+
+def credentials_user(request: SipRequest) -> str | None:
+    """The digest username a request's Authorization claims (unverified), or None."""
+    auth = request.headers.get("Authorization")
+    if not auth:
+        return None
+    try:
+        return digest.parse_credentials(auth).get("username")
+    except SipError:
+        return None
 
 
 def normalise_number(user: str | None) -> str:
@@ -132,10 +161,16 @@ class RoutingTable:
         return any(digits.startswith(prefix) for prefix in tenant.outbound_prefixes)
 
     def classify_inbound(self, request: SipRequest, source_ip: str, nonces: digest.NonceManager,
-                         now: float) -> InboundDecision:
+                         now: float, *, transport: str = "udp") -> InboundDecision:
+        """``transport`` is what the request came over: a trunk that requires TLS refuses others."""
         trunk = self._authenticate(request, source_ip, nonces, now)
         if isinstance(trunk, InboundDecision):
             return trunk
+        if trunk.require_tls and transport != "tls":
+            logger.warning("INVITE from trunk %s over %s refused: the trunk requires TLS", trunk.name,
+                           transport.upper(), extra={"trunk": trunk.name, "sip_call_id": request.call_id,
+                                                     "source": source_ip})
+            return InboundDecision("reject", 403, trunk=trunk, reason="trunk requires TLS")
         dialed = dialed_number(request)
         number = self.numbers.get(dialed)
         if number is None or number.tenant_id != trunk.tenant_id:
@@ -149,7 +184,7 @@ class RoutingTable:
             return by_ip[0]
         digest_trunks = [t for t in self.trunks if t.inbound_username and t.inbound_password]
         if not digest_trunks:
-            return InboundDecision("reject", 403, reason="source not allowed")
+            return InboundDecision("reject", 403, reason="source not allowed", auth_failed=True)
         auth = request.headers.get("Authorization")
         if not auth:
             return InboundDecision("challenge", 401)
@@ -162,13 +197,15 @@ class RoutingTable:
         if state == "invalid":
             return InboundDecision("challenge", 401)
         realm = DIGEST_REALM
+        username = creds.get("username")
         for trunk in digest_trunks:
-            if creds.get("username") != trunk.inbound_username or creds.get("realm") != realm:
+            if username != trunk.inbound_username or creds.get("realm") != realm:
                 continue
             if not digest.verify_credentials(creds, method=request.method, password=trunk.inbound_password or "",
                                              realm=realm):
-                return InboundDecision("reject", 403, reason="bad credentials")
+                return InboundDecision("reject", 403, reason="bad credentials", auth_failed=True, account=username,
+                                       tenant_id=trunk.tenant_id)
             if state == "stale":
                 return InboundDecision("challenge", 401, stale=True)
             return trunk
-        return InboundDecision("reject", 403, reason="unknown user")
+        return InboundDecision("reject", 403, reason="unknown user", auth_failed=True, account=username)

@@ -1,13 +1,21 @@
 """SDP (RFC 4566) parsing and serialization, and RFC 3264 offer/answer for one
-G.711 audio stream with RFC 4733 telephone-events.
+G.711 audio stream with RFC 4733 telephone-events, in the clear or with SRTP
+keyed by SDES (RFC 4568 ``a=crypto`` lines, ``RTP/SAVP``).
 
 The parser is lenient where real phones are sloppy (LF-only line ends, blank
 lines, unknown or out-of-order lines, missing s=/t=) and strict where a wrong
 guess would send media to the wrong place (origin, connection, media lines).
+A crypto line we cannot use (malformed, another suite, MKI, session parameters)
+is skipped as RFC 4568 7.1.2 asks; a secure stream left without one is refused
+like a stream without a common codec (488).
 """
 
 from __future__ import annotations
 
+import base64
+import binascii
+import os
+import re
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
@@ -19,8 +27,15 @@ CLOCK_RATE = 8000
 TELEPHONE_EVENT = "telephone-event"
 DEFAULT_PTIME = 20
 DIRECTIONS = ("sendrecv", "sendonly", "recvonly", "inactive")
-# RTP/AVPF is plain RTP plus feedback we may ignore; secure profiles we cannot do.
-SUPPORTED_PROTOS = ("RTP/AVP", "RTP/AVPF")
+# RTP/AVPF is plain RTP plus feedback we may ignore; the S variants are SRTP (RFC 3711).
+SUPPORTED_PROTOS = ("RTP/AVP", "RTP/AVPF", "RTP/SAVP", "RTP/SAVPF")
+SECURE_PROTOS = ("RTP/SAVP", "RTP/SAVPF")
+#: SDES crypto suites we do (RFC 4568 6.2) and their master key + salt length in bytes;
+#: the first is the one we offer.
+SRTP_SUITES = {"AES_CM_128_HMAC_SHA1_80": 30, "AES_CM_128_HMAC_SHA1_32": 30}
+MAX_CRYPTO_LINE = 1024
+_CRYPTO_TAG = re.compile(r"[0-9]{1,9}")
+_LIFETIME = re.compile(r"(?:2\^([0-9]{1,2})|([0-9]{1,15}))")
 HOLD_ADDRESSES = ("0.0.0.0", "::")  # RFC 2543 / RFC 3264 8.4 "c=0.0.0.0" hold
 # RFC 3551 table 4: static payload types, to read offers that omit rtpmap lines.
 STATIC_PAYLOAD_TYPES = {
@@ -35,6 +50,84 @@ class SdpError(ValueError):
 
 class NoCommonCodec(SdpError):
     """No audio stream can be negotiated: the caller answers 488 Not Acceptable Here."""
+
+
+@dataclass(frozen=True)
+class Crypto:
+    """One ``a=crypto`` line (RFC 4568 9.1) as far as we use it: a tag, a suite we do and
+    one inline master key + salt.  Lifetimes are accepted and ignored (a call never sends
+    2^31 packets); MKIs and session parameters make a line unusable (:meth:`parse` raises)."""
+
+    tag: int
+    suite: str
+    key: bytes = field(repr=False)
+
+    @classmethod
+    def parse(cls, value: str) -> Crypto:
+        """``<tag> <suite> inline:<base64 key||salt>[|lifetime]``; SdpError says what is wrong."""
+        if len(value) > MAX_CRYPTO_LINE:
+            raise SdpError(f"a=crypto longer than {MAX_CRYPTO_LINE} characters")
+        fields = value.split()
+        if len(fields) < 3:
+            raise SdpError(f"a=crypto must be '<tag> <suite> <key-params>', got {value[:80]!r}")
+        tag, suite, key_params, *session_params = fields
+        if not _CRYPTO_TAG.fullmatch(tag):
+            raise SdpError(f"a=crypto tag must be 1-9 digits, got {tag[:20]!r}")
+        if suite not in SRTP_SUITES:
+            raise SdpError(f"crypto suite {suite[:40]!r} not supported (we do {', '.join(SRTP_SUITES)})")
+        if session_params:  # RFC 4568 6.3: one we do not understand makes the line unusable
+            raise SdpError(f"crypto session parameters not supported: {' '.join(session_params)[:60]!r}")
+        if ";" in key_params:
+            raise SdpError("several keys in one a=crypto line (needs MKI, not supported)")
+        method, _, info = key_params.partition(":")
+        if method != "inline":
+            raise SdpError(f"crypto key method must be 'inline', got {method[:20]!r}")
+        encoded, *extras = info.split("|")
+        if len(extras) >= 2 or (extras and ":" in extras[0]):  # [lifetime] then MKI:length
+            raise SdpError("crypto MKI not supported")
+        if extras:
+            lifetime = _LIFETIME.fullmatch(extras[0])
+            if lifetime is None or (lifetime.group(1) is not None and int(lifetime.group(1)) > 48):
+                raise SdpError(f"crypto key lifetime must be 2^n (n <= 48) or a number, got {extras[0][:20]!r}")
+        try:
+            key = base64.b64decode(encoded, validate=True)
+        except (binascii.Error, ValueError):
+            raise SdpError("crypto key is not valid base64") from None
+        if len(key) != SRTP_SUITES[suite]:
+            raise SdpError(f"crypto key for {suite} must be {SRTP_SUITES[suite]} bytes, got {len(key)}")
+        return cls(int(tag), suite, key)
+
+    @property
+    def value(self) -> str:
+        """The attribute value (after ``a=crypto:``)."""
+        return f"{self.tag} {self.suite} inline:{base64.b64encode(self.key).decode('ascii')}"
+
+
+@dataclass(frozen=True)
+class SrtpParams:
+    """Negotiated SDES keys of one stream: ours protects what we send, theirs what we receive."""
+
+    suite: str
+    local_key: bytes = field(repr=False)
+    remote_key: bytes = field(repr=False)
+
+
+def new_srtp_key(suite: str = next(iter(SRTP_SUITES))) -> bytes:
+    """A fresh master key + salt for ``suite`` (from the OS's CSPRNG)."""
+    return os.urandom(SRTP_SUITES[suite])
+
+
+def _cryptos(md: MediaDescription) -> tuple[list[Crypto], list[str]]:
+    """The usable a=crypto lines of a section in order, and why the others were skipped."""
+    usable, skipped = [], []
+    for name, value in md.attributes:
+        if name != "crypto":
+            continue
+        try:
+            usable.append(Crypto.parse(value or ""))
+        except SdpError as exc:
+            skipped.append(str(exc))
+    return usable, skipped
 
 
 def _addrtype(address: str) -> str:
@@ -287,6 +380,8 @@ class MediaParams:
     ptime: int = DEFAULT_PTIME
     direction: str = "sendrecv"
     remote_direction: str = "sendrecv"
+    #: SDES keys when the stream is SRTP; None: plain RTP.
+    srtp: SrtpParams | None = None
 
     @property
     def on_hold(self) -> bool:
@@ -350,9 +445,16 @@ def _usable_audio(md: MediaDescription) -> bool:
 
 def answer_offer(offer: SessionDescription, *, local_ip: str, local_port: int, session_id: int,
                  codecs: Sequence[str] = ("PCMU", "PCMA"), session_version: int = 1,
-                 local_direction: str = "sendrecv") -> tuple[SessionDescription, MediaParams]:
+                 local_direction: str = "sendrecv", require_srtp: bool = False,
+                 keep_srtp: SrtpParams | None = None) -> tuple[SessionDescription, MediaParams]:
     """RFC 3264 6: accept the first usable audio stream with a codec we support,
     picked in the offerer's preference order; reject every other stream (port 0).
+
+    A stream offering a crypto line we can use gets SRTP (RFC 4568: the first such
+    line, answered with its tag and a key of ours); ``RTP/SAVP`` without one, or any
+    stream without one when ``require_srtp``, is not usable.  ``keep_srtp`` (the
+    stream's current keys, on a re-offer) keeps our key when the suite stays, so what
+    we send continues in the same crypto context.
 
     Raises NoCommonCodec (-> 488) when no audio stream is usable, and SdpError
     when the chosen stream has no connection address.
@@ -363,22 +465,42 @@ def answer_offer(offer: SessionDescription, *, local_ip: str, local_port: int, s
                                 addrtype=_addrtype(local_ip), address=local_ip,
                                 connection=local_ip, timing=offer.timing)
     params: MediaParams | None = None
+    unusable: list[str] = []
     for md in offer.media:
         chosen = _find_format(md, supported) if params is None and _usable_audio(md) else None
+        crypto: Crypto | None = None
+        if chosen is not None:
+            cryptos, skipped = _cryptos(md)
+            unusable += skipped
+            crypto = cryptos[0] if cryptos else None
+            if crypto is None and (md.proto in SECURE_PROTOS or require_srtp):
+                chosen = None
         if chosen is None:
             answer.media.append(MediaDescription(md.media, 0, md.proto, list(md.formats)))
             continue
-        section, params = _answer_audio(offer, md, chosen, local_port, local_direction)
+        section, params = _answer_audio(offer, md, chosen, local_port, local_direction,
+                                        _answer_crypto(crypto, keep_srtp))
         answer.media.append(section)
     if params is None:
         offered = "; ".join(_describe(md) for md in offer.media) or "no media"
-        raise NoCommonCodec(f"no common codec (we support {', '.join(supported)} over RTP/AVP); "
-                            f"offer: {offered}")
+        required = ", SRTP required" if require_srtp else ""
+        why = f"; unusable crypto: {'; '.join(unusable)}" if unusable else ""
+        raise NoCommonCodec(f"no common codec (we support {', '.join(supported)} over RTP/AVP, or RTP/SAVP "
+                            f"with {' or '.join(SRTP_SUITES)}{required}); offer: {offered}{why}")
     return answer, params
 
 
+def _answer_crypto(offered: Crypto | None, keep: SrtpParams | None) -> tuple[Crypto, SrtpParams] | None:
+    """Our crypto line answering ``offered`` and the stream's keys; None for plain RTP."""
+    if offered is None:
+        return None
+    key = keep.local_key if keep is not None and keep.suite == offered.suite else new_srtp_key(offered.suite)
+    return Crypto(offered.tag, offered.suite, key), SrtpParams(offered.suite, key, offered.key)
+
+
 def _answer_audio(offer: SessionDescription, md: MediaDescription, chosen: tuple[int, str],
-                  local_port: int, local_direction: str) -> tuple[MediaDescription, MediaParams]:
+                  local_port: int, local_direction: str,
+                  crypto: tuple[Crypto, SrtpParams] | None) -> tuple[MediaDescription, MediaParams]:
     remote_ip = offer.connection_of(md)
     if remote_ip is None:
         raise SdpError(f"offered audio stream has no connection address: {_describe(md)}")
@@ -400,17 +522,24 @@ def _answer_audio(offer: SessionDescription, md: MediaDescription, chosen: tuple
     if ptime is not None:
         attributes.append(("ptime", str(ptime)))
     attributes.append((direction, None))
+    if crypto is not None:
+        attributes.append(("crypto", crypto[0].value))
     section = MediaDescription("audio", local_port, md.proto, formats, attributes)
     params = MediaParams(remote_ip=remote_ip, remote_port=md.port, payload_type=pt, codec=codec,
                          telephone_event_pt=event_pt, ptime=ptime or DEFAULT_PTIME,
-                         direction=direction, remote_direction=remote_direction)
+                         direction=direction, remote_direction=remote_direction,
+                         srtp=crypto[1] if crypto is not None else None)
     return section, params
 
 
 def make_offer(*, local_ip: str, local_port: int, session_id: int, session_version: int = 1,
                codecs: Sequence[str] = ("PCMU", "PCMA"), telephone_event_pt: int | None = 101,
-               direction: str = "sendrecv", ptime: int = DEFAULT_PTIME) -> SessionDescription:
-    """One audio stream with our codecs in preference order; telephone_event_pt=None leaves DTMF out."""
+               direction: str = "sendrecv", ptime: int = DEFAULT_PTIME,
+               srtp_key: bytes | None = None) -> SessionDescription:
+    """One audio stream with our codecs in preference order; telephone_event_pt=None leaves DTMF out.
+
+    With ``srtp_key`` (see :func:`new_srtp_key`) the stream is ``RTP/SAVP`` with one
+    crypto line of the first suite of :data:`SRTP_SUITES`: SRTP or nothing."""
     names = _check_codecs(codecs)
     _check_direction(direction)
     if telephone_event_pt is not None and not 96 <= telephone_event_pt <= 127:
@@ -425,9 +554,16 @@ def make_offer(*, local_ip: str, local_port: int, session_id: int, session_versi
         attributes.append(("rtpmap", f"{telephone_event_pt} {TELEPHONE_EVENT}/{CLOCK_RATE}"))
         attributes.append(("fmtp", f"{telephone_event_pt} 0-15"))
     attributes += [("ptime", str(ptime)), (direction, None)]
+    proto = "RTP/AVP"
+    if srtp_key is not None:
+        suite = next(iter(SRTP_SUITES))
+        if len(srtp_key) != SRTP_SUITES[suite]:
+            raise ValueError(f"srtp_key for {suite} must be {SRTP_SUITES[suite]} bytes, got {len(srtp_key)}")
+        proto = "RTP/SAVP"
+        attributes.append(("crypto", Crypto(1, suite, srtp_key).value))
     return SessionDescription(sess_id=session_id, sess_version=session_version,
                               addrtype=_addrtype(local_ip), address=local_ip, connection=local_ip,
-                              media=[MediaDescription("audio", local_port, "RTP/AVP", formats, attributes)])
+                              media=[MediaDescription("audio", local_port, proto, formats, attributes)])
 
 
 def accept_answer(offer: SessionDescription, answer: SessionDescription) -> MediaParams:
@@ -462,5 +598,20 @@ def accept_answer(offer: SessionDescription, answer: SessionDescription) -> Medi
         return MediaParams(remote_ip=remote_ip, remote_port=theirs.port, payload_type=chosen[0],
                            codec=chosen[1].upper(), telephone_event_pt=event[0] if event else None,
                            ptime=theirs.ptime or DEFAULT_PTIME, direction=direction,
-                           remote_direction=remote_direction)
+                           remote_direction=remote_direction, srtp=_accepted_crypto(ours, theirs))
     raise NoCommonCodec("answer rejected every audio stream (port 0)")
+
+
+def _accepted_crypto(ours: MediaDescription, theirs: MediaDescription) -> SrtpParams | None:
+    """The keys of an answered stream: the answer's crypto line must take up one of the
+    offer's tags with the same suite (RFC 4568 7.1.3); a plain offer stays plain."""
+    offered = {c.tag: c for c in _cryptos(ours)[0]}
+    if not offered:
+        return None
+    answered, skipped = _cryptos(theirs)
+    for crypto in answered:
+        mine = offered.get(crypto.tag)
+        if mine is not None and mine.suite == crypto.suite:
+            return SrtpParams(crypto.suite, mine.key, crypto.key)
+    why = f" ({'; '.join(skipped)})" if skipped else ""
+    raise NoCommonCodec(f"answer to our SRTP offer has no crypto line matching it{why}: {_describe(theirs)}")

@@ -18,7 +18,7 @@ import enum
 import heapq
 import itertools
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Protocol
 
 from .message import Headers, SipRequest, SipResponse, make_response
@@ -33,8 +33,11 @@ PROCEEDING_GUARD = 300.0  # an INVITE client transaction left ringing this long 
 class Flow:
     """Where a message came from or goes to: the transport and the remote address."""
 
-    transport: str  # "udp" or "tcp"
+    transport: str  # "udp", "tcp" or "tls"
     remote: tuple[str, int]
+    #: For a TLS connection we open: the name the peer's certificate must carry (a trunk's
+    #: host). Not part of the flow's identity: replies find the connection by address.
+    server_name: str | None = field(default=None, compare=False)
 
     @property
     def reliable(self) -> bool:
@@ -167,6 +170,10 @@ class ServerTransaction(Transaction):
         """
         self.last_response = response
         self.layer._send(response.to_bytes(), self.flow, response)
+        self._terminate()
+
+    def drop(self) -> None:
+        """Forget the request without a word (a banned source): nothing to reflect, no state kept."""
         self._terminate()
 
     def resend_last(self) -> None:

@@ -7,10 +7,12 @@ from fastapi.responses import JSONResponse, Response
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from sqlalchemy import text
 
-from callcenter.api import (acd, agent_desk, audit, auth, calls, flows, numbers, pages, qa, recordings, softphone,
-                            supervisor, tenants, trunks, users)
+from callcenter.api import (acd, agent_desk, audit, auth, calls, flows, numbers, pages, qa, recordings, security,
+                            softphone, supervisor, tenants, trunks, users)
 from callcenter.api import reports  # listed before calls: /api/calls/search is not a call id
 from callcenter.api import supervisor_actions
+from callcenter.api.bounds import InputBounds
+from callcenter.api.browser_security import SecurityHeaders
 from callcenter.api.deps import AppContext, get_ctx, public
 from callcenter.api.errors import install_error_handlers
 from callcenter.metrics import REGISTRY
@@ -20,9 +22,13 @@ __all__ = ["AppContext", "create_app"]
 
 def create_app(ctx: AppContext) -> FastAPI:
     """The API application for ``ctx``; every route checks a role or is marked public."""
-    app = FastAPI(title="callcenter", version="0.1.0")
+    # No /docs or /redoc: FastAPI builds them from a CDN with inline script, which the pages'
+    # Content-Security-Policy (and the no-CDN rule) forbids; /openapi.json is the API's description.
+    app = FastAPI(title="callcenter", version="0.1.0", docs_url=None, redoc_url=None)
     app.state.ctx = ctx
+    app.add_middleware(SecurityHeaders)
     install_error_handlers(app)
+    app.add_middleware(InputBounds)
 
     @app.get("/healthz", dependencies=[Depends(public)], tags=["ops"])
     def healthz(ctx: AppContext = Depends(get_ctx)) -> JSONResponse:
@@ -43,7 +49,7 @@ def create_app(ctx: AppContext) -> FastAPI:
         return Response(generate_latest(REGISTRY), media_type=CONTENT_TYPE_LATEST)
 
     for module in (reports, auth, tenants, trunks, numbers, users, calls, audit, flows, acd, pages, softphone,
-                   agent_desk, recordings, qa, supervisor):
+                   agent_desk, recordings, qa, supervisor, security):
         app.include_router(module.router)
     app.include_router(supervisor_actions.router)
     return app

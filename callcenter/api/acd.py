@@ -9,9 +9,9 @@ from __future__ import annotations
 import dataclasses
 import re
 import time
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
-from fastapi import APIRouter, Depends, Response
+from fastapi import APIRouter, Depends, Query, Response
 from pydantic import BaseModel, ConfigDict, Field
 from sqlalchemy import select
 from sqlalchemy.orm import Session
@@ -19,6 +19,7 @@ from starlette.concurrency import run_in_threadpool
 
 from callcenter.acd_config import SKILL, QueueSettings
 from callcenter.api.audit import record_audit
+from callcenter.api.bounds import DbId, Name
 from callcenter.api.deps import AppContext, get_ctx, get_db, get_owned, live_acd, require_roles
 from callcenter.api.errors import conflict, forbidden, invalid, not_found
 from callcenter.api.users import USERNAME_PATTERN
@@ -60,7 +61,7 @@ def create_queue(body: QueueIn, principal: Principal = Depends(admin), db: Sessi
 
 
 @router.patch("/api/queues/{queue_id}")
-def patch_queue(queue_id: int, body: dict[str, Any], principal: Principal = Depends(admin),
+def patch_queue(queue_id: DbId, body: dict[str, Any], principal: Principal = Depends(admin),
                 db: Session = Depends(get_db), ctx: AppContext = Depends(get_ctx)) -> dict[str, Any]:
     row = get_owned(db, AcdQueue, queue_id, principal, "queue")
     try:
@@ -75,7 +76,7 @@ def patch_queue(queue_id: int, body: dict[str, Any], principal: Principal = Depe
 
 
 @router.delete("/api/queues/{queue_id}", status_code=204)
-def delete_queue(queue_id: int, principal: Principal = Depends(admin), db: Session = Depends(get_db),
+def delete_queue(queue_id: DbId, principal: Principal = Depends(admin), db: Session = Depends(get_db),
                  ctx: AppContext = Depends(get_ctx)) -> Response:
     row = get_owned(db, AcdQueue, queue_id, principal, "queue")
     record_audit(db, principal, "queue.delete", f"queue:{row.id}", {"name": row.name})
@@ -86,7 +87,7 @@ def delete_queue(queue_id: int, principal: Principal = Depends(admin), db: Sessi
 
 
 @router.get("/api/queues/{name}/stats")
-async def queue_stats(name: str, principal: Principal = Depends(watchers),
+async def queue_stats(name: Name, principal: Principal = Depends(watchers),
                       ctx: AppContext = Depends(get_ctx)) -> dict[str, Any]:
     """Waiting calls, longest wait, agents by state, service level today (live)."""
     engine = live_acd(ctx).engine(principal.tenant_id)
@@ -96,16 +97,25 @@ async def queue_stats(name: str, principal: Principal = Depends(watchers),
 
 
 # -- agents ----------------------------------------------------------------------------------
+Proficiency = Annotated[int, Field(ge=1, le=5)]
+
+
 class AgentIn(BaseModel):
     model_config = ConfigDict(extra="forbid")
     username: str = Field(pattern=USERNAME_PATTERN)
-    skills: dict[str, int] = Field(default_factory=dict, max_length=50)
+    skills: dict[str, Proficiency] = Field(default_factory=dict, max_length=50)
+    require_tls: bool = False
+    """The agent's SIP phone must register over TLS (403 otherwise)."""
+    require_srtp: bool = False
+    """Calls to the agent's SIP phone offer SRTP only."""
 
 
 class AgentPatch(BaseModel):
     model_config = ConfigDict(extra="forbid")
-    skills: dict[str, int] | None = Field(default=None, max_length=50)
+    skills: dict[str, Proficiency] | None = Field(default=None, max_length=50)
     reset_sip_password: bool = False
+    require_tls: bool | None = None
+    require_srtp: bool | None = None
 
 
 def _check_skills(skills: dict[str, int]) -> dict[str, int]:
@@ -119,10 +129,12 @@ def _agent_out(agent: Agent, user: User, tenant: Tenant, live: Any) -> dict[str,
     view = live.agent_view(agent.tenant_id, str(agent.id)) if live is not None else None
     state = dataclasses.asdict(view) if view is not None else None
     return {"id": agent.id, "username": user.username, "sip_user": f"{tenant.slug}.{user.username}",
-            "skills": agent.skills, "live": state}
+            "skills": agent.skills, "require_tls": agent.require_tls, "require_srtp": agent.require_srtp,
+            "live": state}
 
 
-def create_agent(db: Session, tenant: Tenant, username: str, skills: dict[str, int]) -> tuple[Agent, str, str]:
+def create_agent(db: Session, tenant: Tenant, username: str, skills: dict[str, int], *, require_tls: bool = False,
+                 require_srtp: bool = False) -> tuple[Agent, str, str]:
     """A user with the agent role and its agent row; returns (agent, login password, SIP password)."""
     password, sip_password = generate_password(), generate_password()
     user = User(tenant_id=tenant.id, username=username, password_hash=hash_password(password),
@@ -130,7 +142,8 @@ def create_agent(db: Session, tenant: Tenant, username: str, skills: dict[str, i
     db.add(user)
     db.flush()
     agent = Agent(tenant_id=tenant.id, user_id=user.id, skills=skills,
-                  sip_ha1=sip_ha1(f"{tenant.slug}.{username}", sip_password))
+                  sip_ha1=sip_ha1(f"{tenant.slug}.{username}", sip_password), require_tls=require_tls,
+                  require_srtp=require_srtp)
     db.add(agent)
     db.flush()
     return agent, password, sip_password
@@ -153,17 +166,18 @@ def add_agent(body: AgentIn, principal: Principal = Depends(admin), db: Session 
     assert tenant is not None
     if db.scalar(select(User.id).where(User.tenant_id == tenant.id, User.username == body.username)):
         raise conflict("username-taken", "a user with this name exists")
-    agent, password, sip_password = create_agent(db, tenant, body.username, _check_skills(body.skills))
-    record_audit(db, principal, "agent.create", f"agent:{agent.id}", {"username": body.username,
-                                                                      "skills": body.skills})
+    agent, password, sip_password = create_agent(db, tenant, body.username, _check_skills(body.skills),
+                                                 require_tls=body.require_tls, require_srtp=body.require_srtp)
+    record_audit(db, principal, "agent.create", f"agent:{agent.id}", body.model_dump())
     db.commit()
     ctx.on_acd_changed()
     return {"id": agent.id, "username": body.username, "password": password,
-            "sip_user": f"{tenant.slug}.{body.username}", "sip_password": sip_password, "skills": agent.skills}
+            "sip_user": f"{tenant.slug}.{body.username}", "sip_password": sip_password, "skills": agent.skills,
+            "require_tls": agent.require_tls, "require_srtp": agent.require_srtp}
 
 
 @router.patch("/api/agents/{agent_id}")
-def patch_agent(agent_id: int, body: AgentPatch, principal: Principal = Depends(admin),
+def patch_agent(agent_id: DbId, body: AgentPatch, principal: Principal = Depends(admin),
                 db: Session = Depends(get_db), ctx: AppContext = Depends(get_ctx)) -> dict[str, Any]:
     agent = get_owned(db, Agent, agent_id, principal, "agent")
     user, tenant = db.get(User, agent.user_id), db.get(Tenant, agent.tenant_id)
@@ -171,6 +185,10 @@ def patch_agent(agent_id: int, body: AgentPatch, principal: Principal = Depends(
     out: dict[str, Any] = {}
     if body.skills is not None:
         agent.skills = _check_skills(body.skills)
+    if body.require_tls is not None:
+        agent.require_tls = body.require_tls
+    if body.require_srtp is not None:
+        agent.require_srtp = body.require_srtp
     if body.reset_sip_password:
         out["sip_password"] = generate_password()
         agent.sip_ha1 = sip_ha1(f"{tenant.slug}.{user.username}", out["sip_password"])
@@ -181,7 +199,7 @@ def patch_agent(agent_id: int, body: AgentPatch, principal: Principal = Depends(
 
 
 @router.delete("/api/agents/{agent_id}", status_code=204)
-def delete_agent(agent_id: int, principal: Principal = Depends(admin), db: Session = Depends(get_db),
+def delete_agent(agent_id: DbId, principal: Principal = Depends(admin), db: Session = Depends(get_db),
                  ctx: AppContext = Depends(get_ctx)) -> Response:
     agent = get_owned(db, Agent, agent_id, principal, "agent")
     record_audit(db, principal, "agent.delete", f"agent:{agent.id}", {})
@@ -192,12 +210,13 @@ def delete_agent(agent_id: int, principal: Principal = Depends(admin), db: Sessi
 
 
 @router.get("/api/agents/{agent_id}/history")
-def agent_history(agent_id: int, limit: int = 200, principal: Principal = Depends(watchers),
+def agent_history(agent_id: DbId, limit: int = Query(default=200, ge=1, le=1000),
+                  principal: Principal = Depends(watchers),
                   db: Session = Depends(get_db)) -> list[dict[str, Any]]:
     """The agent's state changes, newest last, each with its time and reason."""
     agent = get_owned(db, Agent, agent_id, principal, "agent")
     rows = db.scalars(select(AgentStateChange).where(AgentStateChange.agent_id == agent.id)
-                      .order_by(AgentStateChange.at.desc(), AgentStateChange.id.desc()).limit(min(limit, 1000)))
+                      .order_by(AgentStateChange.at.desc(), AgentStateChange.id.desc()).limit(limit))
     return [{"old_state": r.old_state, "new_state": r.new_state, "reason": r.reason, "call_id": r.call_id,
              "at": r.at.isoformat()} for r in reversed(list(rows))]
 
@@ -218,7 +237,7 @@ def _state_target(db: Session, principal: Principal, agent_id: int) -> tuple[int
 
 
 @router.post("/api/agents/{agent_id}/state")
-async def set_agent_state(agent_id: int, body: StateIn, principal: Principal = Depends(anyone),
+async def set_agent_state(agent_id: DbId, body: StateIn, principal: Principal = Depends(anyone),
                           db: Session = Depends(get_db), ctx: AppContext = Depends(get_ctx)) -> dict[str, Any]:
     """An agent sets their own state; a supervisor or admin anyone's. Breaks need a tenant reason code."""
     agent_pk, reasons = await run_in_threadpool(_state_target, db, principal, agent_id)

@@ -14,6 +14,7 @@ from sqlalchemy.orm import Session
 
 from callcenter import desk
 from callcenter.api.audit import record_audit
+from callcenter.api.bounds import CallId
 from callcenter.api.deps import ALL_ROLES, get_db, require_roles
 from callcenter.api.errors import ApiError, invalid, not_found
 from callcenter.models import Agent, Role, Tenant
@@ -83,7 +84,7 @@ def my_calls(
 
 
 @router.post("/api/calls/{call_id}/wrapup")
-def wrapup(call_id: str, body: WrapupIn, principal: Principal = Depends(wrappers),
+def wrapup(call_id: CallId, body: WrapupIn, principal: Principal = Depends(wrappers),
            db: Session = Depends(get_db)) -> dict[str, Any]:
     """Disposition and notes of a call: an agent for a call they took, a supervisor or an
     admin for any call of the tenant. Unknown codes are 422 and list the allowed ones."""

@@ -10,6 +10,7 @@ from pydantic import BaseModel
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from callcenter.api.bounds import CallId, Instant
 from callcenter.api.deps import get_db, require_roles
 from callcenter.api.errors import invalid, not_found
 from callcenter.cdr import call_events
@@ -86,8 +87,8 @@ def _utc(value: datetime | None) -> datetime | None:
 
 @router.get("", response_model=list[CallOut])
 def list_calls(
-    since: datetime | None = Query(default=None, description="received_at >= since (UTC if no offset)"),
-    until: datetime | None = Query(default=None, description="received_at < until (UTC if no offset)"),
+    since: Instant | None = Query(default=None, description="received_at >= since (UTC if no offset)"),
+    until: Instant | None = Query(default=None, description="received_at < until (UTC if no offset)"),
     limit: int = Query(default=DEFAULT_LIMIT, ge=1, le=MAX_LIMIT),
     principal: Principal = Depends(readers),
     db: Session = Depends(get_db),
@@ -106,7 +107,7 @@ def list_calls(
 
 
 @router.get("/{call_id}", response_model=CallDetailOut)
-def get_call(call_id: str, principal: Principal = Depends(readers), db: Session = Depends(get_db)) -> CallDetailOut:
+def get_call(call_id: CallId, principal: Principal = Depends(readers), db: Session = Depends(get_db)) -> CallDetailOut:
     """One call record with its agent and events; 404 (never 403) when it belongs to another tenant."""
     record = db.execute(
         select(CallRecord).where(CallRecord.id == call_id, CallRecord.tenant_id == principal.tenant_id)
@@ -122,7 +123,7 @@ def get_call(call_id: str, principal: Principal = Depends(readers), db: Session 
 
 
 @router.get("/{call_id}/ivr-trace")
-def get_ivr_trace(call_id: str, principal: Principal = Depends(readers), db: Session = Depends(get_db)) -> dict:
+def get_ivr_trace(call_id: CallId, principal: Principal = Depends(readers), db: Session = Depends(get_db)) -> dict:
     """The call's IVR trace: nodes visited with times, inputs, recognitions and the exit taken."""
     trace = db.scalar(select(IvrTrace).where(IvrTrace.call_id == call_id, IvrTrace.tenant_id == principal.tenant_id))
     if trace is None:

@@ -2,18 +2,25 @@
 
 from __future__ import annotations
 
+import logging
+
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, TypeVar
 
-from fastapi import Depends, Request
+from fastapi import Depends, Request, WebSocket
+from fastapi.concurrency import run_in_threadpool
 from sqlalchemy import Engine, select
 from sqlalchemy.orm import Session, sessionmaker
 
+from callcenter.api.browser_security import origin_allowed
 from callcenter.api.errors import ApiError, forbidden, not_authenticated, not_found
+from callcenter.bans import BanService
 from callcenter.models import Base, Role
 from callcenter.security import COOKIE_NAME, Principal, resolve_session
 from callcenter.settings import Settings
+
+log = logging.getLogger(__name__)
 
 if TYPE_CHECKING:
     from callcenter.acd_service import AcdService
@@ -51,10 +58,14 @@ class AppContext:
     """The node's ``EventBus`` (the ACD's events per tenant, for the supervisor's live view); None without one."""
     monitors: Any = None
     """The node's ``MonitorService`` (supervisors listening, whispering, barging); None without a SIP node."""
+    bans: BanService | None = None
+    """Failed sign-ins and bans; None: one of its own (an API without the SIP node)."""
     sessions: sessionmaker[Session] = field(init=False)
 
     def __post_init__(self) -> None:
         self.sessions = sessionmaker(self.engine, expire_on_commit=False)
+        if self.bans is None:
+            self.bans = BanService(self.engine, self.settings)
 
 
 def live_acd(ctx: AppContext) -> AcdService:
@@ -94,6 +105,31 @@ def current_principal(request: Request, db: Session = Depends(get_db)) -> Princi
     principal = resolve_session(db, token)
     if principal is None:
         raise not_authenticated()
+    return principal
+
+
+def _socket_principal(ctx: AppContext, token: str) -> Principal | None:
+    with ctx.sessions() as db:
+        return resolve_session(db, token)
+
+
+async def socket_principal(ws: WebSocket) -> Principal | None:
+    """Who opens a WebSocket (session cookie or bearer token), or None once it is refused:
+    a foreign Origin is refused at the handshake (HTTP 403, cross-site WebSocket hijacking),
+    no valid session is accepted then closed with 4401 so the page can tell why. The
+    socket is not accepted yet when a principal is returned."""
+    ctx: AppContext = ws.app.state.ctx
+    if not origin_allowed(ws, ctx.settings):
+        log.warning("WebSocket from a foreign origin refused", extra={"origin": ws.headers.get("origin", "")[:200],
+                                                                     "path": ws.url.path})
+        await ws.close(code=1008)  # before accept: the handshake gets 403
+        return None
+    header = ws.headers.get("authorization", "")
+    token = header[7:].strip() if header.lower().startswith("bearer ") else ws.cookies.get(COOKIE_NAME, "")
+    principal = await run_in_threadpool(_socket_principal, ctx, token) if token else None
+    if principal is None:
+        await ws.accept()
+        await ws.close(code=4401, reason="not authenticated")
     return principal
 
 

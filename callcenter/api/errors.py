@@ -4,11 +4,15 @@ from __future__ import annotations
 
 import logging
 
-from fastapi import FastAPI, Request
+from fastapi import FastAPI, Request, WebSocket
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
-from sqlalchemy.exc import OperationalError
+from sqlalchemy.exc import DBAPIError, PendingRollbackError
+from sqlalchemy.exc import TimeoutError as PoolTimeout
 from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.websockets import WebSocketState
+
+from callcenter.db_health import database_unavailable
 
 log = logging.getLogger(__name__)
 
@@ -71,10 +75,26 @@ def install_error_handlers(app: FastAPI) -> None:
         error_id = {404: "not-found", 405: "method-not-allowed"}.get(exc.status_code, f"http-{exc.status_code}")
         return JSONResponse(_body(error_id, str(exc.detail)), status_code=exc.status_code)
 
-    @app.exception_handler(OperationalError)
-    async def _db_down(_request: Request, exc: OperationalError) -> JSONResponse:
-        log.error("database unavailable", extra={"error": repr(exc)})
-        return JSONResponse(_body("database-unavailable", "database unavailable"), status_code=503)
+    async def _db_down(conn: Request | WebSocket, exc: Exception) -> JSONResponse | None:
+        """503 ``database-unavailable`` while the database cannot be used (the node logs the outage
+        once; here one info line per request). A WebSocket still in its handshake is refused with
+        the same 503, one already open is closed with 1013 (try again later)."""
+        if not database_unavailable(exc):
+            raise exc  # a statement the database refused: a bug, answered 500 below
+        log.info("request refused: database unavailable", extra={"path": conn.url.path, "error": type(exc).__name__})
+        reply = JSONResponse(_body("database-unavailable", "database unavailable"), status_code=503)
+        if isinstance(conn, Request):
+            return reply
+        if conn.client_state is WebSocketState.CONNECTING:
+            if "websocket.http.response" in conn.scope.get("extensions", {}):
+                return reply
+            await conn.accept()
+        if conn.client_state is WebSocketState.CONNECTED:
+            await conn.close(code=1013, reason="database unavailable")
+        return None
+
+    for failure in (DBAPIError, PendingRollbackError, PoolTimeout):
+        app.add_exception_handler(failure, _db_down)  # type: ignore[arg-type]
 
     @app.exception_handler(Exception)
     async def _internal(_request: Request, exc: Exception) -> JSONResponse:

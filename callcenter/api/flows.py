@@ -18,6 +18,7 @@ from sqlalchemy.orm import Session
 
 from callcenter import flows
 from callcenter.api.audit import record_audit
+from callcenter.api.bounds import JsonBoundsError, Name, Version, check_json
 from callcenter.api.deps import AppContext, get_ctx, get_db, require_roles
 from callcenter.api.errors import ApiError, invalid, not_found
 from callcenter.api.routing import notify_routing_changed
@@ -25,7 +26,7 @@ from callcenter.models import BusinessCalendarRow
 from callcenter.security import Principal
 from ivr.calendar import BusinessCalendar
 from ivr.compiler import load_document
-from ivr.errors import FlowValidationError
+from ivr.errors import FlowIssue, FlowValidationError
 from ivr.prompts import PromptError, PromptLibrary, PromptNotFound
 from ivr.schema import NAME
 
@@ -49,9 +50,16 @@ async def _flow_body(request: Request) -> tuple[Any, str]:
         raise invalid("a flow document is UTF-8 text") from exc
     yaml_type = "yaml" in request.headers.get("content-type", "")
     try:
-        return load_document(text, "flow.yaml" if yaml_type else "flow.json"), text
+        document = load_document(text, "flow.yaml" if yaml_type else "flow.json")
+        check_json(document)
     except FlowValidationError as exc:
         raise _invalid_flow(exc) from exc
+    except JsonBoundsError as exc:
+        field = ".".join(map(str, exc.loc))
+        raise _invalid_flow(FlowValidationError([FlowIssue(None, field, exc.message)])) from exc
+    except RecursionError as exc:  # the JSON or YAML parser's own recursion, deeper than check_json allows anyway
+        raise _invalid_flow(FlowValidationError([FlowIssue(None, "", "nested too deeply")])) from exc
+    return document, text
 
 
 def _prompts(ctx: AppContext) -> PromptLibrary:
@@ -98,7 +106,7 @@ async def import_flow(request: Request, number: str | None = Query(default=None,
 
 
 @router.get("/api/flows/{name}")
-def export_flow(name: str, version: int | None = Query(default=None, ge=1), principal: Principal = Depends(admin),
+def export_flow(name: Name, version: Version | None = None, principal: Principal = Depends(admin),
                 db: Session = Depends(get_db)) -> dict[str, Any]:
     """A stored version's document (the newest unless ``?version=``)."""
     try:
@@ -109,12 +117,12 @@ def export_flow(name: str, version: int | None = Query(default=None, ge=1), prin
 
 class PublishBody(BaseModel):
     model_config = ConfigDict(extra="forbid")
-    version: int = Field(ge=1)
+    version: Version
     number: str = Field(pattern=r"^[0-9]{3,32}$")
 
 
 @router.post("/api/flows/{name}/publish")
-def publish_flow(name: str, body: PublishBody, principal: Principal = Depends(admin), db: Session = Depends(get_db),
+def publish_flow(name: Name, body: PublishBody, principal: Principal = Depends(admin), db: Session = Depends(get_db),
                  ctx: AppContext = Depends(get_ctx)) -> dict[str, Any]:
     """Put a stored version live on a number (new calls only; calls in progress keep theirs)."""
     try:
@@ -135,7 +143,7 @@ def list_calendars(principal: Principal = Depends(admin), db: Session = Depends(
 
 
 @router.put("/api/calendars/{name}")
-def put_calendar(name: str, body: dict[str, Any], principal: Principal = Depends(admin),
+def put_calendar(name: Name, body: dict[str, Any], principal: Principal = Depends(admin),
                  db: Session = Depends(get_db)) -> dict[str, Any]:
     """Create or replace a calendar (time zone, weekly hours, holidays); flows read it live."""
     if not NAME_RE.fullmatch(name):
@@ -156,7 +164,7 @@ def put_calendar(name: str, body: dict[str, Any], principal: Principal = Depends
 
 
 @router.delete("/api/calendars/{name}", status_code=204)
-def delete_calendar(name: str, principal: Principal = Depends(admin), db: Session = Depends(get_db)) -> Response:
+def delete_calendar(name: Name, principal: Principal = Depends(admin), db: Session = Depends(get_db)) -> Response:
     row = db.scalar(select(BusinessCalendarRow).where(BusinessCalendarRow.tenant_id == principal.tenant_id,
                                                       BusinessCalendarRow.name == name))
     if row is None:
@@ -174,7 +182,7 @@ def list_prompts(principal: Principal = Depends(admin), ctx: AppContext = Depend
 
 
 @router.put("/api/prompts/{name}")
-async def upload_prompt(name: str, file: UploadFile, principal: Principal = Depends(admin),
+async def upload_prompt(name: Name, file: UploadFile, principal: Principal = Depends(admin),
                         db: Session = Depends(get_db), ctx: AppContext = Depends(get_ctx)) -> dict[str, Any]:
     """Upload a WAV or MP3 prompt; it is converted once to 8 kHz for the phone network."""
     data = await file.read()
@@ -188,7 +196,7 @@ async def upload_prompt(name: str, file: UploadFile, principal: Principal = Depe
 
 
 @router.delete("/api/prompts/{name}", status_code=204)
-def delete_prompt(name: str, principal: Principal = Depends(admin), db: Session = Depends(get_db),
+def delete_prompt(name: Name, principal: Principal = Depends(admin), db: Session = Depends(get_db),
                   ctx: AppContext = Depends(get_ctx)) -> Response:
     try:
         _prompts(ctx).delete(principal.tenant_id, name)

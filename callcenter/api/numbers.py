@@ -8,6 +8,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from callcenter.api.audit import record_audit
+from callcenter.api.bounds import DbId
 from callcenter.api.deps import AppContext, get_ctx, get_db, get_owned, require_roles
 from callcenter.api.errors import conflict, invalid
 from callcenter.api.routing import notify_routing_changed
@@ -61,7 +62,7 @@ def list_numbers(principal: Principal = Depends(admin), db: Session = Depends(ge
 
 
 @router.get("/{number_id}", response_model=NumberOut)
-def get_number(number_id: int, principal: Principal = Depends(admin), db: Session = Depends(get_db)) -> NumberOut:
+def get_number(number_id: DbId, principal: Principal = Depends(admin), db: Session = Depends(get_db)) -> NumberOut:
     return _out(get_owned(db, Number, number_id, principal, "number"))
 
 
@@ -86,7 +87,7 @@ def create_number(
 
 @router.patch("/{number_id}", response_model=NumberOut)
 def patch_number(
-    number_id: int,
+    number_id: DbId,
     body: NumberPatch,
     principal: Principal = Depends(admin),
     db: Session = Depends(get_db),
@@ -109,7 +110,7 @@ def patch_number(
 
 @router.delete("/{number_id}", status_code=204)
 def delete_number(
-    number_id: int,
+    number_id: DbId,
     principal: Principal = Depends(admin),
     db: Session = Depends(get_db),
     ctx: AppContext = Depends(get_ctx),

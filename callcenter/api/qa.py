@@ -12,7 +12,7 @@ from __future__ import annotations
 import re
 from datetime import date, datetime, time, timezone
 from pathlib import Path
-from typing import Any
+from typing import Annotated, Any
 
 from fastapi import APIRouter, Body, Depends, Query, Response
 from fastapi.responses import FileResponse
@@ -23,6 +23,7 @@ from sqlalchemy.orm import Session, aliased
 import recordings
 from callcenter import desk, qa
 from callcenter.api.audit import record_audit
+from callcenter.api.bounds import EARLIEST, LATEST, CallId, DbId, Instant, Offset, as_db_id, check_instant
 from callcenter.api.deps import get_db, public, require_roles
 from callcenter.api.errors import ApiError, invalid, not_found
 from callcenter.models import (Agent, CallRecord, QaDispute, QaEvaluation, QaForm, Recording, Role, Transcript,
@@ -39,6 +40,8 @@ WEB = Path(recordings.__file__).parent / "web"
 ASSETS = frozenset({"qa.js", "qa.css"})
 MAX_PAGE = 200
 DISPUTE_STATUSES = ("open", "accepted", "rejected")
+ANSWER_MAX = 1_000_000
+"""Largest answer to a scale question (forms' scales are far smaller)."""
 
 
 # -- helpers -------------------------------------------------------------------------------
@@ -189,7 +192,7 @@ def create_form(definition: dict[str, Any] = Body(...), principal: Principal = D
 
 
 @router.get("/api/qa/forms/{form_id}")
-def get_form(form_id: int, principal: Principal = Depends(reviewers), db: Session = Depends(get_db)) -> dict[str, Any]:
+def get_form(form_id: DbId, principal: Principal = Depends(reviewers), db: Session = Depends(get_db)) -> dict[str, Any]:
     row = db.get(QaForm, form_id)
     if row is None or row.tenant_id != principal.tenant_id:
         raise not_found("form")
@@ -197,7 +200,7 @@ def get_form(form_id: int, principal: Principal = Depends(reviewers), db: Sessio
 
 
 @router.put("/api/qa/forms/{form_id}")
-def update_form(form_id: int, definition: dict[str, Any] = Body(...), principal: Principal = Depends(reviewers),
+def update_form(form_id: DbId, definition: dict[str, Any] = Body(...), principal: Principal = Depends(reviewers),
                 db: Session = Depends(get_db)) -> dict[str, Any]:
     """Edit a form: the answer is its new version (a new id); evaluations keep the old one."""
     row = db.get(QaForm, form_id)
@@ -214,7 +217,8 @@ def update_form(form_id: int, definition: dict[str, Any] = Body(...), principal:
 
 
 @router.delete("/api/qa/forms/{form_id}", status_code=204)
-def deactivate_form(form_id: int, principal: Principal = Depends(reviewers), db: Session = Depends(get_db)) -> Response:
+def deactivate_form(form_id: DbId, principal: Principal = Depends(reviewers),
+                    db: Session = Depends(get_db)) -> Response:
     """Stop using a form for new evaluations (its evaluations stay)."""
     row = db.get(QaForm, form_id)
     if row is None or row.tenant_id != principal.tenant_id:
@@ -255,15 +259,15 @@ def _auto_avg() -> Any:
 
 @router.get("/api/qa/calls")
 def list_calls(
-    agent: str | None = Query(default=None, description="agent id or username"),
-    queue: str | None = None,
-    since: datetime | None = Query(default=None, description="received_at >= since (UTC if no offset)"),
-    until: datetime | None = Query(default=None, description="received_at < until (UTC if no offset)"),
+    agent: str | None = Query(default=None, max_length=100, description="agent id or username"),
+    queue: str | None = Query(default=None, max_length=64),
+    since: Instant | None = Query(default=None, description="received_at >= since (UTC if no offset)"),
+    until: Instant | None = Query(default=None, description="received_at < until (UTC if no offset)"),
     min_score: float | None = Query(default=None, ge=0, le=100),
     max_score: float | None = Query(default=None, ge=0, le=100),
     q: str | None = Query(default=None, max_length=200, description="words said in the call (transcript search)"),
     limit: int = Query(default=50, ge=1, le=MAX_PAGE),
-    offset: int = Query(default=0, ge=0),
+    offset: Offset = 0,
     principal: Principal = Depends(reviewers),
     db: Session = Depends(get_db),
 ) -> dict[str, Any]:
@@ -294,8 +298,9 @@ def list_calls(
     )
     conditions: list[ColumnElement[bool]] = []
     if agent:
-        if agent.isdigit():
-            conditions.append(CallRecord.agent_id == int(agent))
+        agent_pk = as_db_id(agent)
+        if agent_pk is not None:
+            conditions.append(CallRecord.agent_id == agent_pk)
         else:
             agent_id = db.scalar(select(Agent.id).join(User, User.id == Agent.user_id)
                                  .where(Agent.tenant_id == tenant, User.username == agent))
@@ -343,7 +348,8 @@ def list_calls(
 
 
 @router.get("/api/qa/calls/{call_id}")
-def get_call(call_id: str, principal: Principal = Depends(reviewers), db: Session = Depends(get_db)) -> dict[str, Any]:
+def get_call(call_id: CallId, principal: Principal = Depends(reviewers),
+             db: Session = Depends(get_db)) -> dict[str, Any]:
     """Everything the review page shows: the call's facts, its recording, transcript status,
     evaluations (newest first) and the forms (the active ones and those the evaluations used)."""
     record = _call_of(db, principal, call_id)
@@ -381,19 +387,20 @@ def get_call(call_id: str, principal: Principal = Depends(reviewers), db: Sessio
 
 class AnswerIn(BaseModel):
     model_config = ConfigDict(extra="forbid")
-    value: str | int | float | None = None
+    value: (Annotated[str, Field(max_length=64)] | Annotated[int, Field(ge=-ANSWER_MAX, le=ANSWER_MAX)]
+            | Annotated[float, Field(ge=-ANSWER_MAX, le=ANSWER_MAX)] | None) = None
     comment: str = Field(default="", max_length=qa.MAX_COMMENT)
 
 
 class EvaluationIn(BaseModel):
     model_config = ConfigDict(extra="forbid")
-    form_id: int
-    answers: dict[str, AnswerIn]
+    form_id: DbId
+    answers: dict[str, AnswerIn] = Field(max_length=500)
     comment: str = Field(default="", max_length=qa.MAX_COMMENT)
 
 
 @router.post("/api/qa/calls/{call_id}/evaluations", status_code=201)
-def submit_evaluation(call_id: str, body: EvaluationIn, principal: Principal = Depends(reviewers),
+def submit_evaluation(call_id: CallId, body: EvaluationIn, principal: Principal = Depends(reviewers),
                       db: Session = Depends(get_db)) -> dict[str, Any]:
     """A person's evaluation of the call. Changing an automatic answer needs a comment on it
     (422 ``override-needs-comment``); every question needs an answer (422 ``answers-missing``)."""
@@ -413,7 +420,7 @@ def submit_evaluation(call_id: str, body: EvaluationIn, principal: Principal = D
 
 
 @router.get("/api/qa/evaluations/{evaluation_id}")
-def get_evaluation(evaluation_id: int, principal: Principal = Depends(everyone),
+def get_evaluation(evaluation_id: DbId, principal: Principal = Depends(everyone),
                    db: Session = Depends(get_db)) -> dict[str, Any]:
     """One evaluation with its form definition; an agent sees only the evaluations of their calls."""
     row = _evaluation_for(db, principal, evaluation_id)
@@ -424,7 +431,7 @@ def get_evaluation(evaluation_id: int, principal: Principal = Depends(everyone),
 
 
 @router.get("/api/qa/calls/{call_id}/calibration")
-def get_calibration(call_id: str, principal: Principal = Depends(reviewers),
+def get_calibration(call_id: CallId, principal: Principal = Depends(reviewers),
                     db: Session = Depends(get_db)) -> dict[str, Any]:
     """How the people who evaluated the call agree: per form version, the spread of their scores
     (min, max, mean, population standard deviation) and per question the answers and agreement."""
@@ -491,7 +498,7 @@ def _disputes_out(db: Session, rows: list[QaDispute]) -> list[dict[str, Any]]:
 
 
 @router.post("/api/qa/evaluations/{evaluation_id}/disputes", status_code=201)
-def open_dispute(evaluation_id: int, body: DisputeIn, principal: Principal = Depends(agents_only),
+def open_dispute(evaluation_id: DbId, body: DisputeIn, principal: Principal = Depends(agents_only),
                  db: Session = Depends(get_db)) -> dict[str, Any]:
     """An agent objects to an evaluation of one of their calls (one open dispute at a time)."""
     row = _evaluation_for(db, principal, evaluation_id)
@@ -522,7 +529,7 @@ def list_disputes(status: str | None = Query(default=None, pattern="^(open|accep
 
 
 @router.put("/api/qa/disputes/{dispute_id}")
-def resolve_dispute(dispute_id: int, body: ResolutionIn, principal: Principal = Depends(reviewers),
+def resolve_dispute(dispute_id: DbId, body: ResolutionIn, principal: Principal = Depends(reviewers),
                     db: Session = Depends(get_db)) -> dict[str, Any]:
     """Accept or reject an open dispute, saying why. Accepting changes no score by itself:
     a corrected evaluation is a new evaluation of the call."""
@@ -552,17 +559,22 @@ def _bound(value: str | None, name: str) -> datetime | None:
         return None
     try:
         if _DAY.match(value):
-            return datetime.combine(date.fromisoformat(value), time(), tzinfo=timezone.utc)
-        return _utc(datetime.fromisoformat(value))
+            parsed = datetime.combine(date.fromisoformat(value), time(), tzinfo=timezone.utc)
+        else:
+            parsed = datetime.fromisoformat(value)
+        return _utc(check_instant(parsed))
     except ValueError as exc:
-        raise invalid(f"{name}: a date (YYYY-MM-DD) or a time (ISO 8601), not {value!r}") from exc
+        raise invalid(f"{name}: a date (YYYY-MM-DD) or a time (ISO 8601) from {EARLIEST.year} to {LATEST.year}, "
+                      f"not {value!r}") from exc
 
 
 @router.get("/api/qa/reports")
 def get_report(by: str = Query(default="agent", pattern="^(agent|queue|question)$"),
                interval: str = Query(default="day", pattern="^(day|week)$"),
-               since: str | None = Query(default=None, description="calls received from (date or time, UTC)"),
-               until: str | None = Query(default=None, description="calls received before (date or time, UTC)"),
+               since: str | None = Query(default=None, max_length=40,
+                                         description="calls received from (date or time, UTC)"),
+               until: str | None = Query(default=None, max_length=40,
+                                         description="calls received before (date or time, UTC)"),
                principal: Principal = Depends(reviewers), db: Session = Depends(get_db)) -> dict[str, Any]:
     """Average score per agent, queue or question, per day or week (Monday) of the call. Each
     call counts once per form: its newest evaluation by a person, else its automatic one;

@@ -8,9 +8,10 @@ their own tenant's calls they may not hear. Every playback and download is in th
 
 from __future__ import annotations
 
+import logging
 import re
 from collections.abc import Iterator
-from typing import Any
+from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Header, Query, Request
 from fastapi.responses import StreamingResponse
@@ -20,6 +21,7 @@ from sqlalchemy.orm import Session
 
 from callcenter import desk
 from callcenter.api.audit import record_audit
+from callcenter.api.bounds import CallId
 from callcenter.api.deps import AppContext, get_ctx, get_db, require_roles
 from callcenter.api.errors import ApiError, forbidden, invalid, not_found
 from callcenter.models import CallEvent, CallRecord, Recording, Role, Tenant, Transcript
@@ -31,6 +33,8 @@ from recordings.codec import FORMATS
 from recordings.crypto import EncryptedFile
 from recordings.policy import PolicyError, validate_policy
 from recordings.storage import LocalStorage, RecordingStorage
+
+log = logging.getLogger(__name__)
 
 router = APIRouter(tags=["recordings"])
 listeners = require_roles("qa", "supervisor", "admin", "agent")
@@ -97,27 +101,44 @@ def recording_out(row: Recording) -> dict[str, Any]:
 
 def _stored(row: Recording) -> str:
     if row.storage_key is None:
-        detail = "purged by the retention policy" if row.status == "purged" else "still being recorded"
+        detail = {"purged": "purged by the retention policy",
+                  "failed": "recording it failed (the recordings disk was full or could not be written)",
+                  }.get(row.status, "still being recorded")
         raise ApiError(409, "recording-not-available", f"the recording has no audio to play: {detail}")
     return row.storage_key
 
 
+def _missing(row: Recording) -> ApiError:
+    """A row whose file is gone from storage (deleted by hand, a storage not mounted): an operator's
+    problem to look at, and for the client a recording without audio, never a 500."""
+    log.error("recording file missing from storage", extra={"call_id": row.call_id, "recording_id": row.id,
+                                                            "storage_key": row.storage_key})
+    return ApiError(409, "recording-not-available", "the recording has no audio to play: its file is missing "
+                    "from storage")
+
+
 @router.get("/api/calls/{call_id}/recording")
-def get_recording(call_id: str, principal: Principal = Depends(listeners),
+def get_recording(call_id: CallId, principal: Principal = Depends(listeners),
                   db: Session = Depends(get_db)) -> dict[str, Any]:
-    """The call's recording: status, format, length, pauses, legal hold, checksum."""
+    """The call's recording: status (``recording``, ``complete``, ``incomplete``: the node stopped
+    mid-call, ``failed``: the recordings disk was full, no audio kept, ``purged``), format, length,
+    pauses, legal hold, checksum."""
     return recording_out(_recording(db, principal, call_id))
 
 
 @router.get("/api/calls/{call_id}/recording/audio")
-def get_audio(call_id: str, request: Request, download: bool = False, range_: str | None = Header(None, alias="range"),
+def get_audio(call_id: CallId, request: Request, download: bool = False,
+              range_: str | None = Header(None, alias="range", max_length=100),
               principal: Principal = Depends(listeners), db: Session = Depends(get_db),
               ctx: AppContext = Depends(get_ctx)) -> StreamingResponse:
     """The recording's audio (left channel caller, right agent), decrypted as it streams.
     Supports HTTP Range (players seek with it); ``download=1`` asks the browser to save it."""
     row = _recording(db, principal, call_id)
     storage, keys = _archive(ctx)
-    raw = storage.open(_stored(row))
+    try:
+        raw = storage.open(_stored(row))
+    except FileNotFoundError:
+        raise _missing(row) from None
     try:
         audio = EncryptedFile(raw, keys.get(row.tenant_id))
     except BaseException:
@@ -161,17 +182,21 @@ def get_audio(call_id: str, request: Request, download: bool = False, range_: st
 
 
 @router.get("/api/calls/{call_id}/recording/peaks")
-def get_peaks(call_id: str, buckets: int = Query(800, ge=10, le=MAX_BUCKETS), principal: Principal = Depends(listeners),
+def get_peaks(call_id: CallId, buckets: int = Query(800, ge=10, le=MAX_BUCKETS),
+              principal: Principal = Depends(listeners),
               db: Session = Depends(get_db), ctx: AppContext = Depends(get_ctx)) -> dict[str, Any]:
     """Per-channel loudness in ``buckets`` slices, for drawing the waveform."""
     row = _recording(db, principal, call_id)
     storage, keys = _archive(ctx)
-    peaks = waveform(storage, keys.get(row.tenant_id), _stored(row), buckets)
+    try:
+        peaks = waveform(storage, keys.get(row.tenant_id), _stored(row), buckets)
+    except FileNotFoundError:
+        raise _missing(row) from None
     return {"duration": row.duration, **peaks}
 
 
 @router.get("/api/calls/{call_id}/transcript")
-def get_transcript(call_id: str, principal: Principal = Depends(listeners),
+def get_transcript(call_id: CallId, principal: Principal = Depends(listeners),
                    db: Session = Depends(get_db)) -> dict[str, Any]:
     """The words by speaker with their times, the talk analytics, and the job's progress."""
     row = _recording(db, principal, call_id)
@@ -212,14 +237,14 @@ def transcription_progress(principal: Principal = Depends(reviewers), db: Sessio
 
 
 @router.post("/api/calls/{call_id}/recording/pause")
-def pause_recording(call_id: str, principal: Principal = Depends(controllers), db: Session = Depends(get_db),
+def pause_recording(call_id: CallId, principal: Principal = Depends(controllers), db: Session = Depends(get_db),
                     ctx: AppContext = Depends(get_ctx)) -> dict[str, Any]:
     """Stop keeping the live call's audio (e.g. while the caller reads out a card number)."""
     return _pause(call_id, True, principal, db, ctx)
 
 
 @router.post("/api/calls/{call_id}/recording/resume")
-def resume_recording(call_id: str, principal: Principal = Depends(controllers), db: Session = Depends(get_db),
+def resume_recording(call_id: CallId, principal: Principal = Depends(controllers), db: Session = Depends(get_db),
                      ctx: AppContext = Depends(get_ctx)) -> dict[str, Any]:
     return _pause(call_id, False, principal, db, ctx)
 
@@ -247,7 +272,7 @@ class LegalHoldIn(BaseModel):
 
 
 @router.put("/api/calls/{call_id}/recording/legal-hold")
-def put_legal_hold(call_id: str, body: LegalHoldIn, principal: Principal = Depends(holders),
+def put_legal_hold(call_id: CallId, body: LegalHoldIn, principal: Principal = Depends(holders),
                    db: Session = Depends(get_db)) -> dict[str, Any]:
     """Keep the recording past its retention (or let retention apply again)."""
     row = _recording(db, principal, call_id)
@@ -266,7 +291,7 @@ class RecordingSettingsIn(BaseModel):
     agents_hear_own_calls: bool | None = None
     recording_pause_allowed: bool | None = None
     transcription_mode: str | None = Field(default=None, pattern="^(vocabulary|free)$")
-    transcription_vocabulary: list[str] | None = Field(default=None, max_length=2000)
+    transcription_vocabulary: list[Annotated[str, Field(max_length=100)]] | None = Field(default=None, max_length=2000)
 
 
 def _settings_out(tenant: Tenant) -> dict[str, Any]:

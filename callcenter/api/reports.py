@@ -21,6 +21,7 @@ from sqlalchemy import and_, func, or_, select
 from sqlalchemy.orm import Session
 
 from callcenter import reports
+from callcenter.api.bounds import Instant, Offset, as_db_id
 from callcenter.api.deps import AppContext, get_ctx, get_db, require_roles
 from callcenter.api.errors import invalid
 from callcenter.models import AcdQueue, Agent, AgentStateChange, CallEvent, CallRecord, IvrTrace, User
@@ -183,9 +184,9 @@ def _csv_line(values: list[Any]) -> str:
 def intervals(
     by: Literal["queue", "agent"] = Query(default="queue"),
     interval: Literal["15", "30", "60", "day"] = Query(default="60"),
-    since: datetime | None = Query(default=None, description="start; local time in tz if no offset; "
+    since: Instant | None = Query(default=None, description="start; local time in tz if no offset; "
                                                              "default: today's local midnight"),
-    until: datetime | None = Query(default=None, description="end (exclusive); default: since + 1 day"),
+    until: Instant | None = Query(default=None, description="end (exclusive); default: since + 1 day"),
     tz: str = Query(default="UTC", max_length=64),
     sl_threshold: float = Query(default=20.0, ge=0, le=3600),
     short_abandon: float = Query(default=5.0, ge=0, le=600),
@@ -254,11 +255,11 @@ def search_calls(
     agent: str | None = Query(default=None, max_length=100, description="agent username (or agent id)"),
     queue: str | None = Query(default=None, max_length=64),
     disposition: str | None = Query(default=None, max_length=64),
-    since: datetime | None = Query(default=None, description="received_at >= since (UTC if no offset)"),
-    until: datetime | None = Query(default=None, description="received_at < until (UTC if no offset)"),
+    since: Instant | None = Query(default=None, description="received_at >= since (UTC if no offset)"),
+    until: Instant | None = Query(default=None, description="received_at < until (UTC if no offset)"),
     limit: int | None = Query(default=None, ge=1, le=1_000_000,
                               description=f"JSON: default {SEARCH_LIMIT}, at most {SEARCH_MAX}; CSV: default all"),
-    offset: int = Query(default=0, ge=0),
+    offset: Offset = 0,
     format: Literal["json", "csv"] = Query(default="json"),
     principal: Principal = Depends(searchers),
     db: Session = Depends(get_db),
@@ -272,9 +273,10 @@ def search_calls(
     if agent:
         agent_id = db.scalar(select(Agent.id).join(User, User.id == Agent.user_id)
                              .where(Agent.tenant_id == principal.tenant_id, User.username == agent))
-        if agent_id is None and agent.isdigit():
+        given_id = as_db_id(agent)
+        if agent_id is None and given_id is not None:
             agent_id = db.scalar(select(Agent.id).where(Agent.tenant_id == principal.tenant_id,
-                                                        Agent.id == int(agent)))
+                                                        Agent.id == given_id))
         if agent_id is None:
             agent_id = -1  # no such agent in this tenant: nothing matches
     stmt = _search_stmt(principal.tenant_id, number=number, agent_id=agent_id, queue=queue, disposition=disposition,

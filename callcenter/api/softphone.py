@@ -6,14 +6,12 @@ import re
 from pathlib import Path
 
 from fastapi import APIRouter, Depends, WebSocket
-from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import FileResponse
 
 import softphone_web
-from callcenter.api.deps import AppContext, public
+from callcenter.api.deps import AppContext, public, socket_principal
 from callcenter.api.errors import not_found
 from callcenter.models import Role
-from callcenter.security import COOKIE_NAME, Principal, resolve_session
 
 router = APIRouter(tags=["softphone"])
 
@@ -35,26 +33,18 @@ def agent_asset(name: str) -> FileResponse:
     return FileResponse(path, headers={"Cache-Control": "no-cache"})
 
 
-def _principal(ctx: AppContext, token: str) -> Principal | None:
-    with ctx.sessions() as db:
-        return resolve_session(db, token)
-
-
 @router.websocket("/api/agent/ws")
 async def agent_socket(ws: WebSocket) -> None:
     """Signalling of one softphone tab (README: "Softphone protocol").
 
     Authenticated by the session cookie or a bearer token, for users with the agent
     role. A refused socket is accepted and closed at once with code 4401 (not
-    authenticated) or 4403 (not an agent), so that the page can tell why.
+    authenticated) or 4403 (not an agent), so that the page can tell why; a handshake from
+    another site's page (a foreign Origin) is refused with 403.
     """
     ctx: AppContext = ws.app.state.ctx
-    header = ws.headers.get("authorization", "")
-    token = header[7:].strip() if header.lower().startswith("bearer ") else ws.cookies.get(COOKIE_NAME, "")
-    principal = await run_in_threadpool(_principal, ctx, token) if token else None
+    principal = await socket_principal(ws)
     if principal is None:
-        await ws.accept()
-        await ws.close(code=4401, reason="not authenticated")
         return
     if principal.role != Role.AGENT.value or ctx.softphones is None:
         await ws.accept()

@@ -24,11 +24,13 @@ from sqlalchemy import select
 from starlette.applications import Starlette
 
 from callcenter.api.audit import record_audit
-from callcenter.api.deps import AppContext, get_ctx, get_owned, live_acd, public, require_roles
+from callcenter.api.bounds import DbId, Name
+from callcenter.api.deps import AppContext, get_ctx, get_owned, live_acd, public, require_roles, socket_principal
 from callcenter.api.errors import not_found
+from callcenter.db_health import database_unavailable
 from callcenter.models import AcdQueue, Agent, Role, Tenant
 from callcenter.monitoring import MonitorError, MonitorService, SupervisorTab
-from callcenter.security import COOKIE_NAME, Principal, resolve_session
+from callcenter.security import Principal
 from callcenter.wallboard import Thresholds, ThresholdStore, snapshot
 from softphone_web.ice import ice_servers
 from softphone_web.rtc import OfferError, answer_offer
@@ -109,7 +111,7 @@ async def get_thresholds(request: Request, principal: Principal = Depends(watche
 
 
 @router.put("/api/supervisor/thresholds/{queue}")
-async def put_thresholds(queue: str, body: ThresholdsIn, request: Request, principal: Principal = Depends(watchers),
+async def put_thresholds(queue: Name, body: ThresholdsIn, request: Request, principal: Principal = Depends(watchers),
                          ctx: AppContext = Depends(get_ctx)) -> dict[str, Any]:
     """Longest wait (s) and service level (%) beyond which the queue's tile turns red; null: off."""
     await run_in_threadpool(_save_thresholds, ctx, _store(request.app), principal, queue, body)
@@ -126,7 +128,7 @@ def _logout_target(ctx: AppContext, principal: Principal, agent_id: int) -> None
 
 
 @router.post("/api/supervisor/agents/{agent_id}/logout")
-async def logout_agent(agent_id: int, principal: Principal = Depends(watchers),
+async def logout_agent(agent_id: DbId, principal: Principal = Depends(watchers),
                        ctx: AppContext = Depends(get_ctx)) -> dict[str, Any]:
     """Log an agent of the tenant out (offline; after the call in progress, if any)."""
     acd = live_acd(ctx)
@@ -138,11 +140,6 @@ async def logout_agent(agent_id: int, principal: Principal = Depends(watchers),
 
 
 # -- WebSocket -------------------------------------------------------------------------------
-def _principal(ctx: AppContext, token: str) -> Principal | None:
-    with ctx.sessions() as db:
-        return resolve_session(db, token)
-
-
 @router.websocket("/api/supervisor/ws")
 async def supervisor_socket(ws: WebSocket) -> None:
     """Snapshots pushed to a wallboard (messages ``{"type": "snapshot", ...}``), and the
@@ -156,13 +153,10 @@ async def supervisor_socket(ws: WebSocket) -> None:
     periodic refresh or the first snapshot.
     """
     ctx: AppContext = ws.app.state.ctx
-    header = ws.headers.get("authorization", "")
-    token = header[7:].strip() if header.lower().startswith("bearer ") else ws.cookies.get(COOKIE_NAME, "")
-    principal = await run_in_threadpool(_principal, ctx, token) if token else None
-    await ws.accept()
+    principal = await socket_principal(ws)
     if principal is None:
-        await ws.close(code=4401, reason="not authenticated")
         return
+    await ws.accept()
     if principal.role not in SUPERVISOR_ROLES:
         await ws.close(code=4403, reason="only supervisors and admins see the wallboard")
         return
@@ -225,7 +219,7 @@ async def _read(ws: WebSocket, ctx: AppContext, principal: Principal, tab: Super
     while True:
         try:
             message = json.loads(await ws.receive_text())
-        except ValueError:
+        except (ValueError, RecursionError):  # not JSON, or nested too deep for the parser (a RuntimeError)
             continue
         except (WebSocketDisconnect, RuntimeError):
             return
@@ -236,6 +230,12 @@ async def _read(ws: WebSocket, ctx: AppContext, principal: Principal, tab: Super
             await _handle(ctx, principal, tab, kind, message)
         except MonitorError as exc:
             tab.send({"type": "error", "message": str(exc), "ref": kind})
+        except Exception as exc:
+            if not database_unavailable(exc):
+                raise
+            if tab.monitor is not None and ctx.monitors is not None:  # no monitoring the audit log does not show
+                ctx.monitors.end(tab.monitor, "stopped")
+            tab.send({"type": "error", "message": "database unavailable: try again in a moment", "ref": kind})
 
 
 async def _handle(ctx: AppContext, principal: Principal, tab: SupervisorTab, kind: Any,

@@ -14,6 +14,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from acd import NotWaiting, RequestRefused, UnknownQueue, WaitingView
 from acd.events import MAX_PRIORITY, MIN_PRIORITY
 from callcenter.api.audit import record_audit
+from callcenter.api.bounds import CallId, Name
 from callcenter.api.deps import AppContext, get_ctx, live_acd, require_roles
 from callcenter.api.errors import ApiError, conflict, not_found
 from callcenter.security import Principal
@@ -29,7 +30,7 @@ class PriorityIn(BaseModel):
 
 class MoveIn(BaseModel):
     model_config = ConfigDict(extra="forbid")
-    queue: str = Field(min_length=1, max_length=200, description="another queue of the tenant")
+    queue: Name = Field(description="another queue of the tenant")
 
 
 def _refused(exc: RequestRefused) -> ApiError:
@@ -51,7 +52,7 @@ def _place(view: WaitingView) -> dict[str, Any]:
 
 
 @router.post("/api/supervisor/calls/{call_id}/priority")
-async def set_priority(call_id: str, body: PriorityIn, principal: Principal = Depends(supervisors),
+async def set_priority(call_id: CallId, body: PriorityIn, principal: Principal = Depends(supervisors),
                        ctx: AppContext = Depends(get_ctx)) -> dict[str, Any]:
     """A waiting call's (or callback's) new priority; it keeps its seniority among its new peers.
     Returns its new place; 404 for no such waiting call, 409 if an agent has it already."""
@@ -65,7 +66,7 @@ async def set_priority(call_id: str, body: PriorityIn, principal: Principal = De
 
 
 @router.post("/api/supervisor/calls/{call_id}/move")
-async def move_call(call_id: str, body: MoveIn, principal: Principal = Depends(supervisors),
+async def move_call(call_id: CallId, body: MoveIn, principal: Principal = Depends(supervisors),
                     ctx: AppContext = Depends(get_ctx)) -> dict[str, Any]:
     """Move a waiting call (or callback) to another queue: agents ringing for it stop, it
     keeps its priority and seniority, and the new queue's max wait and announcements count

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+from typing import Annotated
 
 from fastapi import APIRouter, Depends
 from pydantic import BaseModel, Field, field_validator
@@ -35,9 +36,9 @@ class TenantOut(BaseModel):
 
 class TenantPatch(BaseModel):
     name: str | None = Field(default=None, min_length=1, max_length=200)
-    outbound_prefixes: list[str] | None = Field(default=None, max_length=MAX_PREFIXES)
-    http_allow_hosts: list[str] | None = Field(default=None, max_length=100,
-                                               description="hosts IVR http nodes may call; *.example.com allowed")
+    outbound_prefixes: list[Annotated[str, Field(max_length=20)]] | None = Field(default=None, max_length=MAX_PREFIXES)
+    http_allow_hosts: list[Annotated[str, Field(max_length=253)]] | None = Field(
+        default=None, max_length=100, description="hosts IVR http nodes may call; *.example.com allowed")
     recording_pause_allowed: bool | None = Field(default=None,
                                                  description="agents may pause call recording from the softphone")
 

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import ipaddress
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Depends, Response
 from pydantic import BaseModel, ConfigDict, Field, field_validator
@@ -11,6 +11,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from callcenter.api.audit import record_audit
+from callcenter.api.bounds import DbId
 from callcenter.api.deps import AppContext, get_ctx, get_db, get_owned, require_roles
 from callcenter.api.errors import conflict, invalid
 from callcenter.api.routing import notify_routing_changed
@@ -39,12 +40,12 @@ def _check_ips(value: list[str] | None) -> list[str] | None:
 class _TrunkFields(BaseModel):
     model_config = ConfigDict(populate_by_name=True, extra="forbid")
 
-    inbound_ips: list[str] | None = Field(default=None, max_length=MAX_INBOUND_IPS)
+    inbound_ips: list[Annotated[str, Field(max_length=64)]] | None = Field(default=None, max_length=MAX_INBOUND_IPS)
     inbound_username: str | None = Field(default=None, max_length=100)
     inbound_password: str | None = Field(default=None, max_length=255)
     outbound_host: str | None = Field(default=None, max_length=255)
     outbound_port: int | None = Field(default=None, ge=1, le=65535)
-    outbound_transport: Literal["udp", "tcp"] | None = None
+    outbound_transport: Literal["udp", "tcp", "tls"] | None = None
     # "register" would shadow BaseModel.register; the JSON name stays "register".
     register_: bool | None = Field(default=None, alias="register")
     register_username: str | None = Field(default=None, max_length=100)
@@ -52,6 +53,10 @@ class _TrunkFields(BaseModel):
     register_expires: int | None = Field(default=None, ge=60, le=86400)
     priority: int | None = Field(default=None, ge=0, le=1_000_000)
     enabled: bool | None = None
+    require_tls: bool | None = None
+    """Calls from the trunk only over TLS (others get 403); needs outbound_transport tls to send."""
+    require_srtp: bool | None = None
+    """Media with the trunk only as SRTP (plain offers get 488, ours are RTP/SAVP)."""
 
     @field_validator("inbound_ips")
     @classmethod
@@ -84,12 +89,17 @@ class TrunkOut(BaseModel):
     register_expires: int
     priority: int
     enabled: bool
+    require_tls: bool
+    require_srtp: bool
     status: str | None
     """Live state from the SIP node ("up"/"down"), None when unknown."""
 
 
 # Columns that may not be set to null through the API.
-_NOT_NULL = {"name", "inbound_ips", "outbound_port", "outbound_transport", "register", "register_expires", "priority", "enabled"}
+_NOT_NULL = {"name", "inbound_ips", "outbound_port", "outbound_transport", "register", "register_expires", "priority", "enabled",
+             "require_tls", "require_srtp"}
+#: The outbound port a new trunk gets when none is given (RFC 3261 19.1.2: 5061 for TLS).
+DEFAULT_PORTS = {"udp": 5060, "tcp": 5060, "tls": 5061}
 
 
 def _status(ctx: AppContext, trunk_id: int) -> str | None:
@@ -117,6 +127,8 @@ def _out(t: Trunk, ctx: AppContext) -> TrunkOut:
         register_expires=t.register_expires,
         priority=t.priority,
         enabled=t.enabled,
+        require_tls=t.require_tls,
+        require_srtp=t.require_srtp,
         status=_status(ctx, t.id),
     )
 
@@ -134,6 +146,8 @@ def _validate(t: Trunk) -> None:
         raise invalid("register needs outbound_host, register_username and register_password")
     if bool(t.inbound_username) != bool(t.inbound_password):
         raise invalid("inbound_username and inbound_password go together")
+    if t.require_tls and t.outbound_host and t.outbound_transport != "tls":
+        raise invalid("a trunk that requires TLS sends over TLS too: set outbound_transport to tls")
 
 
 def _name_taken(db: Session, tenant_id: int, name: str, exclude_id: int | None = None) -> bool:
@@ -156,7 +170,7 @@ def list_trunks(
 
 @router.get("/{trunk_id}", response_model=TrunkOut)
 def get_trunk(
-    trunk_id: int, principal: Principal = Depends(admin), db: Session = Depends(get_db), ctx: AppContext = Depends(get_ctx)
+    trunk_id: DbId, principal: Principal = Depends(admin), db: Session = Depends(get_db), ctx: AppContext = Depends(get_ctx)
 ) -> TrunkOut:
     return _out(get_owned(db, Trunk, trunk_id, principal, "trunk"), ctx)
 
@@ -174,8 +188,9 @@ def create_trunk(
         raise conflict("trunk-name-taken", "a trunk with this name exists")
     trunk = Trunk(
         tenant_id=principal.tenant_id,
-        **{"inbound_ips": [], "outbound_port": 5060, "outbound_transport": "udp", "register": False,
-           "register_expires": 600, "priority": 100, "enabled": True, **values},
+        **{"inbound_ips": [], "outbound_port": DEFAULT_PORTS[body.outbound_transport or "udp"],
+           "outbound_transport": "udp", "register": False, "register_expires": 600, "priority": 100, "enabled": True,
+           "require_tls": False, "require_srtp": False, **values},
     )
     _validate(trunk)
     db.add(trunk)
@@ -188,7 +203,7 @@ def create_trunk(
 
 @router.patch("/{trunk_id}", response_model=TrunkOut)
 def patch_trunk(
-    trunk_id: int,
+    trunk_id: DbId,
     body: TrunkPatch,
     principal: Principal = Depends(admin),
     db: Session = Depends(get_db),
@@ -213,7 +228,7 @@ def patch_trunk(
 
 @router.delete("/{trunk_id}", status_code=204)
 def delete_trunk(
-    trunk_id: int,
+    trunk_id: DbId,
     principal: Principal = Depends(admin),
     db: Session = Depends(get_db),
     ctx: AppContext = Depends(get_ctx),

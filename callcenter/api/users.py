@@ -10,6 +10,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from callcenter.api.audit import record_audit
+from callcenter.api.bounds import DbId
 from callcenter.api.deps import get_db, get_owned, require_roles
 from callcenter.api.errors import conflict, invalid
 from callcenter.models import Role, User, utcnow
@@ -58,7 +59,7 @@ def list_users(principal: Principal = Depends(admin), db: Session = Depends(get_
 
 
 @router.get("/{user_id}", response_model=UserOut)
-def get_user(user_id: int, principal: Principal = Depends(admin), db: Session = Depends(get_db)) -> UserOut:
+def get_user(user_id: DbId, principal: Principal = Depends(admin), db: Session = Depends(get_db)) -> UserOut:
     return _out(get_owned(db, User, user_id, principal, "user"))
 
 
@@ -86,7 +87,7 @@ def create_user(body: UserCreate, principal: Principal = Depends(admin), db: Ses
 
 @router.patch("/{user_id}", response_model=UserOut)
 def patch_user(
-    user_id: int, body: UserPatch, principal: Principal = Depends(admin), db: Session = Depends(get_db)
+    user_id: DbId, body: UserPatch, principal: Principal = Depends(admin), db: Session = Depends(get_db)
 ) -> UserOut:
     """Change password, role or active flag; password change or deactivation ends the user's sessions."""
     user = get_owned(db, User, user_id, principal, "user")
@@ -113,7 +114,7 @@ def patch_user(
 
 
 @router.delete("/{user_id}", status_code=204)
-def delete_user(user_id: int, principal: Principal = Depends(admin), db: Session = Depends(get_db)) -> Response:
+def delete_user(user_id: DbId, principal: Principal = Depends(admin), db: Session = Depends(get_db)) -> Response:
     user = get_owned(db, User, user_id, principal, "user")
     if user.id == principal.user_id:
         raise conflict("cannot-delete-self", "an admin cannot delete themselves")

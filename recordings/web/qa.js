@@ -397,7 +397,8 @@ async function openCall(callId) {
   const note = !rec ? 'This call has no recording.'
     : rec.status === 'purged' ? 'The recording was removed by the retention policy.'
       : rec.status === 'recording' ? 'The call is still being recorded; reload when it has ended.'
-        : rec.status === 'incomplete' ? 'The recording is incomplete (the node stopped during the call).' : '';
+        : rec.status === 'incomplete' ? 'The recording is incomplete (the node stopped during the call).'
+          : rec.status === 'failed' ? 'The recording failed (the recordings disk was full); the call itself went on.' : '';
   setText($('#player-note'), note);
   show($('#player-note'), Boolean(note));
   $('#play-btn').disabled = !playable;

@@ -47,7 +47,8 @@ def test_agents_get_login_and_sip_credentials_once(world: World) -> None:
         assert agent.sip_ha1 == sip_ha1("alpha.ann", body["sip_password"])  # only the HA1 is kept
     listed = world.client.get("/api/agents", headers=admin).json()
     assert listed == [{"id": body["id"], "username": "ann", "sip_user": "alpha.ann",
-                       "skills": {"sales": 5, "support": 2}, "live": None}]
+                       "skills": {"sales": 5, "support": 2}, "require_tls": False, "require_srtp": False,
+                       "live": None}]
     assert "password" not in str(listed)
     assert world.client.post("/api/agents", json={"username": "bob", "skills": {"sales": 9}},
                              headers=admin).status_code == 422

@@ -229,3 +229,32 @@ def test_after_a_crash_no_agent_is_left_on_a_call_that_no_longer_exists(tmp_path
         talking.join()  # its BYE went to the dead node
     finally:
         node.stop()
+
+
+def test_a_phone_challenging_our_invite_gets_no_credentials(node: NodeProcess, api: httpx.Client,
+                                                           tmp_path: Path) -> None:
+    """FreeSWITCH's uac_digest_leak: a registered phone (not a trunk) answers the offer with 407;
+    the node sends no Authorization, ends the attempt, and reports a security event."""
+    _, sip_user, secret = node.agents["agent2"]
+    workdir = tmp_path / "phone"
+    workdir.mkdir()
+    phone = subprocess.Popen(
+        ["sipp", node.sip, "-sf", scenario("desk_phone.xml"), "-oocsf", scenario("agent_challenge_call.xml"),
+         "-s", sip_user, "-au", sip_user, "-ap", secret, "-i", "127.0.0.1", "-p", str(free_port()), "-m", "1",
+         "-trace_msg", "-message_file", "messages.log", "-nostdin"],
+        cwd=workdir, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        wait_for(lambda: (agent_state(api, "agent2") or {}).get("state") == "available")
+        caller = Caller(node, tmp_path / "caller", PRESS_2 + [("pause", 6000)])
+        wait_for(lambda: any(e.get("security_event") == "sip.foreign_challenge" for e in node.logs()), timeout=30)
+        caller.finish()
+    finally:
+        phone.terminate()
+        phone.wait(10)
+    received = (workdir / "messages.log").read_text(errors="replace")
+    inbound = [block for block in received.split("\n----") if "message received" in block]
+    assert any("\nINVITE sip:" in block for block in inbound), received[-2000:]
+    assert not [b for b in inbound if "authorization:" in b.lower()]  # no Authorization, no Proxy-Authorization
+    audit = api.get("/api/audit", params={"action": "security.sip.foreign_challenge"}).json()
+    assert audit and audit[0]["detail"]["status"] == 407
+    wait_for(lambda: (agent_state(api, "agent2") or {}).get("state") != "reserved")

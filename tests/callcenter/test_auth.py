@@ -17,7 +17,7 @@ def test_login_sets_httponly_cookie_and_cookie_authenticates(world: World) -> No
     body = resp.json()
     assert body["role"] == "admin" and body["tenant"]["slug"] == "alpha" and body["user"]["username"] == "admin"
     cookie = resp.headers["set-cookie"]
-    assert f"{COOKIE_NAME}=" in cookie and "HttpOnly" in cookie and "samesite=lax" in cookie.lower()
+    assert f"{COOKIE_NAME}=" in cookie and "HttpOnly" in cookie and "samesite=strict" in cookie.lower()
     me = world.client.get("/api/me")  # the client replays the cookie
     assert me.status_code == 200 and me.json()["user"]["username"] == "admin"
 

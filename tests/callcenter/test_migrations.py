@@ -9,13 +9,14 @@ import pytest
 from alembic import command
 from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
+from alembic.script import ScriptDirectory
 from sqlalchemy import Engine, MetaData, delete, insert, inspect, select, text
 from sqlalchemy.orm import Session
 
 from callcenter.db import alembic_config, make_engine, migrate
 from callcenter.models import DEFAULT_DISPOSITIONS, Base, CallRecord, Tenant
 
-HEAD = "0005"
+HEAD = ScriptDirectory.from_config(alembic_config()).get_current_head()
 """The newest migration: every upgrade ends there."""
 
 

@@ -59,6 +59,19 @@ def test_qa_plays_the_two_channels_and_ranges(world: World, data_dir: Path) -> N
     assert len(peaks["caller"]) == len(peaks["agent"]) == 20 and min(peaks["caller"][2:-2]) > 0.2
 
 
+def test_a_recording_whose_file_is_missing_from_storage_is_409_not_500(world: World, data_dir: Path) -> None:
+    call = recorded(world, data_dir)
+    with Session(world.engine) as db:
+        row = db.get(Recording, call.recording_id)
+        assert row is not None and row.storage_key is not None
+        (data_dir / "recordings" / row.storage_key).unlink()
+    qa = world.login("qa")
+    for path in ("audio", "peaks"):
+        resp = world.client.get(f"/api/calls/{call.call_id}/recording/{path}", headers=qa)
+        assert resp.status_code == 409 and resp.json()["error_id"] == "recording-not-available"
+        assert "missing from storage" in resp.json()["message"]
+
+
 def test_the_stored_file_is_encrypted_and_checksummed(world: World, data_dir: Path) -> None:
     call = recorded(world, data_dir)
     with Session(world.engine) as db:

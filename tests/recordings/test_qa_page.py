@@ -26,7 +26,7 @@ from sqlalchemy.orm import Session
 from callcenter.db import make_engine
 from callcenter.models import Agent, Tenant, User
 from tests.support.audio import silence, speak, tools_missing
-from tests.support.browser import chromium, log_in, tone_wav
+from tests.support.browser import chromium, log_in, tone_wav, until
 from tests.support.node import NodeProcess
 from tests.support.recordings import RecordedCall, make_recorded_call
 
@@ -127,14 +127,14 @@ async def test_review_a_recorded_call(node: NodeProcess, recorded: tuple[Recorde
     await row.click()
     await expect(page.locator("#call-view")).to_be_visible()
     await expect(page.locator('#transcript [data-testid="word"]')).to_have_count(len(words), timeout=15_000)
-    await page.wait_for_function("document.querySelector('#audio').readyState >= 1", timeout=15_000)
-    await page.wait_for_function("window.qa.state.peaks && window.qa.state.peaks.caller.length > 0")
+    await until(page, "document.querySelector('#audio').readyState >= 1", timeout=15)
+    await until(page, "window.qa.state.peaks && window.qa.state.peaks.caller.length > 0")
     duration = await page.evaluate("document.querySelector('#audio').duration")
     assert abs(duration - call.duration) < 0.5, (duration, call.duration)
 
     # Play: time moves.
     await page.click("#play-btn")
-    await page.wait_for_function("document.querySelector('#audio').currentTime > 0.5", timeout=10_000)
+    await until(page, "document.querySelector('#audio').currentTime > 0.5", timeout=10)
 
     # Click a word: the audio jumps to it and the word lights up.
     target = next(i for i, w in enumerate(words) if w["word"] == "확인했습니다")
@@ -143,13 +143,13 @@ async def test_review_a_recorded_call(node: NodeProcess, recorded: tuple[Recorde
     await word.click()
     assert start - 0.05 <= await current_time(page) <= start + 1.5
     await expect(word).to_have_class(re.compile(r"\bcurrent\b"), timeout=5_000)
-    await page.wait_for_function(f"document.querySelector('#audio').currentTime > {start + 0.3}", timeout=10_000)
+    await until(page, f"document.querySelector('#audio').currentTime > {start + 0.3}", timeout=10)
 
     # Evidence of an automatic answer seeks too: the greeting was said at 0.5 s.
     await page.locator('[data-testid="evidence-greeting"]').first.click()
     assert 0.45 <= await current_time(page) <= 1.5
     await page.click("#play-btn")  # pause
-    await page.wait_for_function("document.querySelector('#audio').paused")
+    await until(page, "document.querySelector('#audio').paused")
 
     # The disclosure ("녹음 됩니다") was never said: automatic "no". Override it; a comment is required.
     disclosure = page.locator('[data-testid="question-recording_disclosure"]')
@@ -172,7 +172,7 @@ async def test_review_a_recorded_call(node: NodeProcess, recorded: tuple[Recorde
     # Show the waveform, a lit word and the form for the README.
     await page.locator(f'#transcript [data-testid="word"][data-i="{target}"]').click()
     await page.click("#play-btn")
-    await page.wait_for_function("document.querySelector('#audio').paused")
+    await until(page, "document.querySelector('#audio').paused")
     await page.evaluate("""() => {
       const panel = document.querySelector('#eval-panel');
       const question = document.querySelector('[data-testid="question-recording_disclosure"]');

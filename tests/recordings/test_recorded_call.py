@@ -29,7 +29,7 @@ from sip_bridge.tones import sine
 from softphone_web.agent_client import AgentClient
 from tests.callcenter.conftest import PASSWORD, add_tenant, add_user
 from tests.support.audio import silence, speak
-from tests.support.browser import chromium, log_in, tone_wav
+from tests.support.browser import chromium, log_in, tone_wav, until
 from tests.support.node import NodeProcess, admin_client
 from tests.support.pcap import ivr_call_scenario, write_rtp_pcap
 from tests.support.sipp import SippResult, sipp
@@ -196,9 +196,9 @@ async def review_on_the_qa_page(node: NodeProcess, call_id: str, words: int, tmp
         await expect(page.locator('#transcript [data-testid="word"]')).to_have_count(words, timeout=15_000)
         await expect(page.locator('[data-testid="auto-greeting"]')).to_have_text("Yes")
         await expect(page.locator('[data-testid="auto-polite_closing"]')).to_have_text("Yes")
-        await page.wait_for_function("document.querySelector('#audio').readyState >= 1", timeout=15_000)
+        await until(page, "document.querySelector('#audio').readyState >= 1", timeout=15)
         await page.click("#play-btn")
-        await page.wait_for_function("document.querySelector('#audio').currentTime > 0.5", timeout=10_000)
+        await until(page, "document.querySelector('#audio').currentTime > 0.5", timeout=10)
         await page.select_option('[data-testid="answer-courtesy"]', "5")
         await page.click("#eval-submit")
         await expect(page.locator("#eval-result")).to_be_visible(timeout=10_000)

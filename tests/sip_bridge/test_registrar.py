@@ -50,7 +50,9 @@ class Env:
         self.nonces = NonceManager(SECRET)
 
     def send(self, request: SipRequest, *, now: float = T0, wall: float = WALL, flow: Flow = SOURCE) -> SipResponse:
-        return self.registrar.handle(request, flow, self.nonces, now=now, wall=wall)
+        response = self.registrar.handle(request, flow, self.nonces, now=now, wall=wall)
+        assert response is not None, "dropped: only a banned source's requests are"
+        return response
 
     def register(self, *, user: str = USER, password: str = PASSWORD, now: float = T0, wall: float = WALL,
                  flow: Flow = SOURCE, **kwargs: object) -> SipResponse:
@@ -403,3 +405,21 @@ def test_mark_unreachable_with_a_binding_keeps_the_agents_other_phones(env: Env)
 def test_registrar_rejects_inconsistent_limits() -> None:
     with pytest.raises(ValueError):
         Registrar(Directory(), min_expires=600, max_expires=300)
+
+
+def test_wrong_secrets_ban_the_user_from_that_source_while_the_phone_elsewhere_registers() -> None:
+    from authguard import AuthGuard, Thresholds
+
+    env = Env()
+    bans: list[object] = []
+    env.registrar.guard = AuthGuard("sip", Thresholds(account_failures=3, source_failures=50), on_ban=bans.append)
+    for i in range(3):
+        assert env.register(password=f"guess{i}").status == 403  # the third starts the ban, still answered
+    assert len(bans) == 1
+    first = env.send(register())
+    assert first.status == 401  # no credentials yet: the challenge is the same for everyone
+    with_credentials = register(authorization=answer(first, username=USER, password=PASSWORD))
+    assert env.registrar.handle(with_credentials, SOURCE, env.nonces, now=T0, wall=WALL) is None  # dropped
+    assert env.register(flow=Flow("udp", ("198.51.100.9", 5060))).status == 200
+    assert env.register(user=OTHER, password=OTHER_PASSWORD).status == 200  # other users from there are fine
+    assert env.register(wall=WALL + 901, call_id="reg-2@192.168.1.20").status == 200  # the ban (900 s) is over

@@ -119,7 +119,7 @@ def test_first_trunk_matching_the_source_wins() -> None:
 @pytest.mark.parametrize("ruri", [f"sip:{NUMBER}@192.0.2.10", "sip:4000000000@192.0.2.10"])
 def test_unknown_source_gets_403_whether_the_number_exists_or_not(ruri: str) -> None:
     decision = classify(table(ip_trunk([CARRIER_IP])), invite(ruri), STRANGER_IP)
-    assert decision == InboundDecision("reject", 403, reason="source not allowed")
+    assert decision == InboundDecision("reject", 403, reason="source not allowed", auth_failed=True)
 
 
 @pytest.mark.parametrize("ruri", [f"sip:{NUMBER}@192.0.2.10", "sip:4000000000@192.0.2.10"])
@@ -193,16 +193,18 @@ def test_no_credentials_get_a_challenge() -> None:
     assert classify(table(digest_trunk()), invite(), STRANGER_IP) == InboundDecision("challenge", 401)
 
 
-def test_wrong_password_is_403() -> None:
+def test_wrong_password_is_403_and_counts_against_the_user() -> None:
     request = invite(authorization=authorization(password="guess"))
-    assert classify(table(digest_trunk()), request, STRANGER_IP) == InboundDecision(
-        "reject", 403, reason="bad credentials")
+    trunk = digest_trunk()
+    assert classify(table(trunk), request, STRANGER_IP) == InboundDecision(
+        "reject", 403, reason="bad credentials", auth_failed=True, account=trunk.inbound_username,
+        tenant_id=trunk.tenant_id)
 
 
-def test_unknown_username_is_403() -> None:
+def test_unknown_username_is_403_and_counts_against_that_name() -> None:
     request = invite(authorization=authorization(username="mallory"))
     assert classify(table(digest_trunk()), request, STRANGER_IP) == InboundDecision(
-        "reject", 403, reason="unknown user")
+        "reject", 403, reason="unknown user", auth_failed=True, account="mallory")
 
 
 def test_stale_nonce_with_right_password_gets_a_challenge_with_stale() -> None:

@@ -229,7 +229,8 @@ def test_wideband_only_offer_raises_no_common_codec() -> None:
                               "RTP/AVP 9 111\r\na=rtpmap:9 G722/8000\r\na=rtpmap:111 opus/48000/2")
     with pytest.raises(NoCommonCodec) as info:
         answer(text)
-    assert str(info.value) == ("no common codec (we support PCMU, PCMA over RTP/AVP); "
+    assert str(info.value) == ("no common codec (we support PCMU, PCMA over RTP/AVP, or RTP/SAVP with "
+                               "AES_CM_128_HMAC_SHA1_80 or AES_CM_128_HMAC_SHA1_32); "
                                "offer: audio 6000 RTP/AVP [G722/8000, opus/48000]")
     assert isinstance(info.value, SdpError)
 

@@ -12,7 +12,7 @@ from typing import Any
 from playwright.async_api import Browser, Page, expect
 
 from sip_bridge.tones import detect_tone
-from tests.support.browser import hears_tone, log_in
+from tests.support.browser import hears_tone, log_in, until
 from tests.support.node import NodeProcess, free_port
 from tests.support.pcap import ivr_call_scenario
 from tests.support.sipp import SippResult, sipp
@@ -29,8 +29,8 @@ def screenshot_path(name: str, tmp_path: Path) -> Path:
 async def open_softphone(browser: Browser, node: NodeProcess, agent: str) -> Page:
     page = await browser.new_page(viewport={"width": 1280, "height": 800})
     await log_in(page, f"{node.http}/agent", agent, node.agents[agent][0])
-    await page.wait_for_function("window.softphone && window.softphone.pc"
-                                 " && window.softphone.pc.connectionState === 'connected'", timeout=20_000)
+    await until(page, "window.softphone && window.softphone.pc"
+                " && window.softphone.pc.connectionState === 'connected'", timeout=20)
     await expect(page.locator("#conn-indicator")).to_have_attribute("data-status", "connected")
     await page.click("#btn-available")
     await expect(page.locator("#state-label")).to_have_text("Available")

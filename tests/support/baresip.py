@@ -9,6 +9,10 @@ module's commands: ``dial``, ``hangup``, ``quit``...) and events.
 
 baresip 1.0 matches an incoming INVITE to an account by the Request-URI user,
 so the account's ``user`` must be the number the platform dials.
+
+SIP over TLS: baresip 1.0 reads its certificate and private key from one PEM file
+(``certificate``) and trusts ``ca_file``; SRTP with SDES comes from its ``srtp``
+module, per account (``mediaenc=srtp-mand``: RTP/SAVP only).
 """
 
 from __future__ import annotations
@@ -47,11 +51,15 @@ class Baresip:
     """One baresip process with its own config dir, SIP port and ctrl_tcp port, on 127.0.0.1."""
 
     def __init__(self, workdir: Path, source_wav: Path, *, user: str = "baresip",
-                 answermode: str = "manual") -> None:
+                 answermode: str = "manual", certificate: Path | None = None, ca_file: Path | None = None,
+                 mediaenc: str | None = None) -> None:
         self.workdir = workdir
         self.source_wav = source_wav
         self.user = user
         self.answermode = answermode
+        self.certificate = certificate
+        self.ca_file = ca_file
+        self.mediaenc = mediaenc
         self.sip_port = free_port()
         self.ctrl_port = free_port()
         self.rtp_low, self.rtp_high = rtp_range(40)
@@ -102,11 +110,20 @@ module_app\t\tmenu.so
 ctrl_tcp_listen\t\t127.0.0.1:{self.ctrl_port}
 snd_path\t\t{self.sound_dir}
 """
+        if self.certificate is not None:
+            config += f"sip_certificate\t\t{self.certificate}\n"
+        if self.ca_file is not None:
+            config += f"sip_cafile\t\t{self.ca_file}\n"
+        if self.mediaenc is not None:
+            config += "module\t\t\tsrtp.so\n"
         (self.config_dir / "config").write_text(config)
-        # regint=0: a local account that never registers.
-        (self.config_dir / "accounts").write_text(
-            f"<{self.aor}>;regint=0;answermode={self.answermode};audio_codecs=pcmu,pcma\n")
+        (self.config_dir / "accounts").write_text(f"<{self.aor}>;{self.account_params()}\n")
         (self.config_dir / "contacts").write_text("")
+
+    def account_params(self) -> str:
+        """The account's parameters; regint=0: a local account that never registers."""
+        params = f"regint=0;answermode={self.answermode};audio_codecs=pcmu,pcma"
+        return params + (f";mediaenc={self.mediaenc}" if self.mediaenc else "")
 
     async def start(self, timeout: float = 10.0) -> Baresip:
         self._write_config()
@@ -217,11 +234,14 @@ snd_path\t\t{self.sound_dir}
             self._read_task.cancel()
         return proc.returncode or 0
 
-    def heard(self) -> bytes:
-        """What baresip decoded from the network during its (single) call, as 8 kHz PCM."""
+    def heard(self, index: int = -1) -> bytes:
+        """What baresip decoded from the network during its (single) call, as 8 kHz PCM.
+
+        baresip starts a new recording when the media is updated (a re-INVITE: hold,
+        resume): ``index`` picks one, oldest first; the default is the last."""
         files = sorted(self.sound_dir.glob("dump-*-dec.wav"))
         assert files, f"baresip recorded nothing in {self.sound_dir}\n{self.log()}"
-        return read_wav(files[-1])
+        return read_wav(files[index])
 
     def log(self) -> str:
         try:

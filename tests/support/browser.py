@@ -8,6 +8,7 @@ permission prompt; the background-networking flags keep Chromium from calling ho
 
 from __future__ import annotations
 
+import asyncio
 import wave
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -90,6 +91,17 @@ async def log_in(page: Page, url: str, username: str, password: str, tenant: str
     await page.fill("#login-username", username)
     await page.fill("#login-password", password)
     await page.click("#login-submit")
+
+
+async def until(page: Page, expression: str, timeout: float = 15.0) -> None:
+    """Wait until a JavaScript expression is true in the page. Unlike Playwright's
+    ``wait_for_function``, which evaluates its predicate with ``eval`` and so is refused by the
+    pages' Content-Security-Policy (no 'unsafe-eval'), this polls through DevTools."""
+    deadline = asyncio.get_running_loop().time() + timeout
+    while not await page.evaluate(f"() => Boolean({expression})"):
+        if asyncio.get_running_loop().time() > deadline:
+            raise TimeoutError(f"not true within {timeout} s: {expression}")
+        await asyncio.sleep(0.1)
 
 
 async def hears_tone(page: Page, freq: float, ms: int = 1000, *, audio: str = "#remote-audio",

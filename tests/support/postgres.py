@@ -191,6 +191,20 @@ class PostgresServer:
                 proc.wait()
         self._cleanup()
 
+    def halt(self, mode: str = "fast") -> None:
+        """Stop the server as an outage does (``pg_ctl stop -m fast``: sessions are cut, or
+        ``immediate``: no clean shutdown at all), keeping its data and port for :meth:`resume`."""
+        assert self.proc is not None, "server not running"
+        subprocess.run(self._cmd("pg_ctl", "stop", "-D", str(self.data_dir), "-m", mode, "-w"),
+                       stdout=subprocess.DEVNULL, stderr=subprocess.STDOUT, check=True, timeout=STOP_TIMEOUT)
+        self.proc.wait(timeout=STOP_TIMEOUT)
+        self.proc = None
+
+    def resume(self) -> None:
+        """Start a halted server again, on the same port, with its data as it was."""
+        if not self._start_postmaster():
+            raise RuntimeError(f"postgres did not start again:\n{self._read_log()}")
+
     def _read_log(self) -> str:
         try:
             return self.log_path.read_text(errors="replace")[-4000:]
