@@ -5,7 +5,8 @@ database and the clock (``next_deadline`` says when to call ``advance``).
 Modules: ``model`` (queue and agent configuration, states), ``events`` (inputs),
 ``actions`` (outputs), ``bus_events`` (what is published to ``on_event``), ``views`` (query
 answers), ``engine`` (the state machine), with ``agent_pool``, ``available_index``,
-``queue_lines``, ``calls``, ``timers``, ``snapshot`` and ``sorted_list`` behind it.
+``queue_lines``, ``calls``, ``timers``, ``snapshot``, ``live_snapshot`` and ``sorted_list``
+behind it.
 
 Rules
 =====
@@ -107,7 +108,16 @@ round-robin cursors and today's counters; live calls die with the process.
 ``AcdEngine.restore(snapshot, now)`` puts agents who were reserved, on_call or in wrap-up
 back to available (reason ``restart``) or to the break/offline they had asked for, keeps
 the others, and resumes callbacks in their original order (one being dialed is back in
-line, without an attempt counted). Call ``advance(now)`` to route them.
+line, without an attempt counted). Call ``advance(now)`` to route them. A live snapshot
+given to ``restore`` is taken as its restart part.
+
+Takeover. ``snapshot(live=True)`` keeps everything (``kind`` ``live``): every call in every
+state with its offers, agents exactly as they are, every pending timer at its due time,
+sequence numbers, cursors, counters, and actions and events not handed out yet.
+``AcdEngine.restore_live(snapshot)`` is then the same engine: fed the same inputs, it
+returns the same actions, publishes the same events and answers the same views. Nothing is
+published or shifted on restore; timers that fell due meanwhile fire at the next input or
+``advance``, at their own due times. For a new owner node taking over a tenant's engine.
 
 Configuration. ``set_queue`` (add or change, live: waiting calls move to the new rules),
 ``remove_queue``, ``set_agent`` (agents are added offline; skills change live, an offer

@@ -12,6 +12,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
+from . import live_snapshot as live_snap
 from . import snapshot as snap
 from .actions import Action, Announce, CancelOffer, DialCallback, Offer, Overflow
 from .agent_pool import AgentPool, AgentRecord
@@ -760,20 +761,37 @@ class AcdEngine:
             average_handle_time=counters.average_handle_time,
         )
 
-    # -- restart -------------------------------------------------------------------------------------
+    # -- restart and takeover ------------------------------------------------------------------------
 
-    def snapshot(self) -> dict[str, Any]:
-        """What survives a restart (JSON-serialisable): queues, agents, callbacks, cursors and
-        today's counters. Live calls are left out: they die with the process."""
+    def snapshot(self, *, live: bool = False) -> dict[str, Any]:
+        """The engine's state as a JSON-serialisable dict.
+
+        By default what survives a restart (for ``restore``): queues, agents, callbacks,
+        cursors and today's counters; live calls are left out, they die with the process.
+
+        ``live=True``: everything (for ``restore_live``, a new owner node taking the engine
+        over): every call in every state with its offers, agents exactly as they are, every
+        pending timer at its due time, sequence numbers, cursors, counters, and the actions
+        and events not handed out yet. Take it between inputs (the adapter's work for the
+        actions returned so far is its own). Its ``kind`` is ``"live"``, its ``format`` 1."""
+        if live:
+            return live_snap.dump(now=self._now, next_seq=self._next_seq, lines=self._lines, agents=self._agents,
+                                  timers=self._timers, timer_kinds=TIMER_KINDS, actions=self._actions,
+                                  events=self._events)
         return snap.dump(self._now, self._next_seq, self._lines, self._agents)
 
     @classmethod
     def restore(cls, snapshot: dict[str, Any], now: float, *,
                 on_event: Callable[[AcdEvent], None] | None = None) -> AcdEngine:
-        """An engine from ``snapshot`` at ``now``. Work that belonged to the dead process is
-        released: reserved, on_call and wrap_up agents become available (reason ``restart``),
-        or take the break/offline they had asked for; callbacks resume in their original
-        order. Call ``advance(now)`` (``next_deadline`` says so) to route them."""
+        """An engine from ``snapshot`` at ``now``, after a restart. Work that belonged to the
+        dead process is released: reserved, on_call and wrap_up agents become available
+        (reason ``restart``), or take the break/offline they had asked for; callbacks resume
+        in their original order. Call ``advance(now)`` (``next_deadline`` says so) to route
+        them. A live snapshot is taken as its restart part (its live calls died too).
+
+        Raises ``ValueError`` for a snapshot of an unknown kind or format."""
+        if snapshot.get("kind") == live_snap.KIND:
+            snapshot = cls.restore_live(snapshot).snapshot()
         engine = cls(on_event=on_event)
         state = snap.load(snapshot, now)
         engine._now = now
@@ -800,6 +818,25 @@ class AcdEngine:
         engine._deliver_events()
         return engine
 
+    @classmethod
+    def restore_live(cls, snapshot: dict[str, Any], *,
+                     on_event: Callable[[AcdEvent], None] | None = None) -> AcdEngine:
+        """The engine a live snapshot (``snapshot(live=True)``) was taken of, exactly: fed
+        the same inputs from then on, it returns the same actions, publishes the same events
+        and answers the same views as the original would have.
+
+        Nothing is published on restore and no time is shifted: ``now`` is the snapshot's.
+        At a later time, timers already due fire at the next ``handle`` or ``advance`` (at
+        their own due times); ``next_deadline`` says when. Raises ``ValueError`` for a
+        restart snapshot, an unknown kind or format, or a malformed snapshot."""
+        engine = cls(on_event=on_event)
+        outbox = live_snap.load(snapshot, lines=engine._lines, agents=engine._agents, timers=engine._timers,
+                                timer_kinds=TIMER_KINDS)
+        engine._now, engine._next_seq = outbox.now, outbox.next_seq
+        engine._actions.extend(outbox.actions)
+        engine._events.extend(outbox.events)
+        return engine
+
     # -- helpers ------------------------------------------------------------------------------------
 
     def _take_seq(self) -> int:
@@ -808,3 +845,14 @@ class AcdEngine:
 
     def _publish(self, event: AcdEvent) -> None:
         self._events.append(event)
+
+
+TIMER_KINDS: dict[str, Callable[..., None]] = {
+    "relax": AcdEngine._relax,
+    "max_wait": AcdEngine._max_wait,
+    "announce": AcdEngine._announce,
+    "ring_timeout": AcdEngine._ring_timeout,
+    "wrap_up_end": AcdEngine._end_wrap_up,
+    "callback_retry": AcdEngine._retry_callback,
+}
+"""Every function the engine's timers fire, by the name a live snapshot gives it."""

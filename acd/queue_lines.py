@@ -129,6 +129,18 @@ class Lines:
             remove_sorted(line.keys, call.key)
         self.dirty.discard(call.call_id)
 
+    def put_back(self, call: CallEntry, bucketed: bool) -> None:
+        """A restored entry where it was: known, in its line unless connected, and in its
+        level's bucket if it was in one (not marked for routing: the snapshot says what was)."""
+        if call.status is CallStatus.CONNECTED:
+            self.calls[call.call_id] = call
+            return
+        line = self.queues[call.queue]
+        self.enter(call, line)
+        if bucketed:
+            call.bucket = line.buckets[call.level]
+            insort(call.bucket.keys, call.key)
+
     def forget(self, call: CallEntry) -> None:
         self.leave(call)
         self.calls.pop(call.call_id, None)

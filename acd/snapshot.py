@@ -13,7 +13,7 @@ from typing import Any
 from .agent_pool import AgentPool, AgentRecord
 from .calls import CallEntry, CallStatus
 from .model import AgentState, Fallback, QueueConfig, RelaxStep, Strategy
-from .queue_lines import Lines, QueueCounters
+from .queue_lines import Lines, QueueCounters, QueueLine
 
 FORMAT = 1
 
@@ -36,45 +36,66 @@ def dump(now: float, next_seq: int, lines: Lines, agents: AgentPool) -> dict[str
         "format": FORMAT,
         "taken_at": now,
         "next_seq": next_seq,
-        "queues": [{"config": queue_to_dict(line.config), "rr_cursor": line.rr_cursor,
-                    "counters": {"answered": line.counters.answered,
-                                 "answered_within_sl": line.counters.answered_within_sl,
-                                 "abandoned": line.counters.abandoned,
-                                 "average_handle_time": line.counters.average_handle_time}}
-                   for line in lines.queues.values()],
-        "agents": [{"agent_id": a.agent_id, "skills": dict(a.skills), "state": a.state.value, "reason": a.reason,
-                    "since": a.since, "reachable": a.reachable, "calls_today": a.calls_today,
-                    "last_idle": a.last_idle,
-                    "pending": [a.pending[0].value, a.pending[1]] if a.pending is not None else None}
-                   for a in agents],
-        "callbacks": [{"call_id": c.call_id, "queue": c.queue, "priority": c.priority, "enqueued_at": c.enqueued_at,
-                       "seq": c.seq, "entered_at": c.entered_at, "caller": c.caller, "variables": c.variables,
-                       "number": c.callback_number, "attempts": c.attempts, "retry_at": c.retry_at}
-                      for c in callbacks],
+        "queues": [line_to_dict(line) for line in lines.queues.values()],
+        "agents": [agent_to_dict(a) for a in agents],
+        "callbacks": [entry_to_dict(c) for c in callbacks],
     }
 
 
 def load(snapshot: dict[str, Any], now: float) -> LoadedState:
+    if snapshot.get("kind") is not None:
+        raise ValueError(f"unknown ACD snapshot kind {snapshot['kind']!r}")
     if snapshot.get("format") != FORMAT:
         raise ValueError(f"unknown ACD snapshot format {snapshot.get('format')!r}")
     shift = min(0.0, now - float(snapshot["taken_at"]))
-    agents = []
-    for a in snapshot["agents"]:
-        pending = a["pending"]
-        agents.append(AgentRecord(
-            a["agent_id"], dict(a["skills"]), state=AgentState(a["state"]), reason=a["reason"],
-            since=a["since"] + shift, reachable=a["reachable"], calls_today=a["calls_today"],
-            last_idle=a["last_idle"] + shift,
-            pending=(AgentState(pending[0]), pending[1]) if pending is not None else None))
-    callbacks = []
-    for c in snapshot["callbacks"]:
-        callbacks.append(CallEntry(
-            c["call_id"], c["queue"], c["priority"], c["enqueued_at"] + shift, c["seq"], c["entered_at"] + shift,
-            c["caller"], dict(c["variables"]), callback_number=c["number"], attempts=c["attempts"],
-            retry_at=c["retry_at"] + shift if c["retry_at"] is not None else None))
-    queues = [(queue_from_dict(q["config"]), QueueCounters(**q["counters"]), q["rr_cursor"])
-              for q in snapshot["queues"]]
+    agents = [agent_from_dict(a, shift) for a in snapshot["agents"]]
+    callbacks = [entry_from_dict(c, shift) for c in snapshot["callbacks"]]
+    queues = [line_parts_from_dict(q) for q in snapshot["queues"]]
     return LoadedState(int(snapshot["next_seq"]), queues, agents, sorted(callbacks, key=lambda c: c.key))
+
+
+# -- the parts the restart snapshot and the live one (``live_snapshot``) share ----------------------
+
+def line_to_dict(line: QueueLine) -> dict[str, Any]:
+    return {"config": queue_to_dict(line.config), "rr_cursor": line.rr_cursor,
+            "counters": {"answered": line.counters.answered,
+                         "answered_within_sl": line.counters.answered_within_sl,
+                         "abandoned": line.counters.abandoned,
+                         "average_handle_time": line.counters.average_handle_time}}
+
+
+def line_parts_from_dict(data: dict[str, Any]) -> tuple[QueueConfig, QueueCounters, str]:
+    return queue_from_dict(data["config"]), QueueCounters(**data["counters"]), data["rr_cursor"]
+
+
+def agent_to_dict(a: AgentRecord) -> dict[str, Any]:
+    return {"agent_id": a.agent_id, "skills": dict(a.skills), "state": a.state.value, "reason": a.reason,
+            "since": a.since, "reachable": a.reachable, "calls_today": a.calls_today,
+            "last_idle": a.last_idle,
+            "pending": [a.pending[0].value, a.pending[1]] if a.pending is not None else None}
+
+
+def agent_from_dict(a: dict[str, Any], shift: float = 0.0) -> AgentRecord:
+    pending = a["pending"]
+    return AgentRecord(
+        a["agent_id"], dict(a["skills"]), state=AgentState(a["state"]), reason=a["reason"],
+        since=a["since"] + shift, reachable=a["reachable"], calls_today=a["calls_today"],
+        last_idle=a["last_idle"] + shift,
+        pending=(AgentState(pending[0]), pending[1]) if pending is not None else None)
+
+
+def entry_to_dict(c: CallEntry) -> dict[str, Any]:
+    """An entry's identity and place (what a callback needs across a restart)."""
+    return {"call_id": c.call_id, "queue": c.queue, "priority": c.priority, "enqueued_at": c.enqueued_at,
+            "seq": c.seq, "entered_at": c.entered_at, "caller": c.caller, "variables": c.variables,
+            "number": c.callback_number, "attempts": c.attempts, "retry_at": c.retry_at}
+
+
+def entry_from_dict(c: dict[str, Any], shift: float = 0.0) -> CallEntry:
+    return CallEntry(
+        c["call_id"], c["queue"], c["priority"], c["enqueued_at"] + shift, c["seq"], c["entered_at"] + shift,
+        c["caller"], dict(c["variables"]), callback_number=c["number"], attempts=c["attempts"],
+        retry_at=c["retry_at"] + shift if c["retry_at"] is not None else None)
 
 
 def _fallback_to_dict(fallback: Fallback) -> dict[str, Any]:

@@ -81,6 +81,11 @@ class TimerHeap:
                 group.append(timer)
         return group
 
+    def pending(self) -> list[Timer]:
+        """The live timers in firing order (due time, then the order they were set in):
+        scheduling them again in this order into an empty heap fires them alike."""
+        return [entry[2] for entry in sorted(self._heap, key=lambda entry: entry[:2]) if not entry[2].cancelled]
+
     def __len__(self) -> int:
         return len(self._heap) - self._cancelled
 

@@ -56,7 +56,7 @@ import sys
 import tempfile
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -315,9 +315,10 @@ class Tab:
 
 # -- the node ----------------------------------------------------------------------------------------
 
-def set_up_tenant(node: NodeProcess, agents: int) -> list[tuple[str, str]]:
-    """Queue, number with its flow and ``agents`` agents; returns their (username, password)."""
-    with admin_client(node) as api:
+def set_up_tenant(node: NodeProcess, agents: int, password: str | None = None) -> list[tuple[str, str]]:
+    """Queue, number with its flow and ``agents`` agents; returns their (username, password).
+    ``password``: the demo admin's, if not the one ``node`` printed (another node of its cluster)."""
+    with admin_client(node, password) as api:
         api.post("/api/queues", json={"name": QUEUE, "skill": QUEUE, "wrapup": 0, "announce_every": None,
                                       "ring_timeout": 30, "callback_key": None}).raise_for_status()
         api.post("/api/numbers", json={"number": NUMBER, "description": "softphone bench"}).raise_for_status()
@@ -366,15 +367,20 @@ class Window:
     loop_lag: list[float]
 
 
-async def measure(pid: int, seconds: float) -> Window:
-    node0, self0, wall0 = tree_cpu_seconds(pid), time.process_time(), time.perf_counter()
+def nodes_cpu_seconds(pids: list[int]) -> float:
+    """:func:`tree_cpu_seconds` summed over several nodes."""
+    return sum(tree_cpu_seconds(pid) for pid in pids)
+
+
+async def measure(pids: list[int], seconds: float) -> Window:
+    node0, self0, wall0 = nodes_cpu_seconds(pids), time.process_time(), time.perf_counter()
     lag: list[float] = []
     deadline = wall0 + seconds
     while (now := time.perf_counter()) < deadline:
         await asyncio.sleep(LAG_TICK)
         lag.append(time.perf_counter() - now - LAG_TICK)
     wall = time.perf_counter() - wall0
-    return Window(100 * (tree_cpu_seconds(pid) - node0) / wall, 100 * (time.process_time() - self0) / wall, lag)
+    return Window(100 * (nodes_cpu_seconds(pids) - node0) / wall, 100 * (time.process_time() - self0) / wall, lag)
 
 
 # -- one step: N tabs, N calls --------------------------------------------------------------------------
@@ -445,18 +451,23 @@ class StepResult:
 
 
 async def run_step(node: NodeProcess, credentials: list[tuple[str, str]], codec: str, n: int,
-                   duration: float) -> StepResult:
-    assert node.proc is not None
+                   duration: float, *, enter: NodeProcess | None = None,
+                   cluster: list[NodeProcess] | None = None) -> StepResult:
+    """N tabs on ``node`` and N callers calling ``enter`` (default: ``node``); the CPU measured is
+    that of ``cluster``'s nodes together (default: ``node``'s)."""
+    enter = enter or node
+    pids = [member.proc.pid for member in cluster or [node] if member.proc is not None]
     gate = asyncio.Semaphore(CONNECT_AT_ONCE)
     tabs = await asyncio.gather(*(open_tab(node, *credentials[i], codec, i, gate) for i in range(n)))
     low, high = rtp_range(2 * n + 20)
-    harness = EndpointHarness(routing_table(outbound_port=node.sip_port), rtp_port_min=low, rtp_port_max=high,
-                              rtp_timeout=30.0)
+    table = routing_table(outbound_port=enter.sip_port)
+    table.trunks[0] = replace(table.trunks[0], outbound_host=enter.host)
+    harness = EndpointHarness(table, rtp_port_min=low, rtp_port_max=high, rtp_timeout=30.0)
     await harness.endpoint.start()
     probes: dict[str, CallerProbe] = {}
     try:
         await asyncio.sleep(2)
-        idle = await measure(node.proc.pid, duration)
+        idle = await measure(pids, duration)
         for tab in tabs:
             tab.answering = asyncio.ensure_future(answer_offers(tab))
         probes = await place_calls(harness, n)
@@ -464,7 +475,7 @@ async def run_step(node: NodeProcess, credentials: list[tuple[str, str]], codec:
         await asyncio.sleep(1)  # the hold music has stopped; the first relayed packets are through
         print(f"  {codec} N={n}: {n} calls bridged, measuring for {duration:g} s", flush=True)
         bursts(tabs, probes, send=True, detect=True)
-        bridged = await measure(node.proc.pid, duration)
+        bridged = await measure(pids, duration)
         bursts(tabs, probes, send=False, detect=True)
         await asyncio.sleep(MAX_DELAY)  # bursts still on their way
         to_agent, to_caller, lost_to_agent, lost_to_caller = [], [], 0, 0

@@ -14,6 +14,17 @@ The engine decides; this module carries the decisions out and reports what happe
 
 Engine time is wall-clock seconds (``time.time()``) so snapshots stay meaningful
 across a restart; timers are armed on the event loop from ``next_deadline()``.
+
+What happens once an agent has answered (hold, transfers, consults, conference, recording
+pause, monitoring, the bridged call until it ends) is call control's
+(``callcenter.call_control``): the ACD hands each answered call over to it
+(:class:`AnsweredCalls`), and takes callers back when call control asks (this service is
+each connection's ``CallOrigin``: queue a transferred caller again, queue a consult, the
+agent's part ended). Agents' devices reach the ACD as they come and go: SIP phones through
+the registrar's listener, browser tabs by :meth:`AcdService.softphone_connected` (the
+:class:`Softphones` holding the tab are then where the agent is rung, and hear the
+agents' state changes). Agents' identities are the :class:`AgentDirectory`'s, which this
+service fills from its configuration.
 """
 
 from __future__ import annotations
@@ -26,7 +37,7 @@ from contextlib import suppress
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any, Literal, Protocol
 
 from sqlalchemy import Engine, select
 from sqlalchemy.orm import Session
@@ -57,22 +68,26 @@ from acd import (
     OfferFailed,
     Overflow,
     QueueConfig,
+    RequestRefused,
     UnknownCall,
     UnknownQueue,
     WaitingView,
     WrapUpEnded,
 )
 from callcenter.acd_config import callback_key, queue_config
+from callcenter.agent_directory import AgentDirectory, AgentIdentity
+from callcenter.call_control import CallOrigin, Connection, QueueEntry, TransferError
+from callcenter.call_notes import CallNotes
 from callcenter.db_health import OutageNotice, database_unavailable
+from callcenter.handover import SERVE_HERE, Context, HandoverClient, RemoteRun
 from callcenter.models import AcdQueue, AcdSnapshot, Agent, AgentStateChange, Tenant, User, utcnow
 from ivr.nodes.route import Voicemail
 from ivr.prompts import PromptLibrary
 from ivr.runtime import FlowRun
 from ivr.schema import Prompt, VoicemailNode
 from sip_bridge.call import Call, CallError, DialError
-from sip_bridge.conference import Conference
 from sip_bridge.endpoint import SipEndpoint
-from sip_bridge.registrar import AgentCredentials
+from sip_bridge.registrar import Registrar
 
 logger = logging.getLogger(__name__)
 
@@ -80,18 +95,6 @@ SNAPSHOT_EVERY = 1.0
 """Seconds between saves of a changed tenant's ACD state."""
 MAX_UNSAVED_HISTORY = 100_000
 """Agent state changes kept for saving while the database is unavailable; beyond it the oldest go."""
-
-
-@dataclass
-class AgentIdentity:
-    tenant_id: int
-    agent_id: str
-    username: str
-    sip_user: str
-    ha1: str | None
-    #: The agent's phone must use TLS / be offered SRTP only (see ``AgentCredentials``).
-    require_tls: bool = False
-    require_srtp: bool = False
 
 
 @dataclass
@@ -129,50 +132,70 @@ class Waiting:
         self.record_queue = self.record_queue or self.queue
 
 
-@dataclass
-class Connection:
-    """A caller talking to an agent (from the agent's answer until one of them leaves)."""
+class AnsweredCalls(Protocol):
+    """Call control (``callcenter.call_control.CallControl``), as the ACD hands it the calls agents answer."""
 
-    tenant_id: int
-    agent_id: str
-    caller: Call
-    agent: Call
-    #: the queue entry it was answered from (None: a callback, dialed by the ACD)
-    waiting: Waiting | None
-    #: set when the caller leaves this agent but stays on the line (a transfer)
-    released: asyncio.Future[None]
-    hold: asyncio.Task[None] | None = None
-    consult: Consult | None = None
-    #: a supervisor listening, whispering or barging in (``callcenter.monitoring.Monitor``)
-    monitor: Any = None
+    def answered(self, origin: CallOrigin, waiting: QueueEntry, agent_id: str, leg: Call) -> None:
+        """A waiting caller and the agent who answered, bridged already."""
 
-    @property
-    def held(self) -> bool:
-        return self.hold is not None
+    def consulted(self, connection: Connection, leg: Call, agent_id: str | None) -> None:
+        """The colleague an agent consults (``Waiting.consult_of``) answered, bridged to the agent already."""
+
+    async def called_back(self, origin: CallOrigin, tenant_id: int, agent_id: str, customer: Call, agent: Call,
+                          engine_call_id: str) -> None:
+        """A callback's customer answered, bridged to the agent already; returns when the call ends."""
 
 
-@dataclass
-class Consult:
-    """The agent talking to a third party while the caller holds (a warm transfer in the making)."""
-
-    kind: str
-    target: str
-    #: the third party's leg once answered
-    leg: Call | None = None
-    #: the consulted agent, and the engine's call id that keeps them busy (the consulting agent's leg)
-    agent_id: str | None = None
-    engine_call_id: str | None = None
-    waiting: Waiting | None = None
-    dialing: asyncio.Task[None] | None = None
-    conference: Conference | None = None
+class Ownership(Protocol):
+    """Which tenants this node hosts (``callcenter.tenant_owners.TenantOwners``)."""
 
     @property
-    def state(self) -> str:
-        return "conference" if self.conference else "talking" if self.leg is not None else "dialing"
+    def clustered(self) -> bool: ...
+
+    def local(self, tenant_id: int) -> bool: ...
+
+    def epoch(self, tenant_id: int) -> int: ...
 
 
-class TransferError(Exception):
-    """A transfer the ACD cannot carry out; the message says why (shown to the agent)."""
+class LogPositions(Protocol):
+    """How far each tenant's input log is applied here (``acd_cluster.LogCursor``)."""
+
+    def position(self, tenant_id: int) -> str: ...
+
+    def saved(self, tenant_id: int, position: str) -> None:
+        """A snapshot covering the log up to ``position`` is stored."""
+
+
+class SingleNode:
+    """Every tenant is hosted here (no cluster)."""
+
+    clustered = False
+
+    def local(self, tenant_id: int) -> bool:
+        return True
+
+    def epoch(self, tenant_id: int) -> int:
+        return 0
+
+
+#: ``_serve``'s answer when the tenant moved to another node while the caller waited here: hand
+#: the caller over to the new owner (an IVR node name cannot contain a NUL).
+REHOME = "\0rehome"
+
+
+class Softphones(Protocol):
+    """The softphones holding an agent's browser tab (``callcenter.softphone.SoftphoneService``)."""
+
+    async def ring(self, tenant_id: int, agent_id: str, caller: Call, details: dict[str, Any], *,
+                   queue: str, timeout: float) -> Call:
+        """Offer ``caller`` on the agent's tab; the agent's leg once accepted, or :class:`DialError`."""
+
+    def on_acd_event(self, tenant_id: int, event: Any) -> None:
+        """An event of the tenant's engine (the tabs show agents' states)."""
+
+    def tenant_moved(self, tenant_id: int) -> None:
+        """The tenant is hosted elsewhere now: its agents' tabs reconnect there (a tab with a
+        call in progress here once that call has ended)."""
 
 
 BUILTIN_VARIABLES = frozenset({"caller", "dialed", "call_id", "date", "weekday", "hour"})
@@ -191,6 +214,25 @@ def _caller_input(event: dict[str, Any]) -> str | None:
     return None
 
 
+def ivr_summary(run: FlowRun) -> dict[str, Any]:
+    """The screen pop's IVR part: what the caller pressed and said, and the flow's variables that
+    may be shown (none from a sensitive section, none of the built-in ones)."""
+    inputs = [{"node": step.node, "input": text} for step in run.trace.steps for event in step.events
+              if (text := _caller_input(event)) is not None]
+    variables = {k: v for k, v in run.variables.items()
+                 if k not in run.sensitive_variables and k not in BUILTIN_VARIABLES and not k.startswith("_")}
+    return {"inputs": inputs, "variables": variables}
+
+
+async def queue_voicemail(run: FlowRun, queue: str) -> None:
+    """A queue's voicemail overflow: the caller leaves a message in the queue's box."""
+    node = Voicemail(VoicemailNode(id=f"{queue}-voicemail", type="voicemail"))
+    with suppress(Exception):
+        await run.play(Prompt(tts="All our agents are busy. Please leave a message after the tone."), barge_in=False)
+        await node.execute(run)
+    run.trace.result = f"voicemail: {queue}"
+
+
 def direct_queue(agent_id: str) -> str:
     """The hidden queue of one agent: transfers to that agent wait there."""
     return f"agent:{agent_id}"
@@ -202,19 +244,42 @@ def direct_queue_config(agent_id: str) -> QueueConfig:
 
 
 class AcdService:
-    def __init__(self, db: Engine, prompts: PromptLibrary, hold_music: Path, fallback_queue: Any,
-                 publish: Callable[[int, Any], None] | None = None, records: Any = None) -> None:
+    """The tenants' engines on this node and the callers waiting in their queues, until an agent answers."""
+
+    def __init__(self, db: Engine, directory: AgentDirectory, registrar: Registrar, endpoint: SipEndpoint,
+                 calls: AnsweredCalls, notes: CallNotes, prompts: PromptLibrary, hold_music: Path, fallback_queue: Any,
+                 publish: Callable[[int, Any], None] | None = None, *, owners: Ownership = SingleNode(),
+                 forward: Callable[[int, Any], None] | None = None, handovers: HandoverClient | None = None,
+                 log_positions: LogPositions | None = None, node_id: str | None = None,
+                 node_run: int | None = None) -> None:
         self.db = db
-        #: Set by the node once the SIP endpoint exists (the endpoint's registrar asks this service
-        #: for agents' credentials, so the service comes first).
-        self.endpoint: SipEndpoint = None  # type: ignore[assignment]
-        #: Set by the node: the agents' browser softphones (``softphone_web.SoftphoneService``).
-        #: An agent whose softphone is connected is rung there, otherwise on the SIP phone.
-        self.softphones: Any = None
-        #: The call records (``CallRecordStore``): who answered, from which queue, and the call's events.
-        self.records = records
-        #: Set by the node: the call recorder (``RecordingService``); None: nothing is recorded.
-        self.recordings: Any = None
+        #: Which tenants' engines run here (all of them on a single node).
+        self.owners = owners
+        #: Inputs for tenants whose engine runs on another node go there (the tenant's input log).
+        self.forward = forward
+        #: Hands callers of tenants hosted elsewhere to their owner (cluster only).
+        self.handovers = handovers
+        #: The input log positions a cluster snapshot covers (trimmed once it is saved).
+        self.log_positions = log_positions
+        self.node_id = node_id
+        #: this run of the node (its start time in ms): a snapshot saved by it is this process's
+        self.node_run = node_run
+        #: tenant -> the input log position of the snapshot this node took it over from
+        self._adopted_log: dict[int, str] = {}
+        #: callers a takeover found in line whose node has not handed them over again yet, with the
+        #: agents the engine offered them to meanwhile (rung once the caller is back)
+        self._expected: dict[str, list[str]] = {}
+        #: Agents' identities: filled here from each load of the configuration.
+        self.directory = directory
+        #: Agents' SIP phones: rung when registered (and no tab is connected); registering one logs the agent in.
+        self.registrar = registrar
+        registrar.add_listener(self.device_changed)
+        #: Rings agents' phones, dials callbacks; its routing table holds the tenants' dialing rules.
+        self.endpoint = endpoint
+        #: Where answered calls go (call control).
+        self.calls = calls
+        #: The call records' event lists (offers missed, answers, supervisors' moves).
+        self.notes = notes
         self.prompts = prompts
         self.hold_music = hold_music
         #: Where calls for a queue name the tenant has not configured go (hold music).
@@ -222,10 +287,9 @@ class AcdService:
         self.publish = publish or (lambda tenant_id, event: None)
         self.engines: dict[int, AcdEngine] = {}
         self.queues: dict[int, dict[str, QueueConfig]] = {}
-        self.agents: dict[str, AgentIdentity] = {}  # by sip_user
-        self._by_agent: dict[tuple[int, str], AgentIdentity] = {}
         self.waiting: dict[str, Waiting] = {}
-        self.connections: dict[str, Connection] = {}  # by the caller's call id
+        #: (tenant_id, agent_id) -> the softphones holding the agent's connected tab (rung before a SIP phone)
+        self._softphones: dict[tuple[int, str], Softphones] = {}
         #: call_id -> (tenant_id, queue) of the callbacks waiting in line
         self.callbacks: dict[str, tuple[int, str]] = {}
         #: (tenant_id, queue) -> the key a waiting caller presses to be called back (None: no callbacks)
@@ -241,18 +305,27 @@ class AcdService:
 
     # -- start, configuration ----------------------------------------------------------------
     async def start(self) -> None:
+        """Load every tenant's configuration; a single node runs every tenant's engine at once,
+        a cluster node those whose lease it gains (:meth:`adopt`)."""
         loop = asyncio.get_running_loop()
         now = time.time()
         for config in await loop.run_in_executor(None, self._load_all):
-            self._install(config, now)
+            if self.owners.clustered:
+                self._remember(config)
+            else:
+                self._install(config, now)
         self._saver = loop.create_task(self._save_loop())
         self._arm()
 
-    def _load_all(self) -> list[TenantConfig]:
-        """Every tenant's queues, agents and saved state (in a worker thread)."""
+    def tenant_ids(self) -> list[int]:
+        return sorted(self.queues)
+
+    def _load_all(self, only: int | None = None) -> list[TenantConfig]:
+        """Every tenant's (or ``only`` one's) queues, agents and saved state (in a worker thread)."""
         out = []
         with Session(self.db) as db:
-            for tenant in db.scalars(select(Tenant)):
+            query = select(Tenant) if only is None else select(Tenant).where(Tenant.id == only)
+            for tenant in db.scalars(query):
                 config = TenantConfig(tenant.id)
                 for q in db.scalars(select(AcdQueue).where(AcdQueue.tenant_id == tenant.id)):
                     config.queues.append(queue_config(q.name, q.config))
@@ -274,34 +347,42 @@ class AcdService:
         def on_event(event: Any) -> None:
             self._on_event(tenant_id, event)
 
-        self.engines[tenant_id] = AcdEngine.restore(config.snapshot, now, on_event=on_event) \
-            if config.snapshot else AcdEngine(on_event=on_event)
+        snapshot = config.snapshot
+        if snapshot is not None and "cluster" in snapshot:  # a cluster owner's: the whole live state
+            engine = AcdEngine.restore_live(snapshot["engine"], on_event=on_event) if self.owners.clustered \
+                else AcdEngine.restore(snapshot["engine"], now, on_event=on_event)
+        else:
+            engine = AcdEngine.restore(snapshot, now, on_event=on_event) if snapshot else AcdEngine(on_event=on_event)
+        self.engines[tenant_id] = engine
         self._configure(config, now)
+
+    def _remember(self, config: TenantConfig) -> tuple[dict[str, QueueConfig], list[str]]:
+        """A tenant's queues, callback keys and agents as every node knows them (a node that does
+        not run the tenant's engine still checks queue names and agents' phone logins); the
+        queues it had before and the agents it no longer has."""
+        tenant_id = config.tenant_id
+        old_queues = self.queues.get(tenant_id, {})
+        self.queues[tenant_id] = {q.name: q for q in config.queues}
+        self.callback_keys.update({(tenant_id, name): key for name, key in config.callback_keys.items()})
+        gone = self.directory.replace_tenant(tenant_id, [identity for _, identity in config.agents])
+        return old_queues, gone
 
     def _configure(self, config: TenantConfig, now: float) -> None:
         tenant_id = config.tenant_id
         engine = self.engines[tenant_id]
-        old_queues = self.queues.get(tenant_id, {})
-        self.queues[tenant_id] = {q.name: q for q in config.queues}
-        self.callback_keys.update({(tenant_id, name): key for name, key in config.callback_keys.items()})
+        old_queues, gone = self._remember(config)
         for name in set(old_queues) - set(self.queues[tenant_id]):
             self._apply(tenant_id, engine.remove_queue(name, at=now))
         for q in config.queues:
             self._apply(tenant_id, engine.set_queue(q, at=now))
-        known = {aid for (tid, aid) in self._by_agent if tid == tenant_id}
-        registrar = self.endpoint.registrar
         for agent, identity in config.agents:
             hidden = direct_queue(agent.agent_id)
             self._apply(tenant_id, engine.set_queue(direct_queue_config(agent.agent_id), at=now))
             self._apply(tenant_id, engine.set_agent(AgentConfig(agent.agent_id, {**agent.skills, hidden: 1}), at=now))
-            self.agents[identity.sip_user] = identity
-            self._by_agent[(tenant_id, identity.agent_id)] = identity
-            reachable = registrar is not None and registrar.contact_for(identity.sip_user) is not None
+            reachable = self.registrar.contact_for(identity.sip_user) is not None
             reachable = reachable or self._softphone_online(tenant_id, identity.agent_id)
             self._apply(tenant_id, engine.handle(AgentDeviceChanged(identity.agent_id, reachable, now)))
-        for agent_id in known - {a.agent_id for a, _ in config.agents}:
-            identity = self._by_agent.pop((tenant_id, agent_id))
-            self.agents.pop(identity.sip_user, None)
+        for agent_id in gone:
             self._apply(tenant_id, engine.remove_agent(agent_id, at=now))
             self._apply(tenant_id, engine.remove_queue(direct_queue(agent_id), at=now))
 
@@ -309,29 +390,23 @@ class AcdService:
         """Queues and agents changed in the database (API): apply them to the live engines."""
         now = time.time()
         for config in await asyncio.get_running_loop().run_in_executor(None, self._load_all):
-            if config.tenant_id not in self.engines:
-                self._install(config, now)
-            else:
+            if config.tenant_id in self.engines:
                 self._configure(config, now)
+            elif self.owners.clustered:
+                self._remember(config)  # hosted elsewhere (or not yet here)
+            else:
+                self._install(config, now)
         self._arm()
-        logger.info("ACD configuration reloaded: %d agents", len(self.agents))
+        logger.info("ACD configuration reloaded: %d agents", len(self.directory))
 
-    # -- directory for the registrar -----------------------------------------------------------
-    def credentials(self, sip_user: str) -> AgentCredentials | None:
-        """The registrar's AgentDirectory: the phone login of an active agent."""
-        identity = self.agents.get(sip_user)
-        if identity is None or identity.ha1 is None:
-            return None
-        return AgentCredentials(sip_user, identity.ha1, identity.tenant_id, identity.agent_id,
-                                require_tls=identity.require_tls, require_srtp=identity.require_srtp)
-
+    # -- agents' devices -------------------------------------------------------------------------
     def device_changed(self, sip_user: str, reachable: bool) -> None:
-        """The registrar's on_change: a phone registered, or its last binding went away.
+        """The registrar's listener: a phone registered, or its last binding went away.
 
         Registering the phone of an offline agent logs the agent in (available): with a
         desk phone, that is how an agent starts the day.
         """
-        identity = self.agents.get(sip_user)
+        identity = self.directory.by_sip_user(sip_user)
         engine = self.engines.get(identity.tenant_id) if identity is not None else None
         if identity is None or engine is None:
             return
@@ -342,15 +417,24 @@ class AcdService:
             self._handle(identity.tenant_id, AgentStateRequested(identity.agent_id, "available", now,
                                                                  "phone registered"))
 
+    def softphone_connected(self, tenant_id: int, agent_id: str, softphones: Softphones) -> None:
+        """The agent's tab connected (the first one): the agent is rung there from now on."""
+        self._softphones[(tenant_id, agent_id)] = softphones
+        self.softphone_changed(tenant_id, agent_id, True)
+
+    def softphone_gone(self, tenant_id: int, agent_id: str) -> None:
+        """The agent's tab stayed away beyond its grace period: no more rung there. The engine
+        hears it by :meth:`softphone_changed` once the softphone has sent a call in progress back."""
+        self._softphones.pop((tenant_id, agent_id), None)
+
     def softphone_changed(self, tenant_id: int, agent_id: str, online: bool) -> None:
         """The agent's softphone connected, or stayed away beyond its grace period."""
-        identity = self._by_agent.get((tenant_id, agent_id))
-        registrar = self.endpoint.registrar
-        phone = identity is not None and registrar is not None and registrar.contact_for(identity.sip_user) is not None
+        identity = self.directory.agent(tenant_id, agent_id)
+        phone = identity is not None and self.registrar.contact_for(identity.sip_user) is not None
         self._handle(tenant_id, AgentDeviceChanged(agent_id, online or phone, time.time()))
 
     def _softphone_online(self, tenant_id: int, agent_id: str) -> bool:
-        return self.softphones is not None and self.softphones.online(tenant_id, agent_id)
+        return (tenant_id, agent_id) in self._softphones
 
     def end_wrapup(self, tenant_id: int, agent_id: str) -> None:
         """The agent finished the after-call work (saved a disposition)."""
@@ -363,10 +447,6 @@ class AcdService:
             config = direct_queue_config(queue.removeprefix("agent:"))
         return config
 
-    def agent_id_of(self, tenant_id: int, username: str) -> str | None:
-        return next((identity.agent_id for (tid, _), identity in self._by_agent.items()
-                     if tid == tenant_id and identity.username == username), None)
-
     # -- agents and statistics (API) ---------------------------------------------------------
     def request_state(self, tenant_id: int, agent_id: str, state: Literal["available", "break", "offline"],
                       reason: str | None) -> None:
@@ -378,8 +458,8 @@ class AcdService:
         engine, before = self._supervised(tenant_id, call_id)
         self._request(tenant_id, engine, CallPriorityChanged(call_id, priority, time.time()))
         if priority != before.priority:
-            self.record_event(tenant_id, self._record_id(call_id), "priority", None,
-                              {"queue": before.queue, "from": before.priority, "to": priority})
+            self.notes.record_event(tenant_id, self._record_id(call_id), "priority", None,
+                                    {"queue": before.queue, "from": before.priority, "to": priority})
         return engine.waiting_call(call_id)
 
     def move_call(self, tenant_id: int, call_id: str, queue: str) -> WaitingView:
@@ -398,8 +478,8 @@ class AcdService:
                 waiting.queue = waiting.record_queue = queue
                 if self.callback_keys.get((tenant_id, queue)) != old_key:
                     self._rewatch_keys(waiting)
-            self.record_event(tenant_id, self._record_id(call_id), "moved", None,
-                              {"from": before.queue, "to": queue})
+            self.notes.record_event(tenant_id, self._record_id(call_id), "moved", None,
+                                    {"from": before.queue, "to": queue})
         return engine.waiting_call(call_id)
 
     def _supervised(self, tenant_id: int, call_id: str) -> tuple[AcdEngine, WaitingView]:
@@ -443,18 +523,85 @@ class AcdService:
         tenant_id = run.tenant_id
         if tenant_id is None or queue not in self.queues.get(tenant_id, {}):
             return await self.fallback_queue.enqueue(run, queue, priority, variables)
-        return await self._serve(self._queue_call(tenant_id, run, queue, priority, variables))
+        reattach = False
+        while not run.call.ended:
+            if tenant_id in self.engines:
+                # after a takeover the engine may have the caller in line already: it keeps its place
+                result = await self._serve(self._queue_call(tenant_id, run, queue, priority, variables,
+                                                            rejoin=self._in_line(tenant_id, run.call.id)))
+                if result != REHOME:
+                    return result
+                reattach = True  # the tenant moved while the caller waited here: follow it
+            elif self.handovers is None:
+                return await self.fallback_queue.enqueue(run, queue, priority, variables)
+            elif self.owners.local(tenant_id):
+                await asyncio.sleep(0.05)  # taken over a moment ago: its engine is being restored
+            else:
+                context = Context(queue, priority, variables, ivr_summary(run), record_queue=queue, reattach=reattach)
+                result = await self.handovers.enqueue(run, context)
+                if result != SERVE_HERE:
+                    return result
+        return None
 
-    def _queue_call(self, tenant_id: int, run: FlowRun, queue: str, priority: int,
-                    variables: dict[str, Any], consult_of: Connection | None = None) -> Waiting:
+    def _queue_call(self, tenant_id: int, run: FlowRun, queue: str, priority: int, variables: dict[str, Any],
+                    consult_of: Connection | None = None, record_queue: str = "", rejoin: bool = False) -> Waiting:
+        """A caller waiting here: hold music, the callback key, and (``rejoin`` False) the engine
+        told. ``rejoin``: the engine has the call in line already (a takeover), keep its place."""
         call = run.call if consult_of is None else consult_of.agent
         loop = asyncio.get_running_loop()
-        waiting = Waiting(tenant_id, call, run, queue, loop.create_future(), consult_of=consult_of)
+        waiting = Waiting(tenant_id, call, run, queue, loop.create_future(), record_queue=record_queue,
+                          consult_of=consult_of)
         self.waiting[call.id] = waiting
         waiting.tasks = [loop.create_task(self._hold(waiting)), loop.create_task(self._watch_keys(waiting))]
-        self._handle(tenant_id, CallQueued(call.id, queue, priority, time.time(), caller=call.caller,
-                                           variables=variables))
+        if not rejoin:
+            self._handle(tenant_id, CallQueued(call.id, queue, priority, time.time(), caller=call.caller,
+                                               variables=variables))
+        for agent_id in self._expected.pop(call.id, []):  # offered while it was being handed over again
+            waiting.rings[agent_id] = self._spawn(self._ring(waiting, agent_id))
         return waiting
+
+    # -- call control hands callers back (each connection's CallOrigin) -----------------------------
+    def transfer_queue(self, connection: Connection, kind: str, target: str) -> str:
+        """The queue a transfer or consult to an agent (their hidden queue) or a queue waits in."""
+        if connection.waiting is None:
+            raise TransferError("a callback cannot be transferred to an agent or a queue")
+        if kind == "agent":
+            agent_id = self.directory.agent_id_of(connection.tenant_id, target)
+            if agent_id is None or agent_id == connection.agent_id:
+                raise TransferError(f"no other agent {target}")
+            return direct_queue(agent_id)
+        if kind == "queue":
+            if target not in self.queues.get(connection.tenant_id, {}):
+                raise TransferError(f"no queue {target}")
+            return target
+        raise TransferError(f"unknown transfer target kind {kind!r}")
+
+    def queue_caller(self, connection: Connection, queue: str, *, record_queue: str | None) -> None:
+        """A blind transfer: the caller waits in ``queue`` again (priority 50)."""
+        assert connection.waiting is not None  # transfer_queue refused callbacks
+        run = connection.waiting.run
+        waiting = self._queue_call(connection.tenant_id, run, queue, 50, dict(run.variables),
+                                   record_queue=record_queue or "")
+        self._spawn(self._serve(waiting))
+
+    def queue_consult(self, connection: Connection, queue: str) -> Waiting:
+        """A consult: the agent's leg waits in ``queue`` for a colleague (priority 90)."""
+        assert connection.waiting is not None  # transfer_queue refused callbacks
+        run = connection.waiting.run
+        waiting = self._queue_call(connection.tenant_id, run, queue, 90, dict(run.variables), consult_of=connection)
+        self._spawn(self._serve(waiting))
+        return waiting
+
+    def leave_queue(self, entry: QueueEntry) -> None:
+        """A consult ended while the agent still waited for a colleague."""
+        waiting = self.waiting.get(entry.call.id)
+        if waiting is entry and not waiting.done.done():
+            waiting.done.set_result(None)  # stops its ringing; the engine forgets it below
+            self._handle(waiting.tenant_id, CallerHungUp(waiting.call.id, time.time()))
+
+    def call_ended(self, tenant_id: int, engine_call_id: str) -> None:
+        """The agent's part of a call is over (wrap-up follows)."""
+        self._handle(tenant_id, CallEnded(engine_call_id, time.time()))
 
     async def _serve(self, waiting: Waiting) -> str | None:
         """Until the caller is connected (then until the call ends), leaves, or overflows."""
@@ -471,7 +618,7 @@ class AcdService:
                 return None
             if waiting.agent_leg is not None:  # connected to an agent: the IVR waits for the end
                 await call.wait_ended()
-            return waiting.done.result()
+            return waiting.done.result()  # an IVR node, None, or REHOME (the engine moved away)
         except asyncio.CancelledError:
             # the IVR's run is cancelled when the call ends, which may come before the wait above
             # sees it: the engine must still hear that the caller left, or the call stays in line
@@ -533,6 +680,8 @@ class AcdService:
     def _handle(self, tenant_id: int, event: Any) -> None:
         engine = self.engines.get(tenant_id)
         if engine is None:
+            if self.forward is not None:  # the tenant's engine runs on another node: it must hear this
+                self.forward(tenant_id, event)
             return
         self._apply(tenant_id, engine.handle(event))
         self._arm()
@@ -542,12 +691,17 @@ class AcdService:
         for action in actions:
             if isinstance(action, Offer):
                 waiting = self.waiting.get(action.call_id)
+                if waiting is None and action.call_id in self._expected:  # rung once handed over again
+                    self._expected[action.call_id].append(action.agent_id)
+                    continue
                 if waiting is None:  # the caller is gone; tell the engine the offer failed
                     self._spawn(self._later(tenant_id, OfferFailed(action.call_id, action.agent_id, time.time(),
                                                                    "no_answer")))
                     continue
                 waiting.rings[action.agent_id] = self._spawn(self._ring(waiting, action.agent_id))
             elif isinstance(action, CancelOffer):
+                if action.agent_id in self._expected.get(action.call_id, ()):
+                    self._expected[action.call_id].remove(action.agent_id)
                 waiting = self.waiting.get(action.call_id)
                 ring = waiting.rings.pop(action.agent_id, None) if waiting is not None else None
                 if ring is not None:
@@ -573,16 +727,17 @@ class AcdService:
         return task
 
     async def _ring(self, waiting: Waiting, agent_id: str) -> None:
-        identity = self._by_agent.get((waiting.tenant_id, agent_id))
+        identity = self.directory.agent(waiting.tenant_id, agent_id)
         call = waiting.call
         config = self.queue_settings(waiting.tenant_id, waiting.queue)
         ring_timeout = config.ring_timeout if config is not None else 15.0
         try:
             if identity is None:
                 raise DialError("agent has no phone", 0, "unreachable")
-            if self._softphone_online(waiting.tenant_id, agent_id):
-                leg = await self.softphones.ring(waiting.tenant_id, agent_id, call, self._offer_details(waiting),
-                                                 queue=waiting.queue, timeout=ring_timeout + 5)
+            softphones = self._softphones.get((waiting.tenant_id, agent_id))
+            if softphones is not None:
+                leg = await softphones.ring(waiting.tenant_id, agent_id, call, self._offer_details(waiting),
+                                            queue=waiting.queue, timeout=ring_timeout + 5)
             else:
                 leg = await self.endpoint.dial_contact(waiting.tenant_id, identity.sip_user, caller_id=call.caller,
                                                        timeout=ring_timeout + 5)
@@ -592,8 +747,8 @@ class AcdService:
                 "unreachable" if exc.cause == "unreachable" else \
                 "declined" if exc.status in (486, 600, 603) else "no_answer"
             self._handle(waiting.tenant_id, OfferFailed(call.id, agent_id, time.time(), reason))
-            self.record_event(waiting.tenant_id, call.id, "declined" if reason == "declined" else "missed", agent_id,
-                        {"queue": waiting.queue, "reason": reason})
+            self.notes.record_event(waiting.tenant_id, call.id, "declined" if reason == "declined" else "missed",
+                                    agent_id, {"queue": waiting.queue, "reason": reason})
             return
         waiting.rings.pop(agent_id, None)
         if call.ended or waiting.agent_leg is not None or waiting.done.done():
@@ -614,329 +769,18 @@ class AcdService:
         self._arm()
         waiting.done.set_result(None)
         if waiting.consult_of is not None:
-            self._consulted(waiting.consult_of, leg, agent_id)
+            self.calls.consulted(waiting.consult_of, leg, agent_id)
             return
         waiting.run.record("answered", queue=waiting.queue, agent=identity.sip_user)
-        connection = Connection(waiting.tenant_id, agent_id, call, leg, waiting,
-                                asyncio.get_running_loop().create_future())
-        self.connections[call.id] = connection
-        if self.records is not None:
-            self._spawn(self.records.call_agent(call.id, agent_id=int(agent_id), queue=waiting.record_queue))
-        self.record_event(waiting.tenant_id, call.id, "answered", agent_id, {"queue": waiting.queue})
-        if self.recordings is not None:
-            self._spawn(self.recordings.agent_answered(call, leg, waiting.tenant_id, waiting.record_queue))
-        self._spawn(self._bridged(connection))
+        self.calls.answered(self, waiting, agent_id, leg)
 
     def _offer_details(self, waiting: Waiting) -> dict[str, Any]:
         """What the agent's screen pop shows: the caller, the queue, the wait and what the IVR learned."""
         run = waiting.run
-        inputs = [{"node": step.node, "input": text} for step in run.trace.steps for event in step.events
-                  if (text := _caller_input(event)) is not None]
-        variables = {k: v for k, v in run.variables.items()
-                     if k not in run.sensitive_variables and k not in BUILTIN_VARIABLES and not k.startswith("_")}
         record = waiting.consult_of.caller if waiting.consult_of is not None else waiting.call
+        ivr = run.context.ivr if isinstance(run, RemoteRun) else ivr_summary(run)
         return {"call_id": record.id, "caller": record.caller, "consult": waiting.consult_of is not None,
-                "queue": waiting.record_queue,
-                "waited": round(time.time() - waiting.queued_at, 1), "ivr": {"inputs": inputs, "variables": variables}}
-
-    def record_event(self, tenant_id: int, call_id: str, kind: str, agent_id: str | None,
-               detail: dict[str, Any] | None = None) -> None:
-        """One entry in the call record's event list (answered, hold, transfer, ...)."""
-        if self.records is not None:
-            self._spawn(self.records.call_event(call_id, tenant_id=tenant_id, kind=kind, at=datetime.now(timezone.utc),
-                                                agent_id=int(agent_id) if agent_id else None, detail=detail))
-
-    async def _bridged(self, connection: Connection, engine_call_id: str | None = None) -> None:
-        """Whichever side hangs up ends the other, unless a transfer released the caller
-        from this agent; either way the agent's part of the call ends (wrap-up)."""
-        caller, agent = connection.caller, connection.agent
-        waits = {asyncio.ensure_future(caller.wait_ended()), asyncio.ensure_future(agent.wait_ended()),
-                 connection.released}
-        await asyncio.wait(waits, return_when=asyncio.FIRST_COMPLETED)
-        for w in waits:
-            if w is not connection.released:
-                w.cancel()
-        consult = connection.consult
-        if consult is not None and consult.conference is not None and agent.ended and not caller.ended \
-                and consult.leg is not None and not consult.leg.ended:
-            self.complete_transfer(connection)  # the agent left the conference: the other two talk on
-            return
-        if connection.hold is not None:
-            connection.hold.cancel()
-        self._end_monitor(connection, "call_ended")
-        if consult is not None:
-            self._consult_over(connection)
-        if not connection.released.done():
-            for leg in (caller, agent):
-                if not leg.ended:
-                    await leg.hangup("bridged_peer_hangup")
-        elif not agent.ended:
-            await agent.hangup("transferred")
-        if self.connections.get(caller.id) is connection:
-            del self.connections[caller.id]
-        if not connection.released.done():  # a transfer has told the engine already
-            self._handle(connection.tenant_id, CallEnded(engine_call_id or caller.id, time.time()))
-
-    def _release(self, connection: Connection) -> None:
-        """The caller leaves this agent but stays on the line: the agent's part ends now."""
-        connection.released.set_result(None)
-        self._end_monitor(connection, "transferred")
-        if self.connections.get(connection.caller.id) is connection:
-            del self.connections[connection.caller.id]
-        self._handle(connection.tenant_id, CallEnded(connection.caller.id, time.time()))
-
-    # -- in-call control (the agent's softphone) --------------------------------------------
-    def hold(self, connection: Connection, on: bool) -> None:
-        """On: the caller hears hold music and the agent silence. Off: they talk again."""
-        caller, agent = connection.caller, connection.agent
-        if on == connection.held or caller.ended or agent.ended:
-            return
-        if on:
-            if connection.monitor is not None:
-                connection.monitor.suspend()
-            caller.unbridge()
-            connection.hold = self._spawn(self._music(caller))
-        else:
-            assert connection.hold is not None
-            connection.hold.cancel()
-            connection.hold = None
-            self._talk(connection)
-        self.record_event(connection.tenant_id, caller.id, "hold" if on else "unhold", connection.agent_id)
-
-    @staticmethod
-    def _talk(connection: Connection) -> None:
-        """Caller and agent hear each other again: bridged, or mixed with a monitoring supervisor."""
-        if connection.monitor is not None:
-            connection.monitor.resume()
-        else:
-            connection.caller.bridge(connection.agent)
-
-    @staticmethod
-    def _end_monitor(connection: Connection, reason: str) -> None:
-        if connection.monitor is not None:
-            connection.monitor.end(reason)
-
-    async def _music(self, call: Call) -> None:
-        playback = None
-        try:
-            with suppress(CallError):
-                while not call.ended:
-                    playback = call.play(self.hold_music, interruptible=False)
-                    await playback
-        finally:
-            if playback is not None:
-                playback.stop()
-
-    async def transfer(self, connection: Connection, kind: str, target: str) -> None:
-        """Blind transfer: the caller goes to an agent, a queue or an external number; this
-        agent's part ends. Raises :class:`TransferError` when the target is not possible."""
-        tenant_id, caller = connection.tenant_id, connection.caller
-        if connection.released.done() or caller.ended:
-            raise TransferError("the call has already ended")
-        if kind == "number":
-            if not self.endpoint.routing.may_dial(tenant_id, target):
-                raise TransferError(f"{target} is not allowed by this tenant's dialing rules")
-            self.hold(connection, True)
-            try:
-                other = await caller.dial(target, timeout=30)
-            except DialError as exc:
-                self.hold(connection, False)
-                raise TransferError(f"{target} did not answer ({exc})") from exc
-            if connection.hold is not None:
-                connection.hold.cancel()
-                connection.hold = None
-            caller.bridge(other)
-            self.record_event(tenant_id, caller.id, "transfer", connection.agent_id, {"to": "number", "target": target})
-            self._release(connection)
-            return
-        queue = self._target_queue(connection, kind, target)
-        assert connection.waiting is not None
-        caller.unbridge()
-        self._release(connection)
-        self.record_event(tenant_id, caller.id, "transfer", connection.agent_id, {"to": kind, "target": target})
-        run = connection.waiting.run
-        run.record("transferred", queue=queue)
-        waiting = self._queue_call(tenant_id, run, queue, 50, dict(run.variables))
-        if kind == "agent":
-            waiting.record_queue = connection.waiting.record_queue
-        self._spawn(self._serve(waiting))
-
-    def _target_queue(self, connection: Connection, kind: str, target: str) -> str:
-        """The queue a transfer or consult to an agent (their hidden queue) or a queue waits in."""
-        if connection.waiting is None:
-            raise TransferError("a callback cannot be transferred to an agent or a queue")
-        if kind == "agent":
-            agent_id = self.agent_id_of(connection.tenant_id, target)
-            if agent_id is None or agent_id == connection.agent_id:
-                raise TransferError(f"no other agent {target}")
-            return direct_queue(agent_id)
-        if kind == "queue":
-            if target not in self.queues.get(connection.tenant_id, {}):
-                raise TransferError(f"no queue {target}")
-            return target
-        raise TransferError(f"unknown transfer target kind {kind!r}")
-
-    def connection_of(self, tenant_id: int, leg: Call) -> Connection | None:
-        """The connection in which ``leg`` is the agent's (the softphone's view of its call)."""
-        return next((c for c in self.connections.values() if c.agent is leg and c.tenant_id == tenant_id), None)
-
-    def is_consult_leg(self, leg: Call) -> bool:
-        return any(c.consult is not None and c.consult.leg is leg for c in self.connections.values())
-
-    async def consult(self, connection: Connection, kind: str, target: str) -> None:
-        """Warm transfer, first step: the caller holds, the agent talks to an agent, a queue's
-        next agent or an external number. Then :meth:`complete_transfer`, :meth:`cancel_consult`
-        or :meth:`conference`."""
-        tenant_id, caller = connection.tenant_id, connection.caller
-        if connection.consult is not None:
-            raise TransferError("already consulting; complete or cancel that first")
-        if connection.released.done() or caller.ended:
-            raise TransferError("the call has already ended")
-        if kind == "number":
-            if not self.endpoint.routing.may_dial(tenant_id, target):
-                raise TransferError(f"{target} is not allowed by this tenant's dialing rules")
-        else:
-            queue = self._target_queue(connection, kind, target)
-        consult = connection.consult = Consult(kind, target)
-        self.hold(connection, True)
-        self.record_event(tenant_id, caller.id, "consult", connection.agent_id, {"to": kind, "target": target})
-        if kind == "number":
-            consult.dialing = self._spawn(self._dial_consult(connection, consult))
-        else:
-            assert connection.waiting is not None  # _target_queue refused callbacks
-            run = connection.waiting.run
-            consult.waiting = self._queue_call(tenant_id, run, queue, 90, dict(run.variables), consult_of=connection)
-            self._spawn(self._serve(consult.waiting))
-
-    async def _dial_consult(self, connection: Connection, consult: Consult) -> None:
-        try:
-            leg = await connection.caller.dial(consult.target, timeout=30)
-        except DialError as exc:
-            logger.info("consult not answered: %s", exc, extra={"call_id": connection.caller.id})
-            if connection.consult is consult:
-                self._consult_over(connection)
-            return
-        if connection.consult is not consult or connection.agent.ended:
-            await leg.hangup("consult_cancelled")
-            return
-        connection.agent.bridge(leg)
-        self._consulted(connection, leg, None)
-
-    def _consulted(self, connection: Connection, leg: Call, agent_id: str | None) -> None:
-        """The third party answered; the agent talks to them (bridged already)."""
-        consult = connection.consult
-        if consult is None or connection.agent.ended:
-            self._spawn(leg.hangup("consult_cancelled"))
-            return
-        consult.leg, consult.agent_id = leg, agent_id
-        consult.engine_call_id = connection.agent.id if agent_id is not None else None
-        self.record_event(connection.tenant_id, connection.caller.id, "answered", agent_id,
-                          {"consult": True, "target": consult.target})
-        self._spawn(self._watch_consult(connection, consult))
-        self._changed(connection)
-
-    async def _watch_consult(self, connection: Connection, consult: Consult) -> None:
-        """The third party hanging up ends the consult: back to the caller (still on hold
-        unless in conference, where the caller and agent simply talk on)."""
-        assert consult.leg is not None
-        await consult.leg.wait_ended()
-        if connection.consult is consult:
-            self._consult_over(connection)
-
-    def _consult_over(self, connection: Connection) -> None:
-        consult = connection.consult
-        if consult is None:
-            return
-        connection.consult = None
-        if consult.conference is not None:
-            consult.conference.stop()
-            if not connection.caller.ended and not connection.agent.ended:
-                self._talk(connection)
-        if consult.waiting is not None and not consult.waiting.done.done():
-            consult.waiting.done.set_result(None)  # stops its ringing; the engine forgets it below
-            self._handle(connection.tenant_id, CallerHungUp(connection.agent.id, time.time()))
-        if consult.dialing is not None:
-            consult.dialing.cancel()
-        if consult.engine_call_id is not None:
-            self._handle(connection.tenant_id, CallEnded(consult.engine_call_id, time.time()))
-        if consult.leg is not None and not consult.leg.ended:
-            connection.agent.unbridge()
-            self._spawn(consult.leg.hangup("consult_ended"))
-        self._changed(connection)
-
-    def cancel_consult(self, connection: Connection) -> None:
-        """The agent ends the consult (or stops it ringing) and goes back to the caller."""
-        if connection.consult is None:
-            raise TransferError("not consulting anyone")
-        self._consult_over(connection)
-        self.hold(connection, False)
-
-    def complete_transfer(self, connection: Connection) -> None:
-        """Warm transfer, last step: the caller and the consulted party talk; this agent leaves."""
-        consult = connection.consult
-        if consult is None or consult.leg is None or consult.leg.ended:
-            raise TransferError("nobody has answered the consult yet")
-        caller, target = connection.caller, consult.leg
-        connection.consult = None
-        if consult.conference is not None:
-            consult.conference.stop()
-        if connection.hold is not None:
-            connection.hold.cancel()
-            connection.hold = None
-        connection.agent.unbridge()
-        caller.unbridge()
-        caller.bridge(target)
-        self.record_event(connection.tenant_id, caller.id, "transfer", connection.agent_id,
-                          {"to": consult.kind, "target": consult.target, "warm": True})
-        self._release(connection)
-        if consult.agent_id is not None:
-            assert connection.waiting is not None
-            successor = Connection(connection.tenant_id, consult.agent_id, caller, target, connection.waiting,
-                                   asyncio.get_running_loop().create_future())
-            self.connections[caller.id] = successor
-            if self.records is not None:
-                self._spawn(self.records.call_agent(caller.id, agent_id=int(consult.agent_id),
-                                                    queue=connection.waiting.record_queue))
-            if self.recordings is not None:
-                self._spawn(self.recordings.agent_answered(caller, target, connection.tenant_id,
-                                                           connection.waiting.record_queue))
-            self._spawn(self._bridged(successor, engine_call_id=consult.engine_call_id))
-            self._changed(successor)
-
-    def pause_recording(self, connection: Connection, paused: bool, *, reason: str) -> bool | None:
-        """Pause or resume the call's recording for ``reason`` (``agent``, ``api``); None if the
-        call is not being recorded."""
-        if self.recordings is None:
-            return None
-        call_id = connection.caller.id
-        changed = self.recordings.pause(call_id, reason) if paused else self.recordings.resume(call_id, reason)
-        if changed:
-            self.record_event(connection.tenant_id, call_id, "recording_paused" if paused else "recording_resumed",
-                              connection.agent_id, {"by": reason})
-        return changed
-
-    def conference(self, connection: Connection) -> None:
-        """Caller, agent and the consulted party all hear each other."""
-        consult = connection.consult
-        if consult is None or consult.leg is None or consult.leg.ended:
-            raise TransferError("nobody has answered the consult yet")
-        if consult.conference is not None:
-            return
-        if connection.hold is not None:
-            connection.hold.cancel()
-            connection.hold = None
-        if connection.monitor is not None:
-            connection.monitor.suspend()
-        consult.conference = Conference([connection.caller, connection.agent, consult.leg])
-        consult.conference.start()
-        self.record_event(connection.tenant_id, connection.caller.id, "conference", connection.agent_id,
-                          {"target": consult.target})
-        self._changed(connection)
-
-    def _changed(self, connection: Connection) -> None:
-        """Tell the agents' softphones that a call's state changed (consult answered or over)."""
-        if self.softphones is not None:
-            self.softphones.call_changed(connection)
+                "queue": waiting.record_queue, "waited": round(time.time() - waiting.queued_at, 1), "ivr": ivr}
 
     async def _announce(self, waiting: Waiting, action: Announce) -> None:
         text = f"You are number {action.position} in line."
@@ -959,12 +803,10 @@ class AcdService:
             prompt = await self.prompts.tts("All our agents are busy. We will call you back.", "en")
         elif fallback.kind == "voicemail":
             waiting.done.set_result(None)
-            node = Voicemail(VoicemailNode(id=f"{waiting.queue}-voicemail", type="voicemail"))
-            with suppress(Exception):
-                await run.play(Prompt(tts="All our agents are busy. Please leave a message after the tone."),
-                               barge_in=False)
-                await node.execute(run)
-            run.trace.result = f"voicemail: {waiting.queue}"
+            if isinstance(run, RemoteRun):  # the caller's IVR (and its voicemail box) is on the entering node
+                run.send({"voicemail": waiting.queue})
+            else:
+                await queue_voicemail(run, waiting.queue)
             await waiting.call.hangup("queue_voicemail", side="platform")
             return
         else:
@@ -977,7 +819,7 @@ class AcdService:
 
     async def _call_back(self, tenant_id: int, action: DialCallback) -> None:
         """The agent is reserved: ring the agent, then dial the caller and bridge them."""
-        identity = self._by_agent.get((tenant_id, action.agent_id))
+        identity = self.directory.agent(tenant_id, action.agent_id)
         origin = self.callbacks.get(action.call_id)
         queue = self.queues.get(tenant_id, {}).get(origin[1]) if origin else None
         ring = queue.ring_timeout if queue is not None else 15.0
@@ -1001,14 +843,107 @@ class AcdService:
         customer.bridge(agent)
         self.callbacks.pop(action.call_id, None)
         self._handle(tenant_id, CallbackAnswered(action.call_id, time.time()))
-        connection = Connection(tenant_id, action.agent_id, customer, agent, None,
-                                asyncio.get_running_loop().create_future())
-        self.connections[customer.id] = connection
-        await self._bridged(connection, engine_call_id=action.call_id)
+        await self.calls.called_back(self, tenant_id, action.agent_id, customer, agent, action.call_id)
 
     def _callback_caller_id(self, tenant_id: int) -> str:
         numbers = [n.number for n in self.endpoint.routing.numbers.values() if n.tenant_id == tenant_id]
         return numbers[0] if numbers else "anonymous"
+
+    # -- a cluster: tenants hosted here or elsewhere -----------------------------------------------
+    async def adopt(self, tenant_id: int) -> tuple[tuple[str, int] | None, AcdEngine] | None:
+        """This node now hosts ``tenant_id``: its engine, as the previous owner's last snapshot
+        left it (the whole live state). Returns the node (name, run) that saved it and the
+        engine, for the takeover's clean-up (``acd_cluster.py``); None if the tenant is gone or
+        was lost again."""
+        configs = await asyncio.get_running_loop().run_in_executor(None, self._load_all, tenant_id)
+        if not configs or not self.owners.local(tenant_id):
+            return None
+        config = configs[0]
+        meta = (config.snapshot or {}).get("cluster", {})
+        previous = (str(meta["node"]), int(meta.get("run") or 0)) if meta.get("node") else None
+        self._adopted_log[tenant_id] = str(meta.get("log") or "0-0")
+        self._install(config, time.time())
+        self._dirty.add(tenant_id)
+        self._arm()
+        logger.info("hosting tenant %d's ACD (taken over from %s)", tenant_id, previous[0] if previous else "nobody",
+                    extra={"tenant_id": tenant_id})
+        return previous, self.engines[tenant_id]
+
+    def last_log_position(self, tenant_id: int) -> str:
+        """The input log position the snapshot :meth:`adopt` restored covers."""
+        return self._adopted_log.get(tenant_id, "0-0")
+
+    def apply_input(self, tenant_id: int, event: Any) -> None:
+        """An input from elsewhere (another node's, or a takeover's clean-up) for an engine hosted
+        here; one that no longer fits (a call that ended meanwhile) is let go."""
+        if tenant_id not in self.engines:
+            return
+        try:
+            self._handle(tenant_id, event)
+        except RequestRefused as exc:
+            logger.debug("ACD input no longer applies: %s", exc, extra={"tenant_id": tenant_id})
+            self._arm()
+
+    def expect_back(self, call_ids: list[str]) -> None:
+        """A takeover found these callers in line: their nodes are handing them over again."""
+        for call_id in call_ids:
+            self._expected.setdefault(call_id, [])
+
+    def not_back(self, tenant_id: int, call_id: str) -> None:
+        """A caller a takeover found in line was not handed over again in time: it is gone."""
+        if self._expected.pop(call_id, None) is not None and call_id not in self.waiting:
+            self.apply_input(tenant_id, CallerHungUp(call_id, time.time()))
+
+    def _in_line(self, tenant_id: int, call_id: str) -> bool:
+        """Whether the tenant's engine has ``call_id`` waiting (a takeover restored it)."""
+        try:
+            self.engines[tenant_id].waiting_call(call_id)
+        except RequestRefused:
+            return False
+        return True
+
+    def relinquish(self, tenant_id: int) -> None:
+        """This node no longer hosts ``tenant_id`` (its lease is lost or given back): the engine
+        goes; callers waiting here follow the tenant to its new owner (handed over, keeping their
+        place), legs handed over by other nodes are let go (their node hands them over again),
+        calls with agents go on here and report their end to the new owner."""
+        if self.engines.pop(tenant_id, None) is None:
+            return
+        self._dirty.discard(tenant_id)
+        for waiting in [w for w in self.waiting.values() if w.tenant_id == tenant_id]:
+            for ring in waiting.rings.values():
+                ring.cancel()
+            if waiting.agent_leg is not None or waiting.done.done():
+                continue
+            if waiting.call.internal:
+                self._spawn(waiting.call.hangup("owner_changed", side="platform"))
+            elif waiting.consult_of is None:
+                waiting.done.set_result(REHOME)
+        for softphones in {s for (tid, _), s in self._softphones.items() if tid == tenant_id}:
+            softphones.tenant_moved(tenant_id)
+        self._arm()
+        logger.info("no longer hosting tenant %d's ACD", tenant_id, extra={"tenant_id": tenant_id})
+
+    async def take_handover(self, leg: Call, tenant_id: int, context: Context) -> None:
+        """A caller another node hands over (``handover.py``): ``leg`` waits in ``context.queue``
+        like a caller of this node, or takes its place again after a takeover. Returns when its
+        stay is over; the entering node then hears the outcome (an IVR node to go on at)."""
+        if tenant_id not in self.engines or (context.queue not in self.queues.get(tenant_id, {})
+                                             and not context.queue.startswith("agent:")):
+            await leg.hangup("not_hosted_here", status=503)  # the entering node looks for the owner again
+            return
+        await leg.answer()
+        run = RemoteRun(leg, tenant_id, context, self._spawn)
+        waiting = self._queue_call(tenant_id, run, context.queue, context.priority, context.variables,  # type: ignore[arg-type]
+                                   record_queue=context.record_queue,
+                                   rejoin=context.reattach and self._in_line(tenant_id, leg.id))
+        waiting.queued_at = context.queued_at
+        result = await self._serve(waiting)
+        if not leg.ended:
+            if result is not None and result != REHOME:
+                with suppress(CallError):
+                    await leg.send_message({"ivr_node": result})
+            await leg.hangup("queue_done", side="platform")
 
     # -- events, timers, persistence -----------------------------------------------------------
     def _on_event(self, tenant_id: int, event: Any) -> None:
@@ -1018,6 +953,8 @@ class AcdService:
                 "new_state": str(event.new), "reason": event.reason, "call_id": getattr(event, "call_id", None),
                 "at": datetime.fromtimestamp(event.at, timezone.utc)})
         self.publish(tenant_id, event)
+        for softphones in {s for (tid, _), s in self._softphones.items() if tid == tenant_id}:
+            softphones.on_acd_event(tenant_id, event)
 
     def _arm(self) -> None:
         deadlines = [d for e in self.engines.values() if (d := e.next_deadline()) is not None]
@@ -1049,11 +986,14 @@ class AcdService:
                     engine.reset_day(time.time())
             await self.save()
 
-    async def save(self) -> None:
-        """Write changed tenants' snapshots and the agent state history (off the event loop)."""
+    async def save(self, *, everything: bool = False) -> None:
+        """Write changed tenants' snapshots (``everything``: every tenant's hosted here, as a
+        drain hands them over) and the agent state history (off the event loop)."""
+        if everything:
+            self._dirty.update(self.engines)
         if not self._dirty and not self._history:
             return
-        snapshots = {tid: self.engines[tid].snapshot() for tid in self._dirty if tid in self.engines}
+        snapshots = {tid: self._snapshot(tid) for tid in self._dirty if tid in self.engines and self.owners.local(tid)}
         history, self._history = self._history, []
         self._dirty.clear()
         try:
@@ -1067,19 +1007,39 @@ class AcdService:
             self._history = (history + self._history)[-MAX_UNSAVED_HISTORY:]
             return
         self._unsaved.ok(agent_state_changes=len(history))
+        if self.log_positions is not None:
+            for tenant_id, snapshot in snapshots.items():
+                position = snapshot.get("cluster", {}).get("log")
+                if position:
+                    self.log_positions.saved(tenant_id, position)
+
+    def _snapshot(self, tenant_id: int) -> dict[str, Any]:
+        """What is saved of a tenant's engine: on a single node what survives a restart; in a
+        cluster the whole live state, for the node that takes the tenant over, with this node's
+        name and lease epoch (a paused former owner's late save must not overwrite a newer one)."""
+        engine = self.engines[tenant_id]
+        if not self.owners.clustered:
+            return engine.snapshot()
+        position = self.log_positions.position(tenant_id) if self.log_positions is not None else None
+        return {"cluster": {"node": self.node_id, "run": self.node_run, "epoch": self.owners.epoch(tenant_id),
+                            "saved_at": time.time(), "log": position}, "engine": engine.snapshot(live=True)}
 
     def _write(self, snapshots: dict[int, dict[str, Any]], history: list[dict[str, Any]]) -> None:
         with Session(self.db) as db, db.begin():
             for tenant_id, snapshot in snapshots.items():
-                row = db.get(AcdSnapshot, tenant_id)
+                epoch = snapshot.get("cluster", {}).get("epoch")
+                row = db.get(AcdSnapshot, tenant_id, with_for_update=True)
                 if row is None:
-                    db.add(AcdSnapshot(tenant_id=tenant_id, snapshot=snapshot, updated_at=utcnow()))
+                    db.add(AcdSnapshot(tenant_id=tenant_id, snapshot=snapshot, epoch=epoch, updated_at=utcnow()))
+                elif epoch is not None and row.epoch is not None and row.epoch > epoch:
+                    logger.warning("ACD snapshot not saved: a newer owner saved one", extra={"tenant_id": tenant_id})
                 else:
-                    row.snapshot, row.updated_at = snapshot, utcnow()
+                    row.snapshot, row.epoch, row.updated_at = snapshot, epoch, utcnow()
             if history:
                 db.execute(AgentStateChange.__table__.insert(), history)  # type: ignore[attr-defined]
 
     async def stop(self) -> None:
+        self.registrar.remove_listener(self.device_changed)
         if self._timer is not None:
             self._timer.cancel()
         if self._saver is not None:

@@ -31,7 +31,7 @@ from datetime import datetime
 from itertools import islice
 from typing import Any
 
-from sqlalchemy import Connection, Engine, Table, insert, select, update
+from sqlalchemy import Connection, Engine, Table, case, insert, literal, select, update
 from sqlalchemy.orm import Session, aliased
 
 from callcenter.db_health import database_unavailable
@@ -46,6 +46,7 @@ from callcenter.models import (
     Tenant,
     Trunk,
     User,
+    UTCDateTime,
     Voicemail,
     utcnow,
 )
@@ -115,9 +116,11 @@ class CallRecordStore:
     survives an outage the same way and lands after the record it belongs to.
     """
 
-    def __init__(self, engine: Engine, *, backlog: int = DEFAULT_BACKLOG) -> None:
+    def __init__(self, engine: Engine, *, backlog: int = DEFAULT_BACKLOG, node_id: str | None = None) -> None:
         self._engine = engine
         self._backlog = backlog
+        self.node_id = node_id
+        """This node's name in a cluster, written into the records it starts; None on a single node."""
         self._queue: queue.SimpleQueue[_Op | object] = queue.SimpleQueue()
         self._thread: threading.Thread | None = None
         self._closed = False
@@ -186,6 +189,7 @@ class CallRecordStore:
                 "caller": caller,
                 "dialed": dialed,
                 "received_at": received_at,
+                "node_id": self.node_id,
             },
         )
 
@@ -213,11 +217,15 @@ class CallRecordStore:
             {"ended_at": ended_at, "end_cause": end_cause, "hangup_side": hangup_side, "sip_status": sip_status},
         )
 
-    async def call_agent(self, record_id: str, *, agent_id: int, queue: str | None) -> None:
-        """Record the agent who answered and the queue the call came from. A later call
-        overwrites both (after a transfer the record names the last agent; every answer
-        is also in the call's events)."""
-        await self._submit("agent", record_id, {"agent_id": agent_id, "queue": queue})
+    async def call_agent(self, record_id: str, *, agent_id: int, queue: str | None,
+                         handed_over: bool = False) -> None:
+        """Record the agent who answered, the queue the call came from and, in a cluster, the
+        node where the agent's side of the call was when it is not the call's node: this node,
+        when the caller was ``handed_over`` by the node it came in on (else None: the same
+        node). A later call overwrites all three (after a transfer the record names the last
+        agent; every answer is also in the call's events)."""
+        await self._submit("agent", record_id, {"agent_id": agent_id, "queue": queue,
+                                                "agent_node": self.node_id if handed_over else None})
 
     async def call_event(
         self,
@@ -256,17 +264,38 @@ class CallRecordStore:
                                                      "seconds": seconds, "created_at": utcnow()})
 
     def close_dangling(self) -> int:
-        """At start-up, before serving: end every record left open by a previous run."""
+        """At start-up, before serving: end every record a previous run of this node left open
+        (only this node's: in a cluster the others' records are their live calls)."""
+        mine = _table.c.node_id.is_(None) if self.node_id is None else _table.c.node_id == self.node_id
         with self._engine.begin() as conn:
             result = conn.execute(
                 update(_table)
-                .where(_table.c.ended_at.is_(None))
+                .where(_table.c.ended_at.is_(None), mine)
                 .values(ended_at=utcnow(), end_cause="interrupted")
             )
         count = int(result.rowcount or 0)
         if count:
-            log.warning("closed call records left open by a previous run", extra={"count": count})
+            log.warning("closed call records left open by a previous run", extra={"count": count, "node": self.node_id})
         return count
+
+    def close_node(self, node_id: str, *, died_at: datetime, received_before: datetime,
+                   end_cause: str = "node_lost") -> int:
+        """A survivor's cleanup after node ``node_id`` died: end its open records received before
+        ``received_before`` (later ones belong to a new run of that node), as hung up by the
+        platform at ``died_at`` (or at their answer or arrival, if that came later: the death
+        time is an estimate). Blocking; returns how many were closed."""
+        _require_aware("died_at", died_at)
+        _require_aware("received_before", received_before)
+        c = _table.c
+        ended = case((c.answered_at > died_at, c.answered_at), (c.received_at > died_at, c.received_at),
+                     else_=literal(died_at, UTCDateTime()))
+        with self._engine.begin() as conn:
+            result = conn.execute(
+                update(_table)
+                .where(c.node_id == node_id, c.ended_at.is_(None), c.received_at < received_before)
+                .values(ended_at=ended, end_cause=end_cause, hangup_side=HangupSide.PLATFORM.value)
+            )
+        return int(result.rowcount or 0)
 
     # -- the event loop's side ---------------------------------------------------------
 
@@ -564,6 +593,8 @@ def _record_dict(rec: CallRecord, tenant_slug: str | None, trunk_name: str | Non
         "agent": _agent_ref(rec.agent_id, agent_username),
         "queue": rec.queue,
         "disposition": rec.disposition,
+        "node": rec.node_id,
+        "agent_node": rec.agent_node,
     }
 
 

@@ -1,5 +1,5 @@
 """Command line: ``callcenter serve | demo | cdr list|show | user add | tenant asr-model |
-flows validate|import|export|list|publish | transcribe | recordings purge | bans list|lift``."""
+flows validate|import|export|list|publish | transcribe | worker | recordings purge | bans list|lift``."""
 
 from __future__ import annotations
 
@@ -34,6 +34,10 @@ _NODE_FLAGS: dict[str, tuple[str, type]] = {
     "--sip-tls-cert": ("sip_tls_cert", Path),
     "--sip-tls-key": ("sip_tls_key", Path),
     "--sip-tls-ca-file": ("sip_tls_ca_file", Path),
+    "--node-id": ("node_id", str),
+    "--redis-url": ("redis_url", str),
+    "--database-url": ("database_url", str),
+    "--sip-outbound-proxy": ("sip_outbound_proxy", str),
     "--tls-cert": ("tls_cert", Path),
     "--tls-key": ("tls_key", Path),
 }
@@ -41,8 +45,14 @@ _DB_FLAGS: dict[str, tuple[str, type]] = {
     "--data-dir": ("data_dir", Path),
     "--database-url": ("database_url", str),
 }
+_WORKER_FLAGS: dict[str, tuple[str, type]] = {
+    **_DB_FLAGS,
+    "--asr-model": ("asr_model", Path),
+    "--transcription-workers": ("transcription_workers", int),
+    "--recordings-dir": ("recordings_dir", Path),
+}
 _TABLE_COLUMNS = ("received_at", "direction", "caller", "dialed", "tenant", "duration", "end_cause", "sip_status",
-                  "agent", "queue", "disposition")
+                  "agent", "queue", "disposition", "node")
 
 
 class CliError(Exception):
@@ -113,11 +123,19 @@ def build_parser() -> argparse.ArgumentParser:
     transcribe.add_argument("--tenant", default=None, help="only this tenant (slug)")
     transcribe.add_argument("--redo", action="store_true", help="also transcribe again those already done")
     transcribe.add_argument("--workers", type=int, default=None, help="threads (default: one per CPU core)")
+    worker = sub.add_parser("worker", help="only transcribe: take jobs from the queue the nodes share (PostgreSQL) "
+                                           "until SIGTERM, which lets the jobs running finish")
+    _add_flags(worker, _WORKER_FLAGS)
     recordings = sub.add_parser("recordings", help="recordings").add_subparsers(dest="recordings_command",
                                                                                 required=True)
     purge = recordings.add_parser("purge", help="delete recordings past their tenant's retention now "
                                                 "(the node also does it every hour); legal holds are kept")
     _add_flags(purge, _DB_FLAGS)
+
+    drain = sub.add_parser("drain", help="a cluster node leaves without dropping a call: new calls refused, its "
+                                         "tenants handed over, it exits after its last call (its SIGTERM)")
+    _add_flags(drain, {"--data-dir": ("data_dir", Path)})
+    drain.add_argument("--timeout", type=float, default=None, help="give up waiting after this many seconds")
 
     bans = sub.add_parser("bans", help="sources banned after failed authentication (SIP digest, sign-in)") \
         .add_subparsers(dest="bans_command", required=True)
@@ -257,6 +275,9 @@ def _cmd_cdr_list(args: argparse.Namespace) -> int:
         for row in rows:
             print(json.dumps(row, ensure_ascii=False))
         return 0
+    for row in rows:  # a call answered on another node: both, the call's node first
+        if row["agent_node"] is not None:
+            row["node"] = f"{row['node']}/{row['agent_node']}"
     table = [list(_TABLE_COLUMNS)] + [[_fmt(row[c]) for c in _TABLE_COLUMNS] for row in rows]
     widths = [max(len(r[i]) for r in table) for i in range(len(_TABLE_COLUMNS))]
     for r in table:
@@ -474,6 +495,22 @@ def _cmd_transcribe(args: argparse.Namespace) -> int:
     return 1 if counts["failed"] else 0
 
 
+def _cmd_worker(args: argparse.Namespace) -> int:
+    from callcenter.db import migrate
+    from callcenter.logs import setup_logging
+    from callcenter.worker import run_worker
+
+    settings = _settings(args, _WORKER_FLAGS)
+    setup_logging(settings.log_level)
+    engine = _existing_engine(settings)
+    try:
+        migrate(engine)
+        run_worker(settings, engine, settings.transcription_workers, sys.stdout)
+    finally:
+        engine.dispose()
+    return 0
+
+
 def _cmd_recordings(args: argparse.Namespace) -> int:
     from callcenter.recording_service import purge_expired
 
@@ -486,6 +523,47 @@ def _cmd_recordings(args: argparse.Namespace) -> int:
         engine.dispose()
     print(f"{purged} recordings purged")
     return 0
+
+
+def _running(pid: int) -> bool:
+    """Whether process ``pid`` still runs (a zombie left for its parent to collect does not)."""
+    import os
+
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    try:
+        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0] != "Z"
+    except (OSError, IndexError):
+        return True
+
+
+def _cmd_drain(args: argparse.Namespace) -> int:
+    import os
+    import signal
+    import time
+
+    from callcenter.node import PIDFILE
+
+    settings = _settings(args, {"--data-dir": ("data_dir", Path)})
+    pidfile = settings.data_dir / PIDFILE
+    try:
+        pid = int(pidfile.read_text().strip())
+        os.kill(pid, signal.SIGTERM)
+    except (OSError, ValueError):
+        raise CliError(f"no node running with data in {settings.data_dir} ({pidfile} missing or stale)") from None
+    print(f"draining node (pid {pid}): new calls refused, tenants handed over; waiting for its calls to end",
+          flush=True)
+    started = time.monotonic()
+    while True:
+        if not _running(pid):
+            print(f"node left after {time.monotonic() - started:.0f} s", flush=True)
+            return 0
+        if args.timeout is not None and time.monotonic() - started > args.timeout:
+            print("still draining (calls in progress); it leaves by itself after its last call", flush=True)
+            return 1
+        time.sleep(0.5)
 
 
 def _cmd_bans(args: argparse.Namespace) -> int:
@@ -540,8 +618,10 @@ def main(argv: list[str] | None = None) -> int:
         "flows": _cmd_flows,
         "tenant": _cmd_tenant,
         "transcribe": _cmd_transcribe,
+        "worker": _cmd_worker,
         "recordings": _cmd_recordings,
         "bans": _cmd_bans,
+        "drain": _cmd_drain,
     }
     try:
         return handlers[args.command](args)

@@ -11,6 +11,10 @@ records and the ACD use): a failed connect or a connection found dead opens an o
 next healthy checkout (``pool_pre_ping`` pings it first) closes it. Each outage is logged
 twice, when it starts and when it ends, and counted; ``callcenter_database_up`` says
 where things stand now.
+
+Redis (cluster mode) the same way: :func:`redis_unavailable` tells an unreachable or restarting
+Redis from anything else; the node's one ``cluster.redis_link.RedisLink`` logs each outage's
+start and end once, and :func:`watch_redis` shows it as ``callcenter_redis_up``.
 """
 
 from __future__ import annotations
@@ -18,12 +22,20 @@ from __future__ import annotations
 import logging
 import threading
 import time
-from typing import Any
+from typing import Any, Protocol
 
 from sqlalchemy import Engine, event
 from sqlalchemy import exc as sa_exc
 
-from callcenter.metrics import DATABASE_OUTAGES, DATABASE_UP
+from callcenter.metrics import DATABASE_OUTAGES, DATABASE_UP, redis_up
+
+try:  # redis-py: only cluster mode needs it (the ``cluster`` extra)
+    from redis.exceptions import ConnectionError as RedisConnectionError
+    from redis.exceptions import TimeoutError as RedisTimeoutError
+
+    REDIS_DOWN: tuple[type[BaseException], ...] = (RedisConnectionError, RedisTimeoutError)
+except ImportError:  # pragma: no cover - a single node without redis-py installed
+    REDIS_DOWN = ()
 
 logger = logging.getLogger(__name__)
 
@@ -36,6 +48,22 @@ def database_unavailable(exc: BaseException) -> bool:
         return True
     return isinstance(exc, (sa_exc.OperationalError, sa_exc.InterfaceError, sa_exc.TimeoutError,
                             sa_exc.PendingRollbackError))
+
+
+def redis_unavailable(exc: BaseException) -> bool:
+    """Whether ``exc`` says Redis cannot be reached now (down, restarting, still loading its data,
+    or not answering in time), as opposed to refusing one command."""
+    return isinstance(exc, REDIS_DOWN)
+
+
+class RedisState(Protocol):
+    @property
+    def available(self) -> bool: ...
+
+
+def watch_redis(link: RedisState) -> None:
+    """``callcenter_redis_up`` follows ``link`` (the node's ``RedisLink``, which logs each outage)."""
+    redis_up(lambda: link.available)
 
 
 class OutageNotice:

@@ -144,3 +144,72 @@ SECURITY_EVENTS = Counter(
     labelnames=["event"],
     registry=REGISTRY,
 )
+
+
+class _FunctionCollector(Collector):
+    """Families built at scrape time by ``build`` (a node's cluster figures: absent on a single node)."""
+
+    def __init__(self, build: Callable[[], list[Metric]]) -> None:
+        self._build = build
+
+    def describe(self) -> Iterator[Metric]:
+        return iter(())  # nothing is called at registration
+
+    def collect(self) -> Iterator[Metric]:
+        try:
+            yield from self._build()
+        except Exception:
+            log.exception("cluster figures unavailable")
+
+
+_cluster_collectors: dict[str, _FunctionCollector] = {}
+
+
+def register_cluster_figures(name: str, build: Callable[[], list[Metric]]) -> None:
+    """Attach the families ``build`` makes to REGISTRY under ``name``, replacing a previous one."""
+    previous = _cluster_collectors.pop(name, None)
+    if previous is not None:
+        REGISTRY.unregister(previous)
+    collector = _cluster_collectors[name] = _FunctionCollector(build)
+    REGISTRY.register(collector)
+
+
+def redis_up(available: Callable[[], bool]) -> None:
+    """``callcenter_redis_up``: 1 while Redis answers this node, 0 during an outage (cluster mode)."""
+
+    def build() -> list[Metric]:
+        gauge = GaugeMetricFamily("callcenter_redis_up", "1 while Redis answers this node (cluster mode), "
+                                                         "0 during an outage")
+        gauge.add_metric([], 1.0 if available() else 0.0)
+        return [gauge]
+
+    register_cluster_figures("redis_up", build)
+
+
+def tenant_calls(counts: Callable[[], dict[int, tuple[int, int]]]) -> None:
+    """``callcenter_tenant_calls{tenant_id, scope}``: each tenant's calls with a carrier in progress
+    on this node (``scope="node"``) and on the whole cluster as last read (``scope="cluster"``)."""
+
+    def build() -> list[Metric]:
+        gauge = GaugeMetricFamily("callcenter_tenant_calls", "Calls with a carrier in progress per tenant, on "
+                                  "this node (scope node) and on the whole cluster (scope cluster)",
+                                  labels=["tenant_id", "scope"])
+        for tenant_id, (here, cluster) in counts().items():
+            gauge.add_metric([str(tenant_id), "node"], here)
+            gauge.add_metric([str(tenant_id), "cluster"], cluster)
+        return [gauge]
+
+    register_cluster_figures("tenant_calls", build)
+
+
+def phone_bindings(count: Callable[[], int]) -> None:
+    """``callcenter_phone_bindings``: agents' phone bindings this node's registrar holds (in a
+    cluster every node holds every binding, whichever node took the REGISTER)."""
+
+    def build() -> list[Metric]:
+        gauge = GaugeMetricFamily("callcenter_phone_bindings", "Agents' phone bindings held by this node's "
+                                  "registrar (in a cluster: every node's, shared through Redis)")
+        gauge.add_metric([], count())
+        return [gauge]
+
+    register_cluster_figures("phone_bindings", build)

@@ -14,6 +14,7 @@ from typing import Any
 
 from sqlalchemy import (
     JSON,
+    BigInteger,
     Boolean,
     CheckConstraint,
     DateTime,
@@ -254,6 +255,7 @@ class CallRecord(Base):
         Index("ix_call_records_tenant_received", "tenant_id", "received_at"),
         Index("ix_call_records_ended_at", "ended_at"),
         Index("ix_call_records_tenant_agent", "tenant_id", "agent_id"),
+        Index("ix_call_records_node_open", "node_id", "ended_at"),
         CheckConstraint(_in("direction", Direction), name="ck_call_records_direction"),
         CheckConstraint(
             f"hangup_side IS NULL OR {_in('hangup_side', HangupSide)}", name="ck_call_records_hangup_side"
@@ -284,6 +286,10 @@ class CallRecord(Base):
     """The wrap-up code (one of the tenant's ``dispositions`` when it was saved)."""
     wrapup_notes: Mapped[str | None] = mapped_column(Text)
     wrapup_at: Mapped[datetime | None] = mapped_column()
+    node_id: Mapped[str | None] = mapped_column(String(32))
+    """The cluster node that held the call (``Settings.node_id``); None on a single node."""
+    agent_node: Mapped[str | None] = mapped_column(String(32))
+    """The node where the answering agent's side of the call was, when not ``node_id``'s."""
 
     @property
     def duration(self) -> float | None:
@@ -385,6 +391,9 @@ class AcdSnapshot(Base):
 
     tenant_id: Mapped[int] = mapped_column(ForeignKey("tenants.id", ondelete="CASCADE"), primary_key=True)
     snapshot: Mapped[dict[str, Any]] = mapped_column(JSON)
+    epoch: Mapped[int | None] = mapped_column(BigInteger)
+    """The lease epoch of the cluster node that saved it (None on a single node): a save from an
+    older epoch (a former owner that was paused) never replaces a newer one."""
     updated_at: Mapped[datetime] = mapped_column(default=utcnow)
 
 
@@ -474,7 +483,8 @@ class Transcript(Base):
     """The words of a recording, by speaker, and the talk analytics; also the transcription job."""
 
     __tablename__ = "transcripts"
-    __table_args__ = (Index("ix_transcripts_tenant_status", "tenant_id", "status"),)
+    __table_args__ = (Index("ix_transcripts_tenant_status", "tenant_id", "status"),
+                      Index("ix_transcripts_queue", "status", "created_at"))
 
     recording_id: Mapped[str] = mapped_column(ForeignKey("recordings.id", ondelete="CASCADE"), primary_key=True)
     tenant_id: Mapped[int] = mapped_column(ForeignKey("tenants.id", ondelete="CASCADE"))
@@ -488,6 +498,25 @@ class Transcript(Base):
     analytics: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
     error: Mapped[str | None] = mapped_column(Text)
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(default=utcnow)
+    worker: Mapped[str | None] = mapped_column(String(100))
+    """Who took the job (``node n1``, ``worker host/pid``) while ``running``; the last one after."""
+    lease_until: Mapped[datetime | None] = mapped_column()
+    """A ``running`` job whose lease passed is taken again (its worker died): the worker renews
+    it while it works (PostgreSQL queue, see ``callcenter.transcription``)."""
+
+
+class QueueThreshold(Base):
+    """A queue's wallboard alert thresholds, shared by every node (``callcenter.wallboard``)."""
+
+    __tablename__ = "wallboard_thresholds"
+
+    tenant_id: Mapped[int] = mapped_column(ForeignKey("tenants.id", ondelete="CASCADE"), primary_key=True)
+    queue: Mapped[str] = mapped_column(String(64), primary_key=True)
+    oldest_contact_age: Mapped[float | None] = mapped_column(Float)
+    """Seconds; None: off."""
+    service_level: Mapped[float | None] = mapped_column(Float)
+    """Percent; None: off."""
     updated_at: Mapped[datetime] = mapped_column(default=utcnow)
 
 

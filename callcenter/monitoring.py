@@ -14,7 +14,7 @@ mode          the caller hears    the agent hears      the supervisor hears
 ============  ==================  ===================  ===========================
 
 Switching mode only changes the hearing: nobody's audio drops. While the agent holds
-the caller or consults someone, the monitor is suspended (the ACD plays hold music and
+the caller or consults someone, the monitor is suspended (call control plays hold music and
 bridges the consult as usual) and resumes when caller and agent talk again. It ends
 when the call ends or leaves the agent (a transfer), and when the supervisor's tab goes.
 """
@@ -34,7 +34,7 @@ from sip_bridge.media import MediaClock
 from softphone_web.browser_leg import BrowserStream
 from softphone_web.rtc import WebRtcLine
 
-from .acd_service import AcdService, Connection
+from .call_control import CallControl, Connection
 
 logger = logging.getLogger(__name__)
 
@@ -95,9 +95,9 @@ class Monitor:
         """Caller, agent, supervisor: the order :func:`hearing` takes their ids in."""
         return [self.connection.caller, self.connection.agent, self.leg]
 
-    # -- called by the ACD when the call changes ------------------------------------------------
+    # -- called by call control when the call changes -------------------------------------------
     def suspend(self) -> None:
-        """Caller and agent stop talking (hold, consult): stop mixing, the ACD takes over their audio."""
+        """Caller and agent stop talking (hold, consult): stop mixing, call control takes over their audio."""
         if self.stop_mixing():
             self.tab.send(self.message())
 
@@ -132,8 +132,8 @@ class Monitor:
 class MonitorService:
     """The supervisors' tabs of this node, and the endpoint of their call legs."""
 
-    def __init__(self, acd: AcdService, clock: MediaClock) -> None:
-        self.acd = acd
+    def __init__(self, calls: CallControl, clock: MediaClock) -> None:
+        self.calls = calls
         self.clock = clock
         self._ids = itertools.count(1)
         self._tasks: set[asyncio.Task[Any]] = set()
@@ -157,11 +157,12 @@ class MonitorService:
             if mode != current.mode:
                 current.switch(mode)
             return current
-        connection = self.acd.connections.get(call_id)
+        connection = self.calls.connections.get(call_id)
         if connection is None or connection.tenant_id != tab.tenant_id or connection.released.done():
             raise MonitorError("no such call in progress")
-        if connection.monitor is not None and connection.monitor.tab is not tab:
-            raise MonitorError(f"{connection.monitor.tab.username} is already monitoring this call")
+        other = connection.monitor
+        if isinstance(other, Monitor) and other.tab is not tab:
+            raise MonitorError(f"{other.tab.username} is already monitoring this call")
         if current is not None:
             self.end(current, "switched")
         leg = Call(self, direction="monitor", sip_call_id=f"monitor-{next(self._ids)}-{call_id}",

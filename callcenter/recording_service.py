@@ -444,15 +444,19 @@ class RecordingService:
         logger.info("recording stored", extra={"call_id": live.call.id, "recording_id": recording_id})
         self._stored(recording_id)
 
-    def _store(self, tenant_id: int, recording_id: str, started_at: datetime, fmt: str) -> Archived:
-        return archive_journal(self.storage, self.keys.get(tenant_id), tenant_id, recording_id, started_at, fmt)
+    def _store(self, tenant_id: int, recording_id: str, started_at: datetime, fmt: str,
+               storage: RecordingStorage | None = None) -> Archived:
+        """The journal (of ``storage``'s node; None: this node's) compressed, encrypted and stored."""
+        return archive_journal(storage or self.storage, self.keys.get(tenant_id), tenant_id, recording_id, started_at,
+                               fmt)
 
-    def _archive(self, tenant_id: int, recording_id: str, started_at: datetime, fmt: str, incomplete: bool) -> None:
-        """Store the journal's audio, complete the row, forget the journal (this order: a crash
-        in between leaves the journal, and finishing it again replaces the same file)."""
-        archived = self._store(tenant_id, recording_id, started_at, fmt)
-        self._complete_row(tenant_id, recording_id, started_at, fmt, incomplete, archived)
-        self.storage.remove_journal(tenant_id, recording_id)
+    def _archive(self, storage: RecordingStorage, tenant_id: int, recording_id: str, started_at: datetime,
+                 fmt: str) -> None:
+        """Store an interrupted recording's journal as incomplete, complete the row, forget the journal
+        (this order: a crash in between leaves the journal, and finishing it again replaces the same file)."""
+        archived = self._store(tenant_id, recording_id, started_at, fmt, storage)
+        self._complete_row(tenant_id, recording_id, started_at, fmt, True, archived)
+        storage.remove_journal(tenant_id, recording_id)
 
     def _complete_row(self, tenant_id: int, recording_id: str, started_at: datetime, fmt: str, incomplete: bool,
                       archived: Archived) -> None:
@@ -487,12 +491,40 @@ class RecordingService:
 
     # -- recovery ---------------------------------------------------------------------------
     def recover(self) -> list[str]:
-        """Finish the journals a crash left (incomplete), drop rows that never got audio;
-        returns the recordings stored."""
+        """At start (blocking): finish the journals a crash of this node left (incomplete), drop rows
+        that never got audio; returns the recordings stored."""
         self.storage.remove_stale_temp()
+        stored = self.finish_journals(self.storage)
+        self._drop_silent_rows()
+        with Session(self.engine) as db:
+            keys = {k for k in db.scalars(select(Recording.storage_key)) if k is not None}
+        strays = self.storage.orphans(keys)
+        if strays:  # not deleted: a database restored from an older backup must not cost recordings
+            logger.warning("%d stored recordings have no database row", len(strays), extra={"files": strays[:20]})
+        return stored
+
+    def finish_node(self, node: str) -> list[str]:
+        """A survivor's cleanup after cluster node ``node`` died (blocking): its recordings, from
+        their journals on the shared storage, stored as incomplete exactly as that node's own start
+        would have; returns the recordings stored (hand them to :meth:`stored`)."""
+        stored = self.finish_journals(self.storage.for_node(node))
+        self._drop_silent_rows()
+        if stored:
+            logger.warning("recordings of a lost node finished as incomplete", extra={"node": node,
+                                                                                      "recordings": len(stored)})
+        return stored
+
+    def stored(self, recording_ids: list[str]) -> None:
+        """Recordings finished outside this service's own calls (:meth:`finish_node`): queue their
+        transcription (on the loop)."""
+        for recording_id in recording_ids:
+            self._stored(recording_id)
+
+    def finish_journals(self, storage: RecordingStorage) -> list[str]:
+        """Store every journal of ``storage``'s node as an incomplete recording (blocking): this
+        node's after a crash, or another node's after it died. Returns the recordings stored."""
         stored = []
-        journals = self.storage.list_journals()
-        for tenant_id, recording_id, path in journals:
+        for tenant_id, recording_id, path in storage.list_journals():
             try:
                 with Session(self.engine) as db:
                     row = db.get(Recording, recording_id)
@@ -502,25 +534,25 @@ class RecordingService:
                     header = read_journal(path, self.keys.get(tenant_id)).header
                     started_at = datetime.fromisoformat(header["started_at"])
                     fmt = header.get("format", "opus")
-                self._archive(tenant_id, recording_id, started_at, fmt, True)
+                self._archive(storage, tenant_id, recording_id, started_at, fmt)
                 stored.append(recording_id)
                 logger.warning("recording left by a stopped node kept as incomplete",
                                extra={"recording_id": recording_id})
             except Exception:
                 logger.exception("a recording journal could not be recovered", extra={"recording_id": recording_id,
                                                                                        "path": str(path)})
-        known = {rid for _, rid, _ in journals}
+        return stored
+
+    def _drop_silent_rows(self) -> None:
+        """Delete the rows of recordings that never got audio: ``recording`` with no journal on any
+        node (a journal is always written before its row, and removed after the row is completed)."""
+        known = self.storage.journal_ids()
         with Session(self.engine) as db:
             silent = [r for r in db.scalars(select(Recording.id).where(Recording.status == "recording"))
                       if r not in known]
             if silent:
                 db.execute(delete(Recording).where(Recording.id.in_(silent)))
                 db.commit()
-            keys = {k for k in db.scalars(select(Recording.storage_key)) if k is not None}
-        strays = self.storage.orphans(keys)
-        if strays:  # not deleted: a database restored from an older backup must not cost recordings
-            logger.warning("%d stored recordings have no database row", len(strays), extra={"files": strays[:20]})
-        return stored
 
     # -- retention ---------------------------------------------------------------------------
     async def _purge_loop(self) -> None:

@@ -113,6 +113,20 @@ class Settings(BaseSettings):
     """Directory of the vosk model for speech in IVR menus; None: DTMF only (tenants may set their own)."""
     asr_workers: int | None = Field(default=None, ge=1, le=64)
     """Speech recognition threads; None: one per CPU core."""
+    node_id: str | None = Field(default=None, pattern=r"^[a-z0-9][a-z0-9-]{0,31}$")
+    """This node's name in a cluster (``n1``): its call records, leases and heartbeat carry it.
+    Required with ``redis_url``; None on a single node."""
+    redis_url: str | None = None
+    """``redis://host:port/db``: cluster mode (leases, heartbeats, shared registrations and
+    counters). None: a single node, no Redis."""
+    sip_outbound_proxy: str | None = Field(default=None, pattern=r"^(\[[0-9A-Fa-f:.]+\]|[^:\s\[\]]+):\d{1,5}$")
+    """``host:port`` (UDP) where out-of-dialog requests to trunks go (INVITE, OPTIONS keepalive,
+    REGISTER), their Request-URI still naming the trunk: the cluster's Kamailio. Phones are rung
+    along the Path they registered with (through the same Kamailio). None: straight to the trunk."""
+    sip_front_ips: list[str] = []
+    """Addresses of the cluster's SIP front (Kamailio): a request from one of them counts as sent
+    by the address its ``X-Source`` header names (the front writes it), so trunk allow-lists, bans,
+    rate limits and TLS policy apply to the real carrier or phone. Empty: none trusted."""
     asr_timeout: float = Field(default=3.0, gt=0, le=60)
     """Seconds a speech-recognition operation may spend in the recognizer pool (waiting for a
     worker, then decoding; normally a few milliseconds). Beyond it the pool counts as wedged: IVR
@@ -137,7 +151,8 @@ class Settings(BaseSettings):
     """Base64 of 32 bytes wrapping the tenants' recording keys; None: generated once in
     ``data_dir/master.key``."""
     recordings_dir: Path | None = None
-    """Where recordings are stored (a folder per tenant); None: ``data_dir/recordings``."""
+    """Where recordings are stored (a folder per tenant); None: ``data_dir/recordings``. In a
+    cluster, a folder every node mounts (each node's journals in their own subfolder)."""
     transcription_workers: int = Field(default=1, ge=1, le=64)
     """Threads transcribing finished recordings (each uses about one core while busy)."""
     secret_key: str | None = None
@@ -201,13 +216,44 @@ class Settings(BaseSettings):
                 ipaddress.ip_network(entry, strict=False)
             except ValueError:
                 raise ValueError(f"ban_exempt_networks: {entry!r} is not an address or CIDR block") from None
+        for entry in self.sip_front_ips:
+            try:
+                ipaddress.ip_address(entry)
+            except ValueError:
+                raise ValueError(f"sip_front_ips: {entry!r} is not an IP address") from None
         for origin in self.allowed_origins:
             scheme, sep, rest = origin.partition("://")
             if scheme not in ("http", "https") or not sep or not rest or "/" in rest:
                 raise ValueError(f"allowed_origins: {origin!r} must look like https://host[:port]")
         if self.turn_urls and not self.turn_secret:
             raise ValueError("turn_urls needs turn_secret (TURN credentials are HMACs of the shared secret)")
+        if self.redis_url is not None:
+            if self.node_id is None:
+                raise ValueError("redis_url (cluster mode) needs node_id: each node of a cluster has its own name")
+            if not self.effective_database_url.startswith("postgresql"):
+                raise ValueError("redis_url (cluster mode) needs a PostgreSQL database_url shared by the nodes")
+            if not self.redis_url.startswith(("redis://", "rediss://", "unix://")):
+                raise ValueError("redis_url must start with redis://, rediss:// or unix://")
+            if self.recordings_dir is None:
+                raise ValueError("redis_url (cluster mode) needs recordings_dir: a folder every node mounts (a "
+                                 "survivor finishes a dead node's recordings from it)")
+            if not self.secret_key or not self.recording_master_key:
+                raise ValueError("redis_url (cluster mode) needs secret_key and recording_master_key set, the same on "
+                                 "every node (digest nonces, node-to-node calls, recordings any node can read)")
         return self
+
+    @property
+    def sip_outbound_proxy_address(self) -> tuple[str, int] | None:
+        """``sip_outbound_proxy`` as (host, port), IPv6 brackets removed."""
+        if self.sip_outbound_proxy is None:
+            return None
+        host, _, port = self.sip_outbound_proxy.rpartition(":")
+        return host.strip("[]"), int(port)
+
+    @property
+    def cluster(self) -> bool:
+        """Whether this node is one of a cluster (``redis_url`` set)."""
+        return self.redis_url is not None
 
     @model_validator(mode="after")
     def _sip_tls(self) -> "Settings":

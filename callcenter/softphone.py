@@ -2,8 +2,8 @@
 
 A session holds the tab's WebSocket (signalling, README "Softphone protocol"), the tab's
 WebRTC line, the offer ringing and the agent's call leg. The leg is a
-:class:`~sip_bridge.call.Call` whose endpoint is this service, so the ACD bridges,
-holds and transfers it like any other leg.
+:class:`~sip_bridge.call.Call` whose endpoint is this service, so the ACD bridges it
+and call control holds and transfers it like any other leg.
 
 The line is set up when the tab connects, not per call: accepting a call only switches
 audio onto it. A reload or a network drop brings a new socket and a new line; the
@@ -29,13 +29,16 @@ from sqlalchemy import Engine, select
 from sqlalchemy.orm import Session
 
 from acd import AgentState, AgentStateChanged
-from sip_bridge.call import Call, CallError, DialError
+from sip_bridge.call import Call, CallEndpoint, CallError, DialError
 from sip_bridge.media import MediaClock
 from softphone_web.browser_leg import BrowserStream
 from softphone_web.ice import ice_servers
 from softphone_web.rtc import OfferError, WebRtcLine, answer_offer
 
-from .acd_service import AcdService, Connection, TransferError
+from .acd_service import AcdService
+from .agent_directory import AgentDirectory
+from .call_control import CallControl, Connection, TransferError
+from .call_notes import CallNotes
 from .db_health import database_unavailable
 from .desk import save_wrapup
 from .models import Agent, Tenant, User
@@ -45,6 +48,8 @@ logger = logging.getLogger(__name__)
 
 HEARTBEAT_TIMEOUT = 15.0
 """Seconds without any message (the page pings every 5 s) after which the socket counts as gone."""
+SEND_AWAY_DELAY = 0.5
+"""Seconds a tab sent to its tenant's new node still gets the messages queued for it before the close."""
 DIGITS = re.compile(r"^[0-9*#A-D]{1,32}$")
 
 
@@ -72,6 +77,8 @@ class AgentSession:
     outbox: asyncio.Queue[dict[str, Any]] = field(default_factory=asyncio.Queue)
     gone: asyncio.TimerHandle | None = None
     recording_paused: bool = False
+    #: the tenant moved to another node while this tab had a call here: sent there once it ends
+    moving: bool = False
 
     def send(self, message: dict[str, Any]) -> None:
         """Queue a message for the tab (dropped while no tab is connected: the next welcome has it all)."""
@@ -80,23 +87,31 @@ class AgentSession:
 
 
 class SoftphoneService:
-    """Sessions of this node's agents, and the endpoint of their browser call legs."""
+    """Sessions of this node's agents, and the endpoint of their browser call legs.
 
-    def __init__(self, settings: Settings, db: Engine, acd: AcdService, clock: MediaClock,
+    An agent's session is registered with the ACD (:meth:`AcdService.softphone_connected`)
+    from the first tab's connection until the grace period runs out: meanwhile the ACD rings
+    the agent here and tells this service agents' state changes. Requests about the call in
+    progress go to call control; a change call control makes comes back through the agent
+    leg, whose endpoint this service is (:meth:`call_changed`)."""
+
+    def __init__(self, settings: Settings, db: Engine, acd: AcdService, calls: CallControl,
+                 directory: AgentDirectory, notes: CallNotes, dialer: CallEndpoint, clock: MediaClock,
                  grace: float = 10.0) -> None:
         self.settings = settings
         self.db = db
         self.acd = acd
+        self.calls = calls
+        self.directory = directory
+        self.notes = notes
+        #: Places the calls an agent's leg dials (the SIP endpoint).
+        self.dialer = dialer
         self.clock = clock
         self.grace = grace
         self.sessions: dict[tuple[int, str], AgentSession] = {}
         self._tasks: set[asyncio.Task[Any]] = set()
 
     # -- what the ACD asks ---------------------------------------------------------------
-    def online(self, tenant_id: int, agent_id: str) -> bool:
-        """The agent has a softphone: connected, or away for less than the grace period."""
-        return (tenant_id, agent_id) in self.sessions
-
     async def ring(self, tenant_id: int, agent_id: str, caller: Call, details: dict[str, Any], *,
                    queue: str, timeout: float) -> Call:
         """Offer a call to the agent's tab; returns the agent's leg once accepted.
@@ -152,27 +167,57 @@ class SoftphoneService:
                 targets = targets or {"type": "targets", **self._targets(tenant_id)}
                 other.send(targets)
 
+    def tenant_moved(self, tenant_id: int) -> None:
+        """The tenant is hosted on another node now (``AcdService.relinquish``): its tabs here
+        reconnect, through any node, to the new one; a tab with a call in progress here once
+        that call has ended (its agent keeps talking meanwhile)."""
+        for session in [s for s in self.sessions.values() if s.tenant_id == tenant_id]:
+            if session.leg is None:
+                self._send_away(session)
+            else:
+                session.moving = True
+
+    def _send_away(self, session: AgentSession) -> None:
+        """Close the tab with 1012 (service restart: the page reconnects) and forget the session
+        here without logging the agent off: the agent carries on at the tenant's new node."""
+        key = (session.tenant_id, session.agent_id)
+        if self.sessions.get(key) is not session:
+            return
+        del self.sessions[key]
+        if session.gone is not None:
+            session.gone.cancel()
+        self.acd.softphone_gone(session.tenant_id, session.agent_id)
+        socket, session.socket = session.socket, None
+        logger.info("tab sent to the tenant's new node", extra={"call_id": "-", "agent": session.username})
+        if socket is not None:
+            async def close() -> None:
+                await asyncio.sleep(SEND_AWAY_DELAY)  # the messages queued before (call_ended...) go first
+                with suppress(Exception):
+                    await socket.close(code=1012, reason="your tenant moved to another node; reconnecting")
+            self._spawn(close())
+
     # -- the browser leg's endpoint (sip_bridge.call.CallEndpoint) ---------------------------------
     async def answer(self, call: Call) -> None:
         """Browser legs are answered when created."""
 
     async def hangup(self, call: Call, *, cause: str, status: int, side: str) -> None:
         call._mark_ended(cause, side, None)
-        for session in self.sessions.values():
+        for session in list(self.sessions.values()):
             if session.leg is call:
                 session.leg = None
                 session.send({"type": "call_ended", "call_id": session.call_id, "cause": cause,
                               "wrapup_until": self._wrapup_until(session, time.time())})
+                if session.moving:
+                    self._send_away(session)
 
     async def dial(self, tenant_id: int, number: str, *, caller_id: str = "anonymous",
                    trunk_id: int | None = None, timeout: float = 60.0) -> Call:
-        return await self.acd.endpoint.dial(tenant_id, number, caller_id=caller_id, trunk_id=trunk_id,
-                                            timeout=timeout)
+        return await self.dialer.dial(tenant_id, number, caller_id=caller_id, trunk_id=trunk_id, timeout=timeout)
 
     def on_bridged_peer_ended(self, call: Call, peer: Call) -> None:
         """The party bridged to an agent's leg hung up: the agent's call ends, unless that
         party was only consulted (the agent goes back to the caller)."""
-        if not call.ended and not self.acd.is_consult_leg(peer):
+        if not call.ended and not self.calls.is_consult_leg(peer):
             self._spawn(call.hangup("bridged_peer_hangup", side="platform"))
 
     # -- the tab's socket ------------------------------------------------------------------
@@ -198,7 +243,7 @@ class SoftphoneService:
         session.socket = ws
         session.outbox = asyncio.Queue()
         if first:
-            self.acd.softphone_changed(tenant_id, agent_id, True)
+            self.acd.softphone_connected(tenant_id, agent_id, self)
         log = {"call_id": session.call_id or "-", "agent": f"{slug}.{username}"}
         logger.info("softphone connected", extra=log)
         if session.leg is not None:
@@ -251,6 +296,7 @@ class SoftphoneService:
         if self.sessions.get(key) is not session or session.socket is not None:
             return
         del self.sessions[key]
+        self.acd.softphone_gone(session.tenant_id, session.agent_id)
         logger.info("softphone gone: agent logged off", extra={"call_id": session.call_id or "-"})
         self._spawn(self._log_off(session))
 
@@ -262,7 +308,7 @@ class SoftphoneService:
             queue = connection.waiting.record_queue if connection.waiting is not None else None
             if queue in self.acd.queues.get(tenant_id, {}):
                 with suppress(TransferError):
-                    await self.acd.transfer(connection, "queue", queue)
+                    await self.calls.transfer(connection, "queue", queue)
             elif session.leg is not None:
                 await session.leg.hangup("softphone_gone")
         self.acd.softphone_changed(tenant_id, agent_id, False)
@@ -289,20 +335,20 @@ class SoftphoneService:
                     raise RequestError("no call in progress")
                 connection = self._connection(session)
                 if connection is not None and connection.consult is not None and connection.consult.conference is None:
-                    self.acd.cancel_consult(connection)  # hang up on the consulted party only
+                    self.calls.cancel_consult(connection)  # hang up on the consulted party only
                 else:
                     await session.leg.hangup("agent_hangup", side="callee")
             elif kind == "transfer_complete":
-                self.acd.complete_transfer(self._require_connection(session))
+                self.calls.complete_transfer(self._require_connection(session))
             elif kind == "transfer_cancel":
-                self.acd.cancel_consult(self._require_connection(session))
+                self.calls.cancel_consult(self._require_connection(session))
             elif kind == "conference":
-                self.acd.conference(self._require_connection(session))
+                self.calls.conference(self._require_connection(session))
             elif kind == "hold":
                 connection = self._require_connection(session)
                 if connection.consult is not None:
                     raise RequestError("the caller is on hold while you consult")
-                self.acd.hold(connection, bool(message.get("on")))
+                self.calls.hold(connection, bool(message.get("on")))
                 session.send(self._call_message(session))
             elif kind == "dtmf":
                 digits = str(message.get("digits", ""))
@@ -317,7 +363,7 @@ class SoftphoneService:
                     raise RequestError("pausing the recording is not allowed for this tenant")
                 connection = self._require_connection(session)
                 session.recording_paused = bool(message.get("paused"))
-                self.acd.pause_recording(connection, session.recording_paused, reason="agent")  # notes the event
+                self.calls.pause_recording(connection, session.recording_paused, reason="agent")  # notes the event
                 session.send(self._call_message(session))
             elif kind == "wrapup":
                 await self._wrapup(session, message)
@@ -359,13 +405,13 @@ class SoftphoneService:
             raise RequestError("a transfer needs a target: an agent, a queue or a number")
         connection = self._require_connection(session)
         if mode == "blind":
-            await self.acd.transfer(connection, kind, value)
+            await self.calls.transfer(connection, kind, value)
         else:
-            await self.acd.consult(connection, kind, value)
+            await self.calls.consult(connection, kind, value)
             session.send(self._call_message(session))
 
     def call_changed(self, connection: Connection) -> None:
-        """The ACD changed a call behind the tab's back (consult answered or over, transfer completed)."""
+        """Call control changed a call behind the tab's back (consult answered or over, transfer completed)."""
         for session in self.sessions.values():
             if session.leg is not None and session.leg is connection.agent:
                 session.send(self._call_message(session))
@@ -396,7 +442,7 @@ class SoftphoneService:
 
     # -- messages ------------------------------------------------------------------------
     def _connection(self, session: AgentSession) -> Connection | None:
-        return self.acd.connection_of(session.tenant_id, session.leg) if session.leg is not None else None
+        return self.calls.connection_of(session.tenant_id, session.leg) if session.leg is not None else None
 
     def _require_connection(self, session: AgentSession) -> Connection:
         connection = self._connection(session)
@@ -430,7 +476,7 @@ class SoftphoneService:
         engine = self.acd.engine(tenant_id)
         states = {a.agent_id: str(a.state) for a in engine.agents()} if engine is not None else {}
         agents = sorted(({"username": identity.username, "state": states.get(identity.agent_id)}
-                         for identity in self.acd.agents.values() if identity.tenant_id == tenant_id),
+                         for identity in self.directory.of_tenant(tenant_id)),
                         key=lambda a: a["username"] or "")
         return {"agents": agents, "queues": sorted(self.acd.queues.get(tenant_id, {}))}
 
@@ -471,7 +517,7 @@ class SoftphoneService:
 
     def _event(self, session: AgentSession, kind: str) -> None:
         if session.call_id is not None and session.leg is not None:
-            self.acd.record_event(session.tenant_id, session.call_id, kind, session.agent_id)
+            self.notes.record_event(session.tenant_id, session.call_id, kind, session.agent_id)
 
     def _spawn(self, coro: Any) -> None:
         task = asyncio.get_running_loop().create_task(coro)

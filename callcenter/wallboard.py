@@ -28,21 +28,40 @@ AGENTS_RESERVED                ... ``reserved`` (ringing, or a callback being di
 
 Thresholds per queue: ``OLDEST_CONTACT_AGE`` (seconds; crossed when a call has waited longer)
 and ``SERVICE_LEVEL`` (%; crossed when today's service level is below it). They are stored per
-tenant in ``data_dir/supervisor-thresholds.json`` (:class:`ThresholdStore`): the queue's own JSON
-settings refuse unknown keys (``QueueSettings`` forbids extras), so they cannot live there
-without changing the ACD's configuration parser.
+tenant and queue in the ``wallboard_thresholds`` table (:class:`ThresholdStore`), so every node
+of a cluster shows the same; the queue's own JSON settings refuse unknown keys (``QueueSettings``
+forbids extras), so they cannot live there without changing the ACD's configuration parser.
+Before issue 14 they were in ``data_dir/supervisor-thresholds.json``: :func:`import_threshold_file`
+brings such a file into the table once, at the node's start.
 """
 
 from __future__ import annotations
 
 import json
-import os
+import logging
 import threading
+import time
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
+from sqlalchemy import Engine, select
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.orm import Session
+
 from acd import AgentState
+
+from .db_health import OutageNotice
+from .models import QueueThreshold, Tenant, utcnow
+
+logger = logging.getLogger(__name__)
+
+THRESHOLD_FILE = "supervisor-thresholds.json"
+"""Where a node kept the thresholds before they moved to the database (in ``data_dir``)."""
+CACHE_SECONDS = 2.0
+"""A tenant's thresholds are read again when older than this: a change made on another node shows
+on this node's wallboards at most this much (plus one refresh) later."""
 
 DEFAULT_OLDEST_CONTACT_AGE = 60.0
 DEFAULT_SERVICE_LEVEL = 80.0
@@ -79,15 +98,19 @@ def _round(value: float | None, digits: int = 1) -> float | None:
     return None if value is None else round(value, digits)
 
 
-def snapshot(acd: Any, tenant_id: int, thresholds: dict[str, Thresholds], now: float) -> dict[str, Any]:
-    """The tenant's queues and agents as they are at ``now`` (wall-clock seconds).
+def snapshot(acd: Any, tenant_id: int, thresholds: dict[str, Thresholds], now: float,
+             calls: Any = None) -> dict[str, Any]:
+    """The tenant's queues and agents as they are at ``now`` (wall-clock seconds), and
+    ``calls_in_progress``: its calls with a carrier on every node (``calls``: the node's
+    ``TenantCalls``; None: not counted).
 
     ``acd`` is the node's ``AcdService`` (or None: no live ACD, empty lists); only the tenant's
     own engine, queues and agents are read.
     """
+    in_progress = calls.cluster(tenant_id) if calls is not None else None
     engine = acd.engine(tenant_id) if acd is not None else None
     if engine is None:
-        return {"at": now, "queues": [], "agents": [], "waiting": []}
+        return {"at": now, "calls_in_progress": in_progress, "queues": [], "agents": [], "waiting": []}
     configs = acd.queues.get(tenant_id, {})
     queues = []
     for name in sorted(configs):
@@ -106,8 +129,7 @@ def snapshot(acd: Any, tenant_id: int, thresholds: dict[str, Thresholds], now: f
         crossed = breaches(metrics, limits)
         queues.append({"queue": name, "sl_threshold": configs[name].sl_threshold, "metrics": metrics,
                        "thresholds": asdict(limits), "breaches": crossed, "alert": bool(crossed)})
-    names = {identity.agent_id: identity.username for identity in acd.agents.values()
-             if identity.tenant_id == tenant_id}
+    names = {identity.agent_id: identity.username for identity in acd.directory.of_tenant(tenant_id)}
     agents = []
     for view in engine.agents():
         if view.agent_id not in names:
@@ -126,38 +148,113 @@ def snapshot(acd: Any, tenant_id: int, thresholds: dict[str, Thresholds], now: f
                 "age": _round(max(now - w.enqueued_at, 0.0)), "callback": w.is_callback,
                 "ringing": list(w.offered_to)}
                for w in engine.waiting() if w.queue in configs]
-    return {"at": now, "queues": queues, "agents": agents, "waiting": waiting}
+    return {"at": now, "calls_in_progress": in_progress, "queues": queues, "agents": agents, "waiting": waiting}
+
+
+def _upsert(engine: Engine) -> Any:
+    """INSERT ... ON CONFLICT of the engine's dialect (SQLite and PostgreSQL both have it)."""
+    return (postgresql if engine.dialect.name == "postgresql" else sqlite).insert(QueueThreshold.__table__)
+
+
+def _read_tenant(engine: Engine, tenant_id: int) -> dict[str, Thresholds]:
+    with Session(engine) as db:
+        rows = db.scalars(select(QueueThreshold).where(QueueThreshold.tenant_id == tenant_id))
+        return {row.queue: Thresholds(row.oldest_contact_age, row.service_level) for row in rows}
 
 
 class ThresholdStore:
-    """Per-tenant, per-queue thresholds in one JSON file (``{tenant_id: {queue: {...}}}``)."""
+    """Per-tenant, per-queue thresholds in the database, shared by the nodes.
 
-    def __init__(self, path: Path) -> None:
-        self.path = path
+    :meth:`get` is called on the event loop for every wallboard push: the first read of a tenant
+    blocks (callers make it off the loop, as the API does), later ones answer from memory and,
+    once the tenant's copy is older than ``CACHE_SECONDS``, refresh it in a thread of the store's
+    own. While the database is unavailable the wallboard goes on with the thresholds last read.
+    """
+
+    def __init__(self, engine: Engine, max_age: float = CACHE_SECONDS) -> None:
+        self.engine = engine
+        self.max_age = max_age
         self._lock = threading.Lock()
-        self._data: dict[str, dict[str, dict[str, Any]]] | None = None
-
-    def _read(self) -> dict[str, dict[str, dict[str, Any]]]:
-        """The file's content, read once, then kept (this store is its only writer)."""
-        if self._data is None:
-            try:
-                data = json.loads(self.path.read_text())
-            except FileNotFoundError:
-                data = {}
-            self._data = data if isinstance(data, dict) else {}
-        return self._data
+        self._cache: dict[int, tuple[float, dict[str, Thresholds]]] = {}
+        self._refreshing: set[int] = set()
+        self._refresher = ThreadPoolExecutor(max_workers=1, thread_name_prefix="thresholds")
+        self._outage = OutageNotice(logger, "database unavailable: wallboards keep the thresholds last read",
+                                    "database available again: wallboard thresholds read")
 
     def get(self, tenant_id: int) -> dict[str, Thresholds]:
+        """The tenant's thresholds by queue (queues never set are absent: they have the defaults)."""
         with self._lock:
-            stored = self._read().get(str(tenant_id), {})
-        return {queue: Thresholds(**{k: v for k, v in values.items() if k in Thresholds.__dataclass_fields__})
-                for queue, values in stored.items()}
+            cached = self._cache.get(tenant_id)
+            stale = cached is not None and time.monotonic() - cached[0] > self.max_age
+            if stale and tenant_id not in self._refreshing:
+                self._refreshing.add(tenant_id)
+                self._refresher.submit(self._refresh, tenant_id)
+        return cached[1] if cached is not None else self._load(tenant_id)
+
+    def _load(self, tenant_id: int) -> dict[str, Thresholds]:
+        read_at = time.monotonic()
+        found = _read_tenant(self.engine, tenant_id)
+        with self._lock:
+            self._cache[tenant_id] = (read_at, found)
+        return found
+
+    def _refresh(self, tenant_id: int) -> None:
+        try:
+            self._load(tenant_id)
+            self._outage.ok()
+        except Exception as exc:  # the copy in memory stays; the next get tries again
+            self._outage.failed(exc)
+        finally:
+            with self._lock:
+                self._refreshing.discard(tenant_id)
 
     def put(self, tenant_id: int, queue: str, thresholds: Thresholds) -> None:
-        with self._lock:
-            data = self._read()
-            data.setdefault(str(tenant_id), {})[queue] = asdict(thresholds)
-            self.path.parent.mkdir(parents=True, exist_ok=True)
-            tmp = self.path.with_suffix(".tmp")
-            tmp.write_text(json.dumps(data, indent=1, sort_keys=True))
-            os.replace(tmp, self.path)
+        """Set a queue's thresholds (blocking; the caller's wallboards see them at once)."""
+        values = {"oldest_contact_age": thresholds.OLDEST_CONTACT_AGE, "service_level": thresholds.SERVICE_LEVEL,
+                  "updated_at": utcnow()}
+        with Session(self.engine) as db:
+            db.execute(_upsert(self.engine).values(tenant_id=tenant_id, queue=queue, **values)
+                       .on_conflict_do_update(index_elements=["tenant_id", "queue"], set_=values))
+            db.commit()
+        self._load(tenant_id)
+
+
+def import_threshold_file(engine: Engine, data_dir: Path) -> int:
+    """Bring ``data_dir/supervisor-thresholds.json`` (``{tenant_id: {queue: {...}}}``, where a node
+    kept thresholds before they moved to the database) into the table, then rename it
+    ``*.imported`` so it is read once. A queue already in the table keeps its thresholds (set
+    through the API since, or by another node's file). Returns the queues imported; a file that
+    cannot be read is left where it is, with one error line."""
+    path = data_dir / THRESHOLD_FILE
+    try:
+        data = json.loads(path.read_text())
+        if not isinstance(data, dict):
+            raise ValueError("not a JSON object")
+        rows = [{"tenant_id": int(tenant), "queue": str(queue),
+                 "oldest_contact_age": _limit(values, "OLDEST_CONTACT_AGE"),
+                 "service_level": _limit(values, "SERVICE_LEVEL")}
+                for tenant, queues in data.items() for queue, values in dict(queues).items()]
+    except FileNotFoundError:
+        return 0
+    except (OSError, ValueError, TypeError) as exc:
+        logger.error("supervisor thresholds file not imported", extra={"path": str(path), "error": str(exc)})
+        return 0
+    imported = 0
+    with Session(engine) as db:
+        tenants = set(db.scalars(select(Tenant.id)))
+        for row in rows:
+            if row["tenant_id"] in tenants:
+                inserted = db.execute(_upsert(engine).values(**row, updated_at=utcnow())
+                                      .on_conflict_do_nothing(index_elements=["tenant_id", "queue"])
+                                      .returning(QueueThreshold.queue))
+                imported += len(inserted.all())
+        db.commit()
+    path.rename(path.with_name(THRESHOLD_FILE + ".imported"))
+    logger.info("supervisor thresholds imported into the database", extra={"path": str(path), "queues": imported})
+    return imported
+
+
+def _limit(values: Any, key: str) -> float | None:
+    """One threshold of the file: a number, or null (off); absent: the default."""
+    value = dict(values).get(key, getattr(Thresholds(), key))
+    return None if value is None else float(value)

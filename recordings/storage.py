@@ -3,7 +3,10 @@
 Keys are relative posix paths under the storage root, always starting with the
 tenant's folder (``tenant-3/2026/11/23/<id>.ogg.ccr``), so one tenant's files
 can be listed, moved or wiped together. Journals (in-progress recordings) are
-always local files, appended live: ``tenant-<id>/journal/<recording id>.ccj``.
+always files, appended live: ``tenant-<id>/journal/<recording id>.ccj`` on a single
+node; in a cluster, where every node mounts the same folder, each node has its own
+journal folder, ``tenant-<id>/journal/<node>/<recording id>.ccj``, so that a node
+finishes only its own journals at start, and a survivor those of a node that died.
 Files are stored already encrypted (recordings/crypto.py); the storage layer
 only guarantees atomicity, privacy of the files on disk and integrity hashes.
 """
@@ -28,6 +31,8 @@ TEMP_SUFFIX = ".tmp"
 STALE_TEMP_SECONDS = 3600.0
 _TENANT_DIR = re.compile(r"tenant-(\d+)")
 _RECORDING_ID = re.compile(r"[A-Za-z0-9_-]+")
+_NODE = re.compile(r"[a-z0-9][a-z0-9-]{0,31}")
+"""A cluster node's name (``Settings.node_id``): also a folder name."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -47,7 +52,16 @@ class RecordingStorage(Protocol):
         ...
 
     def list_journals(self) -> list[tuple[int, str, Path]]:
-        """(tenant id, recording id, path) of every journal: at startup, the recordings a crash interrupted."""
+        """(tenant id, recording id, path) of every journal of this node: at startup, the
+        recordings a crash interrupted."""
+        ...
+
+    def journal_ids(self) -> set[str]:
+        """Recording ids of the journals of every node (live recordings anywhere in the cluster)."""
+        ...
+
+    def for_node(self, node: str) -> RecordingStorage:
+        """The same storage seen as node ``node`` (its journals): a survivor finishing them."""
         ...
 
     def remove_journal(self, tenant_id: int, recording_id: str) -> None:
@@ -125,11 +139,18 @@ class _HashingSink:
 
 
 class LocalStorage:
-    """RecordingStorage on a local directory: ``root/tenant-<id>/...``, directories 0700 and files 0600."""
+    """RecordingStorage on a local directory: ``root/tenant-<id>/...``, directories 0700 and files 0600.
+    ``node``: this node's name in a cluster (its own journal folder); None on a single node."""
 
-    def __init__(self, root: Path) -> None:
+    def __init__(self, root: Path, node: str | None = None) -> None:
+        if node is not None and not _NODE.fullmatch(node):
+            raise ValueError(f"invalid node name {node!r}")
         self.root = root
+        self.node = node
         make_private_dirs(root)
+
+    def for_node(self, node: str) -> LocalStorage:
+        return LocalStorage(self.root, node)
 
     def _tenant_dir(self, tenant_id: int) -> str:
         if tenant_id < 0:
@@ -147,15 +168,28 @@ class LocalStorage:
     def journal_path(self, tenant_id: int, recording_id: str) -> Path:
         if not _RECORDING_ID.fullmatch(recording_id):
             raise ValueError(f"invalid recording id {recording_id!r}")
-        return self.root / self._tenant_dir(tenant_id) / JOURNAL_DIR / f"{recording_id}{JOURNAL_SUFFIX}"
+        directory = self.root / self._tenant_dir(tenant_id) / JOURNAL_DIR
+        if self.node is not None:
+            directory /= self.node
+        return directory / f"{recording_id}{JOURNAL_SUFFIX}"
 
     def list_journals(self) -> list[tuple[int, str, Path]]:
         found = []
-        for path in sorted(self.root.glob(f"tenant-*/{JOURNAL_DIR}/*{JOURNAL_SUFFIX}")):
-            tenant = _TENANT_DIR.fullmatch(path.parent.parent.name)
+        for path in sorted(self.root.glob(self._journal_pattern())):
+            tenant = _TENANT_DIR.fullmatch(path.relative_to(self.root).parts[0])
             recording_id = path.name[:-len(JOURNAL_SUFFIX)]
             if tenant and _RECORDING_ID.fullmatch(recording_id) and path.is_file():
                 found.append((int(tenant.group(1)), recording_id, path))
+        return found
+
+    def _journal_pattern(self) -> str:
+        node = "" if self.node is None else f"{self.node}/"
+        return f"tenant-*/{JOURNAL_DIR}/{node}*{JOURNAL_SUFFIX}"
+
+    def journal_ids(self) -> set[str]:
+        found: set[str] = set()
+        for pattern in (f"tenant-*/{JOURNAL_DIR}/*{JOURNAL_SUFFIX}", f"tenant-*/{JOURNAL_DIR}/*/*{JOURNAL_SUFFIX}"):
+            found.update(path.name[:-len(JOURNAL_SUFFIX)] for path in self.root.glob(pattern))
         return found
 
     def remove_journal(self, tenant_id: int, recording_id: str) -> None:

@@ -95,7 +95,14 @@ class Call:
         #: Set while the caller enters something secret (an IVR sensitive section):
         #: recorders and speech recognizers must not take the audio.
         self.sensitive = False
+        #: A leg between two nodes of a cluster (a caller handed to the node that hosts the
+        #: tenant's queues): it has no call record of its own, its ``id`` is the caller's record.
+        self.internal = False
+        #: Whether this leg ends when the leg it is bridged to ends (a conversation). False while
+        #: a caller is relayed to another node of the cluster: that node may die, the caller stays.
+        self.hangs_up_with_peer = True
         self._dtmf: asyncio.Queue[DtmfEvent] = asyncio.Queue()
+        self._messages: asyncio.Queue[dict[str, object]] = asyncio.Queue()
         self._ended = asyncio.Event()
         self._answered = asyncio.Event()
         self.bridged_to: Call | None = None
@@ -203,6 +210,33 @@ class Call:
         while (event := await self.next_dtmf()) is not None:
             yield event
 
+    # -- messages between nodes (SIP INFO) -----------------------------------------------
+    async def send_message(self, message: dict[str, object]) -> None:
+        """Send a JSON message to the node at the other end of an internal leg (SIP INFO, in
+        order: each waits for the previous one's answer). Raises CallError when the leg is gone."""
+        send = getattr(self.endpoint, "send_message", None)
+        if send is None or self.state is not CallState.ANSWERED:
+            raise CallError(f"call {self.id} cannot carry messages ({self.state.value})")
+        await send(self, message)
+
+    async def next_message(self) -> dict[str, object] | None:
+        """The next message from the other node, or None once the leg has ended and none is left."""
+        if not self._messages.empty():
+            return self._messages.get_nowait()
+        if self.state is CallState.ENDED:
+            return None
+        getter = asyncio.ensure_future(self._messages.get())
+        ended = asyncio.ensure_future(self._ended.wait())
+        try:
+            await asyncio.wait({getter, ended}, return_when=asyncio.FIRST_COMPLETED)
+        finally:
+            ended.cancel()
+            if not getter.done():
+                getter.cancel()
+        if getter.done() and not getter.cancelled():
+            return getter.result()
+        return self._messages.get_nowait() if not self._messages.empty() else None
+
     def tap(self, received: AudioTap | None, sent: AudioTap | None = None) -> None:
         """Copy this leg's audio as it passes: what the far end says to ``received``, what the
         node itself plays to it (prompts, music) to ``sent``; None stops. No-op once ended."""
@@ -246,6 +280,9 @@ class Call:
             self.bridged_to.stream.send_dtmf(event.digit, event.duration_ms)
         self._dtmf.put_nowait(event)
 
+    def _message_received(self, message: dict[str, object]) -> None:
+        self._messages.put_nowait(message)
+
     def _mark_answered(self) -> None:
         self.state = CallState.ANSWERED
         self.answered_at = utcnow()
@@ -266,6 +303,6 @@ class Call:
             self.stream.close()
         self._ended.set()
         self._answered.set()  # wake waiters; they check the state
-        if other is not None:
+        if other is not None and other.hangs_up_with_peer:
             other.endpoint.on_bridged_peer_ended(other, self)
 

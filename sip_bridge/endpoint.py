@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import ipaddress
+import json
 import logging
 import os
 import socket
@@ -18,12 +19,13 @@ import time
 from collections import Counter
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
+from typing import Protocol
 from urllib.parse import quote
 
 from authguard import AuthGuard, SecurityEvents
 
 from . import digest
-from .call import Call, CallObserver, CallState, DialError
+from .call import Call, CallError, CallObserver, CallState, DialError
 from .dialog import Dialog
 from .dtmf import parse_dtmf_relay
 from .malformed import salvage_response
@@ -39,7 +41,7 @@ from .message import (
     make_response,
     parse_message,
 )
-from .ratelimit import RateLimiter
+from .ratelimit import Limiter, RateLimiter
 from .registrar import Binding, Registrar
 from .routing import DIGEST_REALM, RoutingTable, Trunk, credentials_user, dialed_number, normalise_number
 from .sdp import (
@@ -90,6 +92,13 @@ class EndpointConfig:
     tls_server: ssl.SSLContext | None = None
     #: Checks trunks' certificates on outbound TLS (None: the system's CA store).
     tls_client: ssl.SSLContext | None = None
+    #: Out-of-dialog requests to trunks (INVITE, OPTIONS, REGISTER) go to this ``(host, port)``
+    #: over UDP, their Request-URI still naming the trunk (a cluster's front relays them); None:
+    #: straight to the trunk.
+    outbound_proxy: tuple[str, int] | None = None
+    #: Addresses of a cluster's SIP front: a request from one of them is taken as sent by the
+    #: address its ``X-Source`` header names (see :meth:`SipEndpoint.origin`).
+    fronts: frozenset[str] = frozenset()
     rtp_bind_host: str = "0.0.0.0"
     rtp_port_min: int = 20000
     rtp_port_max: int = 39999
@@ -118,6 +127,34 @@ class SipStats:
 
 
 IncomingCallHandler = Callable[[Call], Awaitable[None]]
+#: Content type of the JSON messages nodes of a cluster exchange on an internal leg (SIP INFO).
+MESSAGE_TYPE = "application/vnd.callcenter+json"
+
+
+@dataclass(frozen=True)
+class Handover:
+    """A caller another node of the cluster hands to this one (the node hosting the tenant's queues)."""
+
+    #: The caller's call record on the node the call came in on: the internal leg's id here.
+    call_id: str
+    tenant_id: int
+    #: The ``X-CC-*`` headers of the INVITE, by name without the prefix, lowercase (``queue``, ...).
+    params: dict[str, str]
+
+
+class ClusterPeers(Protocol):
+    """The other nodes of the cluster, as the SIP edge needs them (a narrow interface)."""
+
+    def handover(self, request: SipRequest, source_ip: str) -> Handover | None:
+        """The handover an INVITE carries, if it comes from a live node of the cluster with a
+        valid token; None for every other INVITE (it goes through trunk routing)."""
+
+    def is_peer(self, source_ip: str) -> bool:
+        """Whether ``source_ip`` is a live node of the cluster: its failures are never counted
+        towards a ban (a handover refused as stale must not ban a whole node)."""
+
+
+HandoverHandler = Callable[[Call, Handover], Awaitable[None]]
 
 
 class _Leg:
@@ -144,13 +181,22 @@ class _Leg:
         self.fixed_flow = False
         #: The trunk or agent phone on this leg must use SRTP: plain offers get 488, ours are RTP/SAVP.
         self.require_srtp = False
+        #: Headers our INVITE carries besides the usual ones (a handover's ``X-CC-*``).
+        self.invite_headers: list[tuple[str, str]] = []
+        #: Messages on an internal leg go one at a time (in order, see ``send_message``).
+        self.messages_lock = asyncio.Lock()
 
 
 class SipEndpoint:
     def __init__(self, config: EndpointConfig, routing: RoutingTable, observer: CallObserver,
                  on_call: IncomingCallHandler, *, registrar: Registrar | None = None,
-                 guard: AuthGuard | None = None, security: SecurityEvents | None = None) -> None:
+                 guard: AuthGuard | None = None, security: SecurityEvents | None = None,
+                 peers: ClusterPeers | None = None, on_handover: HandoverHandler | None = None,
+                 limiter: Limiter | None = None) -> None:
         self.config = config
+        #: Other nodes of a cluster hand callers over here (None: a single node).
+        self.peers = peers
+        self.on_handover = on_handover
         #: Failed digest authentications of trunks (and sources no trunk allows) count here;
         #: banned sources are dropped unanswered. The registrar shares it for phones.
         self.guard = guard
@@ -166,7 +212,8 @@ class SipEndpoint:
         self.media_stats = MediaStats()
         self.transport = SipTransport(self._on_transport, tls_server=config.tls_server, tls_client=config.tls_client)
         self.tl = TransactionLayer(self.transport, self, on_sent=self._count_sent, on_deadline=self._arm_timer)
-        self.limiter = RateLimiter(config.rate_limit, config.rate_burst)
+        #: New requests per source: this node's token buckets, or (a cluster) the shared ones.
+        self.limiter = limiter or RateLimiter(config.rate_limit, config.rate_burst)
         self.nonces = digest.NonceManager(config.secret)
         self.ports = PortAllocator(config.rtp_port_min, config.rtp_port_max)
         self.calls: dict[str, Call] = {}
@@ -184,6 +231,9 @@ class SipEndpoint:
         self._refused: set[str] = set()
         self._registrar_timer: asyncio.TimerHandle | None = None
         self._registrar_timer_at: float | None = None
+        if registrar is not None:  # bindings from a REGISTER here or from another node: keep the expiry timer
+            registrar.add_bindings_listener(self._bindings_changed)
+        self._draining = False
 
     # -- lifecycle -------------------------------------------------------------------
     async def start(self) -> None:
@@ -192,6 +242,7 @@ class SipEndpoint:
         await self.transport.start(self.config.bind_host, self.config.sip_port, self.config.tls_port)
         self.config.sip_port = self.transport.port
         self._watchdog = self._loop.create_task(self._rtp_watchdog())
+        self._arm_registrar_timer()  # for bindings learnt before the start
         logger.info("SIP listening on %s:%d (udp, tcp)", self.config.bind_host, self.transport.port)
         if self.config.tls_server is not None:
             self.config.tls_port = self.transport.tls_port
@@ -316,11 +367,12 @@ class SipEndpoint:
             if invite_tx is not None:  # a CANCEL for a ringing call is never rate limited
                 self._on_cancel(tx, request, invite_tx)
                 return
-        if self.guard is not None and self.guard.blocked(tx.flow.remote[0], None, time.time()) is not None:
+        origin = self.origin(tx.flow, request)
+        if self.guard is not None and self.guard.blocked(origin.remote[0], None, time.time()) is not None:
             self.stats.banned += 1
             tx.drop()  # no answer: a banned scanner learns nothing, and nothing is reflected
             return
-        if not self.limiter.allow(tx.flow.remote[0], self._loop.time()):  # type: ignore[union-attr]
+        if not self.limiter.allow(origin.remote[0], self._loop.time()):  # type: ignore[union-attr]
             self.stats.rate_limited += 1
             tx.reply_once(make_response(request, 503, "Rate Limited", headers={"Retry-After": RETRY_AFTER}))
             return
@@ -329,12 +381,14 @@ class SipEndpoint:
             return
         if not self._check_require(tx, request):
             return
-        if method == "INVITE":
-            self._on_invite(tx, request)
+        if self._draining and method in ("INVITE", "OPTIONS"):  # the front takes this node out, calls go on
+            tx.respond(make_response(request, 503, "Draining", headers={"Retry-After": RETRY_AFTER}))
+        elif method == "INVITE":
+            self._on_invite(tx, request, origin)
         elif method == "OPTIONS":
             tx.respond(self._options_response(request))
         elif method == "REGISTER" and self.registrar is not None:
-            self._on_register(tx, request)
+            self._on_register(tx, request, origin)
         else:
             tx.respond(make_response(request, 405, headers={"Allow": self.allow}))
 
@@ -394,18 +448,62 @@ class SipEndpoint:
             "Allow": self.allow, "Accept": "application/sdp", "Supported": "",
             "User-Agent": self.config.user_agent})
 
+    # -- behind a cluster's front ----------------------------------------------------
+    def origin(self, flow: Flow, request: SipRequest) -> Flow:
+        """Who sent ``request``: the flow it came on, or, when that is the cluster's front (a
+        configured front address), the sender the front names in ``X-Source: <transport>
+        <address> <port>`` (the front removes any such header from outside and writes its own
+        last). Trunk allow-lists, bans, rate limits and TLS policy then apply to the real sender."""
+        if flow.remote[0] not in self.config.fronts:
+            return flow
+        values = request.headers.values("X-Source")
+        if not values:
+            return flow  # the front's own requests (its OPTIONS probes)
+        parts = values[-1].split()
+        try:
+            transport, address, port = parts[0].lower(), str(ipaddress.ip_address(parts[1])), int(parts[2])
+            if transport not in ("udp", "tcp", "tls") or not 0 < port < 65536 or len(parts) != 3:
+                raise ValueError(values[-1])
+        except (ValueError, IndexError):
+            logger.warning("malformed X-Source from the front: %s", values[-1][:80],
+                           extra={"sip_call_id": request.call_id})
+            return flow
+        return Flow(transport, (address, port))
+
+    @property
+    def draining(self) -> bool:
+        return self._draining
+
+    def set_draining(self, draining: bool) -> None:
+        """Draining: OPTIONS and new INVITEs are answered 503, so a cluster's front sends this
+        node nothing new while the calls up here go on; False: in service again."""
+        if draining != self._draining:
+            self._draining = draining
+            logger.info("draining: new calls refused" if draining else "in service: new calls taken")
+
+    def trunk_uri(self, trunk: Trunk, user: str | None = None) -> SipUri:
+        """The Request-URI of a request to ``trunk``. Through the outbound proxy it also names the
+        trunk's transport when that is not UDP: the proxy opens the connection to the trunk."""
+        assert trunk.outbound_host
+        transport = f";transport={trunk.outbound_transport}" \
+            if self.config.outbound_proxy is not None and trunk.outbound_transport != "udp" else ""
+        return SipUri.parse(f"sip:{user + '@' if user else ''}{trunk.outbound_host}:{trunk.outbound_port}{transport}")
+
     # -- agents' phones: REGISTER ----------------------------------------------------
-    def _on_register(self, tx: ServerTransaction, request: SipRequest) -> None:
+    def _on_register(self, tx: ServerTransaction, request: SipRequest, origin: Flow) -> None:
         """Any source may reach the registrar (agents are not trunks): digest auth protects it."""
         assert self.registrar is not None and self._loop is not None
-        response = self.registrar.handle(request, tx.flow, self.nonces, now=self._loop.time(), wall=time.time())
+        response = self.registrar.handle(request, origin, self.nonces, now=self._loop.time(), wall=time.time())
         if response is None:  # this source is banned for this user
             self.stats.banned += 1
             tx.drop()
             return
         response.headers.add("Server", self.config.user_agent)
         tx.respond(response)
-        self._arm_registrar_timer()
+
+    def _bindings_changed(self, sip_user: str, bindings: list[Binding], local: bool) -> None:
+        if self._loop is not None:  # before start(), start() arms the timer
+            self._arm_registrar_timer()
 
     def _arm_registrar_timer(self) -> None:
         """One loop timer at the registrar's earliest expiry (as for the transaction layer)."""
@@ -425,18 +523,22 @@ class SipEndpoint:
             self._arm_registrar_timer()
 
     # -- inbound calls ---------------------------------------------------------------
-    def _on_invite(self, tx: ServerTransaction, request: SipRequest) -> None:
-        source, wall = tx.flow.remote[0], time.time()
+    def _on_invite(self, tx: ServerTransaction, request: SipRequest, origin: Flow) -> None:
+        source, wall = origin.remote[0], time.time()
         if self.guard is not None and (user := credentials_user(request)) is not None \
                 and self.guard.blocked(source, user, wall) is not None:
             self.stats.banned += 1
             tx.drop()
             return
         tx.respond(make_response(request, 100))
+        if self.peers is not None and (handover := self.peers.handover(request, source)) is not None:
+            self._accept_handover(tx, request, handover)
+            return
         caller = _caller_of(request)
         dialed = dialed_number(request)
-        decision = self.routing.classify_inbound(request, source, self.nonces, wall, transport=tx.flow.transport)
-        if decision.auth_failed and self.guard is not None:
+        decision = self.routing.classify_inbound(request, source, self.nonces, wall, transport=origin.transport)
+        if decision.auth_failed and self.guard is not None \
+                and not (self.peers is not None and self.peers.is_peer(source)):
             self.guard.failed(source, decision.account, wall, tenant_id=decision.tenant_id)
         if decision.outcome == "challenge":
             response = make_response(request, 401)
@@ -475,7 +577,28 @@ class SipEndpoint:
         self.legs[call.id] = leg
         self._spawn(self._setup_inbound(call, leg, request), call)
 
-    async def _setup_inbound(self, call: Call, leg: _Leg, request: SipRequest) -> None:
+    def _accept_handover(self, tx: ServerTransaction, request: SipRequest, handover: Handover) -> None:
+        """A caller handed over by another node: an inbound leg named after the caller's record."""
+        if handover.call_id in self.calls or self.on_handover is None:
+            tx.respond(make_response(request, 486, "Call Already Here"))  # the other node retries
+            return
+        if len(self.calls) >= self.config.max_calls:
+            tx.respond(make_response(request, 503, "Service Unavailable", headers={"Retry-After": RETRY_AFTER}))
+            return
+        call = Call(self, direction="inbound", sip_call_id=request.call_id, caller=_caller_of(request),
+                    dialed=dialed_number(request), tenant_id=handover.tenant_id, trunk_id=None)
+        call.id, call.internal = handover.call_id, True
+        leg = _Leg()
+        leg.invite_tx = tx
+        leg.flow = tx.flow
+        tx.owner = call
+        self.calls[call.id] = call
+        self.legs[call.id] = leg
+        on_handover = self.on_handover
+        self._spawn(self._setup_inbound(call, leg, request, lambda c: on_handover(c, handover)), call)
+
+    async def _setup_inbound(self, call: Call, leg: _Leg, request: SipRequest,
+                             handler: IncomingCallHandler | None = None) -> None:
         log = {"call_id": call.id, "sip_call_id": call.sip_call_id}
         logger.info("incoming call from %s to %s", call.caller, call.dialed, extra=log)
         await self.observer.call_started(call)
@@ -530,7 +653,7 @@ class SipEndpoint:
                                         session_id=leg.session_id,
                                         srtp_key=new_srtp_key() if leg.require_srtp else None).to_bytes()
         try:
-            await self.on_call(call)
+            await (handler or self.on_call)(call)
         finally:
             if call.state is CallState.INCOMING:  # the entry point failed or forgot the caller
                 logger.error("entry point left the call unanswered", extra={"call_id": call.id})
@@ -723,8 +846,41 @@ class SipEndpoint:
             # Never the digit itself: it may be part of a card number (IVR sensitive sections).
             logger.debug("DTMF received by SIP INFO", extra={"call_id": call.id})
             call._dtmf_received(event)
+        elif ctype == MESSAGE_TYPE and call.internal:
+            try:
+                message = json.loads(request.body)
+                if not isinstance(message, dict):
+                    raise ValueError("not a JSON object")
+            except ValueError as exc:
+                tx.respond(make_response(request, 400, f"Bad message: {exc}"[:80]))
+                return
+            tx.respond(make_response(request, 200))
+            call._message_received(message)
         else:
             tx.respond(make_response(request, 415, headers={"Accept": "application/dtmf-relay, application/dtmf"}))
+
+    async def send_message(self, call: Call, message: dict[str, object]) -> None:
+        """A JSON message to the other node on an internal leg (SIP INFO), one at a time per leg
+        so they arrive in order; raises CallError if the leg is gone or the INFO is refused."""
+        leg = self.legs.get(call.id)
+        if leg is None or leg.dialog is None or not call.internal:
+            raise CallError(f"call {call.id} is not an internal leg in progress")
+        async with leg.messages_lock:
+            loop = self._loop
+            assert loop is not None
+            info = leg.dialog.create_request("INFO", body=json.dumps(message, separators=(",", ":")).encode(),
+                                             content_type=MESSAGE_TYPE)
+            future: asyncio.Future[SipResponse | None] = loop.create_future()
+
+            def deliver(response: SipResponse | None) -> None:
+                if (response is None or response.status >= 200) and not future.done():
+                    future.set_result(response)
+
+            tx = self.tl.send_request(info, self._dialog_flow(leg), loop.time())
+            tx.owner = deliver
+            response = await future
+            if response is None or response.status >= 300:
+                raise CallError(f"message not taken by the other node ({response.status if response else 'timeout'})")
 
     # -- ending calls ----------------------------------------------------------------
     async def hangup(self, call: Call, *, cause: str, status: int, side: str) -> None:
@@ -865,9 +1021,28 @@ class SipEndpoint:
         leg = _Leg()
         leg.fixed_flow = True
         leg.require_srtp = agent is not None and agent.require_srtp
-        logger.info("ringing agent phone %s at %s via %s:%s:%d", sip_user, binding.target, binding.flow.transport,
-                    *binding.flow.remote, extra={"call_id": call.id, "sip_call_id": call.sip_call_id})
+        leg.invite_headers = [("Route", hop) for hop in binding.path]  # through the front it registered by
+        hop = binding.next_hop
+        logger.info("ringing agent phone %s at %s via %s:%s:%d", sip_user, binding.target, hop.transport,
+                    *hop.remote, extra={"call_id": call.id, "sip_call_id": call.sip_call_id})
         return await self._place(call, leg, binding, sip_user, timeout)
+
+    async def dial_node(self, tenant_id: int, address: tuple[str, int], *, call_id: str, caller: str,
+                        headers: list[tuple[str, str]], timeout: float = 10.0) -> Call:
+        """Hand a caller to another node of the cluster: an internal leg for the caller whose record
+        is ``call_id`` (named in ``headers``, ``X-CC-*``), INVITE ``sip:acd@address``. Returns the
+        answered leg; raises :class:`DialError` (``unreachable`` when the node does not answer)."""
+        target = Binding(sip_user="acd", tenant_id=tenant_id, agent_id="",
+                         uri=SipUri("sip", user="acd", host=address[0], port=address[1]),
+                         flow=Flow("udp", address), expires_at=float("inf"), registered_at=0.0, call_id="", cseq=0,
+                         serial=0)
+        call = Call(self, direction="outbound", sip_call_id=generate_call_id(self.config.advertised_ip),
+                    caller=caller, dialed="acd", tenant_id=tenant_id, trunk_id=None)
+        call.internal = True  # the caller's record is ``call_id``'s: none of its own
+        leg = _Leg()
+        leg.fixed_flow = True
+        leg.invite_headers = headers
+        return await self._place(call, leg, target, "acd", timeout)
 
     async def _place(self, call: Call, leg: _Leg, targets: list[Trunk] | Binding, number: str,
                      timeout: float) -> Call:
@@ -969,12 +1144,12 @@ class SipEndpoint:
         if trunk is not None:
             assert trunk.outbound_host
             flow = await self.trunk_flow(trunk)
-            ruri = SipUri.parse(f"sip:{number}@{trunk.outbound_host}:{trunk.outbound_port}")
+            ruri = self.trunk_uri(trunk, number)
             to_addr = NameAddr.parse(f"<sip:{number}@{trunk.outbound_host}>")
             name = f"trunk {trunk.name}"
         else:
             assert isinstance(target, Binding)
-            flow = target.flow
+            flow = target.next_hop  # the phone, or the front on its Path (Route headers: see dial_contact)
             ruri = target.target
             to_addr = NameAddr(uri=SipUri("sip", user=quote(number, safe=_USER_SAFE), host=self.config.advertised_ip))
             name = f"agent {number}"
@@ -996,6 +1171,8 @@ class SipEndpoint:
                                           flow.transport, body, "application/sdp")
             if authorization is not None:
                 request.headers.add(*authorization)
+            for header in leg.invite_headers:
+                request.headers.add(*header)
             future: asyncio.Future[SipResponse | None] = loop.create_future()
 
             def deliver(response: SipResponse | None, future: asyncio.Future[SipResponse | None] = future) -> None:
@@ -1088,6 +1265,10 @@ class SipEndpoint:
         against the trunk's host name fails the trunk at once (``ssl.SSLCertVerificationError``).
         """
         assert trunk.outbound_host
+        if self.config.outbound_proxy is not None:  # the front relays it by its Request-URI (trunk_uri)
+            host, port = self.config.outbound_proxy
+            infos = await asyncio.get_running_loop().getaddrinfo(host, port, type=socket.SOCK_DGRAM)
+            return Flow("udp", (str(infos[0][4][0]), port))
         infos = await asyncio.get_running_loop().getaddrinfo(trunk.outbound_host, trunk.outbound_port,
                                                              type=socket.SOCK_DGRAM)
         flow = Flow(trunk.outbound_transport, (str(infos[0][4][0]), trunk.outbound_port),

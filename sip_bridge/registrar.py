@@ -16,20 +16,27 @@ only.
 
 Each binding remembers the flow its REGISTER came from (transport and source
 address, not the Contact host): calls to the phone go back the same way, which
-is what gets through the phone's NAT.  Listeners learn when an agent goes from
+is what gets through the phone's NAT.  A REGISTER that came through a proxy
+with a ``Path`` (RFC 3327: the cluster's front) is rung along that path instead:
+the proxy knows the phone's address.  Listeners learn when an agent goes from
 no binding to some (reachable) and back (unreachable).
+
+In a cluster each node keeps its own registrar: the bindings one node accepts
+reach the others as data (:func:`binding_record`, :meth:`Registrar.learn`),
+told by the bindings listeners; the registrar itself knows no network.
 """
 
 from __future__ import annotations
 
 import heapq
+import ipaddress
 import itertools
 import logging
 import math
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from email.utils import formatdate
-from typing import Protocol
+from typing import Any, Protocol
 
 from authguard import AuthGuard
 
@@ -105,6 +112,16 @@ class Binding:
     #: Contact header parameters other than ``expires`` (``q``, ``+sip.instance``...).
     params: tuple[tuple[str, str | None], ...] = ()
     user_agent: str | None = None
+    #: The REGISTER's ``Path`` values in order (RFC 3327): requests to the phone carry them as
+    #: ``Route`` headers and go to the first one (a proxy that knows the phone's address).
+    path: tuple[str, ...] = ()
+
+    @property
+    def next_hop(self) -> Flow:
+        """Where requests to the phone are sent: the first Path hop, or the flow the REGISTER came from."""
+        if not self.path:
+            return self.flow
+        return _path_hop(self.path[0])
 
     @property
     def target(self) -> SipUri:
@@ -125,6 +142,9 @@ class Binding:
 
 #: Called with the agent's SIP user and whether it is reachable now.
 ChangeListener = Callable[[str, bool], None]
+#: Called with the agent's SIP user, its bindings (newest first) and whether the change was made
+#: here (a REGISTER, a phone found unreachable: ``True``) or learnt from another registrar.
+BindingsListener = Callable[[str, list[Binding], bool], None]
 
 
 @dataclass
@@ -133,6 +153,7 @@ class _Request:
 
     wildcard: bool = False
     contacts: list[tuple[SipUri, tuple[tuple[str, str | None], ...], int]] = field(default_factory=list)
+    path: tuple[str, ...] = ()
 
 
 class Registrar:
@@ -158,6 +179,7 @@ class Registrar:
         #: Counts wrong secrets per source and (source, SIP user); refuses banned ones.
         self.guard = guard
         self._listeners: list[ChangeListener] = [on_change] if on_change is not None else []
+        self._bindings_listeners: list[BindingsListener] = []
         #: sip_user -> bindings, newest first.
         self._bindings: dict[str, list[Binding]] = {}
         #: (expires_at, seq, sip_user); entries outlived by a refresh are skipped lazily.
@@ -173,6 +195,19 @@ class Registrar:
     def remove_listener(self, listener: ChangeListener) -> None:
         if listener in self._listeners:
             self._listeners.remove(listener)
+
+    def add_bindings_listener(self, listener: BindingsListener) -> None:
+        """Call ``listener(sip_user, bindings, local)`` whenever an agent's bindings change, except
+        when they expire (every registrar of a cluster expires a binding itself, at the same time)."""
+        self._bindings_listeners.append(listener)
+
+    def _bindings_changed(self, sip_user: str, local: bool) -> None:
+        bindings = self.bindings(sip_user)
+        for listener in list(self._bindings_listeners):
+            try:
+                listener(sip_user, bindings, local)
+            except Exception:  # as for reachability listeners: registration goes on
+                logger.exception("registrar bindings listener failed", extra={"sip_user": sip_user})
 
     def _notify(self, sip_user: str, reachable: bool) -> None:
         logger.info("agent phone %s", "reachable" if reachable else "unreachable", extra={"sip_user": sip_user})
@@ -244,7 +279,21 @@ class Registrar:
         logger.info("dropping %d binding(s) of an unreachable phone", len(bindings) - len(keep),
                     extra={"sip_user": sip_user})
         self._store(sip_user, keep)
+        self._bindings_changed(sip_user, local=True)
         return True
+
+    def learn(self, sip_user: str, bindings: list[Binding], now: float) -> None:
+        """Replace an agent's bindings with those another registrar holds (newest first, their
+        times already on this registrar's clock, see :func:`binding_from_record`). Those that
+        have expired by ``now`` are left out. Reachability listeners hear of it as of a
+        REGISTER; bindings listeners with ``local`` False."""
+        live = [b for b in bindings if b.sip_user == sip_user and b.expires_at > now][:self.max_bindings]
+        serials = [next(self._serial) for _ in live]  # newer than any held here, in the same order
+        live = [replace(b, serial=serial) for b, serial in zip(live, reversed(serials))]
+        for binding in live:
+            heapq.heappush(self._heap, (binding.expires_at, next(self._seq), sip_user))
+        self._store(sip_user, live)
+        self._bindings_changed(sip_user, local=False)
 
     def _store(self, sip_user: str, bindings: list[Binding]) -> None:
         """Replace an agent's bindings (newest first) and tell listeners if reachability changed."""
@@ -313,9 +362,13 @@ class Registrar:
                 logger.info("agent phone registered: %d binding(s), +%d -%d", len(updated), len(added),
                             len(removed), extra={**log, "contact": str(updated[0].uri) if updated else None})
             self._store(agent.sip_user, updated)
+            self._bindings_changed(agent.sip_user, local=True)
         response = make_response(request, 200, to_tag=tag)
         for binding in self._bindings.get(agent.sip_user, []):
             response.headers.add("Contact", binding.contact_value(now))
+        if parsed.path and "path" in (t.strip().lower() for t in request.headers.get_all("Supported")):
+            for hop in parsed.path:  # RFC 3327 5.3: the path stored, for a phone that asks
+                response.headers.add("Path", hop)
         response.headers.add("Date", formatdate(wall, usegmt=True))
         return response
 
@@ -373,12 +426,13 @@ class Registrar:
         """Contacts and their expiry (RFC 3261 10.3 steps 6-7); SipError 400 when malformed.
         ``sips:`` contacts only from a REGISTER that came over TLS (``secure``)."""
         header_expires = _delta_seconds(request.headers.get("Expires"), "Expires")
+        path = _parse_path(request)
         raw = [value.strip() for value in request.headers.get_all("Contact")]
         if "*" in raw:
             if len(raw) != 1 or header_expires != 0:
                 raise SipError("Contact: * needs Expires: 0 and no other Contact")
-            return _Request(wildcard=True)
-        parsed = _Request()
+            return _Request(wildcard=True, path=path)
+        parsed = _Request(path=path)
         for contact in request.contact:
             if contact.uri.scheme != "sip" and not (secure and contact.uri.scheme == "sips"):
                 raise SipError(f"unsupported Contact URI scheme {contact.uri.scheme!r}")
@@ -420,12 +474,12 @@ class Registrar:
             if existing is not None and existing.call_id == call_id:
                 # a refresh: same registration, maybe from a new NAT mapping
                 binding = replace(existing, uri=uri, params=params, flow=flow, expires_at=now + expires, cseq=cseq,
-                                  user_agent=user_agent)
+                                  user_agent=user_agent, path=parsed.path)
             else:  # new, or the phone restarted (new Call-ID): a new registration, the newest
                 binding = Binding(sip_user=agent.sip_user, tenant_id=agent.tenant_id, agent_id=agent.agent_id,
                                   uri=uri, flow=flow, expires_at=now + expires, registered_at=now,
                                   call_id=call_id, cseq=cseq, serial=next(self._serial), params=params,
-                                  user_agent=user_agent)
+                                  user_agent=user_agent, path=parsed.path)
             bindings.append(binding)
         bindings.sort(key=lambda b: b.serial, reverse=True)
         return bindings[:self.max_bindings]
@@ -439,3 +493,63 @@ def _delta_seconds(text: str | None, what: str) -> int | None:
     if not text or not text.isascii() or not text.isdigit():
         raise SipError(f"invalid {what} value {text[:20]!r}")
     return _MAX_DELTA if len(text) > 10 else min(int(text), _MAX_DELTA)
+
+
+def _parse_path(request: SipRequest) -> tuple[str, ...]:
+    """The REGISTER's Path values; SipError 400 unless each is a SIP URI and the first names
+    an IP address (requests to the phone are sent there: no DNS on this path)."""
+    values = tuple(value.strip() for value in request.headers.get_all("Path"))
+    for value in values:
+        if not NameAddr.parse(value).uri.is_sip:
+            raise SipError(f"Path {value[:60]!r} is not a SIP URI")
+    if values:
+        _path_hop(values[0])
+    return values
+
+
+def _path_hop(value: str) -> Flow:
+    """The flow to a Path (or Route) URI whose host is an IP address; SipError 400 otherwise."""
+    uri = NameAddr.parse(value).uri
+    host, port = uri.hostport
+    try:
+        ipaddress.ip_address(host)
+    except ValueError:
+        raise SipError(f"Path {value[:60]!r} must name an IP address") from None
+    transport = (uri.params.get("transport") or "udp").lower()
+    if transport not in ("udp", "tcp", "tls"):
+        raise SipError(f"Path {value[:60]!r}: unsupported transport {transport!r}")
+    return Flow(transport, (host, port))
+
+
+def binding_record(binding: Binding, now: float, wall: float) -> dict[str, Any]:
+    """A binding as JSON-able data another registrar can :meth:`~Registrar.learn` (see
+    :func:`binding_from_record`). Its times become Unix epoch seconds: registrars' clocks
+    (``now``, monotonic) differ from one process to the next, the wall clock (``wall``) is
+    the one they share, so a binding expires at the same moment everywhere."""
+    return {"sip_user": binding.sip_user, "tenant_id": binding.tenant_id, "agent_id": binding.agent_id,
+            "uri": str(binding.uri), "flow": [binding.flow.transport, binding.flow.remote[0], binding.flow.remote[1]],
+            "expires": wall + (binding.expires_at - now), "registered": wall + (binding.registered_at - now),
+            "call_id": binding.call_id, "cseq": binding.cseq, "params": [list(p) for p in binding.params],
+            "user_agent": binding.user_agent, "path": list(binding.path)}
+
+
+def binding_from_record(record: dict[str, Any], now: float, wall: float) -> Binding:
+    """The binding a :func:`binding_record` describes, its times on this registrar's clock
+    (``now``) given the wall clock (``wall``). Raises ValueError when the record is malformed."""
+    try:
+        transport, host, port = record["flow"]
+        if transport not in ("udp", "tcp", "tls") or not isinstance(port, int):
+            raise ValueError(f"bad flow {record['flow']!r}")
+        path = tuple(str(hop) for hop in record["path"])
+        if path:
+            _path_hop(path[0])
+        return Binding(
+            sip_user=str(record["sip_user"]), tenant_id=int(record["tenant_id"]), agent_id=str(record["agent_id"]),
+            uri=SipUri.parse(str(record["uri"])), flow=Flow(transport, (str(host), port)),
+            expires_at=now + (float(record["expires"]) - wall),
+            registered_at=now + (float(record["registered"]) - wall),
+            call_id=str(record["call_id"]), cseq=int(record["cseq"]), serial=0,
+            params=tuple((str(k), None if v is None else str(v)) for k, v in record["params"]),
+            user_agent=None if record["user_agent"] is None else str(record["user_agent"]), path=path)
+    except (KeyError, TypeError, ValueError, SipError) as exc:
+        raise ValueError(f"malformed binding record: {exc}") from None

@@ -54,7 +54,7 @@ class TrunkMonitor:
 
     async def _keepalive(self, trunk: Trunk) -> None:
         """RFC 3261 11: any response to OPTIONS means the peer is alive; a timeout marks it down."""
-        uri = SipUri.parse(f"sip:{trunk.outbound_host}:{trunk.outbound_port}")
+        uri = self.endpoint.trunk_uri(trunk)
         while True:
             try:
                 flow = await self.endpoint.trunk_flow(trunk)
@@ -69,7 +69,7 @@ class TrunkMonitor:
         call_id = generate_call_id(self.endpoint.config.advertised_ip)
         cseq = 0
         aor = SipUri.parse(f"sip:{trunk.register_username}@{trunk.outbound_host}")
-        registrar = SipUri.parse(f"sip:{trunk.outbound_host}:{trunk.outbound_port}")
+        registrar = self.endpoint.trunk_uri(trunk)
         expires = trunk.register_expires
         while True:
             delay = REGISTER_RETRY

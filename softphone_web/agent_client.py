@@ -22,6 +22,7 @@ from aiortc import RTCPeerConnection, RTCRtpSender, RTCSessionDescription
 from aiortc.mediastreams import AudioStreamTrack, MediaStreamError
 from aiortc.rtp import RtpPacket
 from websockets.asyncio.client import ClientConnection, connect
+from websockets.exceptions import ConnectionClosed
 
 RATE = 8000
 SAMPLES = 160
@@ -69,6 +70,18 @@ class ToneTrack(AudioStreamTrack):
         frame.pts = self._timestamp
         frame.time_base = fractions.Fraction(1, RATE)
         return frame
+
+
+_CLOSED: dict[str, Any] = {"type": "(socket closed)"}
+"""Put in the inbox when the socket closes: :meth:`AgentClient.expect` raises then."""
+
+
+class SocketClosed(ConnectionError):
+    """The node closed the tab's socket (``code``: 1012 the tenant moved, 1013 try again, ...)."""
+
+    def __init__(self, code: int | None, reason: str | None) -> None:
+        super().__init__(f"socket closed: {code} {reason or ''}".rstrip())
+        self.code, self.reason = code, reason
 
 
 class AgentClient:
@@ -158,10 +171,15 @@ class AgentClient:
 
     async def _read(self) -> None:
         assert self.ws is not None
-        async for raw in self.ws:
-            message = json.loads(raw)
-            self.messages.append(message)
-            await self._inbox.put(message)
+        try:
+            async for raw in self.ws:
+                message = json.loads(raw)
+                self.messages.append(message)
+                await self._inbox.put(message)
+        except ConnectionClosed:
+            pass
+        finally:
+            self._inbox.put_nowait(_CLOSED)
 
     async def _heartbeat(self) -> None:
         while True:
@@ -173,10 +191,15 @@ class AgentClient:
         await self.ws.send(json.dumps(message))
 
     async def expect(self, kind: str, timeout: float = 20.0, **fields: Any) -> dict[str, Any]:
-        """The next message of ``kind`` (with ``fields``), skipping others; TimeoutError if none comes."""
+        """The next message of ``kind`` (with ``fields``), skipping others; TimeoutError if none
+        comes, :class:`SocketClosed` once the node closed the socket."""
         async with asyncio.timeout(timeout):
             while True:
                 message = await self._inbox.get()
+                if message is _CLOSED:
+                    self._inbox.put_nowait(_CLOSED)  # and for every later call
+                    assert self.ws is not None
+                    raise SocketClosed(self.ws.close_code, self.ws.close_reason)
                 if message.get("type") == kind and all(message.get(k) == v for k, v in fields.items()):
                     return message
 

@@ -9,6 +9,7 @@ import pytest
 
 from tests.support.endpoint import EndpointHarness, routing_table
 from tests.support.node import NodeProcess
+from tests.support.redis import RedisNotFound, RedisServer
 
 
 @pytest.fixture
@@ -36,3 +37,15 @@ def node(tmp_path: Path) -> Iterator[NodeProcess]:
     n.start()
     yield n
     n.stop()
+
+
+@pytest.fixture
+def redis_server() -> Iterator[RedisServer]:
+    """A real Redis of the test's own (tests/support/redis.py), empty; ``halt()``/``resume()`` for outages."""
+    try:
+        server = RedisServer()
+    except RedisNotFound as exc:
+        pytest.fail(str(exc), pytrace=False)  # ./dev test installs it: a missing binary is a setup bug
+    server.start()
+    yield server
+    server.stop()

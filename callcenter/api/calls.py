@@ -45,6 +45,10 @@ class CallOut(BaseModel):
     disposition: str | None = None
     wrapup_notes: str | None = None
     wrapup_at: datetime | None = None
+    node: str | None = None
+    """The cluster node that held the call; None on a single node."""
+    agent_node: str | None = None
+    """The node where the answering agent's side was, when another than ``node``."""
 
 
 class CallDetailOut(CallOut):
@@ -75,6 +79,8 @@ def call_out(r: CallRecord) -> CallOut:
         disposition=r.disposition,
         wrapup_notes=r.wrapup_notes,
         wrapup_at=r.wrapup_at,
+        node=r.node_id,
+        agent_node=r.agent_node,
     )
 
 

@@ -58,6 +58,10 @@ class AppContext:
     """The node's ``EventBus`` (the ACD's events per tenant, for the supervisor's live view); None without one."""
     monitors: Any = None
     """The node's ``MonitorService`` (supervisors listening, whispering, barging); None without a SIP node."""
+    owners: Any = None
+    """The node's ``TenantOwners`` (which node hosts a tenant's queues and sessions); None: every tenant here."""
+    tenant_calls: Any = None
+    """The node's ``TenantCalls`` (each tenant's calls in progress, cluster-wide); None without a SIP node."""
     bans: BanService | None = None
     """Failed sign-ins and bans; None: one of its own (an API without the SIP node)."""
     sessions: sessionmaker[Session] = field(init=False)
@@ -113,6 +117,12 @@ def _socket_principal(ctx: AppContext, token: str) -> Principal | None:
         return resolve_session(db, token)
 
 
+def socket_token(ws: WebSocket) -> str:
+    """The session token a WebSocket handshake carries (bearer header first, then the cookie)."""
+    header = ws.headers.get("authorization", "")
+    return header[7:].strip() if header.lower().startswith("bearer ") else ws.cookies.get(COOKIE_NAME, "")
+
+
 async def socket_principal(ws: WebSocket) -> Principal | None:
     """Who opens a WebSocket (session cookie or bearer token), or None once it is refused:
     a foreign Origin is refused at the handshake (HTTP 403, cross-site WebSocket hijacking),
@@ -124,8 +134,7 @@ async def socket_principal(ws: WebSocket) -> Principal | None:
                                                                      "path": ws.url.path})
         await ws.close(code=1008)  # before accept: the handshake gets 403
         return None
-    header = ws.headers.get("authorization", "")
-    token = header[7:].strip() if header.lower().startswith("bearer ") else ws.cookies.get(COOKIE_NAME, "")
+    token = socket_token(ws)
     principal = await run_in_threadpool(_socket_principal, ctx, token) if token else None
     if principal is None:
         await ws.accept()

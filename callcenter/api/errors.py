@@ -12,7 +12,7 @@ from sqlalchemy.exc import TimeoutError as PoolTimeout
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.websockets import WebSocketState
 
-from callcenter.db_health import database_unavailable
+from callcenter.db_health import REDIS_DOWN, database_unavailable
 
 log = logging.getLogger(__name__)
 
@@ -55,6 +55,21 @@ def _body(error_id: str, message: str, **extra: object) -> dict[str, object]:
     return {"error_id": error_id, "message": message, **extra}
 
 
+async def _unavailable(conn: Request | WebSocket, error_id: str, message: str) -> JSONResponse | None:
+    """503 ``error_id`` for a dependency that is down: an HTTP request gets it, as does a WebSocket
+    still in its handshake; one already open is closed with 1013 (try again later)."""
+    reply = JSONResponse(_body(error_id, message), status_code=503)
+    if isinstance(conn, Request):
+        return reply
+    if conn.client_state is WebSocketState.CONNECTING:
+        if "websocket.http.response" in conn.scope.get("extensions", {}):
+            return reply
+        await conn.accept()
+    if conn.client_state is WebSocketState.CONNECTED:
+        await conn.close(code=1013, reason=message)
+    return None
+
+
 def install_error_handlers(app: FastAPI) -> None:
     """Map every failure to the ``{error_id, message}`` shape."""
 
@@ -82,19 +97,19 @@ def install_error_handlers(app: FastAPI) -> None:
         if not database_unavailable(exc):
             raise exc  # a statement the database refused: a bug, answered 500 below
         log.info("request refused: database unavailable", extra={"path": conn.url.path, "error": type(exc).__name__})
-        reply = JSONResponse(_body("database-unavailable", "database unavailable"), status_code=503)
-        if isinstance(conn, Request):
-            return reply
-        if conn.client_state is WebSocketState.CONNECTING:
-            if "websocket.http.response" in conn.scope.get("extensions", {}):
-                return reply
-            await conn.accept()
-        if conn.client_state is WebSocketState.CONNECTED:
-            await conn.close(code=1013, reason="database unavailable")
-        return None
+        return await _unavailable(conn, "database-unavailable", "database unavailable")
 
     for failure in (DBAPIError, PendingRollbackError, PoolTimeout):
         app.add_exception_handler(failure, _db_down)  # type: ignore[arg-type]
+
+    async def _redis_down(conn: Request | WebSocket, exc: Exception) -> JSONResponse | None:
+        """503 ``redis-unavailable`` while Redis cannot be reached (cluster mode; the node's link logs
+        the outage once), answered like a database outage (a WebSocket is closed with 1013)."""
+        log.info("request refused: redis unavailable", extra={"path": conn.url.path, "error": type(exc).__name__})
+        return await _unavailable(conn, "redis-unavailable", "redis unavailable")
+
+    for down in REDIS_DOWN:
+        app.add_exception_handler(down, _redis_down)  # type: ignore[arg-type]
 
     @app.exception_handler(Exception)
     async def _internal(_request: Request, exc: Exception) -> JSONResponse:

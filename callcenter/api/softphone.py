@@ -11,6 +11,7 @@ from fastapi.responses import FileResponse
 import softphone_web
 from callcenter.api.deps import AppContext, public, socket_principal
 from callcenter.api.errors import not_found
+from callcenter.api.socket_proxy import relayed
 from callcenter.models import Role
 
 router = APIRouter(tags=["softphone"])
@@ -44,7 +45,7 @@ async def agent_socket(ws: WebSocket) -> None:
     """
     ctx: AppContext = ws.app.state.ctx
     principal = await socket_principal(ws)
-    if principal is None:
+    if principal is None or await relayed(ws, principal.tenant_id):
         return
     if principal.role != Role.AGENT.value or ctx.softphones is None:
         await ws.accept()

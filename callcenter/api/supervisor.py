@@ -27,6 +27,7 @@ from callcenter.api.audit import record_audit
 from callcenter.api.bounds import DbId, Name
 from callcenter.api.deps import AppContext, get_ctx, get_owned, live_acd, public, require_roles, socket_principal
 from callcenter.api.errors import not_found
+from callcenter.api.socket_proxy import relayed
 from callcenter.db_health import database_unavailable
 from callcenter.models import AcdQueue, Agent, Role, Tenant
 from callcenter.monitoring import MonitorError, MonitorService, SupervisorTab
@@ -55,14 +56,14 @@ def _store(app: Starlette) -> ThresholdStore:
     store = getattr(app.state, "wallboard_thresholds", None)
     if store is None:
         ctx: AppContext = app.state.ctx
-        store = ThresholdStore(Path(ctx.settings.data_dir) / "supervisor-thresholds.json")
+        store = ThresholdStore(ctx.engine)
         app.state.wallboard_thresholds = store
     return store
 
 
 def _snapshot(app: Starlette, tenant_id: int) -> dict[str, Any]:
     ctx: AppContext = app.state.ctx
-    return snapshot(ctx.acd, tenant_id, _store(app).get(tenant_id), time.time())
+    return snapshot(ctx.acd, tenant_id, _store(app).get(tenant_id), time.time(), ctx.tenant_calls)
 
 
 # -- page ------------------------------------------------------------------------------------
@@ -154,7 +155,7 @@ async def supervisor_socket(ws: WebSocket) -> None:
     """
     ctx: AppContext = ws.app.state.ctx
     principal = await socket_principal(ws)
-    if principal is None:
+    if principal is None or await relayed(ws, principal.tenant_id):
         return
     await ws.accept()
     if principal.role not in SUPERVISOR_ROLES:
@@ -181,6 +182,10 @@ async def supervisor_socket(ws: WebSocket) -> None:
             while not reader.done() and not writer.done():
                 first_at, count = await _next_trigger(sub, kick, reader)
                 if reader.done():
+                    break
+                if ctx.owners is not None and not ctx.owners.local(tenant_id) and tab.monitor is None:
+                    # the tenant moved to another node (a cluster): the page reconnects there
+                    await ws.close(code=1012, reason="your tenant moved to another node; reconnecting")
                     break
                 if count:  # merge a burst: wait out the rest of the coalescing window
                     delay = COALESCE - (time.monotonic() - last)
@@ -263,8 +268,8 @@ async def _handle(ctx: AppContext, principal: Principal, tab: SupervisorTab, kin
         monitor = monitors.monitor(tab, call_id, mode)
         if monitor.mode != before:  # every start and every switch is audited
             await run_in_threadpool(_audit_monitor, ctx, principal, call_id, mode, monitor.connection.agent_id)
-            ctx.acd.record_event(tab.tenant_id, call_id, "monitor", None,
-                                 {"mode": mode, "supervisor": principal.username})
+            ctx.acd.notes.record_event(tab.tenant_id, call_id, "monitor", None,
+                                       {"mode": mode, "supervisor": principal.username})
     elif tab.monitor is not None:
         monitors.end(tab.monitor, "stopped")
 

@@ -151,10 +151,15 @@ class Checker:
             self._seq += 1
             self.calls[e.call_id] = ModelCall(e.call_id, e.queue, e.priority, e.enqueued_at, self._seq, e.at)
         else:
-            if call.status != "line" or call.queue != e.queue:
+            if call.status != "line" or call.queue != (e.moved_from or e.queue):
                 self.fail(f"{e}: queued again but the model has it {call.status} in {call.queue}")
             if e.enqueued_at != call.enqueued_at:
                 self.fail(f"{e}: the original enqueue time {call.enqueued_at} was not kept")
+            if e.moved_from is not None:  # a supervisor's move: counted from now, no retry delay left
+                if call.ringing:
+                    self.fail(f"{e}: moved while ringing {call.ringing}")
+                call.queue, call.entered_at, call.retry_until = e.queue, e.at, None
+            call.priority = e.priority  # a supervisor's new priority (unchanged otherwise)
 
     def _on_Offered(self, e: Offered) -> None:
         call = self.calls.get(e.call_id)

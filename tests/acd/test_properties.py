@@ -32,7 +32,7 @@ from acd import (
     Strategy,
     WrapUpEnded,
 )
-from acd.events import RequestableState
+from acd.events import OfferFailure, RequestableState
 from acd.model import AgentState
 from tests.acd.checker import TERMINAL, Checker
 
@@ -88,9 +88,10 @@ def scenarios(draw: st.DrawFn) -> Scenario:
 
 
 def op(kind: str, weight: int = 1, payload: st.SearchStrategy[Any] = st.just(None)) -> list[st.SearchStrategy[Any]]:
-    # Small, often equal time steps make timers and inputs coincide (the hard cases).
+    # Small, often equal time steps make timers and inputs coincide (the hard cases). One
+    # strategy object per unit of weight: ``one_of`` drops repeats of the same object.
     return [st.tuples(st.just(kind), st.sampled_from([0, 0, 1, 2, 5]), st.integers(0, 999), st.integers(0, 999),
-                      payload)] * weight
+                      payload) for _ in range(weight)]
 
 
 OPS = st.one_of(
@@ -194,7 +195,7 @@ class Driver:
                 if kind == "accept":
                     self.send(OfferAccepted(offer[0], offer[1], t))
                 else:
-                    reason = ("declined", "no_answer", "unreachable")[y % 3]
+                    reason: OfferFailure = ("declined", "no_answer", "unreachable")[y % 3]
                     self.send(OfferFailed(offer[0], offer[1], t, reason))
                     if reason == "unreachable":
                         # A live offer failing so marks the agent unreachable (a stale one does not); the
@@ -255,8 +256,12 @@ class Driver:
         snapshot = json.loads(json.dumps(self.engine.snapshot()))
         self.ended.update(self.connected())
         self.checker.restart()
-        self.engine = AcdEngine.restore(snapshot, self.t, on_event=self.checker.on_event)
+        self.engine = self.restored(snapshot)
         self.apply(self.engine.advance(self.t))
+
+    def restored(self, snapshot: dict[str, Any]) -> AcdEngine:
+        """The engine of the new process, from the dead one's restart snapshot."""
+        return AcdEngine.restore(snapshot, self.t, on_event=self.checker.on_event)
 
     # -- the end ------------------------------------------------------------------------------------
 

@@ -63,6 +63,18 @@ def postgres_url() -> Iterator[str]:
 
 
 @pytest.fixture
+def pg_engine(postgres_url: str) -> Iterator[Engine]:
+    """A migrated PostgreSQL database of the test's own on the session's server (a cluster's database)."""
+    from tests.support.postgres import fresh_database
+
+    with fresh_database(postgres_url) as url:
+        eng = make_engine(url)
+        migrate(eng)
+        yield eng
+        eng.dispose()
+
+
+@pytest.fixture
 def data_dir(tmp_path: Path) -> Path:
     return tmp_path / "data"
 

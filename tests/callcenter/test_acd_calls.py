@@ -47,15 +47,18 @@ def api(node: NodeProcess) -> Iterator[httpx.Client]:
 
 
 class Phone:
-    """An agent's desk phone: sipp registered as the agent, answering calls with audio echo."""
+    """An agent's desk phone: sipp registered as the agent, answering calls with audio echo.
+    It registers to ``node`` (the demo agent's secret is the one ``node`` printed), or to
+    ``target`` (``ip:port``, a cluster's front)."""
 
-    def __init__(self, node: NodeProcess, agent: str, workdir: Path) -> None:
+    def __init__(self, node: NodeProcess, agent: str, workdir: Path, target: str | None = None) -> None:
         _, self.sip_user, secret = node.agents[agent]
         workdir.mkdir(parents=True, exist_ok=True)
         self.proc = subprocess.Popen(
-            ["sipp", node.sip, "-sf", scenario("desk_phone.xml"), "-oocsf", scenario("agent_answer_call.xml"),
-             "-s", self.sip_user, "-au", self.sip_user, "-ap", secret, "-i", "127.0.0.1", "-p", str(free_port()),
-             "-m", "1", "-rtp_echo", "-nostdin"], cwd=workdir, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+            ["sipp", target or node.sip, "-sf", scenario("desk_phone.xml"),
+             "-oocsf", scenario("agent_answer_call.xml"), "-s", self.sip_user, "-au", self.sip_user, "-ap", secret,
+             "-i", "127.0.0.1", "-p", str(free_port()), "-m", "1", "-rtp_echo", "-nostdin"],
+            cwd=workdir, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
 
     def stop(self) -> None:
         self.proc.terminate()

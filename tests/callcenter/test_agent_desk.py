@@ -312,5 +312,5 @@ async def test_cli_shows_agent_wrapup_and_events(store: CallRecordStore, engine:
     assert [e["kind"] for e in shown["events"]] == ["answered", "wrapup"]
     assert main(["cdr", "list", "--data-dir", str(data_dir)]) == 0
     header, row = capsys.readouterr().out.splitlines()
-    assert header.split()[-3:] == ["agent", "queue", "disposition"]
-    assert row.split()[-3:] == ["ann", "sales", "escalated"]
+    assert header.split()[-4:] == ["agent", "queue", "disposition", "node"]
+    assert row.split()[-4:] == ["ann", "sales", "escalated", "-"]  # a single node names none

@@ -74,18 +74,19 @@ def test_svcrack_is_banned_before_it_finds_the_secret_while_a_phone_elsewhere_re
                             f"udp://{node.sip}"], capture_output=True, text=True, timeout=120, cwd=tmp_path)
     assert secret not in crack.stdout + crack.stderr
     assert "found nothing" in crack.stdout + crack.stderr
-    # the ban is on (127.0.0.1, demo.agent1): the right secret from there is dropped now...
+    # the ban is on (127.0.0.1, demo.agent1), listed while in force (BAN_PERIOD: ask first)...
+    [ban] = [b for b in bans(node) if b["protocol"] == "sip"]
+    assert (ban["source"], ban["account"], ban["failures"]) == ("127.0.0.1", sip_user, 5)
+    with admin_client(node) as admin:
+        assert [b["account"] for b in admin.get("/api/security/bans").json()] == [sip_user]
+        audit = admin.get("/api/audit", params={"action": "security.ban"}).json()
+        assert audit and audit[0]["detail"]["account"] == sip_user and audit[0]["detail"]["source"] == "127.0.0.1"
+    event = next(line for line in node.logs() if line.get("security_event") == "auth.ban")
+    assert (event["source"], event["account"]) == ("127.0.0.1", sip_user)
+    # ...the right secret from there is dropped now...
     assert not register(node, tmp_path / "banned", "127.0.0.1")
     # ...while the agent's phone at another address registers as usual
     assert register(node, tmp_path / "phone", "127.0.0.2")
-    [ban] = [b for b in bans(node) if b["protocol"] == "sip"]
-    assert (ban["source"], ban["account"], ban["failures"]) == ("127.0.0.1", sip_user, 5)
-    event = next(line for line in node.logs() if line.get("security_event") == "auth.ban")
-    assert (event["source"], event["account"]) == ("127.0.0.1", sip_user)
-    with admin_client(node) as admin:
-        audit = admin.get("/api/audit", params={"action": "security.ban"}).json()
-        assert audit and audit[0]["detail"]["account"] == sip_user and audit[0]["detail"]["source"] == "127.0.0.1"
-        assert [b["account"] for b in admin.get("/api/security/bans").json()] == [sip_user]
     # the ban ends after its period
     time.sleep(max(0.0, datetime.fromisoformat(str(ban["until"])).timestamp() - time.time()))
     assert register(node, tmp_path / "later", "127.0.0.1")

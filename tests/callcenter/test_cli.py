@@ -49,7 +49,7 @@ def test_cdr_list_json_newest_first(engine: Engine, data_dir: Path, capsys: pyte
     assert rows[0]["tenant"] == "alpha" and rows[0]["duration"] == 10.0 and rows[1]["duration"] is None
     expected = {"id", "sip_call_id", "tenant", "trunk", "direction", "caller", "dialed", "received_at",
                 "answered_at", "ended_at", "duration", "end_cause", "hangup_side", "sip_status", "codec", "ivr_result",
-                "agent", "queue", "disposition"}
+                "agent", "queue", "disposition", "node", "agent_node"}
     assert set(rows[0]) == expected
     assert main(["cdr", "list", "--data-dir", str(data_dir), "--json", "--limit", "1"]) == 0
     assert len(capsys.readouterr().out.splitlines()) == 1

@@ -17,9 +17,9 @@ from typing import Any
 import httpx
 import pytest
 
-from sip_bridge.call import Call
-from sip_bridge.tones import detect_tone, sine
+from sip_bridge.tones import detect_tone
 from softphone_web.agent_client import AgentClient, SupervisorClient
+from tests.support.call_peers import CALLER_TONE, Caller
 from tests.support.endpoint import EndpointHarness, routing_table
 from tests.support.node import NodeProcess, add_tenant, admin_client
 
@@ -27,7 +27,7 @@ pytestmark = pytest.mark.interop
 
 DEMO = "4001234567"
 CALLER = "13800138000"
-CALLER_TONE, AGENT1_TONE, AGENT2_TONE, SUPERVISOR_TONE = 1000.0, 1400.0, 700.0, 2200.0
+AGENT1_TONE, AGENT2_TONE, SUPERVISOR_TONE = 1400.0, 700.0, 2200.0
 
 
 @pytest.fixture(scope="module")
@@ -89,30 +89,6 @@ async def harness(node: NodeProcess) -> AsyncIterator[EndpointHarness]:
     await h.endpoint.start()
     yield h
     await h.endpoint.stop()
-
-
-class Caller:
-    """Our SIP stack calling the demo number: presses a key, then talks (a tone) and listens."""
-
-    def __init__(self, leg: Call) -> None:
-        self.leg = leg
-        self.heard: list[bytes] = []
-        self.talking = True
-        self.task = asyncio.ensure_future(self._run())
-
-    async def _run(self) -> None:
-        async for frame in self.leg.audio():
-            self.heard = (self.heard + [frame])[-50:]
-            if self.talking:
-                self.leg.send_audio(sine(CALLER_TONE, 0.02, amplitude=0.3))
-
-    def hears(self, freq: float, share: float = 0.5) -> bool:
-        """Whether ``freq`` carries at least ``share`` of what the caller heard in the last half second."""
-        return detect_tone(b"".join(self.heard[-25:]), freq, threshold=share)
-
-    async def hang_up(self) -> None:
-        await self.leg.hangup()
-        self.task.cancel()
 
 
 async def call_in(harness: EndpointHarness, key: str) -> Caller:

@@ -219,8 +219,9 @@ def test_thresholds_are_validated_and_kept(node: NodeProcess, supervisor: dict[s
     assert kept == {"OLDEST_CONTACT_AGE": 45, "SERVICE_LEVEL": None}
 
 
-def test_threshold_rules_and_store(tmp_path: Path) -> None:
+def test_threshold_rules_and_store(engine: Any) -> None:
     from callcenter.wallboard import Thresholds, ThresholdStore, breaches
+    from tests.callcenter.conftest import add_tenant as add_tenant_row
 
     limits = Thresholds(OLDEST_CONTACT_AGE=30, SERVICE_LEVEL=80)
     assert breaches({"OLDEST_CONTACT_AGE": None, "SERVICE_LEVEL": None}, limits) == []
@@ -228,7 +229,8 @@ def test_threshold_rules_and_store(tmp_path: Path) -> None:
     assert breaches({"OLDEST_CONTACT_AGE": 30.1, "SERVICE_LEVEL": 79.9}, limits) == ["OLDEST_CONTACT_AGE",
                                                                                      "SERVICE_LEVEL"]
     assert breaches({"OLDEST_CONTACT_AGE": 999.0, "SERVICE_LEVEL": 0.0}, Thresholds(None, None)) == []
-    store = ThresholdStore(tmp_path / "t.json")
-    store.put(1, "support", limits)
-    assert ThresholdStore(tmp_path / "t.json").get(1) == {"support": limits}  # kept on disk
-    assert ThresholdStore(tmp_path / "t.json").get(2) == {}  # per tenant
+    first, second = add_tenant_row(engine, "first"), add_tenant_row(engine, "second")
+    store = ThresholdStore(engine)
+    store.put(first, "support", limits)
+    assert ThresholdStore(engine).get(first) == {"support": limits}  # kept in the database
+    assert ThresholdStore(engine).get(second) == {}  # per tenant

@@ -78,7 +78,7 @@ def test_good_crypto_lines_parse(value: str) -> None:
 
 @pytest.mark.parametrize(("value", "error"), [
     ("", "must be '<tag> <suite> <key-params>'"),
-    (f"1 AES_CM_128_HMAC_SHA1_80", "must be '<tag> <suite> <key-params>'"),
+    ("1 AES_CM_128_HMAC_SHA1_80", "must be '<tag> <suite> <key-params>'"),
     (f"x AES_CM_128_HMAC_SHA1_80 inline:{KEY_B64}", "tag must be 1-9 digits"),
     (f"1234567890 AES_CM_128_HMAC_SHA1_80 inline:{KEY_B64}", "tag must be 1-9 digits"),
     (f"1 AEAD_AES_256_GCM inline:{KEY_B64}", "crypto suite 'AEAD_AES_256_GCM' not supported"),

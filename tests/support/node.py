@@ -20,15 +20,15 @@ import httpx
 READY = "callcenter node ready"
 
 
-def free_port() -> int:
-    """A port free for both UDP and TCP on loopback."""
+def free_port(host: str = "127.0.0.1") -> int:
+    """A port free for both UDP and TCP on ``host`` (a loopback address)."""
     for _ in range(100):
         with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as u:
-            u.bind(("127.0.0.1", 0))
+            u.bind((host, 0))
             port = u.getsockname()[1]
             with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as t:
                 try:
-                    t.bind(("127.0.0.1", port))
+                    t.bind((host, port))
                 except OSError:
                     continue
                 return port
@@ -64,19 +64,23 @@ class NodeProcess:
     staff: dict[str, str] = field(default_factory=dict)
     #: RTP ports given to the node (two per call: RTP and RTCP).
     rtp_ports: int = 400
+    #: The node's address: SIP, HTTP and media listen there and it advertises it (a cluster's
+    #: nodes each have their own, see tests/support/cluster.py; pass ports free on it).
+    host: str = "127.0.0.1"
 
     @property
     def sip(self) -> str:
-        return f"127.0.0.1:{self.sip_port}"
+        return f"{self.host}:{self.sip_port}"
 
     @property
     def http(self) -> str:
-        return f"http://127.0.0.1:{self.http_port}"
+        return f"http://{self.host}:{self.http_port}"
 
     def start(self, timeout: float = 60.0) -> NodeProcess:
         low, high = rtp_range(self.rtp_ports)
         args = [sys.executable, "-m", "callcenter", "demo", "--data-dir", str(self.data_dir),
-                "--sip-host", "127.0.0.1", "--sip-port", str(self.sip_port), "--http-port", str(self.http_port),
+                "--sip-host", self.host, "--sip-port", str(self.sip_port), "--http-host", self.host,
+                "--http-port", str(self.http_port), "--advertised-ip", self.host,
                 "--rtp-port-min", str(low), "--rtp-port-max", str(high), *self.extra_args]
         log = open(self.data_dir.parent / f"node-{self.sip_port}.log", "a")
         self.log_path = Path(log.name)
