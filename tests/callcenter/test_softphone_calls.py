@@ -19,7 +19,7 @@ import pytest
 
 from sip_bridge.tones import detect_tone
 from softphone_web.agent_client import AgentClient, SupervisorClient
-from tests.support.call_peers import CALLER_TONE, Caller
+from tests.support.call_peers import CALLER_TONE, Caller, available
 from tests.support.endpoint import EndpointHarness, routing_table
 from tests.support.node import NodeProcess, add_tenant, admin_client
 
@@ -67,11 +67,7 @@ class Clients:
         """A demo agent's softphone, connected, its microphone playing ``tone``, available."""
         client = self.add(AgentClient(self.node.http, "demo", name, self.node.agents[name][0]))
         client.mic.freq = tone
-        await client.connect()
-        await client.wait_connected()
-        await client.send({"type": "set_state", "state": "available"})
-        await client.expect("state", state="available")
-        return client
+        return await available(client)
 
 
 @pytest.fixture

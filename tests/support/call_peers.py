@@ -69,12 +69,17 @@ async def call_into(carrier: EndpointHarness, node: NodeProcess | str, key: str 
     return Caller(leg)
 
 
-async def agent_on(node: NodeProcess, name: str, password: str) -> AgentClient:
-    """Agent ``name``'s tab connected through ``node``, its audio up, and available."""
-    client = AgentClient(node.http, "demo", name, password)
-    client.mic.freq = AGENT_TONE
+async def available(client: AgentClient) -> AgentClient:
+    """``client``'s tab connected, its audio up, and the agent available."""
     await client.connect()
     await client.wait_connected()
     await client.send({"type": "set_state", "state": "available"})
     await client.expect("state", state="available")
     return client
+
+
+async def agent_on(node: NodeProcess, name: str, password: str) -> AgentClient:
+    """Agent ``name``'s tab connected through ``node``, its audio up, and available."""
+    client = AgentClient(node.http, "demo", name, password)
+    client.mic.freq = AGENT_TONE
+    return await available(client)
