@@ -202,23 +202,29 @@ BUILTIN_VARIABLES = frozenset({"caller", "dialed", "call_id", "date", "weekday",
 """Variables every IVR run starts with: the screen pop shows the caller and queue on their own."""
 
 
-def _caller_input(event: dict[str, Any]) -> str | None:
-    """An IVR trace event as the agent's screen pop words it, or None if it is not the caller's input."""
-    kind = event.get("event")
-    if kind == "dtmf":
-        return f"pressed {event.get('digit')}"
-    if kind == "recognition":
-        return f"said \u201c{event.get('phrase') or event.get('text')}\u201d"
-    if kind == "digits":
-        return f"entered {event.get('digits')}"
-    return None
+#: A caller's input in an IVR trace event: its kind in the screen pop and the event field holding it.
+_INPUT_KINDS = {"dtmf": ("pressed", ("digit",)), "recognition": ("said", ("phrase", "text")),
+                "digits": ("entered", ("digits",))}
+
+
+def _caller_input(event: dict[str, Any]) -> dict[str, str] | None:
+    """An IVR trace event as the agent's screen pop shows it (``kind`` pressed/said/entered and its
+    ``value``, which the page words in its language; ``input`` the same in English for API users),
+    or None if it is not the caller's input."""
+    found = _INPUT_KINDS.get(event.get("event"))  # type: ignore[arg-type]
+    if found is None:
+        return None
+    kind, fields = found
+    value = str(next((v for f in fields if (v := event.get(f))), None))
+    text = f"said \u201c{value}\u201d" if kind == "said" else f"{kind} {value}"
+    return {"kind": kind, "value": value, "input": text}
 
 
 def ivr_summary(run: FlowRun) -> dict[str, Any]:
     """The screen pop's IVR part: what the caller pressed and said, and the flow's variables that
     may be shown (none from a sensitive section, none of the built-in ones)."""
-    inputs = [{"node": step.node, "input": text} for step in run.trace.steps for event in step.events
-              if (text := _caller_input(event)) is not None]
+    inputs = [{"node": step.node, **said} for step in run.trace.steps for event in step.events
+              if (said := _caller_input(event)) is not None]
     variables = {k: v for k, v in run.variables.items()
                  if k not in run.sensitive_variables and k not in BUILTIN_VARIABLES and not k.startswith("_")}
     return {"inputs": inputs, "variables": variables}
@@ -564,17 +570,17 @@ class AcdService:
     def transfer_queue(self, connection: Connection, kind: str, target: str) -> str:
         """The queue a transfer or consult to an agent (their hidden queue) or a queue waits in."""
         if connection.waiting is None:
-            raise TransferError("a callback cannot be transferred to an agent or a queue")
+            raise TransferError("a callback cannot be transferred to an agent or a queue", "callback-no-transfer")
         if kind == "agent":
             agent_id = self.directory.agent_id_of(connection.tenant_id, target)
             if agent_id is None or agent_id == connection.agent_id:
-                raise TransferError(f"no other agent {target}")
+                raise TransferError(f"no other agent {target}", "no-such-agent", target=target)
             return direct_queue(agent_id)
         if kind == "queue":
             if target not in self.queues.get(connection.tenant_id, {}):
-                raise TransferError(f"no queue {target}")
+                raise TransferError(f"no queue {target}", "no-such-queue", target=target)
             return target
-        raise TransferError(f"unknown transfer target kind {kind!r}")
+        raise TransferError(f"unknown transfer target kind {kind!r}", "bad-transfer-target")
 
     def queue_caller(self, connection: Connection, queue: str, *, record_queue: str | None) -> None:
         """A blind transfer: the caller waits in ``queue`` again (priority 50)."""

@@ -44,7 +44,13 @@ logger = logging.getLogger(__name__)
 
 
 class TransferError(Exception):
-    """A transfer the ACD cannot carry out; the message says why (shown to the agent)."""
+    """A transfer the ACD cannot carry out; the message says why (English, for logs), ``error_id``
+    and ``params`` let the agent's page say it in the agent's language."""
+
+    def __init__(self, message: str, error_id: str = "transfer-failed", **params: str) -> None:
+        super().__init__(message)
+        self.error_id = error_id
+        self.params = params
 
 
 class QueueEntry(Protocol):
@@ -335,16 +341,17 @@ class CallControl:
         agent's part ends. Raises :class:`TransferError` when the target is not possible."""
         tenant_id, caller = connection.tenant_id, connection.caller
         if connection.released.done() or caller.ended:
-            raise TransferError("the call has already ended")
+            raise TransferError("the call has already ended", "call-ended")
         if kind == "number":
             if not self.dialing.routing.may_dial(tenant_id, target):
-                raise TransferError(f"{target} is not allowed by this tenant's dialing rules")
+                raise TransferError(f"{target} is not allowed by this tenant's dialing rules", "number-not-allowed",
+                                    target=target)
             self.hold(connection, True)
             try:
                 other = await caller.dial(target, timeout=30)
             except DialError as exc:
                 self.hold(connection, False)
-                raise TransferError(f"{target} did not answer ({exc})") from exc
+                raise TransferError(f"{target} did not answer ({exc})", "no-answer", target=target) from exc
             if connection.hold is not None:
                 connection.hold.cancel()
                 connection.hold = None
@@ -369,12 +376,13 @@ class CallControl:
         or :meth:`conference`."""
         tenant_id, caller = connection.tenant_id, connection.caller
         if connection.consult is not None:
-            raise TransferError("already consulting; complete or cancel that first")
+            raise TransferError("already consulting; complete or cancel that first", "already-consulting")
         if connection.released.done() or caller.ended:
-            raise TransferError("the call has already ended")
+            raise TransferError("the call has already ended", "call-ended")
         if kind == "number":
             if not self.dialing.routing.may_dial(tenant_id, target):
-                raise TransferError(f"{target} is not allowed by this tenant's dialing rules")
+                raise TransferError(f"{target} is not allowed by this tenant's dialing rules", "number-not-allowed",
+                                    target=target)
         else:
             queue = connection.origin.transfer_queue(connection, kind, target)
         consult = connection.consult = Consult(kind, target)
@@ -430,7 +438,7 @@ class CallControl:
     def cancel_consult(self, connection: Connection) -> None:
         """The agent ends the consult (or stops it ringing) and goes back to the caller."""
         if connection.consult is None:
-            raise TransferError("not consulting anyone")
+            raise TransferError("not consulting anyone", "not-consulting")
         self._consult_over(connection)
         self.hold(connection, False)
 
@@ -438,7 +446,7 @@ class CallControl:
         """Warm transfer, last step: the caller and the consulted party talk; this agent leaves."""
         consult = connection.consult
         if consult is None or consult.leg is None or consult.leg.ended:
-            raise TransferError("nobody has answered the consult yet")
+            raise TransferError("nobody has answered the consult yet", "consult-not-answered")
         caller, target = connection.caller, consult.leg
         connection.consult = None
         if consult.conference is not None:
@@ -462,7 +470,7 @@ class CallControl:
         """Caller, agent and the consulted party all hear each other."""
         consult = connection.consult
         if consult is None or consult.leg is None or consult.leg.ended:
-            raise TransferError("nobody has answered the consult yet")
+            raise TransferError("nobody has answered the consult yet", "consult-not-answered")
         if consult.conference is not None:
             return
         if connection.hold is not None:

@@ -1,4 +1,5 @@
-"""Command line: ``callcenter serve | demo | cdr list|show | user add | tenant asr-model |
+"""Command line: ``callcenter serve | demo | cdr list|show | user add | operator add |
+tenant create|list|show|update|suspend|resume|export|delete|asr-model |
 flows validate|import|export|list|publish | transcribe | worker | recordings purge | bans list|lift``."""
 
 from __future__ import annotations
@@ -51,6 +52,9 @@ _WORKER_FLAGS: dict[str, tuple[str, type]] = {
     "--transcription-workers": ("transcription_workers", int),
     "--recordings-dir": ("recordings_dir", Path),
 }
+_QUOTA_FLAGS = {"quota_concurrent_calls": "carrier calls in progress at once",
+                "quota_agents": "agents", "quota_recording_mb": "stored recordings, MiB",
+                "quota_transcription_minutes": "minutes transcribed a month"}
 _TABLE_COLUMNS = ("received_at", "direction", "caller", "dialed", "tenant", "duration", "end_cause", "sip_status",
                   "agent", "queue", "disposition", "node")
 
@@ -108,12 +112,43 @@ def build_parser() -> argparse.ArgumentParser:
     f_publish.add_argument("--number", required=True)
     _add_flags(f_publish, _DB_FLAGS)
 
-    tenant = sub.add_parser("tenant", help="tenants").add_subparsers(dest="tenant_command", required=True)
+    tenant = sub.add_parser("tenant", help="customer tenants (the operator's)").add_subparsers(
+        dest="tenant_command", required=True)
+    t_create = tenant.add_parser("create", help="a tenant and its first admin (user admin, password printed once)")
+    t_create.add_argument("slug", help="the company name people sign in with, e.g. acme")
+    t_create.add_argument("--name", required=True, help="display name")
+    t_create.add_argument("--timezone", default=None, help="IANA time zone (default Asia/Shanghai)")
+    t_update = tenant.add_parser("update", help="rename a tenant or change its quotas ('none': no limit)")
+    t_update.add_argument("slug")
+    t_update.add_argument("--name", default=None)
+    for command in (t_create, t_update):
+        for quota, what in _QUOTA_FLAGS.items():
+            command.add_argument(f"--{quota.removeprefix('quota_').replace('_', '-')}", dest=quota,
+                                 type=_quota_arg, default=argparse.SUPPRESS, help=f"{what} ('none': no limit)")
+    t_list = tenant.add_parser("list", help="customer tenants with status, quotas and today's calls")
+    t_list.add_argument("--json", action="store_true", help="one JSON object per line")
+    t_show = tenant.add_parser("show", help="one tenant with its quotas and today's usage, as JSON")
+    t_suspend = tenant.add_parser("suspend", help="refuse the tenant's new calls and sign-ins (data kept)")
+    t_resume = tenant.add_parser("resume", help="lift a suspension")
+    t_export = tenant.add_parser("export", help="write the tenant's data (records, recordings, transcripts, "
+                                                "configuration) to a zip")
+    t_export.add_argument("--output", type=Path, default=None, help="zip file (default tenant-SLUG-TIME.zip here)")
+    t_delete = tenant.add_parser("delete", help="remove every row and file of the tenant (after an export)")
+    for command in (t_show, t_suspend, t_resume, t_export, t_delete):
+        command.add_argument("slug")
+    for command in (t_create, t_update, t_list, t_show, t_suspend, t_resume, t_export, t_delete):
+        _add_flags(command, _DB_FLAGS)
     asr_model = tenant.add_parser("asr-model", help="the vosk model a tenant's IVR speech uses (node restart applies)")
     asr_model.add_argument("slug", help="tenant slug")
     asr_model.add_argument("path", nargs="?", type=Path, help="model directory; omit with --clear")
     asr_model.add_argument("--clear", action="store_true", help="use the node's model again")
     _add_flags(asr_model, _DB_FLAGS)
+
+    operator = sub.add_parser("operator", help="the platform's operators").add_subparsers(
+        dest="operator_command", required=True)
+    operator_add = operator.add_parser("add", help="an operator (company platform) with a generated password")
+    operator_add.add_argument("username")
+    _add_flags(operator_add, _DB_FLAGS)
 
     transcribe = sub.add_parser("transcribe", help="transcribe stored recordings not transcribed yet (or failed), "
                                                    "with a progress bar; then score them (QA)")
@@ -155,6 +190,15 @@ def build_parser() -> argparse.ArgumentParser:
     user_add.add_argument("--username", required=True)
     user_add.add_argument("--role", required=True, choices=["admin", "supervisor", "agent", "qa"])
     return parser
+
+
+def _quota_arg(value: str) -> int | None:
+    if value.lower() == "none":
+        return None
+    try:
+        return int(value)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"a number, or 'none': {value!r}") from None
 
 
 def _date_arg(value: str) -> datetime:
@@ -209,7 +253,9 @@ def _cmd_serve(args: argparse.Namespace) -> int:
 def _cmd_demo(args: argparse.Namespace) -> int:
     from callcenter.db import make_engine, migrate
     from asr import bundled_model_path
-    from callcenter.demo import DEMO_ADMIN, DEMO_AGENTS, DEMO_NUMBER, DEMO_SLUG, DEMO_STAFF, ensure_demo_tenant
+    from callcenter.demo import (DEMO_ADMIN, DEMO_AGENTS, DEMO_NUMBER, DEMO_NUMBER_ZH, DEMO_OPERATOR, DEMO_SLUG,
+                                 DEMO_STAFF, ensure_demo_tenant)
+    from callcenter.models import PLATFORM_SLUG
     from callcenter.logs import setup_logging
 
     settings = _settings(args, _NODE_FLAGS)
@@ -224,7 +270,7 @@ def _cmd_demo(args: argparse.Namespace) -> int:
         engine.dispose()
     if created.admin is not None:
         print(
-            f"Demo tenant ready: number {DEMO_NUMBER}, admin login: "
+            f"Demo tenant ready: number {DEMO_NUMBER} (Mandarin menu: {DEMO_NUMBER_ZH}), admin login: "
             f"tenant={DEMO_SLUG} user={DEMO_ADMIN} password={created.admin}",
             flush=True,
         )
@@ -236,10 +282,13 @@ def _cmd_demo(args: argparse.Namespace) -> int:
               f"SIP phone {sip_user} secret {sip_password}", flush=True)
     for username, password in created.staff.items():
         print(f"Demo user {username} ({DEMO_STAFF[username].value}): login password {password}", flush=True)
-    print(f"Agents' softphone: {settings.http_url}/agent "
-          f"(tenant {DEMO_SLUG}, an agent's login)", flush=True)
-    print(f"Quality review: {settings.http_url}/qa "
-          f"(tenant {DEMO_SLUG}, user qa, supervisor or admin)", flush=True)
+    if created.operator is not None:  # no "password=": that is the demo admin's line
+        print(f"Platform operator: company {PLATFORM_SLUG}, user {DEMO_OPERATOR}, password {created.operator}, "
+              f"page {settings.http_url}/operator", flush=True)
+    print(f"Sign in at {settings.http_url}/ (company {PLATFORM_SLUG} for the operator, {DEMO_SLUG} for the "
+          "demo's users): each role lands on its page, the operator on /operator, the admin on the console "
+          "/admin, agents on the softphone /agent, QA on /qa, the supervisor on the wallboard /supervisor",
+          flush=True)
     return _run_node(settings)
 
 
@@ -372,6 +421,104 @@ def _cmd_flows(args: argparse.Namespace) -> int:
 
 
 def _cmd_tenant(args: argparse.Namespace) -> int:
+    if args.tenant_command == "asr-model":
+        return _cmd_tenant_model(args)
+    from callcenter import tenancy
+    from callcenter.db import migrate
+    from callcenter.models import utcnow
+    from callcenter.node_tenants import RELOAD_PERIOD
+    from callcenter.tenant_export import write_export
+
+    settings = _settings(args, _DB_FLAGS)
+    engine = _existing_engine(settings)
+    command = args.tenant_command
+    try:
+        migrate(engine)
+        with Session(engine) as db:
+            if command == "create":
+                quotas = {k: getattr(args, k) for k in _QUOTA_FLAGS if hasattr(args, k)}
+                tenant, password = tenancy.create(db, args.slug, args.name, quotas, timezone=args.timezone)
+                db.commit()
+                print(f"Tenant {tenant.slug} created; its admin signs in with company {tenant.slug}, "
+                      f"user {tenancy.FIRST_ADMIN}, password {password} (shown once)")
+            elif command == "list":
+                for tenant in tenancy.customers(db):
+                    row = _tenant_row(db, tenant)
+                    print(json.dumps(row, ensure_ascii=False) if args.json else
+                          f"{tenant.slug:<20} {tenant.status:<10} calls today {row['today']['calls']:<6} "
+                          + " ".join(f"{k.removeprefix('quota_')}={row[k] if row[k] is not None else '-'}"
+                                     for k in tenancy.QUOTA_FIELDS) + f"  {tenant.name}")
+            elif command == "show":
+                print(json.dumps(_tenant_row(db, tenancy.find(db, args.slug)), ensure_ascii=False, indent=2))
+            elif command == "update":
+                changes = {k: getattr(args, k) for k in _QUOTA_FLAGS if hasattr(args, k)}
+                if args.name is not None:
+                    changes["name"] = args.name
+                tenancy.update(db, tenancy.find(db, args.slug), changes)
+                db.commit()
+                print(f"tenant {args.slug} updated: " + ", ".join(f"{k}={v}" for k, v in changes.items()))
+            elif command in ("suspend", "resume"):
+                step = tenancy.suspend if command == "suspend" else tenancy.resume
+                tenant = step(db, tenancy.find(db, args.slug))
+                db.commit()
+                print(f"tenant {tenant.slug} {tenant.status} (running nodes apply it within "
+                      f"{RELOAD_PERIOD:.0f} seconds)")
+            elif command == "export":
+                tenant = tenancy.find(db, args.slug)
+                output = args.output or Path(f"tenant-{tenant.slug}-{datetime.now(timezone.utc):%Y%m%dT%H%M%SZ}.zip")
+                storage, keys = _recording_archive(settings, engine)
+                with output.open("wb") as out:
+                    counts = write_export(db, tenant, out, storage, lambda: keys.get(tenant.id), settings.data_dir)
+                tenant.exported_at = utcnow()
+                tenancy.audit(db, tenancy.CLI, "tenant.export", f"tenant:{tenant.slug}", counts)
+                db.commit()
+                print(f"tenant {tenant.slug} exported to {output}: "
+                      + ", ".join(f"{v} {k}" for k, v in counts.items()))
+            elif command == "delete":
+                tenancy.delete_tenant(db, tenancy.find(db, args.slug), settings.data_dir,
+                                      settings.effective_recordings_dir)
+                db.commit()
+                print(f"tenant {args.slug} deleted with all its data")
+    except tenancy.TenancyError as exc:
+        raise CliError(exc.message) from exc
+    finally:
+        engine.dispose()
+    return 0
+
+
+def _tenant_row(db: Session, tenant: Any) -> dict[str, Any]:
+    """A tenant as the CLI shows it: settings, quotas and today's usage."""
+    from callcenter import tenancy, usage
+
+    day = usage.tenant_usage(db, tenant, usage.today(tenant), usage.today(tenant))[0]
+    return {"slug": tenant.slug, "name": tenant.name, "status": tenant.status, "timezone": tenant.timezone,
+            **{k: getattr(tenant, k) for k in tenancy.QUOTA_FIELDS},
+            "recording_bytes": tenancy.stored_recording_bytes(db, tenant.id),
+            "exported_at": tenant.exported_at.isoformat() if tenant.exported_at else None,
+            "today": {k: v for k, v in vars(day).items() if k not in ("tenant", "day")}}
+
+
+def _cmd_operator(args: argparse.Namespace) -> int:
+    from callcenter import tenancy
+    from callcenter.db import migrate
+
+    settings = _settings(args, _DB_FLAGS)
+    engine = _existing_engine(settings)
+    try:
+        migrate(engine)
+        with Session(engine) as db:
+            password = tenancy.add_operator(db, args.username)
+            db.commit()
+    except tenancy.TenancyError as exc:
+        raise CliError(exc.message) from exc
+    finally:
+        engine.dispose()
+    print(f"Operator {args.username} added: company {tenancy.PLATFORM_SLUG}, user {args.username}, "
+          f"password {password} (shown once); page {settings.http_url}/operator")
+    return 0
+
+
+def _cmd_tenant_model(args: argparse.Namespace) -> int:
     from asr import AsrError, load_model
     from callcenter.models import Tenant
 
@@ -399,7 +546,7 @@ def _cmd_tenant(args: argparse.Namespace) -> int:
 
 def _cmd_user_add(args: argparse.Namespace) -> int:
     from callcenter.db import migrate
-    from callcenter.models import AuditLog, Tenant, User, utcnow
+    from callcenter.models import AuditLog, Tenant, TenantKind, User, utcnow
     from callcenter.security import generate_password, hash_password
 
     settings = _settings(args, _DB_FLAGS)
@@ -411,6 +558,8 @@ def _cmd_user_add(args: argparse.Namespace) -> int:
             tenant = db.scalar(select(Tenant).where(Tenant.slug == args.tenant))
             if tenant is None:
                 raise CliError(f"no tenant {args.tenant!r}")
+            if tenant.kind != TenantKind.CUSTOMER.value:
+                raise CliError(f"{args.tenant!r} is the operators' tenant: use 'callcenter operator add'")
             user = User(
                 tenant_id=tenant.id,
                 username=args.username,
@@ -617,6 +766,7 @@ def main(argv: list[str] | None = None) -> int:
         "user": _cmd_user_add,
         "flows": _cmd_flows,
         "tenant": _cmd_tenant,
+        "operator": _cmd_operator,
         "transcribe": _cmd_transcribe,
         "worker": _cmd_worker,
         "recordings": _cmd_recordings,

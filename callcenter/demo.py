@@ -12,7 +12,7 @@ from sqlalchemy.orm import Session
 from callcenter.acd_config import QueueSettings
 from callcenter.api.acd import create_agent
 from callcenter.flows import import_flow
-from callcenter import qa
+from callcenter import qa, tenancy
 from callcenter.models import AcdQueue, BusinessCalendarRow, Number, Role, Tenant, Trunk, User, utcnow
 from ivr.calendar import ALWAYS_OPEN
 from callcenter.security import generate_password, hash_password
@@ -20,6 +20,10 @@ from callcenter.security import generate_password, hash_password
 DEMO_SLUG = "demo"
 DEMO_NAME = "Demo"
 DEMO_NUMBER = "4001234567"
+DEMO_NUMBER_ZH = "4001234568"
+DEMO_FLOWS = {DEMO_NUMBER: ("Demo inbound number", "data/demo-flow.json"),
+              DEMO_NUMBER_ZH: ("演示号码（中文语音导航）", "data/demo-flow-zh.json")}
+"""Demo number -> (description, its flow): the English (and Korean speech) menu, and the Mandarin one."""
 DEMO_TRUNK = "demo-carrier"
 DEMO_ADMIN = "admin"
 DEMO_CALENDAR = "demo"
@@ -29,6 +33,8 @@ DEMO_OUTBOUND = ["0", "1", "2", "3", "4", "5", "6", "7", "8", "9"]  # any number
 DEMO_QUEUES = ("sales", "support")
 DEMO_AGENTS = {"agent1": {"sales": 5, "support": 2}, "agent2": {"support": 4}}
 DEMO_STAFF = {"qa": Role.QA, "supervisor": Role.SUPERVISOR}
+DEMO_OPERATOR = "operator"
+"""The platform's operator (company ``platform``): creates and manages tenants on /operator."""
 
 
 @dataclass
@@ -40,6 +46,8 @@ class DemoCredentials:
     """username -> (login password, SIP user, SIP password)"""
     staff: dict[str, str] = field(default_factory=dict)
     """username -> login password of the QA and supervisor users"""
+    operator: str | None = None
+    """The password of the operator ``DEMO_OPERATOR`` of the platform tenant"""
 
 
 def ensure_demo_tenant(engine: Engine) -> DemoCredentials:
@@ -51,8 +59,9 @@ def ensure_demo_tenant(engine: Engine) -> DemoCredentials:
             tenant = Tenant(name=DEMO_NAME, slug=DEMO_SLUG, outbound_prefixes=DEMO_OUTBOUND, created_at=utcnow())
             db.add(tenant)
             db.flush()
-        if db.scalar(select(Number.id).where(Number.number == DEMO_NUMBER)) is None:
-            db.add(Number(tenant_id=tenant.id, number=DEMO_NUMBER, description="Demo inbound number"))
+        for number_text, (description, _) in DEMO_FLOWS.items():
+            if db.scalar(select(Number.id).where(Number.number == number_text)) is None:
+                db.add(Number(tenant_id=tenant.id, number=number_text, description=description))
         if db.scalar(select(Trunk.id).where(Trunk.tenant_id == tenant.id, Trunk.name == DEMO_TRUNK)) is None:
             db.add(
                 Trunk(
@@ -83,10 +92,11 @@ def ensure_demo_tenant(engine: Engine) -> DemoCredentials:
             db.add(BusinessCalendarRow(tenant_id=tenant.id, name=DEMO_CALENDAR,
                                        definition=ALWAYS_OPEN.model_dump(mode="json")))
             db.flush()
-        number = db.scalar(select(Number).where(Number.number == DEMO_NUMBER))
-        if number is not None and number.tenant_id == tenant.id and number.flow_version_id is None:
-            text = resources.files("callcenter").joinpath("data/demo-flow.json").read_text("utf-8")
-            import_flow(db, tenant.id, json.loads(text), frozenset(), source_text=text, number=DEMO_NUMBER)
+        for number_text, (_, flow_file) in DEMO_FLOWS.items():
+            number = db.scalar(select(Number).where(Number.number == number_text))
+            if number is not None and number.tenant_id == tenant.id and number.flow_version_id is None:
+                text = resources.files("callcenter").joinpath(flow_file).read_text("utf-8")
+                import_flow(db, tenant.id, json.loads(text), frozenset(), source_text=text, number=number_text)
         for name in DEMO_QUEUES:
             if db.scalar(select(AcdQueue.id).where(AcdQueue.tenant_id == tenant.id, AcdQueue.name == name)) is None:
                 db.add(AcdQueue(tenant_id=tenant.id, name=name, config=QueueSettings().model_dump(mode="json")))
@@ -95,4 +105,7 @@ def ensure_demo_tenant(engine: Engine) -> DemoCredentials:
             if db.scalar(select(User.id).where(User.tenant_id == tenant.id, User.username == username)) is None:
                 _, password, sip_password = create_agent(db, tenant, username, skills)
                 created.agents[username] = (password, f"{tenant.slug}.{username}", sip_password)
+        platform = tenancy.ensure_platform(db)
+        if db.scalar(select(User.id).where(User.tenant_id == platform.id, User.username == DEMO_OPERATOR)) is None:
+            created.operator = tenancy.add_operator(db, DEMO_OPERATOR)
     return created

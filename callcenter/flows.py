@@ -14,7 +14,18 @@ from typing import Any
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
-from callcenter.models import BusinessCalendarRow, Flow, FlowVersion, Number, Tenant
+from callcenter.acd_config import QueueSettings
+from callcenter.models import (
+    DEFAULT_TIMEZONE,
+    AcdQueue,
+    BusinessCalendarRow,
+    Flow,
+    FlowVersion,
+    Number,
+    Tenant,
+    User,
+)
+from ivr.calendar import BusinessCalendar
 from ivr.compiler import CompiledFlow, validate_for_tenant
 from ivr.nodes import TenantFacts
 from ivr.prompts import PromptLibrary
@@ -115,3 +126,50 @@ def list_flows(db: Session, tenant_id: int) -> list[dict[str, Any]]:
         out.append({"name": flow.name, "latest_version": versions[-1].version if versions else None,
                     "versions": [v.version for v in versions], "published": published})
     return out
+
+
+def flow_versions(db: Session, tenant_id: int, name: str) -> dict[str, Any]:
+    """A flow's versions, oldest first, each with when and by whom it was stored and the numbers it
+    is live on; and every number of the tenant with the flow and version live on it (to publish on)."""
+    flow = db.scalar(select(Flow).where(Flow.tenant_id == tenant_id, Flow.name == name))
+    if flow is None:
+        raise FlowStoreError(f"flow '{name}' does not exist")
+    rows = db.execute(select(FlowVersion, User.username).outerjoin(User, User.id == FlowVersion.created_by)
+                      .where(FlowVersion.flow_id == flow.id).order_by(FlowVersion.version)).all()
+    live = db.execute(select(Number, FlowVersion.version, Flow.name)
+                      .outerjoin(FlowVersion, FlowVersion.id == Number.flow_version_id)
+                      .outerjoin(Flow, Flow.id == FlowVersion.flow_id)
+                      .where(Number.tenant_id == tenant_id).order_by(Number.number)).all()
+    numbers = [{"number": n.number, "description": n.description, "flow": flow_name, "version": version}
+               for n, version, flow_name in live]
+    return {"flow": name,
+            "versions": [{"version": v.version, "created_at": v.created_at.isoformat(), "created_by": user,
+                          "published_on": [n["number"] for n in numbers
+                                           if n["flow"] == name and n["version"] == v.version]}
+                         for v, user in rows],
+            "numbers": numbers}
+
+
+@dataclass(frozen=True)
+class SimulationContext:
+    """What a simulated run reads from the tenant: calendars, uploaded prompts, queues, dialing rules."""
+
+    calendars: dict[str, BusinessCalendar]
+    prompts: frozenset[str]
+    queues: dict[str, dict[str, Any]]
+    """Queue name -> the skill (and minimum proficiency) its agents need and its routing strategy."""
+    facts: TenantFacts
+    timezone: str
+
+
+def simulation_context(db: Session, tenant_id: int, prompts: frozenset[str]) -> SimulationContext:
+    calendars = {row.name: BusinessCalendar.model_validate(row.definition)
+                 for row in db.scalars(select(BusinessCalendarRow).where(BusinessCalendarRow.tenant_id == tenant_id))}
+    queues = {}
+    for row in db.scalars(select(AcdQueue).where(AcdQueue.tenant_id == tenant_id)):
+        settings = QueueSettings.model_validate(row.config or {})
+        queues[row.name] = {"skill": settings.skill or row.name, "min_proficiency": settings.min_proficiency,
+                            "strategy": settings.strategy.value}
+    tenant = db.get(Tenant, tenant_id)
+    return SimulationContext(calendars, prompts, queues, tenant_facts(db, tenant_id, prompts),
+                             tenant.timezone if tenant is not None else DEFAULT_TIMEZONE)

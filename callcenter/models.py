@@ -64,6 +64,28 @@ class Role(enum.StrEnum):
     SUPERVISOR = "supervisor"
     AGENT = "agent"
     QA = "qa"
+    OPERATOR = "operator"
+    """Runs the platform (tenants, quotas, usage); a user of the platform tenant only."""
+
+
+TENANT_ROLES: tuple[Role, ...] = (Role.ADMIN, Role.SUPERVISOR, Role.AGENT, Role.QA)
+"""The roles of a customer tenant's users (every role but the operator's)."""
+PLATFORM_SLUG = "platform"
+"""The reserved tenant of the operators: never a customer, takes no calls."""
+DEFAULT_TIMEZONE = "Asia/Shanghai"
+LOCALES = ("zh-CN", "en")
+"""The languages of the pages; a user's choice is stored in ``users.locale``."""
+
+
+class TenantStatus(enum.StrEnum):
+    ACTIVE = "active"
+    SUSPENDED = "suspended"
+    """New calls and sign-ins refused, sessions stop working; the data is kept."""
+
+
+class TenantKind(enum.StrEnum):
+    CUSTOMER = "customer"
+    PLATFORM = "platform"
 
 
 class Direction(enum.StrEnum):
@@ -148,6 +170,19 @@ class Tenant(Base):
     forms' phrases (what small models do well); ``free``: any speech (needs a large model)."""
     transcription_vocabulary: Mapped[list[str]] = mapped_column(JSON, default=list)
     """The tenant's own words and phrases for vocabulary mode (product names, ...)."""
+    status: Mapped[str] = mapped_column(String(16), default=TenantStatus.ACTIVE.value)
+    kind: Mapped[str] = mapped_column(String(16), default=TenantKind.CUSTOMER.value)
+    timezone: Mapped[str] = mapped_column(String(64), default=DEFAULT_TIMEZONE)
+    """IANA name: the pages show times, and reports cut days, in it."""
+    quota_concurrent_calls: Mapped[int | None] = mapped_column(Integer)
+    """Carrier calls in progress at once, cluster-wide (more are refused, cause ``quota``); None: no limit."""
+    quota_agents: Mapped[int | None] = mapped_column(Integer)
+    quota_recording_mb: Mapped[int | None] = mapped_column(Integer)
+    """Stored recordings (MiB); at it, new calls are not recorded."""
+    quota_transcription_minutes: Mapped[int | None] = mapped_column(Integer)
+    """Minutes of recordings transcribed in a calendar month (UTC); past it, transcription is skipped."""
+    exported_at: Mapped[datetime | None] = mapped_column()
+    """The last export of the tenant's data: deleting the tenant is refused before one."""
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
 
 
@@ -156,6 +191,7 @@ class User(Base):
     __table_args__ = (
         UniqueConstraint("tenant_id", "username", name="uq_users_tenant_username"),
         CheckConstraint(_in("role", Role), name="ck_users_role"),
+        CheckConstraint(f"locale IS NULL OR locale IN ({', '.join(map(repr, LOCALES))})", name="ck_users_locale"),
     )
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
@@ -164,6 +200,8 @@ class User(Base):
     password_hash: Mapped[str] = mapped_column(String(255))
     role: Mapped[str] = mapped_column(String(16))
     active: Mapped[bool] = mapped_column(Boolean, default=True)
+    locale: Mapped[str | None] = mapped_column(String(8))
+    """The user's page language (one of ``LOCALES``); None: the browser's."""
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
 
 

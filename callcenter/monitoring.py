@@ -42,13 +42,19 @@ MODES = ("listen", "whisper", "barge")
 
 
 class MonitorError(Exception):
-    """A monitoring request that cannot be carried out; the message says why (shown to the supervisor)."""
+    """A monitoring request that cannot be carried out; the message says why (English, for logs),
+    ``error_id`` and ``params`` let the wallboard say it in the supervisor's language."""
+
+    def __init__(self, message: str, error_id: str = "monitor-failed", **params: str) -> None:
+        super().__init__(message)
+        self.error_id = error_id
+        self.params = params
 
 
 def hearing(mode: str, caller: str, agent: str, supervisor: str) -> dict[str, set[str]]:
     """Who hears whom (call ids) in ``mode``; see the module's table."""
     if mode not in MODES:
-        raise MonitorError(f"mode must be one of {', '.join(MODES)}, not {mode!r}")
+        raise MonitorError(f"mode must be one of {', '.join(MODES)}, not {mode!r}", "bad-mode")
     return {
         caller: {agent, supervisor} if mode == "barge" else {agent},
         agent: {caller} if mode == "listen" else {caller, supervisor},
@@ -151,7 +157,7 @@ class MonitorService:
         """Start monitoring ``call_id`` (the caller's call id) in ``mode``, or switch mode if
         already on it. A call of another tenant is "not found", like one that does not exist."""
         if mode not in MODES:
-            raise MonitorError(f"mode must be one of {', '.join(MODES)}, not {mode!r}")
+            raise MonitorError(f"mode must be one of {', '.join(MODES)}, not {mode!r}", "bad-mode")
         current = tab.monitor
         if current is not None and current.call_id == call_id and not current.leg.ended:
             if mode != current.mode:
@@ -159,10 +165,11 @@ class MonitorService:
             return current
         connection = self.calls.connections.get(call_id)
         if connection is None or connection.tenant_id != tab.tenant_id or connection.released.done():
-            raise MonitorError("no such call in progress")
+            raise MonitorError("no such call in progress", "call-not-found")
         other = connection.monitor
         if isinstance(other, Monitor) and other.tab is not tab:
-            raise MonitorError(f"{other.tab.username} is already monitoring this call")
+            raise MonitorError(f"{other.tab.username} is already monitoring this call", "already-monitored",
+                               supervisor=other.tab.username)
         if current is not None:
             self.end(current, "switched")
         leg = Call(self, direction="monitor", sip_call_id=f"monitor-{next(self._ids)}-{call_id}",
@@ -216,7 +223,7 @@ class MonitorService:
 
     async def dial(self, tenant_id: int, number: str, *, caller_id: str = "anonymous",
                    trunk_id: int | None = None, timeout: float = 60.0) -> Call:
-        raise MonitorError("a supervisor's monitor leg dials nobody")
+        raise MonitorError("a supervisor's monitor leg dials nobody", "bad-request")
 
     def on_bridged_peer_ended(self, call: Call, peer: Call) -> None:
         """Monitor legs are mixed, never bridged."""

@@ -58,12 +58,14 @@ from .settings import Settings
 from .recording_service import RecordingService, TenantKeys
 from .monitoring import MonitorService
 from .softphone import SoftphoneService
+from .flow_test_calls import TestCallService
 from .handover import ClusterHandovers, HandoverClient
 from .node_reaper import NodeReaper
 from .tenant_owners import TenantOwners, node_info
 from .shared_rate_limit import RateLimitSync
 from .shared_registrations import SharedRegistrations
 from .tenant_calls import TenantCalls
+from .node_tenants import TenantPolicyWatch
 from .transcription import TranscriptionService, worker_name
 from .wallboard import import_threshold_file
 
@@ -146,13 +148,15 @@ class Node:
         self.acd: AcdService | None = None
         self.entries: EntryPoints | None = None
         self.softphones: SoftphoneService | None = None
+        self.test_calls: TestCallService | None = None
         self.monitors: MonitorService | None = None
         storage = LocalStorage(settings.effective_recordings_dir, settings.node_id)
         keys = TenantKeys(self.engine, settings.effective_master_key)
         self.transcription = TranscriptionService(self.engine, storage, keys, self._speech_model,
                                                   settings.transcription_workers,
                                                   worker=worker_name("node", settings.node_id))
-        self.recordings = RecordingService(self.engine, storage, keys, on_stored=self.transcription.submit)
+        self.recordings = RecordingService(self.engine, storage, keys, on_stored=self.transcription.submit,
+                                           notes=CallNotes(self.store))
         #: Each tenant's calls in progress, here and (cluster mode) on every node.
         self.tenant_calls = TenantCalls(settings.node_id, self.redis)
         #: A survivor's cleanup after a dead node (cluster mode): records closed, recordings finished.
@@ -316,10 +320,12 @@ class Node:
         # cluster mode: callers handed between nodes (handover.py), checked against the live nodes
         handovers = ClusterHandovers(s.node_id, s.effective_secret_key.encode(), self.owners.live_addresses) \
             if s.cluster and s.node_id is not None else None
-        self.endpoint = SipEndpoint(config, routing, RecordObserver(self.store, self.recordings, self.tenant_calls),
+        records = RecordObserver(self.store, self.recordings, self.tenant_calls)
+        self.endpoint = SipEndpoint(config, routing, records,
                                     self._incoming, registrar=registrar, guard=self.bans.sip, security=self.bans,
                                     limiter=limiter, peers=handovers,
-                                    on_handover=self._handover if handovers is not None else None)
+                                    on_handover=self._handover if handovers is not None else None,
+                                    calls_elsewhere=self.tenant_calls.elsewhere)
         notes = CallNotes(self.store)
         calls = CallControl(self.endpoint, music, notes, self.store, self.recordings)
         logs = TenantLogs(RedisLog(self.redis)) if self.redis is not None else None
@@ -344,6 +350,8 @@ class Node:
         assert self.endpoint.clock is not None
         self.softphones = SoftphoneService(s, self.engine, acd, calls, directory, notes, self.endpoint,
                                            self.endpoint.clock, grace=s.softphone_grace)
+        self.test_calls = TestCallService(s, self.engine, flows, records, notes, self.endpoint.clock,
+                                          self.endpoint)
         self.monitors = MonitorService(calls, self.endpoint.clock)
         await acd.start()
         await self.recordings.start()
@@ -354,6 +362,10 @@ class Node:
         metrics.tenant_calls(self.tenant_calls.by_tenant)
         metrics.phone_bindings(lambda: sum(len(registrar.bindings(user)) for user in registrar.registered_users()))
         await self.tenant_calls.start()
+        # suspensions and call quotas changed by the CLI (the API reloads at once)
+        endpoint = self.endpoint
+        tenant_watch = TenantPolicyWatch(self.engine, lambda: endpoint.routing, self.reload_routing)
+        tenant_watch.start()
         if self.redis is not None:
             assert rate_sync is not None
             watch_redis(self.redis)
@@ -384,7 +396,8 @@ class Node:
 
         app = create_app(AppContext(settings=s, engine=self.engine, node_status=self.node_status,
                                     on_routing_changed=routing_changed, acd=self.acd, on_acd_changed=acd_changed,
-                                    softphones=self.softphones, recordings=self.recordings,
+                                    softphones=self.softphones, test_calls=self.test_calls,
+                                    recordings=self.recordings,
                                     bus=self.bus, monitors=self.monitors, bans=self.bans,
                                     tenant_calls=self.tenant_calls, owners=self.owners))
         # X-Forwarded-* only from the configured proxies: anyone else could pick the address
@@ -418,6 +431,7 @@ class Node:
         logger.info("stopping")
         self.monitor.stop()
         await self.softphones.stop()
+        await self.test_calls.stop()
         calls.stop()
         await acd.stop()
         if self._prompt_warmup is not None:
@@ -431,6 +445,7 @@ class Node:
         await self.store.close()
         await self.reaper.stop()
         await self.tenant_calls.stop()
+        await tenant_watch.stop()
         if self.acd_cluster is not None:
             await self.acd_cluster.stop()
         for service in (shared_registrations, rate_sync, config_sync):

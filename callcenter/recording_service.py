@@ -43,9 +43,11 @@ from recordings.recorder import CHANNELS, RATE, CallRecording, pauses_from_event
 from recordings.storage import RecordingStorage
 from sip_bridge.call import Call
 
+from .call_notes import CallNotes
 from .db_health import OutageNotice, database_unavailable
 from .metrics import RECORDING_FAILURES
 from .models import Recording, Tenant, Transcript
+from .tenancy import recording_over_quota
 from .transcripts import unindex_transcript
 
 logger = logging.getLogger(__name__)
@@ -96,6 +98,11 @@ class TenantKeys:
             key = self._keys[tenant_id] = unwrap_key(self._master, wrapped, tenant_id)
             return key
 
+    def forget(self, tenant_id: int) -> None:
+        """Drop a deleted tenant's key (a tenant made later under the same id gets a key of its own)."""
+        with self._lock:
+            self._keys.pop(tenant_id, None)
+
     def load_existing(self) -> None:
         """Unwrap every tenant's key that exists now (blocking), so recordings start without the database."""
         with self._lock, Session(self._engine) as db:
@@ -122,12 +129,14 @@ class RecordingService:
     """Starts, pauses and finishes the node's call recordings."""
 
     def __init__(self, engine: Engine, storage: RecordingStorage, keys: TenantKeys, *,
-                 on_stored: Callable[[str], None] | None = None) -> None:
+                 on_stored: Callable[[str], None] | None = None, notes: CallNotes | None = None) -> None:
         self.engine = engine
         self.storage = storage
         self.keys = keys
         self.on_stored = on_stored
         """Called on the loop with each stored recording's id (transcription queues it)."""
+        self.notes = notes
+        """Where a call not recorded for its tenant's storage quota gets a ``recording_skipped`` event."""
         self.live: dict[str, LiveRecording] = {}
         self._io = ThreadPoolExecutor(max_workers=1, thread_name_prefix="recording-io")
         self._finishers = ThreadPoolExecutor(max_workers=FINISHING_WORKERS, thread_name_prefix="recording-finish")
@@ -136,7 +145,7 @@ class RecordingService:
         self._purger: asyncio.Task[None] | None = None
         self._starting: dict[str, asyncio.Future[LiveRecording | None]] = {}
         self._loop: asyncio.AbstractEventLoop | None = None
-        #: calls whose recording failed: not started again (until the call ends)
+        #: calls whose recording failed, or was not started for the quota: not started again (until the call ends)
         self._failed: set[str] = set()
         #: each tenant's recording policy and format as last read, for when the database is unavailable
         self._policies: dict[int, tuple[dict[str, Any], str] | None] = {}
@@ -222,7 +231,11 @@ class RecordingService:
         future: asyncio.Future[LiveRecording | None] = asyncio.get_running_loop().create_future()
         self._starting[call.id] = future
         try:
-            live = await self._create(call, tenant_id, fmt)
+            live = None
+            if await asyncio.to_thread(self._quota_reached, tenant_id):
+                self._not_recorded(call, tenant_id)
+            else:
+                live = await self._create(call, tenant_id, fmt)
             future.set_result(live)
             return live
         except Exception as exc:
@@ -235,6 +248,25 @@ class RecordingService:
             return None
         finally:
             del self._starting[call.id]
+
+    def _quota_reached(self, tenant_id: int) -> bool:
+        """Whether the tenant's stored recordings reached its storage quota; False while the database
+        is unavailable (recordings go on through an outage, as with the policy last read)."""
+        try:
+            with Session(self.engine) as db:
+                tenant = db.get(Tenant, tenant_id)
+                return tenant is not None and recording_over_quota(db, tenant)
+        except Exception as exc:
+            if not database_unavailable(exc):
+                raise
+            return False
+
+    def _not_recorded(self, call: Call, tenant_id: int) -> None:
+        self._failed.add(call.id)
+        logger.info("call not recorded: the tenant's recording storage quota is reached",
+                    extra={"call_id": call.id, "tenant_id": tenant_id})
+        if self.notes is not None:
+            self.notes.record_event(tenant_id, call.id, "recording_skipped", None, {"reason": "quota"})
 
     async def _create(self, call: Call, tenant_id: int, fmt: str) -> LiveRecording | None:
         recording_id = str(uuid.uuid4())

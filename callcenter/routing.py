@@ -19,7 +19,9 @@ def load_routing(engine: Engine) -> RoutingTable:
     table = RoutingTable()
     with Session(engine) as db:
         for t in db.scalars(select(models.Tenant)):
-            table.tenants[t.id] = Tenant(id=t.id, slug=t.slug, outbound_prefixes=tuple(t.outbound_prefixes or ()))
+            table.tenants[t.id] = Tenant(id=t.id, slug=t.slug, outbound_prefixes=tuple(t.outbound_prefixes or ()),
+                                         suspended=t.status == models.TenantStatus.SUSPENDED.value,
+                                         max_calls=t.quota_concurrent_calls)
         for n in db.scalars(select(models.Number)):
             table.numbers[n.number] = Number(number=n.number, tenant_id=n.tenant_id)
         for r in db.scalars(select(models.Trunk).where(models.Trunk.enabled.is_(True))):

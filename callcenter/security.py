@@ -12,7 +12,7 @@ from argon2.exceptions import InvalidHashError, VerificationError
 from sqlalchemy import delete, select
 from sqlalchemy.orm import Session
 
-from callcenter.models import ApiToken, Tenant, User, utcnow
+from callcenter.models import ApiToken, Tenant, TenantStatus, User, utcnow
 
 COOKIE_NAME = "cc_session"
 SESSION_TTL = timedelta(hours=12)
@@ -93,7 +93,7 @@ def create_session(db: Session, user: User, now: datetime | None = None) -> str:
 
 
 def resolve_session(db: Session, token: str, now: datetime | None = None) -> Principal | None:
-    """The principal behind a live token of an active user, or None."""
+    """The principal behind a live token of an active user of an active tenant, or None."""
     now = now or utcnow()
     token_hash = hash_token(token)
     row = db.execute(
@@ -105,6 +105,8 @@ def resolve_session(db: Session, token: str, now: datetime | None = None) -> Pri
             ApiToken.expires_at > now,
             User.active.is_(True),
             User.tenant_id == ApiToken.tenant_id,
+            # suspending deletes the tenant's sessions; this also ends one opened meanwhile
+            Tenant.status == TenantStatus.ACTIVE.value,
         )
     ).first()
     if row is None:

@@ -262,7 +262,8 @@ class SoftphoneService:
                     if not isinstance(message, dict) or not isinstance(message.get("type"), str):
                         raise ValueError("a message is a JSON object with a type")
                 except (ValueError, RecursionError) as exc:  # RecursionError: nested too deep to parse
-                    session.send({"type": "error", "message": f"bad message: {exc}", "ref": None})
+                    session.send({"type": "error", "error_id": "bad-message", "params": {},
+                                  "message": f"bad message: {exc}", "ref": None})
                     continue
                 if message["type"] == "rtc_offer":  # ICE gathering takes a while: keep answering pings
                     self._spawn(self._dispatch(session, message, tenant_info))
@@ -328,11 +329,11 @@ class SoftphoneService:
             elif kind in ("accept", "decline"):
                 offer = session.offer
                 if offer is None or offer.details["call_id"] != message.get("call_id") or offer.answer.done():
-                    raise RequestError("that call is not ringing here any more")
+                    raise RequestError("that call is not ringing here any more", "not-ringing")
                 offer.answer.set_result(kind == "accept")
             elif kind == "hangup":
                 if session.leg is None:
-                    raise RequestError("no call in progress")
+                    raise RequestError("no call in progress", "no-call")
                 connection = self._connection(session)
                 if connection is not None and connection.consult is not None and connection.consult.conference is None:
                     self.calls.cancel_consult(connection)  # hang up on the consulted party only
@@ -347,20 +348,21 @@ class SoftphoneService:
             elif kind == "hold":
                 connection = self._require_connection(session)
                 if connection.consult is not None:
-                    raise RequestError("the caller is on hold while you consult")
+                    raise RequestError("the caller is on hold while you consult", "consulting")
                 self.calls.hold(connection, bool(message.get("on")))
                 session.send(self._call_message(session))
             elif kind == "dtmf":
                 digits = str(message.get("digits", ""))
                 if not DIGITS.match(digits):
-                    raise RequestError("digits are 0-9, *, # or A-D")
+                    raise RequestError("digits are 0-9, *, # or A-D", "bad-digits")
                 with suppress(CallError):
                     self._require_connection(session).caller.send_dtmf(digits)
             elif kind == "transfer":
                 await self._transfer(session, message)
             elif kind == "recording":
                 if not tenant_info["recording_pause_allowed"]:
-                    raise RequestError("pausing the recording is not allowed for this tenant")
+                    raise RequestError("pausing the recording is not allowed for this tenant",
+                                       "recording-pause-not-allowed")
                 connection = self._require_connection(session)
                 session.recording_paused = bool(message.get("paused"))
                 self.calls.pause_recording(connection, session.recording_paused, reason="agent")  # notes the event
@@ -368,18 +370,20 @@ class SoftphoneService:
             elif kind == "wrapup":
                 await self._wrapup(session, message)
             else:
-                raise RequestError(f"unknown message type {kind!r}")
+                raise RequestError(f"unknown message type {kind!r}", "unknown-message")
         except RequestError as exc:
-            session.send({"type": "error", "message": str(exc), "ref": kind})
+            session.send({"type": "error", "error_id": exc.error_id, "params": exc.params, "message": str(exc),
+                          "ref": kind})
         except TransferError as exc:
-            session.send({"type": "error", "message": f"transfer failed: {exc}", "ref": kind})
+            session.send({"type": "error", "error_id": exc.error_id, "params": {**exc.params, "reason": str(exc)},
+                          "message": f"transfer failed: {exc}", "ref": kind})
 
     async def _rtc_offer(self, session: AgentSession, sdp: str) -> None:
         try:
             line, answer = await answer_offer(sdp, ice_servers(self.settings, session.username),
                                               label=session.call_id or session.username)
         except OfferError as exc:
-            raise RequestError(str(exc)) from exc
+            raise RequestError(str(exc), "audio-failed") from exc
         await self._drop_line(session)
         session.line = line
         if session.leg is not None and isinstance(session.leg.stream, BrowserStream):
@@ -389,9 +393,10 @@ class SoftphoneService:
     def _set_state(self, session: AgentSession, message: dict[str, Any], tenant_info: dict[str, Any]) -> None:
         state, reason = message.get("state"), message.get("reason")
         if state not in ("available", "break", "offline"):
-            raise RequestError("state must be available, break or offline")
+            raise RequestError("state must be available, break or offline", "bad-state")
         if state == "break" and reason not in tenant_info["break_reasons"]:
-            raise RequestError(f"break reason must be one of: {', '.join(tenant_info['break_reasons'])}")
+            raise RequestError(f"break reason must be one of: {', '.join(tenant_info['break_reasons'])}",
+                               "bad-break-reason")
         self.acd.request_state(session.tenant_id, session.agent_id, state, reason if state == "break" else None)
         session.send(self._current_state(session))  # also when nothing changed, or the change waits for the call's end
 
@@ -400,9 +405,9 @@ class SoftphoneService:
         kind, value = target.get("kind"), str(target.get("value") or "").strip()
         mode = message.get("mode", "blind")
         if mode not in ("blind", "consult"):
-            raise RequestError("a transfer is blind or consult")
+            raise RequestError("a transfer is blind or consult", "bad-transfer-mode")
         if kind not in ("agent", "queue", "number") or not value:
-            raise RequestError("a transfer needs a target: an agent, a queue or a number")
+            raise RequestError("a transfer needs a target: an agent, a queue or a number", "bad-transfer-target")
         connection = self._require_connection(session)
         if mode == "blind":
             await self.calls.transfer(connection, kind, value)
@@ -424,13 +429,14 @@ class SoftphoneService:
         try:
             await loop.run_in_executor(None, self._save_wrapup, session, call_id, disposition, notes)
         except LookupError as exc:
-            raise RequestError(str(exc)) from exc
-        except ValueError as exc:
-            raise RequestError(str(exc)) from exc
+            raise RequestError(str(exc), "call-not-found") from exc
+        except ValueError as exc:  # notes too long, an unknown disposition: the page shows the reason
+            raise RequestError(str(exc), "wrapup-invalid", reason=str(exc)) from exc
         except Exception as exc:
             if not database_unavailable(exc):
                 raise
-            raise RequestError("the database is unavailable: the wrap-up was not saved, try again in a moment") \
+            raise RequestError("the database is unavailable: the wrap-up was not saved, try again in a moment",
+                               "wrapup-database-unavailable") \
                 from exc
         session.send({"type": "wrapup_saved", "call_id": call_id})
         self.acd.end_wrapup(session.tenant_id, session.agent_id)
@@ -447,7 +453,7 @@ class SoftphoneService:
     def _require_connection(self, session: AgentSession) -> Connection:
         connection = self._connection(session)
         if connection is None:
-            raise RequestError("no call in progress")
+            raise RequestError("no call in progress", "no-call")
         return connection
 
     def _call_message(self, session: AgentSession) -> dict[str, Any]:
@@ -534,4 +540,10 @@ class SoftphoneService:
 
 
 class RequestError(Exception):
-    """A tab's request that cannot be done; the message goes back to the tab."""
+    """A tab's request that cannot be done; the message (English) goes back to the tab with
+    ``error_id`` and ``params``, which the page translates."""
+
+    def __init__(self, message: str, error_id: str = "refused", **params: str) -> None:
+        super().__init__(message)
+        self.error_id = error_id
+        self.params = params

@@ -2,9 +2,10 @@
 
 A tenant's calls are its calls with a carrier: legs through one of its trunks (inbound from it,
 or outbound through it), from the record's start to its end. Agents' legs (their phones, another
-node's relay) are not counted again: a caller answered by an agent is one call. There is no
-per-tenant limit in the platform today (``max_calls`` is per node); these counts are for the
-wallboard (``calls_in_progress``) and the metrics (``callcenter_tenant_calls``).
+node's relay) are not counted again: a caller answered by an agent is one call. These counts are
+for the wallboard (``calls_in_progress``), the metrics (``callcenter_tenant_calls``) and the
+tenant's quota of concurrent calls: the SIP endpoint counts its own calls at each INVITE and adds
+:meth:`TenantCalls.elsewhere` (the other nodes', as of the last reading).
 
 Each node counts its own exactly, in memory, with each call's life, and :class:`TenantCalls`
 publishes the whole map every ``PUBLISH_PERIOD`` (and soon after a change) as the hash
@@ -76,9 +77,13 @@ class TenantCalls:
         """The tenant's calls on this node now."""
         return self._local.get(tenant_id, 0)
 
+    def elsewhere(self, tenant_id: int) -> int:
+        """The tenant's calls on the other nodes, as of the last reading (0 on a single node)."""
+        return self._cluster.get(tenant_id, 0)
+
     def cluster(self, tenant_id: int) -> int:
         """The tenant's calls on every node, as of the last reading (this node's own: now)."""
-        return self._cluster.get(tenant_id, 0) + self.here(tenant_id)
+        return self.elsewhere(tenant_id) + self.here(tenant_id)
 
     def by_tenant(self) -> dict[int, tuple[int, int]]:
         """tenant -> (calls here, calls in the cluster), for the metrics."""

@@ -45,6 +45,7 @@ from . import qa
 from .db_health import OutageNotice, database_unavailable
 from .models import QaForm, Recording, Tenant, Transcript
 from .recording_service import TenantKeys
+from .tenancy import transcription_over_quota
 from .transcripts import index_transcript
 
 logger = logging.getLogger(__name__)
@@ -187,6 +188,12 @@ def run_job(engine: Engine, storage: RecordingStorage, keys: TenantKeys, model_f
             tenant = db.get(Tenant, row.tenant_id) if row is not None else None
             if row is None or tenant is None or row.storage_key is None:
                 raise LookupError("the recording has no stored audio (purged?)")
+            over = transcription_over_quota(db, tenant)
+            if over is not None:  # failed, with the reason: `callcenter transcribe` takes it again later
+                logger.info("transcription skipped: %s", over, extra={"recording_id": recording_id,
+                                                                      "tenant_id": tenant.id})
+                _update(engine, recording_id, worker, status="failed", error=over)
+                return "failed"
             model = model_for(tenant.id)
             if model is None:
                 raise LookupError("no speech model is configured for this tenant (asr_model)")

@@ -36,6 +36,12 @@ def unindex_transcript(db: Session, transcript: Transcript) -> None:
         db.execute(text("DELETE FROM transcript_fts WHERE recording_id = :r"), {"r": transcript.recording_id})
 
 
+def unindex_tenant(db: Session, tenant_id: int) -> None:
+    """Drop every transcript of a tenant from the index (the tenant is being deleted)."""
+    if _sqlite(db):
+        db.execute(text("DELETE FROM transcript_fts WHERE tenant_id = :n"), {"n": tenant_id})
+
+
 def search_call_ids(db: Session, tenant_id: int, query: str, limit: int = 1000) -> list[str]:
     """Calls of the tenant whose transcript has every word of ``query`` (as word prefixes)."""
     terms = _TERM.findall(query)[:MAX_TERMS]

@@ -38,6 +38,7 @@ from typing import Annotated, Literal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, field_validator
+from pydantic_core import PydanticCustomError
 
 __all__ = ["ALWAYS_OPEN", "WEEKDAYS", "BusinessCalendar", "TimeRange", "Weekday"]
 
@@ -56,23 +57,28 @@ def _parse_range(text: str) -> tuple[int, int]:
     """``"HH:MM-HH:MM"`` as (start, end) minutes after midnight; end < start crosses midnight."""
     start_text, dash, end_text = text.partition("-")
     if not dash:
-        raise ValueError(f"invalid time range {text!r}: expected 'HH:MM-HH:MM' such as '09:00-17:30'")
+        raise _bad_range("time_range", text, "expected 'HH:MM-HH:MM' such as '09:00-17:30'")
     start = _parse_time(start_text.strip(), text)
     end = _parse_time(end_text.strip(), text)
     if start == _MINUTES_PER_DAY:
-        raise ValueError(f"invalid time range {text!r}: 24:00 can only end a range")
+        raise _bad_range("time_range_24", text, "24:00 can only end a range")
     if start == end:
-        raise ValueError(f"invalid time range {text!r}: start and end are equal (use '00:00-24:00' for all day)")
+        raise _bad_range("time_range_equal", text, "start and end are equal (use '00:00-24:00' for all day)")
     return start, end
+
+
+def _bad_range(code: str, text: str, why: str) -> PydanticCustomError:
+    """A ValueError whose pydantic error type is ``code`` (the console translates it, with ``value``)."""
+    return PydanticCustomError(code, "invalid time range '{value}': " + why.replace("{", "{{"), {"value": text})
 
 
 def _parse_time(text: str, whole: str) -> int:
     match = _TIME.fullmatch(text)
     if match is None:
-        raise ValueError(f"invalid time range {whole!r}: expected 'HH:MM-HH:MM' such as '09:00-17:30'")
+        raise _bad_range("time_range", whole, "expected 'HH:MM-HH:MM' such as '09:00-17:30'")
     hour, minute = int(match[1]), int(match[2])
     if minute > 59 or hour > 24 or (hour == 24 and minute):
-        raise ValueError(f"invalid time range {whole!r}: {text} is not a time of day")
+        raise _bad_range("time_range", whole, f"{text} is not a time of day")
     return hour * 60 + minute
 
 
@@ -105,7 +111,8 @@ class BusinessCalendar(BaseModel):
         else:
             if name not in _NOT_ZONES:
                 return name
-        raise ValueError(f"unknown time zone {name!r} (use an IANA name such as 'Asia/Shanghai')")
+        raise PydanticCustomError("time_zone", "unknown time zone '{value}' (use an IANA name such as 'Asia/Shanghai')",
+                                  {"value": name})
 
     def is_open(self, at: datetime) -> bool:
         """Whether the calendar is open at the instant ``at`` (which must be timezone-aware)."""

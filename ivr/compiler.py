@@ -138,7 +138,7 @@ def _schema_issues(raw: Any, error: ValidationError, line_of: Any) -> list[FlowI
             path = tuple(loc[:base + 2]) + tuple(field_parts)
         except (ValueError, IndexError, KeyError, TypeError):
             pass
-        reason = err["msg"]
+        reason, kind = err["msg"], err["type"]
         if err["type"] == "union_tag_invalid":
             field_parts = ["type"]
             reason = f"unknown node type; expected one of: {', '.join(NODE_TYPES)}"
@@ -147,8 +147,10 @@ def _schema_issues(raw: Any, error: ValidationError, line_of: Any) -> list[FlowI
             reason = "missing node type"
         elif err["type"] == "extra_forbidden":
             reason = "unknown field"
+        ctx = tuple((k, v if v is None or isinstance(v, (str, int, float, bool)) else str(v))
+                    for k, v in (err.get("ctx") or {}).items() if k != "error")
         issues.append(FlowIssue(node_id, ".".join(str(p) for p in field_parts),
-                                reason.removeprefix("Value error, "), line_of(path)))
+                                reason.removeprefix("Value error, "), line_of(path), kind, ctx))
     return issues
 
 

@@ -37,37 +37,46 @@ class FlowEngine:
         flow, version = await self.loader.load(version_id)
         trace = Trace(call_id=call.id, tenant_id=call.tenant_id, flow_version_id=version_id, flow=flow.name,
                       version=version)
-        run = FlowRun(call, flow, self.services, trace)
-        loop = asyncio.get_running_loop()
-        task = loop.create_task(self._run(run))
-        ended = loop.create_task(call.wait_ended())
-        try:
-            await asyncio.wait({task, ended}, return_when=asyncio.FIRST_COMPLETED)
-        finally:
-            ended.cancel()
-            if not task.done():
-                task.cancel()
-                with suppress(asyncio.CancelledError):
-                    await task
-            if trace.result is None:
-                trace.finish("caller hung up" if call.hangup_side == "caller" else "ended")
-            await self.services.traces.save(trace)
+        await run_flow(call, flow, self.services, trace)
 
-    async def _run(self, run: FlowRun) -> None:
-        call = run.call
-        try:
-            await call.answer()
-            await run.run_section(MAIN)
-            if not call.ended:  # the main flow ran out of nodes
-                run.trace.finish("hangup")
-                await call.hangup("ivr_end", side="platform")
-        except (CallGone, CallError):
-            run.trace.finish("caller hung up")
-        except FlowLoopError as exc:
-            logger.error("flow %s stopped: %s", run.flow.name, exc, extra={"call_id": call.id})
-            run.trace.finish(f"error: {exc}")
-            await call.hangup("ivr_error", side="platform")
-        except Exception as exc:  # a bug in a node must not leave the caller in silence
-            logger.exception("flow %s failed", run.flow.name, extra={"call_id": call.id})
-            run.trace.finish(f"error: {type(exc).__name__}")
-            await call.hangup("ivr_error", side="platform")
+
+async def run_flow(call: Call, flow: CompiledFlow, services: IvrServices, trace: Trace) -> None:
+    """Answer the call, run a compiled flow on it to the end (or the caller's hangup) and save the trace.
+
+    What a real call and the flow simulator (:mod:`ivr.simulator`, a simulated call) both go through.
+    """
+    run = FlowRun(call, flow, services, trace)
+    loop = asyncio.get_running_loop()
+    task = loop.create_task(_run(run))
+    ended = loop.create_task(call.wait_ended())
+    try:
+        await asyncio.wait({task, ended}, return_when=asyncio.FIRST_COMPLETED)
+    finally:
+        ended.cancel()
+        if not task.done():
+            task.cancel()
+            with suppress(asyncio.CancelledError):
+                await task
+        if trace.result is None:
+            trace.finish("caller hung up" if call.hangup_side == "caller" else "ended")
+        await services.traces.save(trace)
+
+
+async def _run(run: FlowRun) -> None:
+    call = run.call
+    try:
+        await call.answer()
+        await run.run_section(MAIN)
+        if not call.ended:  # the main flow ran out of nodes
+            run.trace.finish("hangup")
+            await call.hangup("ivr_end", side="platform")
+    except (CallGone, CallError):
+        run.trace.finish("caller hung up")
+    except FlowLoopError as exc:
+        logger.error("flow %s stopped: %s", run.flow.name, exc, extra={"call_id": call.id})
+        run.trace.finish(f"error: {exc}")
+        await call.hangup("ivr_error", side="platform")
+    except Exception as exc:  # a bug in a node must not leave the caller in silence
+        logger.exception("flow %s failed", run.flow.name, extra={"call_id": call.id})
+        run.trace.finish(f"error: {type(exc).__name__}")
+        await call.hangup("ivr_error", side="platform")

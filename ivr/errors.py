@@ -13,6 +13,11 @@ class FlowIssue:
     reason: str
     line: int | None = None
     """1-based line in the imported file, when the flow came from a file."""
+    type: str | None = None
+    """Pydantic's error type for a schema error (``greater_than``, ``missing``, our validators'
+    codes such as ``time_range``): the console words ``reason`` in its language from it and ``ctx``."""
+    ctx: tuple[tuple[str, object], ...] = ()
+    """The values the reason names (pydantic's ``ctx``: ``gt``, ``max_length``...)."""
 
     def __str__(self) -> str:
         where = f"node '{self.node}'" if self.node else "flow"
@@ -21,7 +26,11 @@ class FlowIssue:
         return f"{line}{where}{field}: {self.reason}"
 
     def as_dict(self) -> dict[str, object]:
-        return {"node": self.node, "field": self.field, "reason": self.reason, "line": self.line}
+        out: dict[str, object] = {"node": self.node, "field": self.field, "reason": self.reason, "line": self.line}
+        if self.type:
+            out["type"] = self.type
+            out["ctx"] = dict(self.ctx)
+        return out
 
 
 class FlowValidationError(ValueError):

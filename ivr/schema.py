@@ -18,6 +18,7 @@ from __future__ import annotations
 from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic_core import PydanticCustomError
 
 NODE_ID = r"^[A-Za-z0-9_.-]{1,64}$"
 NAME = r"^[a-z0-9][a-z0-9_-]{0,63}$"
@@ -47,7 +48,8 @@ class Prompt(_Strict):
     @model_validator(mode="after")
     def _one_source(self) -> Prompt:
         if (self.tts is None) == (self.file is None):
-            raise ValueError("a prompt has exactly one of 'tts' (text to speak) or 'file' (an uploaded prompt)")
+            raise PydanticCustomError("prompt_source",  # error types: codes the console translates
+                                      "a prompt has exactly one of 'tts' (text to speak) or 'file' (an uploaded prompt)")
         return self
 
 
@@ -82,7 +84,7 @@ class MenuOption(_Strict):
     @model_validator(mode="after")
     def _reachable(self) -> MenuOption:
         if self.key is None and not self.phrases:
-            raise ValueError("an option needs a 'key' or at least one spoken phrase")
+            raise PydanticCustomError("option_input", "an option needs a 'key' or at least one spoken phrase")
         return self
 
 
@@ -103,7 +105,7 @@ class MenuNode(_Node):
         keys = [o.key for o in options if o.key is not None]
         for key in keys:
             if keys.count(key) > 1:
-                raise ValueError(f"key {key!r} is used by more than one option")
+                raise PydanticCustomError("option_key_twice", "key '{key}' is used by more than one option", {"key": key})
         return options
 
 
@@ -117,7 +119,8 @@ class DigitInput(_Strict):
     @model_validator(mode="after")
     def _range(self) -> DigitInput:
         if self.min > self.max:
-            raise ValueError(f"min ({self.min}) is greater than max ({self.max})")
+            raise PydanticCustomError("min_above_max", "min ({min}) is greater than max ({max})",
+                                      {"min": self.min, "max": self.max})
         return self
 
 
@@ -141,7 +144,7 @@ class GatherNode(_Continues):
     @model_validator(mode="after")
     def _some_input(self) -> GatherNode:
         if self.digits is None and self.speech is None:
-            raise ValueError("gather needs 'digits', 'speech' or both")
+            raise PydanticCustomError("gather_input", "gather needs 'digits', 'speech' or both")
         return self
 
 

@@ -6,7 +6,7 @@ through these, so the engine runs the same against the real node and in tests.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING, Any, Protocol
 
 from asr import SpeechEngine
 from ivr.calendar import BusinessCalendar
+from ivr.http_fetch import fetch_json
 from ivr.prompts import PromptLibrary
 
 if TYPE_CHECKING:
@@ -69,3 +70,5 @@ class IvrServices:
     voicemail: VoicemailSink
     voicemail_dir: Path
     now: Callable[[], datetime] = field(default=utcnow)
+    fetch_json: Callable[..., Awaitable[Any]] = field(default=fetch_json)
+    """What http nodes request through (``ivr.http_fetch.fetch_json``; the simulator answers from its mocks)."""

@@ -192,8 +192,10 @@ class SipEndpoint:
                  on_call: IncomingCallHandler, *, registrar: Registrar | None = None,
                  guard: AuthGuard | None = None, security: SecurityEvents | None = None,
                  peers: ClusterPeers | None = None, on_handover: HandoverHandler | None = None,
-                 limiter: Limiter | None = None) -> None:
+                 limiter: Limiter | None = None, calls_elsewhere: Callable[[int], int] | None = None) -> None:
         self.config = config
+        #: A cluster: a tenant's carrier calls on the other nodes (its quota is cluster-wide).
+        self.calls_elsewhere = calls_elsewhere
         #: Other nodes of a cluster hand callers over here (None: a single node).
         self.peers = peers
         self.on_handover = on_handover
@@ -566,6 +568,12 @@ class SipEndpoint:
             tx.respond(make_response(request, 503, "Service Unavailable", headers={"Retry-After": RETRY_AFTER}))
             self._record_rejected(request, trunk.tenant_id, trunk.id, caller, dialed, "capacity", 503)
             return
+        refusal = self.tenant_refusal(trunk.tenant_id)
+        if refusal is not None:
+            status, reason, cause = refusal
+            tx.respond(make_response(request, status, reason))
+            self._record_rejected(request, trunk.tenant_id, trunk.id, caller, dialed, cause, status)
+            return
         call = Call(self, direction="inbound", sip_call_id=request.call_id, caller=caller, dialed=dialed,
                     tenant_id=trunk.tenant_id, trunk_id=trunk.id)
         leg = _Leg()
@@ -576,6 +584,29 @@ class SipEndpoint:
         self.calls[call.id] = call
         self.legs[call.id] = leg
         self._spawn(self._setup_inbound(call, leg, request), call)
+
+    def tenant_calls(self, tenant_id: int) -> int:
+        """The tenant's carrier calls in progress: this node's, counted now, plus the other nodes'
+        (``calls_elsewhere``) as of their last publication."""
+        here = sum(1 for c in self.calls.values()
+                   if c.tenant_id == tenant_id and c.trunk_id is not None and not c.internal)
+        return here + (self.calls_elsewhere(tenant_id) if self.calls_elsewhere is not None else 0)
+
+    def tenant_refusal(self, tenant_id: int) -> tuple[int, str, str] | None:
+        """Why the tenant may take no new carrier call now: (SIP status, reason phrase, call cause).
+
+        A suspended tenant's calls get 403 (the carrier must not try elsewhere: every node refuses).
+        A tenant at its quota of concurrent calls gets 486 Busy Here, not 503: the caller hears busy,
+        as from a PBX with all its lines in use, and the carrier does not fail over to another node
+        of the cluster, which counts the same calls and would refuse it too."""
+        tenant = self.routing.tenants.get(tenant_id)
+        if tenant is None:
+            return None
+        if tenant.suspended:
+            return 403, "Tenant Suspended", "suspended"
+        if tenant.max_calls is not None and self.tenant_calls(tenant_id) >= tenant.max_calls:
+            return 486, "Busy Here", "quota"
+        return None
 
     def _accept_handover(self, tx: ServerTransaction, request: SipRequest, handover: Handover) -> None:
         """A caller handed over by another node: an inbound leg named after the caller's record."""
@@ -987,6 +1018,9 @@ class SipEndpoint:
             raise DialError("no outbound trunk is up", 503, "no_trunk")
         if len(self.calls) >= self.config.max_calls:
             raise DialError("node at maximum concurrent calls", 503, "capacity")
+        refusal = self.tenant_refusal(tenant_id)
+        if refusal is not None:
+            raise DialError(f"tenant may not call: {refusal[2]}", refusal[0], refusal[2])
         call = Call(self, direction="outbound", sip_call_id=generate_call_id(self.config.advertised_ip),
                     caller=caller_id, dialed=number, tenant_id=tenant_id, trunk_id=trunks[0].id)
         return await self._place(call, _Leg(), trunks, number, timeout)

@@ -80,6 +80,10 @@ class Tenant:
     slug: str
     #: Dialed-number prefixes this tenant may call out to; empty means no outbound calls.
     outbound_prefixes: tuple[str, ...] = ()
+    #: Suspended by the platform's operator: new calls are refused (cause ``suspended``).
+    suspended: bool = False
+    #: Carrier calls the tenant may have in progress at once, cluster-wide; None: no limit.
+    max_calls: int | None = None
 
 
 @dataclass(frozen=True)
@@ -181,7 +185,10 @@ class RoutingTable:
                       now: float) -> Trunk | InboundDecision:
         by_ip = self.trunks_for_ip(source_ip)
         if by_ip:
-            return by_ip[0]
+            # One carrier address may bring several tenants' numbers: the trunk of the tenant
+            # that owns the dialed number, else the first (which then answers 404).
+            number = self.numbers.get(dialed_number(request))
+            return next((t for t in by_ip if number is not None and t.tenant_id == number.tenant_id), by_ip[0])
         digest_trunks = [t for t in self.trunks if t.inbound_username and t.inbound_password]
         if not digest_trunks:
             return InboundDecision("reject", 403, reason="source not allowed", auth_failed=True)

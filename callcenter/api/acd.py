@@ -12,7 +12,7 @@ import time
 from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Depends, Query, Response
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 from starlette.concurrency import run_in_threadpool
@@ -21,10 +21,11 @@ from callcenter.acd_config import SKILL, QueueSettings
 from callcenter.api.audit import record_audit
 from callcenter.api.bounds import DbId, Name
 from callcenter.api.deps import AppContext, get_ctx, get_db, get_owned, live_acd, require_roles
-from callcenter.api.errors import conflict, forbidden, invalid, not_found
+from callcenter.api.errors import ApiError, conflict, forbidden, invalid, not_found, validation_details
 from callcenter.api.users import USERNAME_PATTERN
 from callcenter.models import AcdQueue, Agent, AgentStateChange, Role, Tenant, User, utcnow
-from callcenter.security import Principal, generate_password, hash_password
+from callcenter.security import Principal, generate_password, hash_password, revoke_user_sessions
+from callcenter.tenancy import agents_over_quota
 from sip_bridge.registrar import sip_ha1
 
 router = APIRouter(tags=["acd"])
@@ -49,7 +50,7 @@ def list_queues(principal: Principal = Depends(watchers), db: Session = Depends(
 def create_queue(body: QueueIn, principal: Principal = Depends(admin), db: Session = Depends(get_db),
                  ctx: AppContext = Depends(get_ctx)) -> dict[str, Any]:
     if db.scalar(select(AcdQueue.id).where(AcdQueue.tenant_id == principal.tenant_id, AcdQueue.name == body.name)):
-        raise conflict("queue-exists", f"a queue named {body.name!r} exists")
+        raise ApiError(409, "queue-exists", f"a queue named {body.name!r} exists", name=body.name)
     settings = QueueSettings.model_validate(body.model_dump(exclude={"name"})).model_dump(mode="json")
     row = AcdQueue(tenant_id=principal.tenant_id, name=body.name, config=settings)
     db.add(row)
@@ -66,8 +67,9 @@ def patch_queue(queue_id: DbId, body: dict[str, Any], principal: Principal = Dep
     row = get_owned(db, AcdQueue, queue_id, principal, "queue")
     try:
         settings = QueueSettings.model_validate({**row.config, **body}).model_dump(mode="json")
-    except ValueError as exc:
-        raise invalid(str(exc)) from exc
+    except ValidationError as exc:  # as FastAPI reports a body's fields, so the console shows each next to its field
+        raise ApiError(422, "invalid-request", "request validation failed",
+                       details=validation_details(exc.errors(), ["body"])) from exc
     row.config = settings
     record_audit(db, principal, "queue.update", f"queue:{row.id}", body)
     db.commit()
@@ -114,6 +116,8 @@ class AgentPatch(BaseModel):
     model_config = ConfigDict(extra="forbid")
     skills: dict[str, Proficiency] | None = Field(default=None, max_length=50)
     reset_sip_password: bool = False
+    reset_password: bool = False
+    """A new generated login password, returned once (the console's reset; the agent's sessions end)."""
     require_tls: bool | None = None
     require_srtp: bool | None = None
 
@@ -135,7 +139,10 @@ def _agent_out(agent: Agent, user: User, tenant: Tenant, live: Any) -> dict[str,
 
 def create_agent(db: Session, tenant: Tenant, username: str, skills: dict[str, int], *, require_tls: bool = False,
                  require_srtp: bool = False) -> tuple[Agent, str, str]:
-    """A user with the agent role and its agent row; returns (agent, login password, SIP password)."""
+    """A user with the agent role and its agent row; returns (agent, login password, SIP password).
+    409 ``quota-exceeded`` when the tenant has its quota of agents."""
+    if (over := agents_over_quota(db, tenant)) is not None:
+        raise ApiError(409, "quota-exceeded", over, quota="agents", limit=tenant.quota_agents)
     password, sip_password = generate_password(), generate_password()
     user = User(tenant_id=tenant.id, username=username, password_hash=hash_password(password),
                 role=Role.AGENT.value, active=True, created_at=utcnow())
@@ -192,6 +199,10 @@ def patch_agent(agent_id: DbId, body: AgentPatch, principal: Principal = Depends
     if body.reset_sip_password:
         out["sip_password"] = generate_password()
         agent.sip_ha1 = sip_ha1(f"{tenant.slug}.{user.username}", out["sip_password"])
+    if body.reset_password:
+        out["password"] = generate_password()
+        user.password_hash = hash_password(out["password"])
+        revoke_user_sessions(db, user.id)
     record_audit(db, principal, "agent.update", f"agent:{agent.id}", body.model_dump())
     db.commit()
     ctx.on_acd_changed()

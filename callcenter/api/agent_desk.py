@@ -73,6 +73,35 @@ def put_dispositions(
     return entries
 
 
+BreakReason = Annotated[str, Field(pattern=desk.CODE_PATTERN)]
+
+
+@router.get("/api/break-reasons")
+def get_break_reasons(principal: Principal = Depends(anyone), db: Session = Depends(get_db)) -> list[str]:
+    """The reason codes agents may give for a break, in the order the softphone lists them."""
+    tenant = db.get(Tenant, principal.tenant_id)
+    assert tenant is not None
+    return list(tenant.break_reasons or [])
+
+
+@router.put("/api/break-reasons")
+def put_break_reasons(
+    body: Annotated[list[BreakReason], Body(min_length=1, max_length=desk.MAX_DISPOSITIONS)],
+    principal: Principal = Depends(admin),
+    db: Session = Depends(get_db),
+) -> list[str]:
+    """Replace the tenant's break reasons (agents on a break keep the reason they gave)."""
+    if len(set(body)) != len(body):
+        raise invalid("a break reason appears twice")
+    tenant = db.get(Tenant, principal.tenant_id)
+    assert tenant is not None
+    before = list(tenant.break_reasons or [])
+    tenant.break_reasons = list(body)
+    record_audit(db, principal, "break_reasons.update", f"tenant:{tenant.id}", {"before": before, "after": body})
+    db.commit()
+    return list(body)
+
+
 @router.get("/api/agent/calls")
 def my_calls(
     limit: int = Query(default=desk.DEFAULT_HISTORY, ge=1, le=desk.MAX_HISTORY),

@@ -2,18 +2,22 @@
 
 from __future__ import annotations
 
+from typing import Literal
+
 from fastapi import APIRouter, Depends, Request, Response
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, ConfigDict, Field
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from callcenter.api.audit import record_audit
 from callcenter.api.deps import ALL_ROLES, AppContext, get_ctx, get_db, public, require_roles
 from callcenter.api.errors import ApiError
-from callcenter.models import Tenant, User
+from callcenter.models import Role, Tenant, TenantStatus, User
 from callcenter.security import COOKIE_NAME, SESSION_TTL, Principal, authenticate, create_session, revoke_session
 
 router = APIRouter(prefix="/api", tags=["auth"])
+signed_in = require_roles(*ALL_ROLES, Role.OPERATOR.value)
+"""Any user, the operators included (their own session and language, nothing of a tenant)."""
 
 
 class LoginIn(BaseModel):
@@ -26,12 +30,16 @@ class UserBrief(BaseModel):
     id: int
     username: str
     role: str
+    locale: str | None = None
+    """The user's page language (``zh-CN`` or ``en``); None: the browser's."""
 
 
 class TenantBrief(BaseModel):
     id: int
     slug: str
     name: str
+    timezone: str
+    """IANA time zone the pages show times in."""
 
 
 class LoginOut(BaseModel):
@@ -45,6 +53,17 @@ class MeOut(BaseModel):
     user: UserBrief
     tenant: TenantBrief
     role: str
+
+
+class MePatch(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    locale: Literal["zh-CN", "en"] | None = Field(description="the page language; null: the browser's")
+
+
+def _me(user: User, tenant: Tenant) -> MeOut:
+    return MeOut(user=UserBrief(id=user.id, username=user.username, role=user.role, locale=user.locale),
+                 tenant=TenantBrief(id=tenant.id, slug=tenant.slug, name=tenant.name, timezone=tenant.timezone),
+                 role=user.role)
 
 
 @router.post("/login", response_model=LoginOut, dependencies=[Depends(public)],
@@ -72,6 +91,8 @@ def login(body: LoginIn, request: Request, response: Response, db: Session = Dep
         raise ApiError(401, "invalid-credentials", "unknown tenant, username or password")
     bans.login_succeeded(source, account)
     user, tenant = found
+    if tenant.status == TenantStatus.SUSPENDED.value:  # the right password: saying so leaks nothing
+        raise ApiError(403, "tenant-suspended", "this company's account is suspended; contact the platform operator")
     token = create_session(db, user)
     principal = Principal(user.id, user.username, user.role, tenant.id, tenant.slug, "")
     record_audit(db, principal, "login", f"user:{user.id}")
@@ -87,18 +108,14 @@ def login(body: LoginIn, request: Request, response: Response, db: Session = Dep
         secure=request.url.scheme == "https",
         path="/",
     )
-    return LoginOut(
-        token=token,
-        user=UserBrief(id=user.id, username=user.username, role=user.role),
-        tenant=TenantBrief(id=tenant.id, slug=tenant.slug, name=tenant.name),
-        role=user.role,
-    )
+    me = _me(user, tenant)
+    return LoginOut(token=token, user=me.user, tenant=me.tenant, role=me.role)
 
 
 @router.post("/logout", status_code=204)
 def logout(
     request: Request,
-    principal: Principal = Depends(require_roles(*ALL_ROLES)),
+    principal: Principal = Depends(signed_in),
     db: Session = Depends(get_db),
 ) -> Response:
     """End the current session (the token stops working) and clear the cookie."""
@@ -111,13 +128,20 @@ def logout(
 
 
 @router.get("/me", response_model=MeOut)
-def me(principal: Principal = Depends(require_roles(*ALL_ROLES)), db: Session = Depends(get_db)) -> MeOut:
-    """The authenticated user and tenant."""
+def me(principal: Principal = Depends(signed_in), db: Session = Depends(get_db)) -> MeOut:
+    """The authenticated user (with their page language) and tenant (with its time zone)."""
     user = db.get(User, principal.user_id)
     tenant = db.get(Tenant, principal.tenant_id)
     assert user is not None and tenant is not None  # the session join guarantees both
-    return MeOut(
-        user=UserBrief(id=user.id, username=user.username, role=user.role),
-        tenant=TenantBrief(id=tenant.id, slug=tenant.slug, name=tenant.name),
-        role=user.role,
-    )
+    return _me(user, tenant)
+
+
+@router.patch("/me", response_model=MeOut)
+def patch_me(body: MePatch, principal: Principal = Depends(signed_in), db: Session = Depends(get_db)) -> MeOut:
+    """Store the user's page language (every role may set their own)."""
+    user = db.get(User, principal.user_id)
+    tenant = db.get(Tenant, principal.tenant_id)
+    assert user is not None and tenant is not None
+    user.locale = body.locale
+    db.commit()
+    return _me(user, tenant)

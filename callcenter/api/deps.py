@@ -16,7 +16,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from callcenter.api.browser_security import origin_allowed
 from callcenter.api.errors import ApiError, forbidden, not_authenticated, not_found
 from callcenter.bans import BanService
-from callcenter.models import Base, Role
+from callcenter.models import PLATFORM_SLUG, TENANT_ROLES, Base, Role
 from callcenter.security import COOKIE_NAME, Principal, resolve_session
 from callcenter.settings import Settings
 
@@ -50,6 +50,8 @@ class AppContext:
     """Called after queues or agents change, so the live ACD reloads them."""
     softphones: Any = None
     """The node's ``SoftphoneService`` (agents' browser tabs); None without a SIP node."""
+    test_calls: Any = None
+    """The node's ``TestCallService`` (admins calling a flow from the console); None without a SIP node."""
     recordings: Any = None
     """The node's ``RecordingService`` (live recordings: pause, resume); None without a SIP node."""
     recording_archive: Any = None
@@ -142,12 +144,13 @@ async def socket_principal(ws: WebSocket) -> Principal | None:
     return principal
 
 
-ALL_ROLES: tuple[str, ...] = tuple(r.value for r in Role)
+ALL_ROLES: tuple[str, ...] = tuple(r.value for r in TENANT_ROLES)
+"""The four roles of a customer tenant's users; the operator holds none of them (403 everywhere else)."""
 
 
 def require_roles(*roles: str) -> Callable[..., Principal]:
     """Dependency: the caller, if authenticated (401) and holding one of ``roles`` (403)."""
-    unknown = set(roles) - set(ALL_ROLES)
+    unknown = set(roles) - {r.value for r in Role}
     if unknown or not roles:
         raise ValueError(f"unknown roles {sorted(unknown)}")
     allowed = frozenset(roles)
@@ -159,6 +162,16 @@ def require_roles(*roles: str) -> Callable[..., Principal]:
 
     _check.role_check = allowed  # type: ignore[attr-defined]
     return _check
+
+
+def require_operator(principal: Principal = Depends(current_principal)) -> Principal:
+    """Dependency: an operator of the platform tenant (401 unauthenticated, 403 any tenant's user)."""
+    if principal.role != Role.OPERATOR.value or principal.tenant_slug != PLATFORM_SLUG:
+        raise forbidden()
+    return principal
+
+
+require_operator.role_check = frozenset({Role.OPERATOR.value})  # type: ignore[attr-defined]
 
 
 def public() -> None:

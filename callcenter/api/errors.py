@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import logging
+from collections.abc import Sequence
+from typing import Any
 
 from fastapi import FastAPI, Request, WebSocket
 from fastapi.exceptions import RequestValidationError
@@ -51,6 +53,26 @@ def invalid(message: str) -> ApiError:
     return ApiError(422, "invalid-request", message)
 
 
+def _plain(value: object) -> object:
+    """A validation context value as JSON: numbers, text and booleans as they are, anything else as text."""
+    return value if value is None or isinstance(value, (str, int, float, bool)) else str(value)
+
+
+def validation_details(errors: Sequence[Any], prefix: Sequence[str | int] = ()) -> list[dict[str, object]]:
+    """Pydantic's errors as the 422 ``details`` pages translate: ``loc``, ``msg`` (English, for logs
+    and API users), ``type`` (pydantic's error type, or our validators' own code, e.g.
+    ``time_range``) and ``ctx`` (the values the message names: ``min_length``, ``expected``...)."""
+    details: list[dict[str, object]] = []
+    for err in errors:
+        detail: dict[str, object] = {"loc": [*prefix, *err.get("loc", ())], "msg": str(err.get("msg", "")),
+                                     "type": str(err.get("type", ""))}
+        ctx = {key: _plain(value) for key, value in (err.get("ctx") or {}).items() if key != "error"}
+        if ctx:
+            detail["ctx"] = ctx
+        details.append(detail)
+    return details
+
+
 def _body(error_id: str, message: str, **extra: object) -> dict[str, object]:
     return {"error_id": error_id, "message": message, **extra}
 
@@ -80,9 +102,7 @@ def install_error_handlers(app: FastAPI) -> None:
 
     @app.exception_handler(RequestValidationError)
     async def _validation(_request: Request, exc: RequestValidationError) -> JSONResponse:
-        details = [
-            {"loc": list(err.get("loc", ())), "msg": str(err.get("msg", ""))} for err in exc.errors()
-        ]
+        details = validation_details(exc.errors())
         return JSONResponse(_body("invalid-request", "request validation failed", details=details), status_code=422)
 
     @app.exception_handler(StarletteHTTPException)

@@ -9,26 +9,32 @@ already published keeps answering calls.
 from __future__ import annotations
 
 import re
-from typing import Any
+from datetime import datetime, timezone
+from typing import Annotated, Any, Literal
+from zoneinfo import ZoneInfo
 
+import yaml
 from fastapi import APIRouter, Depends, Query, Request, Response, UploadFile
+from fastapi.responses import FileResponse
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from callcenter import flows
 from callcenter.api.audit import record_audit
-from callcenter.api.bounds import JsonBoundsError, Name, Version, check_json
+from callcenter.api.bounds import Instant, JsonBoundsError, Name, Version, check_json
 from callcenter.api.deps import AppContext, get_ctx, get_db, require_roles
-from callcenter.api.errors import ApiError, invalid, not_found
+from callcenter.api.errors import ApiError, invalid, not_found, validation_details
 from callcenter.api.routing import notify_routing_changed
 from callcenter.models import BusinessCalendarRow
 from callcenter.security import Principal
 from ivr.calendar import BusinessCalendar
-from ivr.compiler import load_document
+from ivr.compiler import compile_flow, load_document
 from ivr.errors import FlowIssue, FlowValidationError
-from ivr.prompts import PromptError, PromptLibrary, PromptNotFound
-from ivr.schema import NAME
+from ivr.lint import flow_warnings
+from ivr.prompts import MAX_TTS_CHARS, PromptError, PromptLibrary, PromptNotFound
+from ivr.schema import NAME, NODE_ID, NODE_TYPES, FlowDocument
+from ivr.simulator import HttpMock, simulate
 
 router = APIRouter(tags=["ivr"])
 admin = require_roles("admin")
@@ -43,7 +49,8 @@ def _invalid_flow(exc: FlowValidationError) -> ApiError:
 async def _flow_body(request: Request) -> tuple[Any, str]:
     data = await request.body()
     if len(data) > MAX_FLOW_BYTES:
-        raise ApiError(413, "flow-too-large", f"a flow document is at most {MAX_FLOW_BYTES} bytes")
+        raise ApiError(413, "flow-too-large", f"a flow document is at most {MAX_FLOW_BYTES} bytes",
+                       max_bytes=MAX_FLOW_BYTES)
     try:
         text = data.decode("utf-8")
     except UnicodeDecodeError as exc:
@@ -81,7 +88,7 @@ async def validate_flow(request: Request, principal: Principal = Depends(admin),
         flow = flows.validate(db, principal.tenant_id, raw, frozenset(_prompts(ctx).list(principal.tenant_id)), text)
     except FlowValidationError as exc:
         raise _invalid_flow(exc) from exc
-    return {"valid": True, "name": flow.name, "nodes": len(flow.nodes)}
+    return {"valid": True, "name": flow.name, "nodes": len(flow.nodes), "warnings": flow_warnings(flow)}
 
 
 @router.post("/api/flows", status_code=201)
@@ -106,13 +113,17 @@ async def import_flow(request: Request, number: str | None = Query(default=None,
 
 
 @router.get("/api/flows/{name}")
-def export_flow(name: Name, version: Version | None = None, principal: Principal = Depends(admin),
-                db: Session = Depends(get_db)) -> dict[str, Any]:
-    """A stored version's document (the newest unless ``?version=``)."""
+def export_flow(name: Name, version: Version | None = None, format: Literal["json", "yaml"] = "json",
+                principal: Principal = Depends(admin), db: Session = Depends(get_db)) -> Any:
+    """A stored version's document (the newest unless ``?version=``); ``?format=yaml`` downloads it as YAML."""
     try:
-        return flows.find_version(db, principal.tenant_id, name, version).document
+        row = flows.find_version(db, principal.tenant_id, name, version)
     except flows.FlowStoreError as exc:
         raise not_found("flow") from exc
+    if format == "json":
+        return row.document
+    return Response(yaml.safe_dump(row.document, allow_unicode=True, sort_keys=False), media_type="application/yaml",
+                    headers={"Content-Disposition": f'attachment; filename="{name}-v{row.version}.yaml"'})
 
 
 class PublishBody(BaseModel):
@@ -135,6 +146,66 @@ def publish_flow(name: Name, body: PublishBody, principal: Principal = Depends(a
     return {"flow": name, "version": body.version, "published_on": body.number}
 
 
+@router.get("/api/flows/{name}/versions")
+def flow_versions(name: Name, principal: Principal = Depends(admin), db: Session = Depends(get_db)) -> dict[str, Any]:
+    """Versions (when, by whom, live on which numbers) and the tenant's numbers with what is live on each."""
+    try:
+        return flows.flow_versions(db, principal.tenant_id, name)
+    except flows.FlowStoreError as exc:
+        raise not_found("flow") from exc
+
+
+@router.get("/api/flow-schema")
+def flow_schema(principal: Principal = Depends(admin)) -> dict[str, Any]:
+    """The JSON schema of a flow document (what the console's node forms are made from)."""
+    return {"schema": FlowDocument.model_json_schema(), "node_types": list(NODE_TYPES), "node_ref": NODE_ID}
+
+
+DtmfKeys = Annotated[str, Field(pattern=r"^[0-9*#]{0,64}$")]
+SpokenText = Annotated[str, Field(max_length=200)]
+NodeKey = Annotated[str, Field(pattern=NODE_ID)]
+
+
+class HttpMockIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    status: int = Field(default=200, ge=100, le=599)
+    body: Any = None
+
+
+class SimulateIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    document: dict[str, Any]
+    keys: list[DtmfKeys] = Field(default_factory=list, max_length=100,
+                                 description="one entry per prompt: digits (the rest typed ahead); '' is silence")
+    speech: list[SpokenText] = Field(default_factory=list, max_length=100,
+                                     description="what the caller says, once the keys are used up")
+    at: Instant | None = Field(default=None, description="the time of the call; without an offset, in the zone "
+                                                          "of the flow's first calendar (else the tenant's); none: now")
+    http: dict[NodeKey, HttpMockIn] = Field(default_factory=dict, max_length=100,
+                                            description="http node id -> its mocked answer")
+
+
+@router.post("/api/flows/simulate")
+async def simulate_flow(body: SimulateIn, principal: Principal = Depends(admin), db: Session = Depends(get_db),
+                        ctx: AppContext = Depends(get_ctx)) -> dict[str, Any]:
+    """Run a flow document (a draft, stored or not) through the engine with a simulated call: the path,
+    what the caller heard and typed per node, the branch taken, the result or the error that stopped it."""
+    try:
+        flow = compile_flow(body.document)
+    except FlowValidationError as exc:
+        raise _invalid_flow(exc) from exc
+    sim = flows.simulation_context(db, principal.tenant_id, frozenset(_prompts(ctx).list(principal.tenant_id)))
+    at = body.at or datetime.now(timezone.utc)
+    if at.tzinfo is None:
+        first = next((c for n in flow.nodes.values() if n.type == "business_hours"
+                      and (c := sim.calendars.get(n.spec.calendar)) is not None), None)
+        at = at.replace(tzinfo=ZoneInfo(first.timezone if first is not None else sim.timezone))
+    return await simulate(flow, keys=body.keys, speech=body.speech, at=at, calendars=sim.calendars,
+                          prompts=sim.prompts, queues=sim.queues, may_dial=sim.facts.may_dial,
+                          http={k: HttpMock(v.status, v.body) for k, v in body.http.items()},
+                          tenant_id=principal.tenant_id)
+
+
 # -- business calendars --------------------------------------------------------------------
 @router.get("/api/calendars")
 def list_calendars(principal: Principal = Depends(admin), db: Session = Depends(get_db)) -> dict[str, Any]:
@@ -151,7 +222,8 @@ def put_calendar(name: Name, body: dict[str, Any], principal: Principal = Depend
     try:
         definition = BusinessCalendar.model_validate(body).model_dump(mode="json")
     except ValidationError as exc:
-        raise invalid("; ".join(f"{'.'.join(map(str, e['loc']))}: {e['msg']}" for e in exc.errors())) from exc
+        message = "; ".join(f"{'.'.join(map(str, e['loc']))}: {e['msg']}" for e in exc.errors())
+        raise ApiError(422, "invalid-request", message, details=validation_details(exc.errors(), ["body"])) from exc
     row = db.scalar(select(BusinessCalendarRow).where(BusinessCalendarRow.tenant_id == principal.tenant_id,
                                                       BusinessCalendarRow.name == name))
     if row is None:
@@ -193,6 +265,37 @@ async def upload_prompt(name: Name, file: UploadFile, principal: Principal = Dep
     record_audit(db, principal, "prompt.upload", f"prompt:{name}", {"bytes": len(data)})
     db.commit()
     return {"name": name}
+
+
+@router.get("/api/prompts/{name}/audio")
+def prompt_audio(name: Name, principal: Principal = Depends(admin), ctx: AppContext = Depends(get_ctx)) -> FileResponse:
+    """The prompt as the phone network plays it (8 kHz WAV), for listening in the console."""
+    try:
+        path = _prompts(ctx).recorded(principal.tenant_id, name)
+    except PromptNotFound as exc:
+        raise not_found("prompt") from exc
+    except PromptError as exc:
+        raise invalid(str(exc)) from exc
+    return FileResponse(path, media_type="audio/wav", headers={"Cache-Control": "no-store"})
+
+
+class TtsPreviewIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    text: str = Field(min_length=1, max_length=MAX_TTS_CHARS)
+    voice: str = Field(pattern=r"^[a-z]{2}$", description="an IVR voice: en, zh or ko")
+
+
+@router.post("/api/prompts/tts-preview")
+async def tts_preview(body: TtsPreviewIn, principal: Principal = Depends(admin),
+                      ctx: AppContext = Depends(get_ctx)) -> FileResponse:
+    """Text spoken as a flow's ``tts`` prompt would be (same cache), to hear before publishing."""
+    try:
+        path = await _prompts(ctx).tts(body.text, body.voice)
+    except PromptError as exc:
+        raise invalid(str(exc)) from exc
+    except RuntimeError as exc:  # espeak-ng or sox missing or hanging: the node's fault, not the request's
+        raise ApiError(503, "tts-unavailable", str(exc)) from exc
+    return FileResponse(path, media_type="audio/wav", headers={"Cache-Control": "no-store"})
 
 
 @router.delete("/api/prompts/{name}", status_code=204)

@@ -1,10 +1,11 @@
-"""What the web pages share: ``/static/base.css`` (palette, base elements, buttons, fields, the
-login view and the app bar), linked by the agent softphone (``/agent``), the QA page (``/qa``)
-and the wallboard (``/supervisor``) before their own stylesheets; ``/static/webrtc.js``, the
-WebRTC helpers of the softphone and the wallboard."""
+"""The front door and what the web pages share: ``/`` (the sign-in page, which sends a signed-in
+user on to their role's page) and ``/static/<path>``, the files under ``callcenter/web/``: the
+page shell (``shell.js``, ``base.css``), the message catalogues (``i18n/<lang>/<namespace>.json``),
+the WebRTC helpers, the console's and the operator's modules and vendored libraries."""
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 from fastapi import APIRouter, Depends
@@ -16,11 +17,22 @@ from callcenter.api.errors import not_found
 router = APIRouter(tags=["pages"])
 
 WEB = Path(__file__).resolve().parent.parent / "web"
-ASSETS = frozenset({"base.css", "webrtc.js"})
+#: What /static/ may serve: a file name, or one under i18n/<lang>/ or vendor/ (never "..", never a
+#: hidden file, nothing but these suffixes); anything else is "not found" without touching the disk.
+ASSET = re.compile(r"(?:i18n/(?:en|zh-CN)/|vendor/)?[A-Za-z0-9][A-Za-z0-9_-]*(?:\.[A-Za-z0-9_-]+)*\.(?:js|css|json|svg|txt)"
+                   r"|vendor/[A-Za-z0-9][A-Za-z0-9_.-]*LICENSE[A-Za-z0-9_.-]*")
 
 
-@router.get("/static/{name}", dependencies=[Depends(public)], include_in_schema=False)
-def shared_asset(name: str) -> FileResponse:
-    if name not in ASSETS or not (WEB / name).is_file():
+@router.get("/", dependencies=[Depends(public)], include_in_schema=False)
+def index() -> FileResponse:
+    return FileResponse(WEB / "index.html", headers={"Cache-Control": "no-cache"})
+
+
+@router.get("/static/{path:path}", dependencies=[Depends(public)], include_in_schema=False)
+def shared_asset(path: str) -> FileResponse:
+    if not ASSET.fullmatch(path) or ".." in path:
         raise not_found("file")
-    return FileResponse(WEB / name, headers={"Cache-Control": "no-cache"})
+    file = WEB / path
+    if not file.is_file() or not file.resolve().is_relative_to(WEB):
+        raise not_found("file")
+    return FileResponse(file, headers={"Cache-Control": "no-cache"})

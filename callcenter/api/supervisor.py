@@ -234,13 +234,15 @@ async def _read(ws: WebSocket, ctx: AppContext, principal: Principal, tab: Super
         try:
             await _handle(ctx, principal, tab, kind, message)
         except MonitorError as exc:
-            tab.send({"type": "error", "message": str(exc), "ref": kind})
+            tab.send({"type": "error", "error_id": exc.error_id, "params": exc.params, "message": str(exc),
+                      "ref": kind})
         except Exception as exc:
             if not database_unavailable(exc):
                 raise
             if tab.monitor is not None and ctx.monitors is not None:  # no monitoring the audit log does not show
                 ctx.monitors.end(tab.monitor, "stopped")
-            tab.send({"type": "error", "message": "database unavailable: try again in a moment", "ref": kind})
+            tab.send({"type": "error", "error_id": "database-unavailable", "params": {},
+                      "message": "database unavailable: try again in a moment", "ref": kind})
 
 
 async def _handle(ctx: AppContext, principal: Principal, tab: SupervisorTab, kind: Any,
@@ -250,16 +252,16 @@ async def _handle(ctx: AppContext, principal: Principal, tab: SupervisorTab, kin
         return
     monitors: MonitorService | None = ctx.monitors
     if kind not in ("rtc_offer", "monitor", "monitor_stop"):
-        raise MonitorError(f"unknown message type {kind!r}")
+        raise MonitorError(f"unknown message type {kind!r}", "unknown-message")
     if monitors is None:
-        raise MonitorError("calls can only be monitored on the SIP node")
+        raise MonitorError("calls can only be monitored on the SIP node", "no-sip-node")
     if kind == "rtc_offer":
         try:
             line, answer = await answer_offer(str(message.get("sdp", "")),
                                               ice_servers(ctx.settings, principal.username),
                                               label=f"supervisor-{principal.username}")
         except OfferError as exc:
-            raise MonitorError(str(exc)) from exc
+            raise MonitorError(str(exc), "audio-failed") from exc
         await monitors.attach_line(tab, line)
         tab.send({"type": "rtc_answer", "sdp": answer})
     elif kind == "monitor":

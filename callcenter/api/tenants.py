@@ -1,4 +1,4 @@
-"""The caller's own tenant (creating tenants is a platform operation: CLI only)."""
+"""The caller's own tenant (creating tenants is the operators': ``callcenter.api.operator`` and the CLI)."""
 
 from __future__ import annotations
 
@@ -7,6 +7,7 @@ from typing import Annotated
 
 from fastapi import APIRouter, Depends
 from pydantic import BaseModel, Field, field_validator
+from pydantic_core import PydanticCustomError
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
@@ -16,6 +17,7 @@ from callcenter.api.errors import conflict
 from callcenter.api.routing import notify_routing_changed
 from callcenter.models import Tenant
 from callcenter.security import Principal
+from callcenter.tenancy import valid_timezone
 
 router = APIRouter(prefix="/api/tenant", tags=["tenant"])
 
@@ -32,6 +34,7 @@ class TenantOut(BaseModel):
     http_allow_hosts: list[str]
     asr_model: str | None
     recording_pause_allowed: bool
+    timezone: str
 
 
 class TenantPatch(BaseModel):
@@ -41,6 +44,15 @@ class TenantPatch(BaseModel):
         default=None, max_length=100, description="hosts IVR http nodes may call; *.example.com allowed")
     recording_pause_allowed: bool | None = Field(default=None,
                                                  description="agents may pause call recording from the softphone")
+    timezone: str | None = Field(default=None, max_length=64, description="IANA time zone, e.g. Asia/Shanghai")
+
+    @field_validator("timezone")
+    @classmethod
+    def _timezone(cls, value: str | None) -> str | None:
+        if value is not None and not valid_timezone(value):
+            raise PydanticCustomError("time_zone", "unknown time zone '{value}': an IANA name such as Asia/Shanghai",
+                                      {"value": value})
+        return value
 
     @field_validator("http_allow_hosts")
     @classmethod
@@ -49,7 +61,9 @@ class TenantPatch(BaseModel):
             return None
         for host in value:
             if not HOST_RE.fullmatch(host):
-                raise ValueError(f"invalid host {host!r}: a host name, optionally starting with '*.'")
+                raise PydanticCustomError("host_name",
+                                          "invalid host '{value}': a host name, optionally starting with '*.'",
+                                          {"value": host})
         return list(dict.fromkeys(h.lower() for h in value))
 
     @field_validator("outbound_prefixes")
@@ -62,14 +76,14 @@ def validate_prefixes(prefixes: list[str]) -> list[str]:
     """Dial prefixes: digits (and * # +), deduplicated, order kept."""
     for p in prefixes:
         if not PREFIX_RE.fullmatch(p):
-            raise ValueError(f"invalid dial prefix {p!r}")
+            raise PydanticCustomError("dial_prefix", "invalid dial prefix '{value}'", {"value": p})
     return list(dict.fromkeys(prefixes))
 
 
 def _out(t: Tenant) -> TenantOut:
     return TenantOut(id=t.id, name=t.name, slug=t.slug, outbound_prefixes=list(t.outbound_prefixes or []),
                      http_allow_hosts=list(t.http_allow_hosts or []), asr_model=t.asr_model,
-                     recording_pause_allowed=bool(t.recording_pause_allowed))
+                     recording_pause_allowed=bool(t.recording_pause_allowed), timezone=t.timezone)
 
 
 @router.get("", response_model=TenantOut)
@@ -87,7 +101,8 @@ def patch_tenant(
     db: Session = Depends(get_db),
     ctx: AppContext = Depends(get_ctx),
 ) -> TenantOut:
-    """Rename the tenant or change its allowed outbound prefixes, HTTP allow-list or recording-pause switch."""
+    """Rename the tenant or change its allowed outbound prefixes, HTTP allow-list, recording-pause switch or
+    time zone."""
     tenant = db.get(Tenant, principal.tenant_id)
     assert tenant is not None
     changes = body.model_dump(exclude_unset=True, exclude_none=True)

@@ -7,6 +7,7 @@ from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Depends, Response
 from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic_core import PydanticCustomError
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
@@ -32,7 +33,7 @@ def _check_ips(value: list[str] | None) -> list[str] | None:
         try:
             out.append(str(ipaddress.ip_network(item.strip(), strict=False)))
         except ValueError as exc:
-            raise ValueError(f"invalid IP or CIDR {item!r}") from exc
+            raise PydanticCustomError("ip_network", "invalid IP or CIDR '{value}'", {"value": item}) from exc
     # A bare IP normalises to /32 or /128; keep it written as the IP for readability.
     return [n.split("/")[0] if n.endswith(("/32", "/128")) else n for n in out]
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from datetime import datetime
+from typing import Literal
 
 from fastapi import APIRouter, Depends, Response
 from pydantic import BaseModel, ConfigDict, Field
@@ -21,6 +22,8 @@ router = APIRouter(prefix="/api/users", tags=["users"])
 USERNAME_PATTERN = r"^[A-Za-z0-9._@-]{1,100}$"
 MIN_PASSWORD = 8
 admin = require_roles("admin")
+TenantRole = Literal["admin", "supervisor", "agent", "qa"]
+"""``models.TENANT_ROLES``: an admin never makes an operator (the platform's, in its own tenant)."""
 
 
 class UserCreate(BaseModel):
@@ -28,7 +31,7 @@ class UserCreate(BaseModel):
 
     username: str = Field(pattern=USERNAME_PATTERN)
     password: str = Field(min_length=MIN_PASSWORD, max_length=1024)
-    role: Role
+    role: TenantRole
     active: bool = True
 
 
@@ -36,7 +39,7 @@ class UserPatch(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     password: str | None = Field(default=None, min_length=MIN_PASSWORD, max_length=1024)
-    role: Role | None = None
+    role: TenantRole | None = None
     active: bool | None = None
 
 
@@ -71,7 +74,7 @@ def create_user(body: UserCreate, principal: Principal = Depends(admin), db: Ses
         tenant_id=principal.tenant_id,
         username=body.username,
         password_hash=hash_password(body.password),
-        role=body.role.value,
+        role=body.role,
         active=body.active,
         created_at=utcnow(),
     )
@@ -101,7 +104,7 @@ def patch_user(
         user.password_hash = hash_password(changes["password"])
         detail["password_changed"] = True
     if "role" in changes:
-        user.role = changes["role"].value
+        user.role = changes["role"]
         detail["role"] = user.role
     if "active" in changes:
         user.active = changes["active"]

@@ -1,20 +1,22 @@
 // Supervisor wallboard: today's charts per hour (inline SVG, no library), for all queues or one.
 //
-// It waits for the wallboard's app view (supervisor.js logs in and sets body[data-view="app"],
-// un-hiding #app-view, once the socket's first snapshot is in window.wallboard.snap), then reads
-// GET /api/reports/intervals (by=queue, interval=60, today's local midnight to tomorrow's, in the
-// browser's time zone; Amazon Connect metric names), with each queue's sl_threshold and wallboard
+// It waits for the wallboard's app view (the page shell signs in and sets body[data-view="app"])
+// and the socket's first snapshot in window.wallboard.snap (event "wallboard-snapshot"), then reads
+// GET /api/reports/intervals (by=queue, interval=60, today's midnight to tomorrow's in the tenant's
+// time zone, the zone every page shows times in; Amazon Connect metric names), with each queue's sl_threshold and wallboard
 // thresholds from that snapshot. Refreshes every 60 s and when the tab becomes visible again.
-// window.dayCharts = {data, refresh} for tests.
+// window.dayCharts = {data, refresh} for tests. Words from the supervisor catalogue (the shell).
+
+import { formatTime, onLanguageChange, t, tenantZone } from '/static/shell.js';
 
 const REFRESH_MS = 60_000;
 const SVG_NS = 'http://www.w3.org/2000/svg';
 const ALL = '';
 const STORE_KEY = 'wallboard.chartsQueue';
 const SERIES = [
-  { key: 'CONTACTS_QUEUED', id: 'offered', label: 'Offered' },
-  { key: 'CONTACTS_HANDLED', id: 'handled', label: 'Handled' },
-  { key: 'CONTACTS_ABANDONED', id: 'abandoned', label: 'Abandoned' },
+  { key: 'CONTACTS_QUEUED', id: 'offered' },
+  { key: 'CONTACTS_HANDLED', id: 'handled' },
+  { key: 'CONTACTS_ABANDONED', id: 'abandoned' },
 ];
 
 const $ = (id) => document.getElementById(id);
@@ -26,16 +28,25 @@ window.dayCharts = {
 
 // ----------------------------------------------------------------- time helpers
 
-const pad = (n) => String(n).padStart(2, '0');
-const localDate = (d) => `${d.getFullYear()}-${pad(d.getMonth() + 1)}-${pad(d.getDate())}`;
+// Days and hours are the tenant's (tenant.timezone from /api/me), not the browser's: a supervisor
+// abroad sees the same day and hour labels as the call center's reports.
 
-function browserZone() {
-  try { return Intl.DateTimeFormat().resolvedOptions().timeZone || 'UTC'; } catch (_) { return 'UTC'; }
+/** The date ("YYYY-MM-DD") in `tz` of `when`, and of the day `days` later. */
+function zoneDate(when, tz, days = 0) {
+  const parts = Object.fromEntries(new Intl.DateTimeFormat('en-US', { timeZone: tz, year: 'numeric', month: '2-digit',
+    day: '2-digit' }).formatToParts(when).map((part) => [part.type, part.value]));
+  const day = new Date(Date.UTC(Number(parts.year), Number(parts.month) - 1, Number(parts.day) + days));
+  return day.toISOString().slice(0, 10);
 }
 
+/** The hour (0-23) of an ISO time in `tz`. */
+function zoneHour(iso, tz) {
+  return Number(new Intl.DateTimeFormat('en-US', { timeZone: tz, hour: '2-digit', hourCycle: 'h23' }).format(new Date(iso))) % 24;
+}
+
+/** An hour as "HH:MM" in the tenant's zone (the shell's formatTime). */
 function hourLabel(iso) {
-  const d = new Date(iso);
-  return d.toLocaleTimeString([], { hour: '2-digit', minute: '2-digit', hour12: false });
+  return formatTime(iso);
 }
 
 function spanLabel(point) { return `${hourLabel(point.interval_start)}–${hourLabel(point.interval_end)}`; }
@@ -89,9 +100,8 @@ function addUp(points) {
 
 async function load() {
   const now = new Date();
-  const tomorrow = new Date(now.getFullYear(), now.getMonth(), now.getDate() + 1);
-  const since = `${localDate(now)}T00:00:00`, until = `${localDate(tomorrow)}T00:00:00`;
-  let tz = browserZone();
+  let tz = tenantZone();
+  const since = `${zoneDate(now, tz)}T00:00:00`, until = `${zoneDate(now, tz, 1)}T00:00:00`;
   const live = window.wallboard && window.wallboard.snap; // the socket's latest snapshot (shown before the charts)
   const slOf = new Map((live ? live.queues : []).map((q) => [q.queue, q.sl_threshold]));
   const thresholds = new Map((live ? live.queues : []).map((q) => [q.queue, q.thresholds ? q.thresholds.SERVICE_LEVEL : null]));
@@ -102,7 +112,7 @@ async function load() {
     bodies = await Promise.all(distinct.map((s) => report(tz, since, until, s)));
   } catch (error) {
     if (error.status !== 422 || tz === 'UTC') throw error;
-    tz = 'UTC'; // the server does not know the browser's zone
+    tz = 'UTC'; // the server does not know the tenant's zone (an older node): at least a consistent one
     bodies = await Promise.all(distinct.map((s) => report(tz, since, until, s)));
   }
   // each queue's rows come from the report made with its own sl_threshold
@@ -141,10 +151,10 @@ async function refresh() {
       const data = await load();
       if (gen !== C.gen) return C.data;
       C.data = data;
-      setStatus(`Updated ${new Date().toLocaleTimeString([], { hour: '2-digit', minute: '2-digit', hour12: false })} · hours in ${data.tz}`);
+      setStatus('supervisor.chart.updated', { time: formatTime(new Date()), tz: data.tz });
       render();
     } catch (error) {
-      if (gen === C.gen) setStatus(`Could not load today's report (${error.message}).`);
+      if (gen === C.gen) setStatus('supervisor.chart.failed', { why: error.message });
     } finally {
       C.inflight = null;
     }
@@ -153,7 +163,12 @@ async function refresh() {
   return C.inflight;
 }
 
-function setStatus(text) { const el = $('charts-status'); if (el) el.textContent = text; }
+/** The line under the charts, kept as its key so that a language change rewrites it. */
+function setStatus(key, params) {
+  C.status = key ? [key, params] : null;
+  const node = $('charts-status');
+  if (node) node.textContent = key ? t(key, params) : '';
+}
 
 // ----------------------------------------------------------------- rendering
 
@@ -175,17 +190,19 @@ function niceMax(value) {
 
 function selection() {
   const d = C.data;
-  if (!d) return { name: 'All queues', points: [] };
-  if (C.selected !== ALL && d.byQueue[C.selected]) return { name: `Queue ${C.selected}`, points: d.byQueue[C.selected], queue: C.selected };
-  return { name: 'All queues', points: d.total, queue: null };
+  if (!d) return { name: t('supervisor.all_queues'), points: [] };
+  if (C.selected !== ALL && d.byQueue[C.selected]) {
+    return { name: t('supervisor.chart.queue', { queue: C.selected }), points: d.byQueue[C.selected], queue: C.selected };
+  }
+  return { name: t('supervisor.all_queues'), points: d.total, queue: null };
 }
 
 function renderSelect() {
   const select = $('charts-queue');
   const wanted = [ALL, ...C.data.queues];
   const have = [...select.options].map((o) => o.value);
-  if (wanted.join('\n') !== have.join('\n')) {
-    select.replaceChildren(...wanted.map((q) => new Option(q === ALL ? 'All queues' : q, q)));
+  if (wanted.join('\n') !== have.join('\n') || select.options[0].text !== t('supervisor.all_queues')) {
+    select.replaceChildren(...wanted.map((q) => new Option(q === ALL ? t('supervisor.all_queues') : q, q)));
   }
   if (C.selected !== ALL && !C.data.queues.includes(C.selected)) C.selected = ALL;
   select.value = C.selected;
@@ -202,8 +219,7 @@ function xAxis(f, points, slot) {
   const g = el('g', { class: 'axis axis-x', 'aria-hidden': 'true' });
   const every = slot < 22 ? (slot < 11 ? 4 : 3) : slot < 34 ? 2 : 1;
   points.forEach((p, j) => {
-    const local = new Date(p.interval_start);
-    if (local.getHours() % every !== 0) return;
+    if (zoneHour(p.interval_start, C.data ? C.data.tz : tenantZone()) % every !== 0) return;
     const x = f.m.left + slot * j;
     g.append(el('line', { x1: x, x2: x, y1: f.m.top + f.plotH, y2: f.m.top + f.plotH + 4 }));
     g.append(el('text', { x, y: f.height - 8, 'text-anchor': 'middle' }, hourLabel(p.interval_start)));
@@ -244,22 +260,23 @@ function volumeChart(host, sel) {
     const x0 = f.m.left + slot * j + (slot - inner * SERIES.length) / 2;
     const group = el('g', { class: 'hour', 'data-start': p.interval_start });
     titled(group.appendChild(el('rect', { class: 'hit', x: f.m.left + slot * j, y: f.m.top, width: slot, height: f.plotH })),
-      `${spanLabel(p)}: ${p.CONTACTS_QUEUED} offered, ${p.CONTACTS_HANDLED} handled, ${p.CONTACTS_ABANDONED} abandoned`);
+      t('supervisor.chart.hour', { span: spanLabel(p), offered: p.CONTACTS_QUEUED, handled: p.CONTACTS_HANDLED,
+        abandoned: p.CONTACTS_ABANDONED }));
     SERIES.forEach((s, i) => {
       const v = p[s.key];
       if (!v) return;
       const bar = el('rect', { class: `bar bar-${s.id}`, 'data-series': s.id, 'data-start': p.interval_start, 'data-value': v,
         x: x0 + inner * i, y: y(v), width: Math.max(1, inner - 1), height: f.m.top + f.plotH - y(v), rx: 1.5 });
-      group.append(titled(bar, `${s.label} ${spanLabel(p)}: ${v}`));
+      group.append(titled(bar, t('supervisor.chart.bar', { series: t(`supervisor.chart.${s.id}`), span: spanLabel(p), value: v })));
     });
     f.svg.append(group);
   });
   f.svg.append(xAxis(f, pts, slot));
   const sum = (k) => pts.reduce((a, p) => a + p[k], 0);
   const busiest = pts.reduce((b, p) => (p.CONTACTS_QUEUED > (b ? b.CONTACTS_QUEUED : 0) ? p : b), null);
-  f.svg.setAttribute('aria-label', `Contacts per hour today, ${sel.name}: ${sum('CONTACTS_QUEUED')} offered, `
-    + `${sum('CONTACTS_HANDLED')} handled, ${sum('CONTACTS_ABANDONED')} abandoned`
-    + (busiest ? `; busiest hour ${spanLabel(busiest)} with ${busiest.CONTACTS_QUEUED} offered.` : '.'));
+  f.svg.setAttribute('aria-label', t('supervisor.chart.volume_label', {
+    name: sel.name, offered: sum('CONTACTS_QUEUED'), handled: sum('CONTACTS_HANDLED'), abandoned: sum('CONTACTS_ABANDONED'),
+  }) + (busiest ? t('supervisor.chart.busiest', { span: spanLabel(busiest), offered: busiest.CONTACTS_QUEUED }) : '.'));
   host.replaceChildren(f.svg);
 }
 
@@ -274,8 +291,10 @@ function slChart(host, sel) {
   const target = targetOf(sel);
   if (target !== null) {
     const ty = y(target);
-    f.svg.append(titled(el('line', { class: 'target', x1: f.m.left, x2: f.m.left + f.plotW, y1: ty, y2: ty }), `Threshold: ${target}%`));
-    f.svg.append(el('text', { class: 'target-label', x: f.m.left + f.plotW - 2, y: ty - 4, 'text-anchor': 'end', 'aria-hidden': 'true' }, `threshold ${target}%`));
+    f.svg.append(titled(el('line', { class: 'target', x1: f.m.left, x2: f.m.left + f.plotW, y1: ty, y2: ty }),
+      t('supervisor.chart.threshold_title', { percent: target })));
+    f.svg.append(el('text', { class: 'target-label', x: f.m.left + f.plotW - 2, y: ty - 4, 'text-anchor': 'end', 'aria-hidden': 'true' },
+      t('supervisor.chart.threshold', { percent: target })));
   }
   const xs = (j) => f.m.left + slot * j + slot / 2;
   // the line joins consecutive hours that have a service level; hours without calls break it
@@ -290,8 +309,8 @@ function slChart(host, sel) {
   pts.forEach((p, j) => {
     const group = el('g', { class: 'hour', 'data-start': p.interval_start });
     const has = p.SERVICE_LEVEL !== null && p.SERVICE_LEVEL !== undefined;
-    const text = has ? `${spanLabel(p)}: service level ${Math.round(p.SERVICE_LEVEL)}% (${p.sl_met} of ${p.sl_base} answered within ${sl})`
-      : `${spanLabel(p)}: no service level (no calls)`;
+    const text = has ? t('supervisor.chart.sl_hour', { span: spanLabel(p), percent: Math.round(p.SERVICE_LEVEL), met: p.sl_met,
+      base: p.sl_base, within: sl }) : t('supervisor.chart.sl_none_hour', { span: spanLabel(p) });
     titled(group.appendChild(el('rect', { class: 'hit', x: f.m.left + slot * j, y: f.m.top, width: slot, height: f.plotH })), text);
     if (has) {
       const below = target !== null && p.SERVICE_LEVEL < target;
@@ -304,13 +323,16 @@ function slChart(host, sel) {
   const met = pts.reduce((a, p) => a + p.sl_met, 0), base = pts.reduce((a, p) => a + p.sl_base, 0);
   const withSl = pts.filter((p) => p.SERVICE_LEVEL !== null && p.SERVICE_LEVEL !== undefined);
   const lowest = withSl.reduce((b, p) => (!b || p.SERVICE_LEVEL < b.SERVICE_LEVEL ? p : b), null);
-  f.svg.setAttribute('aria-label', `Service level per hour today, ${sel.name}: `
-    + (base ? `${Math.round((100 * met) / base)}% for the day (answered within ${sl})` : 'no service level yet')
-    + (lowest ? `; lowest ${Math.round(lowest.SERVICE_LEVEL)}% at ${spanLabel(lowest)}` : '')
-    + (target !== null ? `; threshold ${target}%.` : '.'));
+  f.svg.setAttribute('aria-label', t('supervisor.chart.sl_label', { name: sel.name })
+    + (base ? t('supervisor.chart.sl_day', { percent: Math.round((100 * met) / base), within: sl }) : t('supervisor.chart.sl_none'))
+    + (lowest ? t('supervisor.chart.sl_lowest', { percent: Math.round(lowest.SERVICE_LEVEL), span: spanLabel(lowest) }) : '')
+    + (target !== null ? t('supervisor.chart.sl_threshold', { percent: target }) : '.'));
   host.replaceChildren(f.svg);
   const dayEl = $('charts-sl-day');
-  if (dayEl) dayEl.textContent = base ? `${Math.round((100 * met) / base)}% today · answered within ${sl}` : `answered within ${sl}`;
+  if (dayEl) {
+    dayEl.textContent = base ? t('supervisor.chart.sl_today', { percent: Math.round((100 * met) / base), within: sl })
+      : t('supervisor.chart.within', { within: sl });
+  }
 }
 
 function targetOf(sel) {
@@ -322,9 +344,9 @@ function targetOf(sel) {
 
 function slLabel(sel) {
   const used = C.data.sl_threshold;
-  if (sel.queue) return `${used[sel.queue]} s`;
+  if (sel.queue) return t('supervisor.chart.seconds', { seconds: used[sel.queue] });
   const values = [...new Set(C.data.queues.map((q) => used[q]))];
-  return values.length === 1 ? `${values[0]} s` : "each queue's threshold";
+  return values.length === 1 ? t('supervisor.chart.seconds', { seconds: values[0] }) : t('supervisor.chart.each_queue');
 }
 
 function render() {
@@ -349,7 +371,8 @@ function render() {
 
 function appShown() {
   const app = $('app-view');
-  return document.body.dataset.view === 'app' || (app !== null && !app.hidden);
+  const live = Boolean(window.wallboard && window.wallboard.snap);
+  return live && (document.body.dataset.view === 'app' || (app !== null && !app.hidden));
 }
 
 function start() {
@@ -366,7 +389,7 @@ function stop() {
   clearInterval(C.timer);
   C.timer = null;
   C.data = null;
-  setStatus('');
+  setStatus(null);
 }
 
 function check() { if (appShown()) start(); else if (document.body.dataset.view === 'login') stop(); }
@@ -380,6 +403,7 @@ function init() {
     render();
   });
   new MutationObserver(check).observe(document.body, { attributes: true, attributeFilter: ['data-view'] });
+  window.addEventListener('wallboard-snapshot', check);
   const app = $('app-view');
   if (app) new MutationObserver(check).observe(app, { attributes: true, attributeFilter: ['hidden'] });
   document.addEventListener('visibilitychange', () => { if (document.visibilityState === 'visible' && C.running) refresh(); });
@@ -392,3 +416,4 @@ function init() {
 }
 
 init();
+onLanguageChange(() => { if (C.status) setStatus(...C.status); render(); });

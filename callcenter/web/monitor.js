@@ -3,11 +3,12 @@
 // node who hears whom, so no audio drops. The bar at the top shows the call and the mode.
 
 import { MIC_CONSTRAINTS, iceGatheringComplete, preferCodecs } from '/static/webrtc.js';
+import { socketErrorText, t } from '/static/shell.js';
 
 const ICE_GATHER_CAP_MS = 2000;
-const MODE_LABELS = { listen: 'Listening to', whisper: 'Whispering to', barge: 'In the call with' };
+/** Why monitoring ended, as a message key (empty: nothing to say, the supervisor did it). */
 const REASONS = {
-  call_ended: 'The call ended.', transferred: 'The call was transferred.', stopped: '',
+  call_ended: 'supervisor.monitor.call_ended', transferred: 'supervisor.monitor.transferred', stopped: '',
   switched: '', supervisor_left: '',
 };
 
@@ -40,7 +41,7 @@ export class Monitor {
     this.showError('');
     if (!this.pc) {
       try { await this.connectAudio(); } catch (error) {
-        this.showError(`Audio unavailable: ${(error && error.message) || error}`);
+        this.showError(t('supervisor.monitor.audio_unavailable', { why: (error && error.message) || error }));
         return;
       }
     }
@@ -48,7 +49,7 @@ export class Monitor {
   }
 
   async connectAudio() {
-    if (!navigator.mediaDevices || !navigator.mediaDevices.getUserMedia) throw new Error('this page needs HTTPS for the microphone');
+    if (!navigator.mediaDevices || !navigator.mediaDevices.getUserMedia) throw new Error(t('supervisor.monitor.https'));
     if (!this.mic || this.mic.readyState === 'ended') {
       const stream = await navigator.mediaDevices.getUserMedia(MIC_CONSTRAINTS);
       this.mic = stream.getAudioTracks()[0];
@@ -72,17 +73,17 @@ export class Monitor {
       case 'hello': this.iceServers = message.ice_servers || []; return true;
       case 'rtc_answer':
         if (this.pc && this.pc.signalingState === 'have-local-offer') {
-          this.pc.setRemoteDescription({ type: 'answer', sdp: message.sdp }).catch((e) => this.showError(`Audio setup failed: ${e.message || e}`));
+          this.pc.setRemoteDescription({ type: 'answer', sdp: message.sdp }).catch((e) => this.showError(t('supervisor.monitor.audio_failed', { why: e.message || e })));
         }
         return true;
       case 'monitor': this.current = message; this.render(); return true;
       case 'monitor_ended':
         if (this.current && this.current.call_id === message.call_id) this.current = null;
-        this.showError(REASONS[message.reason] ?? message.reason);
+        this.showError(message.reason in REASONS ? (REASONS[message.reason] && t(REASONS[message.reason])) : message.reason);
         this.render();
         return true;
       case 'error':
-        if (['monitor', 'monitor_stop', 'rtc_offer'].includes(message.ref)) { this.showError(message.message); return true; }
+        if (['monitor', 'monitor_stop', 'rtc_offer'].includes(message.ref)) { this.showError(socketErrorText('supervisor', message)); return true; }
         return false;
       default: return false;
     }
@@ -104,8 +105,9 @@ export class Monitor {
     const m = this.current;
     this.el.bar.hidden = !m && this.el.error.hidden;
     this.el.bar.dataset.mode = m ? m.mode : '';
-    this.el.who.textContent = m ? `${MODE_LABELS[m.mode]} ${this.agentNames.get(m.agent_id) || 'agent'}'s call` : '';
-    this.el.state.textContent = m && m.suspended ? 'On hold — audio resumes when the agent is back with the caller' : '';
+    this.el.who.textContent = m ? t(`supervisor.monitor.mode_${m.mode}`, {
+      agent: this.agentNames.get(m.agent_id) || t('supervisor.monitor.agent') }) : '';
+    this.el.state.textContent = m && m.suspended ? t('supervisor.monitor.suspended') : '';
     for (const [mode, button] of Object.entries(this.el.buttons)) {
       button.hidden = !m;
       button.setAttribute('aria-pressed', String(!!m && m.mode === mode));

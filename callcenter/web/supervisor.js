@@ -1,9 +1,11 @@
-// Supervisor wallboard: login, one WebSocket (/api/supervisor/ws) pushing snapshots of the
-// tenant's queues and agents (Amazon Connect metric names), tiles per queue that turn red when
-// a threshold is crossed (with a browser notification), the agents' table with their state and
-// listen / whisper / barge, the waiting calls with "serve next" and "move to". No polling.
+// Supervisor wallboard: one WebSocket (/api/supervisor/ws) pushing snapshots of the tenant's
+// queues and agents (Amazon Connect metric names), tiles per queue that turn red when a threshold
+// is crossed (with a browser notification), the agents' table with their state and listen /
+// whisper / barge, the waiting calls with "serve next" and "move to". No polling. Sign-in, header,
+// language and errors come from the page shell (/static/shell.js).
 
 import { Monitor } from './monitor.js';
+import { api, onLanguageChange, showError, showSignIn, startPage, t, translate } from '/static/shell.js';
 
 const $ = (id) => document.getElementById(id);
 const S = { ws: null, gen: 0, backoff: 500, timer: null, snap: null, receivedAt: 0, alerts: new Map(), editing: null,
@@ -21,67 +23,12 @@ const monitor = new Monitor(send, {
 });
 S.monitor = monitor;
 
-function setView(view) {
-  document.body.dataset.view = view;
-  $('loading-view').hidden = view !== 'loading';
-  $('login-view').hidden = view !== 'login';
-  $('app-view').hidden = view !== 'app';
-}
-
-function showLogin(message) {
-  setView('login');
-  const error = $('login-error');
-  error.textContent = message || '';
-  error.hidden = !message;
-  const last = JSON.parse(localStorage.getItem('wallboard.lastLogin') || '{}');
-  if (!$('login-tenant').value) $('login-tenant').value = last.tenant || '';
-  if (!$('login-username').value) $('login-username').value = last.username || '';
-  $('login-password').focus();
-}
-
-async function login(event) {
-  event.preventDefault();
-  const tenant = $('login-tenant').value.trim();
-  const username = $('login-username').value.trim();
-  const password = $('login-password').value;
-  if (!tenant || !username || !password) { showLogin('Enter your company, username and password.'); return; }
-  $('login-submit').disabled = true;
-  try {
-    let reply;
-    try {
-      reply = await fetch('/api/login', {
-        method: 'POST', credentials: 'same-origin',
-        headers: { 'Content-Type': 'application/json', Accept: 'application/json' },
-        body: JSON.stringify({ tenant, username, password }),
-      });
-    } catch (_) { showLogin('Cannot reach the server. Check your connection and try again.'); return; }
-    if (!reply.ok) {
-      showLogin(reply.status === 401 ? 'Wrong company, username or password.' : `Sign-in failed (HTTP ${reply.status}).`);
-      return;
-    }
-    localStorage.setItem('wallboard.lastLogin', JSON.stringify({ tenant, username }));
-    $('login-password').value = '';
-    if ('Notification' in window && Notification.permission === 'default') Notification.requestPermission().then(updateNotifyButton);
-    setView('loading');
-    connect();
-  } finally {
-    $('login-submit').disabled = false;
-  }
-}
-
-async function logout() {
-  S.gen++;
-  clearTimeout(S.timer);
-  if (S.ws) S.ws.close();
-  try { await fetch('/api/logout', { method: 'POST', credentials: 'same-origin' }); } catch (_) { /* gone anyway */ }
-  showLogin('');
-}
-
 // ----------------------------------------------------------------- socket
 
-function setConn(ok, text) {
+function setConn(ok) {
   $('conn').dataset.ok = String(ok);
-  $('conn-text').textContent = text;
+  S.connKey = ok ? 'supervisor.conn.live' : 'supervisor.conn.reconnecting';
+  $('conn-text').textContent = t(S.connKey);
 }
 
 function connect() {
@@ -96,17 +43,18 @@ function connect() {
     if (message.type === 'hello') { S.breakReasons = message.break_reasons || []; monitor.handle(message); return; }
     if (message.type !== 'snapshot') { monitor.handle(message); return; }
     S.backoff = 500;
+    const first = !S.snap;
     S.snap = message;
     S.receivedAt = Date.now() / 1000;
-    setView('app');
-    setConn(true, 'Live');
+    setConn(true);
     render();
+    if (first) window.dispatchEvent(new Event('wallboard-snapshot'));  // the day charts start on it
   };
   ws.onclose = (event) => {
     if (gen !== S.gen) return;
-    if (event.code === 4401) { showLogin(''); return; }
-    if (event.code === 4403) { showLogin('The wallboard is for supervisors and admins.'); return; }
-    setConn(false, 'Reconnecting…');
+    if (event.code === 4401) { showSignIn('shell.login.session_ended'); return; }
+    if (event.code === 4403) { showSignIn('supervisor.error.not_supervisor'); return; }
+    setConn(false);
     S.timer = setTimeout(connect, S.backoff);
     S.backoff = Math.min(S.backoff * 2, 5000);
   };
@@ -130,6 +78,7 @@ function tileFor(name) {
   tile = $('tile-template').content.firstElementChild.cloneNode(true);
   tile.dataset.queue = name;
   tile.querySelector('.tile-name').textContent = name;
+  translate(tile);
   const form = tile.querySelector('.tile-form');
   tile.querySelector('.tile-edit').addEventListener('click', () => {
     const q = S.snap.queues.find((x) => x.queue === name);
@@ -144,10 +93,10 @@ function tileFor(name) {
       OLDEST_CONTACT_AGE: form.age.value ? Number(form.age.value) : null,
       SERVICE_LEVEL: form.sl.value ? Number(form.sl.value) : null,
     };
-    const reply = await fetch(`/api/supervisor/thresholds/${encodeURIComponent(name)}`, {
-      method: 'PUT', credentials: 'same-origin', headers: { 'Content-Type': 'application/json' }, body: JSON.stringify(body),
-    });
-    if (reply.ok) form.hidden = true; else alert(`Saving the thresholds failed (HTTP ${reply.status}).`);
+    try {
+      await api('PUT', `/api/supervisor/thresholds/${encodeURIComponent(name)}`, body);
+      form.hidden = true;
+    } catch (err) { showError(err); }
   });
   $('tiles').append(tile);
   return tile;
@@ -168,10 +117,11 @@ function render() {
       el.classList.toggle('crossed', q.breaches.includes(key));
     }
     tile.dataset.alert = String(q.alert);
-    const t = q.thresholds, limits = [];
-    if (t.OLDEST_CONTACT_AGE !== null) limits.push(`longest wait ≤ ${t.OLDEST_CONTACT_AGE} s`);
-    if (t.SERVICE_LEVEL !== null) limits.push(`service level ≥ ${t.SERVICE_LEVEL}% (answered within ${q.sl_threshold} s)`);
-    tile.querySelector('.tile-limits').textContent = limits.length ? `Thresholds: ${limits.join(', ')}` : 'No thresholds';
+    const th = q.thresholds, limits = [];
+    if (th.OLDEST_CONTACT_AGE !== null) limits.push(t('supervisor.limits.age', { seconds: th.OLDEST_CONTACT_AGE }));
+    if (th.SERVICE_LEVEL !== null) limits.push(t('supervisor.limits.sl', { percent: th.SERVICE_LEVEL, seconds: q.sl_threshold }));
+    tile.querySelector('.tile-limits').textContent = limits.length
+      ? t('supervisor.limits.some', { limits: limits.join(t('supervisor.list_separator')) }) : t('supervisor.limits.none');
     notify(q);
   }
   renderAgents();
@@ -183,12 +133,18 @@ function notify(q) {
   if (!q.alert || before) return;
   if (!('Notification' in window) || Notification.permission !== 'granted') return;
   const what = q.breaches.map((b) => (b === 'OLDEST_CONTACT_AGE'
-    ? `a caller has waited ${duration(q.metrics.OLDEST_CONTACT_AGE)}`
-    : `service level ${Math.round(q.metrics.SERVICE_LEVEL)}%`)).join(', ');
-  try { new Notification(`Queue ${q.queue}`, { body: what, tag: `queue-${q.queue}` }); } catch (_) { /* not allowed here */ }
+    ? t('supervisor.notify.waited', { time: duration(q.metrics.OLDEST_CONTACT_AGE) })
+    : t('supervisor.notify.sl', { percent: Math.round(q.metrics.SERVICE_LEVEL) }))).join(t('supervisor.list_separator'));
+  try {
+    new Notification(t('supervisor.notify.title', { queue: q.queue }), { body: what, tag: `queue-${q.queue}` });
+  } catch (_) { /* not allowed here */ }
 }
 
-const STATE_LABELS = { offline: 'Offline', available: 'Available', reserved: 'Ringing', on_call: 'On call', wrap_up: 'Wrap-up', break: 'Break' };
+const STATES = new Set(['offline', 'available', 'reserved', 'on_call', 'wrap_up', 'break']);
+
+function stateLabel(state) {
+  return STATES.has(state) ? t(`supervisor.state.${state}`) : state;
+}
 
 /** One row per item of `items` in `tbody`, keyed by `key(item)`: made once by `create`, refreshed
  * by `update` on every snapshot; rows of items gone are removed. */
@@ -223,12 +179,13 @@ function renderAgents() {
     row.dataset.agent = a.agent_id;
     row.innerHTML = '<td class="a-name"></td><td><span class="chip a-state"></span></td><td class="a-time mono"></td>'
       + '<td class="a-call mono"></td><td class="a-dur mono"></td><td class="a-actions">'
-      + '<span class="a-monitor" role="group" aria-label="Monitor the call">'
-      + '<button type="button" class="btn btn-secondary" data-mode="listen">Listen</button>'
-      + '<button type="button" class="btn btn-secondary" data-mode="whisper">Whisper</button>'
-      + '<button type="button" class="btn btn-secondary" data-mode="barge">Barge</button></span>'
-      + '<select class="a-set-state" aria-label="Set state"></select>'
-      + '<button type="button" class="btn btn-outline-danger a-logout">Log out</button></td>';
+      + '<span class="a-monitor" role="group" data-i18n-aria-label="supervisor.monitor.label">'
+      + '<button type="button" class="btn btn-secondary" data-mode="listen" data-i18n="supervisor.listen"></button>'
+      + '<button type="button" class="btn btn-secondary" data-mode="whisper" data-i18n="supervisor.whisper"></button>'
+      + '<button type="button" class="btn btn-secondary" data-mode="barge" data-i18n="supervisor.barge"></button></span>'
+      + '<select class="a-set-state" data-i18n-aria-label="supervisor.set_state.label"></select>'
+      + '<button type="button" class="btn btn-outline-danger a-logout" data-i18n="supervisor.agent_logout"></button></td>';
+    translate(row);
     row.querySelector('.a-logout').addEventListener('click', () => logoutAgent(a.agent_id));
     for (const button of row.querySelectorAll('.a-monitor button')) {
       button.addEventListener('click', () => { if (row.dataset.callId) monitor.start(row.dataset.callId, button.dataset.mode); });
@@ -236,16 +193,16 @@ function renderAgents() {
     const select = row.querySelector('.a-set-state');
     select.addEventListener('change', () => { setAgentState(a.agent_id, select.value); select.value = ''; });
   }, (row, a) => {
-    setOptions(row.querySelector('.a-set-state'), [['', 'Set state…'], ['available', 'Available'],
-      ...S.breakReasons.map((r) => [`break:${r}`, `Break · ${r}`]), ['offline', 'Offline']]);
+    setOptions(row.querySelector('.a-set-state'), [['', t('supervisor.set_state.placeholder')], ['available', stateLabel('available')],
+      ...S.breakReasons.map((r) => [`break:${r}`, `${stateLabel('break')} · ${r}`]), ['offline', stateLabel('offline')]]);
     row.dataset.callId = a.state === 'on_call' && a.call_id ? a.call_id : '';
     row.querySelector('.a-monitor').hidden = !row.dataset.callId;
     row.classList.toggle('monitored', !!row.dataset.callId && row.dataset.callId === monitor.callId);
     row.querySelector('.a-name').textContent = a.username;
     const chip = row.querySelector('.a-state');
     chip.dataset.state = a.state;
-    chip.textContent = (STATE_LABELS[a.state] || a.state) + (a.reason && a.state === 'break' ? ` · ${a.reason}` : '')
-      + (a.pending ? ` → ${STATE_LABELS[a.pending] || a.pending}` : '');
+    chip.textContent = stateLabel(a.state) + (a.reason && a.state === 'break' ? ` · ${a.reason}` : '')
+      + (a.pending ? ` → ${stateLabel(a.pending)}` : '');
     row.querySelector('.a-logout').disabled = a.state === 'offline';
     row.dataset.since = String(a.time_in_state);
     row.dataset.call = a.call_duration === null ? '' : String(a.call_duration);
@@ -261,15 +218,9 @@ function renderAgents() {
 async function setAgentState(agentId, value) {
   if (!value) return;
   const [state, reason] = value.split(/:(.*)/s);
-  const reply = await fetch(`/api/agents/${encodeURIComponent(agentId)}/state`, {
-    method: 'POST', credentials: 'same-origin', headers: { 'Content-Type': 'application/json' },
-    body: JSON.stringify(reason ? { state, reason } : { state }),
-  });
-  if (!reply.ok) alert(`Setting the state failed: ${await problem(reply)}`);
-}
-
-async function problem(reply) {
-  try { const body = await reply.json(); return body.detail || body.message || body.title || `HTTP ${reply.status}`; } catch (_) { return `HTTP ${reply.status}`; }
+  try {
+    await api('POST', `/api/agents/${encodeURIComponent(agentId)}/state`, reason ? { state, reason } : { state });
+  } catch (err) { showError(err); }
 }
 
 function renderWaiting() {
@@ -280,19 +231,21 @@ function renderWaiting() {
   syncRows($('waiting-rows'), waiting, (w) => w.call_id, (row, w) => {
     row.dataset.call = w.call_id;
     row.innerHTML = '<td class="w-queue"></td><td class="w-pos mono"></td><td class="w-age mono"></td><td class="w-prio mono"></td>'
-      + '<td class="w-ring"></td><td class="a-actions"><button type="button" class="btn btn-secondary w-next">Serve next</button>'
-      + '<select class="w-move" aria-label="Move to queue"></select></td>';
+      + '<td class="w-ring"></td><td class="a-actions">'
+      + '<button type="button" class="btn btn-secondary w-next" data-i18n="supervisor.waiting.serve_next"></button>'
+      + '<select class="w-move" data-i18n-aria-label="supervisor.waiting.move_label"></select></td>';
+    translate(row);
     row.querySelector('.w-next').addEventListener('click', () => serveNext(w.call_id));
     const move = row.querySelector('.w-move');
     move.addEventListener('change', () => { moveCall(w.call_id, move.value); move.value = ''; });
   }, (row, w) => {
-    row.querySelector('.w-queue').textContent = w.queue + (w.callback ? ' · callback' : '');
+    row.querySelector('.w-queue').textContent = w.queue + (w.callback ? ` · ${t('supervisor.waiting.callback')}` : '');
     row.querySelector('.w-pos').textContent = String(w.position);
     row.dataset.age = String(w.age);
     row.querySelector('.w-prio').textContent = String(w.priority);
-    row.querySelector('.w-ring').textContent = w.ringing.length ? 'ringing' : '–';
+    row.querySelector('.w-ring').textContent = w.ringing.length ? t('supervisor.waiting.ringing') : '–';
     row.querySelector('.w-next').disabled = w.position === 1;
-    setOptions(row.querySelector('.w-move'), [['', 'Move to…'], ...queues.filter((q) => q !== w.queue).map((q) => [q, q])]);
+    setOptions(row.querySelector('.w-move'), [['', t('supervisor.waiting.move')], ...queues.filter((q) => q !== w.queue).map((q) => [q, q])]);
   });
 }
 
@@ -310,10 +263,9 @@ async function moveCall(callId, queue) {
 }
 
 async function callAction(callId, action, body) {
-  const reply = await fetch(`/api/supervisor/calls/${encodeURIComponent(callId)}/${action}`, {
-    method: 'POST', credentials: 'same-origin', headers: { 'Content-Type': 'application/json' }, body: JSON.stringify(body),
-  });
-  if (!reply.ok) alert(`That did not work: ${await problem(reply)}`);
+  try {
+    await api('POST', `/api/supervisor/calls/${encodeURIComponent(callId)}/${action}`, body);
+  } catch (err) { showError(err); }
 }
 
 function tick() {
@@ -333,17 +285,43 @@ function tick() {
 }
 
 async function logoutAgent(agentId) {
-  const reply = await fetch(`/api/supervisor/agents/${encodeURIComponent(agentId)}/logout`, { method: 'POST', credentials: 'same-origin' });
-  if (!reply.ok) alert(`Logging the agent out failed (HTTP ${reply.status}).`);
+  try {
+    await api('POST', `/api/supervisor/agents/${encodeURIComponent(agentId)}/logout`);
+  } catch (err) { showError(err); }
 }
 
 function updateNotifyButton() {
   $('btn-notify').hidden = !('Notification' in window) || Notification.permission !== 'default';
 }
 
-$('login-form').addEventListener('submit', login);
-$('btn-logout').addEventListener('click', logout);
+/** Stop the socket (signed out): nothing reconnects until the next sign-in. */
+function disconnect() {
+  S.gen++;
+  clearTimeout(S.timer);
+  if (S.ws) S.ws.close();
+  S.ws = null;
+  S.snap = null;
+}
+
+/** A language change: the texts built from snapshots, and the selects keyed on their values. */
+function relabel() {
+  if (S.connKey) $('conn-text').textContent = t(S.connKey);
+  for (const select of document.querySelectorAll('.a-set-state, .w-move')) select.dataset.key = '';
+  render();
+  monitor.render();
+}
+
 $('btn-notify').addEventListener('click', () => Notification.requestPermission().then(updateNotifyButton));
 updateNotifyButton();
 setInterval(tick, 1000);
-connect();
+onLanguageChange(relabel);
+startPage({
+  page: 'supervisor',
+  roles: ['supervisor', 'admin'],
+  catalogues: ['supervisor'],
+  onReady: () => { connect(); },
+  onSignedOut: disconnect,
+  onSignIn: () => {
+    if ('Notification' in window && Notification.permission === 'default') Notification.requestPermission().then(updateNotifyButton);
+  },
+});

@@ -7,7 +7,7 @@ from typing import TYPE_CHECKING, Any
 from urllib.parse import quote, urlsplit
 
 from ivr.errors import FlowIssue
-from ivr.http_fetch import HttpFetchError, fetch_json, host_allowed, map_response
+from ivr.http_fetch import HttpFetchError, host_allowed, map_response
 from ivr.nodes.base import Node, TenantFacts
 from ivr.schema import HttpNode
 
@@ -51,11 +51,11 @@ class Http(Node[HttpNode]):
                 sep = "&" if "?" in url else "?"
                 query = "&".join(f"{quote(k)}={quote(str(v if v is not None else ''), safe='')}"
                                  for k, v in payload.items())
-                data = await fetch_json(url + (sep + query if query else ""), timeout=spec.timeout,
-                                        allow_hosts=policy.allow_hosts, allow_private=policy.allow_private)
+                data = await run.services.fetch_json(url + (sep + query if query else ""), timeout=spec.timeout,
+                                                     allow_hosts=policy.allow_hosts, allow_private=policy.allow_private)
             else:
-                data = await fetch_json(url, method="POST", json_body=payload, timeout=spec.timeout,
-                                        allow_hosts=policy.allow_hosts, allow_private=policy.allow_private)
+                data = await run.services.fetch_json(url, method="POST", json_body=payload, timeout=spec.timeout,
+                                                     allow_hosts=policy.allow_hosts, allow_private=policy.allow_private)
         except HttpFetchError as exc:
             run.record("http_error", reason=exc.reason, message=str(exc))
             return spec.on_error if spec.on_error is not None else spec.next

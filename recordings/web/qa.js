@@ -1,7 +1,10 @@
 // Quality page: recorded calls, playback with waveform and transcript, evaluation forms
 // (pre-filled by the automatic evaluation), calibration, disputes, reports and form editing.
-// Vanilla ES2020 module, no dependencies. Talks to /api/qa/* and the recording API
-// (/api/calls/{id}/recording[/audio|/peaks], /api/calls/{id}/transcript) with the session cookie.
+// Talks to /api/qa/* and the recording API (/api/calls/{id}/recording[/audio|/peaks],
+// /api/calls/{id}/transcript) with the session cookie. Sign-in, header, language, errors and toasts
+// come from the page shell (/static/shell.js); every visible string from the qa catalogue.
+
+import { ApiError, api, errorText, formatTime, onLanguageChange, startPage, t, toast, el } from '/static/shell.js';
 
 // ----------------------------------------------------------------- helpers
 
@@ -11,23 +14,6 @@ const PAGE_SIZE = 25;
 const LOW_CONF = 0.5;
 const SERIES_COLOURS = ['#1d4ed8', '#15803d', '#b45309', '#be185d', '#0e7490', '#7c3aed', '#dc2626', '#4d7c0f',
   '#0f766e', '#9333ea'];
-
-function el(tag, props = {}, ...children) {
-  const node = document.createElement(tag);
-  for (const [key, value] of Object.entries(props)) {
-    if (value === undefined || value === null || value === false) continue;
-    if (key === 'className') node.className = value;
-    else if (key === 'text') node.textContent = value;
-    else if (key === 'dataset') Object.assign(node.dataset, value);
-    else if (key.startsWith('on')) node.addEventListener(key.slice(2), value);
-    else node.setAttribute(key, value === true ? '' : value);
-  }
-  for (const child of children.flat()) {
-    if (child === null || child === undefined || child === false) continue;
-    node.append(child instanceof Node ? child : String(child));
-  }
-  return node;
-}
 
 function show(node, visible) { if (node) node.hidden = !visible; }
 function setText(node, text) { if (node) node.textContent = text === null || text === undefined ? '' : String(text); }
@@ -44,7 +30,7 @@ function clock(seconds) {
 function when(iso) {
   if (!iso) return '';
   const d = new Date(iso);
-  return Number.isNaN(d.getTime()) ? iso : d.toLocaleString(undefined, { dateStyle: 'medium', timeStyle: 'short' });
+  return Number.isNaN(d.getTime()) ? iso : formatTime(d, { date: true });
 }
 
 function scoreText(score) {
@@ -62,53 +48,9 @@ function pct(value) {
 
 function valueText(value, question) {
   if (value === null || value === undefined || value === '') return '–';
-  if (value === 'na') return 'N/A';
-  if (question && question.type === 'yes_no') return value === 'yes' ? 'Yes' : value === 'no' ? 'No' : String(value);
+  if (value === 'na') return t('qa.answer.na');
+  if (question && question.type === 'yes_no') return value === 'yes' ? t('qa.answer.yes') : value === 'no' ? t('qa.answer.no') : String(value);
   return String(value);
-}
-
-let toastTimer = null;
-function toast(message, kind = 'error', ms = 6000) {
-  setText($('#toast-text'), message);
-  $('#toast').dataset.kind = kind;
-  show($('#toast'), true);
-  clearTimeout(toastTimer);
-  if (ms) toastTimer = setTimeout(() => show($('#toast'), false), ms);
-}
-
-class ApiFailure extends Error {
-  constructor(status, body) {
-    super((body && body.message) || `HTTP ${status}`);
-    this.status = status;
-    this.body = body;
-  }
-}
-
-async function api(path, { method = 'GET', body } = {}) {
-  const init = { method, credentials: 'same-origin', headers: { Accept: 'application/json' } };
-  if (body !== undefined) {
-    init.headers['Content-Type'] = 'application/json';
-    init.body = JSON.stringify(body);
-  }
-  const reply = await fetch(path, init);
-  let data = null;
-  if (reply.status !== 204) {
-    try { data = await reply.json(); } catch (_) { data = null; }
-  }
-  if (reply.status === 401 && path !== '/api/login') {
-    showLogin('Your session has ended. Please sign in again.');
-  }
-  if (!reply.ok) throw new ApiFailure(reply.status, data);
-  return data;
-}
-
-function errorText(err) {
-  if (!(err instanceof ApiFailure)) return String(err && err.message ? err.message : err);
-  const body = err.body || {};
-  if (Array.isArray(body.details) && body.details.length) {
-    return body.details.map((d) => `${(d.loc || []).slice(1).join('.')}: ${d.msg}`).join('\n');
-  }
-  return body.message || err.message;
 }
 
 function query(params) {
@@ -132,7 +74,8 @@ function evidenceItems(evidence) {
   return list.filter((e) => e !== null && e !== undefined).map((e) => {
     if (typeof e !== 'object') return { text: String(e), start: null };
     if (e.metric !== undefined) {
-      const limits = [e.min !== undefined ? `min ${e.min}` : '', e.max !== undefined ? `max ${e.max}` : ''].filter(Boolean).join(', ');
+      const limits = [e.min !== undefined ? t('qa.evidence.min', { value: e.min }) : '',
+        e.max !== undefined ? t('qa.evidence.max', { value: e.max }) : ''].filter(Boolean).join(', ');
       const value = typeof e.value === 'number' ? Math.round(e.value * 1000) / 1000 : e.value;
       return { text: `${e.metric.replace(/_/g, ' ')} ${value}${limits ? ` (${limits})` : ''}`, start: null };
     }
@@ -171,27 +114,6 @@ window.qa = {
 
 // ----------------------------------------------------------------- views
 
-function setView(view) {
-  document.body.dataset.view = view;
-  show($('#loading-view'), view === 'loading');
-  show($('#login-view'), view === 'login');
-  show($('#app-view'), view === 'app');
-}
-
-function showLogin(message) {
-  stopPlayback();
-  setView('login');
-  try {
-    const last = JSON.parse(localStorage.getItem('qa.lastLogin') || 'null');
-    if (last) {
-      if (!$('#login-tenant').value) $('#login-tenant').value = last.tenant || '';
-      if (!$('#login-username').value) $('#login-username').value = last.username || '';
-    }
-  } catch (_) { /* ignore */ }
-  setText($('#login-error'), message || '');
-  show($('#login-error'), Boolean(message));
-}
-
 function showSection(name) {
   for (const v of ['calls', 'call', 'mine', 'disputes', 'reports', 'forms']) show($(`#${v}-view`), v === name);
   const tab = name === 'call' ? 'calls' : name;
@@ -229,64 +151,24 @@ async function route() {
       await loadCalls();
     }
   } catch (err) {
-    if (!(err instanceof ApiFailure && err.status === 401)) toast(errorText(err));
+    if (!(err instanceof ApiError && err.status === 401)) toast(errorText(err));
   }
 }
 
-// ----------------------------------------------------------------- login
+// ----------------------------------------------------------------- start
 
-async function login(event) {
-  event.preventDefault();
-  const tenant = $('#login-tenant').value.trim();
-  const username = $('#login-username').value.trim();
-  const password = $('#login-password').value;
-  if (!tenant || !username || !password) {
-    showLogin('Enter your company, username and password.');
-    return;
-  }
-  $('#login-submit').disabled = true;
-  try {
-    await api('/api/login', { method: 'POST', body: { tenant, username, password } });
-    localStorage.setItem('qa.lastLogin', JSON.stringify({ tenant, username }));
-    $('#login-password').value = '';
-    await start();
-  } catch (err) {
-    showLogin(err instanceof ApiFailure && err.status === 401 ? 'Wrong company, username or password.' : errorText(err));
-  } finally {
-    $('#login-submit').disabled = false;
-  }
-}
-
-async function logout() {
-  try { await api('/api/logout', { method: 'POST' }); } catch (_) { /* gone anyway */ }
-  S.me = null;
-  showLogin('');
-}
-
-async function start() {
-  let me;
-  try {
-    me = await api('/api/me');
-  } catch (err) {
-    if (!(err instanceof ApiFailure && err.status === 401)) showLogin(errorText(err));
-    else showLogin('');
-    return;
-  }
+async function start(me) {
   S.me = me;
   S.role = me.role;
   document.body.dataset.role = me.role;
-  setText($('#tenant-name'), me.tenant.name);
-  setText($('#user-name'), me.user.username);
-  setText($('#user-avatar'), (me.user.username || '?').slice(0, 1).toUpperCase());
   if (S.role !== 'agent') {
     try {
-      S.options = await api('/api/qa/options');
+      S.options = await api('GET', '/api/qa/options');
       fillFilterOptions();
     } catch (err) {
       toast(errorText(err));
     }
   }
-  setView('app');
   await route();
 }
 
@@ -294,10 +176,10 @@ async function start() {
 
 function fillFilterOptions() {
   const agent = $('#f-agent');
-  agent.replaceChildren(el('option', { value: '' }, 'All agents'),
+  agent.replaceChildren(el('option', { value: '' }, t('qa.all_agents')),
     ...S.options.agents.map((a) => el('option', { value: a.id }, a.username)));
   const queue = $('#f-queue');
-  queue.replaceChildren(el('option', { value: '' }, 'All queues'),
+  queue.replaceChildren(el('option', { value: '' }, t('qa.all_queues')),
     ...S.options.queues.map((q) => el('option', { value: q }, q)));
 }
 
@@ -320,13 +202,13 @@ function readFilters() {
 }
 
 async function loadCalls() {
-  const data = await api(`/api/qa/calls${query({ ...S.filters, limit: PAGE_SIZE, offset: S.offset })}`);
+  const data = await api('GET', `/api/qa/calls${query({ ...S.filters, limit: PAGE_SIZE, offset: S.offset })}`);
   S.total = data.total;
   const body = $('#calls-table tbody');
   body.replaceChildren(...data.items.map(callRow));
   show($('#calls-empty'), data.items.length === 0);
   const first = data.items.length ? S.offset + 1 : 0;
-  setText($('#page-info'), `${first}–${S.offset + data.items.length} of ${data.total}`);
+  setText($('#page-info'), t('qa.page_info', { first, last: S.offset + data.items.length, total: data.total }));
   $('#page-prev').disabled = S.offset === 0;
   $('#page-next').disabled = S.offset + data.items.length >= data.total;
 }
@@ -335,8 +217,16 @@ function statusChip(status, progress) {
   if (!status) return el('span', { className: 'muted' }, '–');
   const cls = { complete: 'chip-good', done: 'chip-good', recording: 'chip-info', running: 'chip-info',
     pending: '', incomplete: 'chip-mid', failed: 'chip-bad', purged: 'chip-bad' }[status] ?? '';
-  const text = status === 'running' && progress ? `${status} ${Math.round(progress * 100)}%` : status;
+  const text = status === 'running' && progress ? `${statusName(status)} ${Math.round(progress * 100)}%` : statusName(status);
   return el('span', { className: `chip ${cls}` }, text);
+}
+
+const STATUSES = new Set(['complete', 'done', 'recording', 'running', 'pending', 'incomplete', 'failed', 'purged',
+  'open', 'accepted', 'rejected', 'none']);
+
+/** A recording's, transcript's or dispute's status in words (an unknown one as the server says it). */
+function statusName(status) {
+  return STATUSES.has(status) ? t(`qa.status.${status}`) : String(status);
 }
 
 function callRow(c) {
@@ -352,7 +242,7 @@ function callRow(c) {
   el('td', {}, statusChip(c.recording.status), ' ', el('span', { className: 'muted mono' }, c.recording.duration ? clock(c.recording.duration) : '')),
   el('td', {}, statusChip(c.transcript && c.transcript.status, c.transcript && c.transcript.progress)),
   el('td', { className: 'num', dataset: { testid: 'auto-score' } }, scoreChip(c.auto_score)),
-  el('td', { className: 'num', dataset: { testid: 'manual-score' } }, c.manual_score === null ? el('span', { className: 'muted' }, 'not yet') : scoreChip(c.manual_score)));
+  el('td', { className: 'num', dataset: { testid: 'manual-score' } }, c.manual_score === null ? el('span', { className: 'muted' }, t('qa.not_yet')) : scoreChip(c.manual_score)));
 }
 
 // ----------------------------------------------------------------- one call
@@ -377,7 +267,7 @@ async function openCall(callId) {
   $('#eval-questions').replaceChildren();
   show($('#eval-result'), false);
   show($('#eval-error'), false);
-  const call = await api(`/api/qa/calls/${encodeURIComponent(callId)}`);
+  const call = await api('GET', `/api/qa/calls/${encodeURIComponent(callId)}`);
   S.call = call;
   S.forms = call.forms;
   renderCallHeader();
@@ -394,11 +284,8 @@ async function openCall(callId) {
     delete audio.dataset.callId;
     audio.load();
   }
-  const note = !rec ? 'This call has no recording.'
-    : rec.status === 'purged' ? 'The recording was removed by the retention policy.'
-      : rec.status === 'recording' ? 'The call is still being recorded; reload when it has ended.'
-        : rec.status === 'incomplete' ? 'The recording is incomplete (the node stopped during the call).'
-          : rec.status === 'failed' ? 'The recording failed (the recordings disk was full); the call itself went on.' : '';
+  const note = !rec ? t('qa.player.no_recording')
+    : ['purged', 'recording', 'incomplete', 'failed'].includes(rec.status) ? t(`qa.player.${rec.status}`) : '';
   setText($('#player-note'), note);
   show($('#player-note'), Boolean(note));
   $('#play-btn').disabled = !playable;
@@ -413,12 +300,13 @@ function renderCallHeader() {
   setText($('#call-when'), `${when(c.received_at)} · ${c.direction}`);
   setText($('#call-caller'), c.caller);
   const facts = [
-    ['Agent', c.agent ? c.agent.username : '–'],
-    ['Queue', c.queue || '–'],
-    ['Talk', c.facts.handle_seconds === null ? '–' : clock(c.facts.handle_seconds)],
-    ['Hold', clock(c.facts.hold_seconds)],
-    ['Disposition', c.disposition || '–'],
-    ['Recording', S.call.recording ? `${S.call.recording.status}${S.call.recording.legal_hold ? ' · legal hold' : ''}` : 'none'],
+    [t('qa.agent'), c.agent ? c.agent.username : '–'],
+    [t('qa.queue'), c.queue || '–'],
+    [t('qa.talk'), c.facts.handle_seconds === null ? '–' : clock(c.facts.handle_seconds)],
+    [t('qa.hold'), clock(c.facts.hold_seconds)],
+    [t('qa.facts.disposition'), c.disposition || '–'],
+    [t('qa.recording'), S.call.recording
+      ? `${statusName(S.call.recording.status)}${S.call.recording.legal_hold ? ` · ${t('qa.facts.legal_hold')}` : ''}` : statusName('none')],
   ];
   $('#call-facts').replaceChildren(...facts.map(([k, v]) => el('div', {}, el('dt', {}, k), el('dd', {}, v))));
 }
@@ -430,10 +318,10 @@ async function loadPeaks(callId) {
   const buckets = Math.max(100, Math.min(4000, Math.round(canvas.clientWidth || 800)));
   if (S.recording && (S.recording.status === 'complete' || S.recording.status === 'incomplete')) {
     try {
-      S.peaks = await api(`/api/calls/${encodeURIComponent(callId)}/recording/peaks?buckets=${buckets}`);
+      S.peaks = await api('GET', `/api/calls/${encodeURIComponent(callId)}/recording/peaks?buckets=${buckets}`);
     } catch (err) {
       S.peaks = null;
-      setText($('#player-note'), `No waveform: ${errorText(err)}`);
+      setText($('#player-note'), t('qa.player.no_waveform', { why: errorText(err) }));
       show($('#player-note'), true);
     }
   }
@@ -524,7 +412,7 @@ function renderTime() {
   setText($('#time-label'), `${clock($('#audio').currentTime)} / ${clock(duration())}`);
   const playing = !$('#audio').paused;
   $('#play-icon').setAttribute('href', playing ? '#i-pause' : '#i-play');
-  $('#play-btn').setAttribute('aria-label', playing ? 'Pause' : 'Play');
+  $('#play-btn').setAttribute('aria-label', t(playing ? 'qa.player.pause' : 'qa.play'));
 }
 
 function tick() {
@@ -541,16 +429,17 @@ async function loadTranscript(callId) {
   clearTimeout(S.transcriptTimer);
   let data = null;
   try {
-    data = await api(`/api/calls/${encodeURIComponent(callId)}/transcript`);
+    data = await api('GET', `/api/calls/${encodeURIComponent(callId)}/transcript`);
   } catch (err) {
-    if (!(err instanceof ApiFailure && err.status === 404)) toast(errorText(err));
+    if (!(err instanceof ApiError && err.status === 404)) toast(errorText(err));
   }
   if (!S.call || S.call.call.call_id !== callId) return;
   S.transcript = data;
   const status = data ? data.status : null;
   const chip = $('#transcript-status');
   chip.className = `chip ${status === 'done' ? 'chip-good' : status === 'failed' ? 'chip-bad' : 'chip-info'}`;
-  setText(chip, !data ? 'no transcript' : status === 'running' ? `transcribing ${Math.round((data.progress || 0) * 100)}%` : status);
+  setText(chip, !data ? t('qa.transcript.none') : status === 'running'
+    ? t('qa.transcript.running', { percent: Math.round((data.progress || 0) * 100) }) : statusName(status));
   renderAnalytics(data && data.analytics);
   renderTranscript((data && data.words) || []);
   if (data && (status === 'pending' || status === 'running')) {
@@ -565,11 +454,11 @@ function renderAnalytics(a) {
   const add = (label, value) => { if (value !== undefined && value !== null) items.push(el('div', {}, el('dt', {}, label), el('dd', {}, value))); };
   const ratio = (v) => (v === undefined ? undefined : pct(v));
   const secs = (v) => (v === undefined || v === null ? undefined : clock(v));
-  add('Agent share of talk', ratio(a.agent_talk_ratio));
-  add('Silence', a.silence_ratio === undefined ? undefined : `${pct(a.silence_ratio)}${a.silence_s ? ` (${clock(a.silence_s)})` : ''}`);
-  add('Over-talk', a.overtalk_ratio === undefined ? undefined : `${pct(a.overtalk_ratio)}${a.overtalk_s ? ` (${clock(a.overtalk_s)})` : ''}`);
-  add('Caller talk', secs(a.caller_talk_s));
-  add('Agent talk', secs(a.agent_talk_s));
+  add(t('qa.analytics.agent_share'), ratio(a.agent_talk_ratio));
+  add(t('qa.analytics.silence'), a.silence_ratio === undefined ? undefined : `${pct(a.silence_ratio)}${a.silence_s ? ` (${clock(a.silence_s)})` : ''}`);
+  add(t('qa.analytics.overtalk'), a.overtalk_ratio === undefined ? undefined : `${pct(a.overtalk_ratio)}${a.overtalk_s ? ` (${clock(a.overtalk_s)})` : ''}`);
+  add(t('qa.analytics.caller_talk'), secs(a.caller_talk_s));
+  add(t('qa.analytics.agent_talk'), secs(a.agent_talk_s));
   box.replaceChildren(...items);
 }
 
@@ -579,7 +468,7 @@ function renderTranscript(words) {
     .sort((a, b) => a.start - b.start || a.i - b.i);
   S.current = [];
   if (!S.words.length) {
-    box.replaceChildren(el('p', { className: 'empty' }, S.transcript && S.transcript.status === 'done' ? 'Nobody said anything the transcription recognised.' : 'No transcript yet.'));
+    box.replaceChildren(el('p', { className: 'empty' }, t(S.transcript && S.transcript.status === 'done' ? 'qa.transcript.nothing' : 'qa.transcript.not_yet')));
     return;
   }
   const turns = [];
@@ -592,19 +481,19 @@ function renderTranscript(words) {
     turn.words.push(w);
     turn.end = Math.max(turn.end, w.end);
   }
-  box.replaceChildren(...turns.map((t) => {
+  box.replaceChildren(...turns.map((turn) => {
     const spans = [];
-    for (const w of t.words) {
+    for (const w of turn.words) {
       w.el = el('span', {
         className: `w${w.conf !== undefined && w.conf < LOW_CONF ? ' low' : ''}`,
         dataset: { start: w.start, end: w.end, i: w.i, testid: 'word' },
-        title: `${clock(w.start)} · ${w.conf !== undefined ? `confidence ${Math.round(w.conf * 100)}%` : ''}`,
+        title: `${clock(w.start)} · ${w.conf !== undefined ? t('qa.transcript.confidence', { percent: Math.round(w.conf * 100) }) : ''}`,
       }, w.word);
       spans.push(w.el, ' ');
     }
-    return el('div', { className: 'turn', dataset: { speaker: t.speaker, start: t.start } },
-      el('div', { className: 'turn-head' }, el('span', {}, t.speaker === 'agent' ? 'Agent' : 'Caller'),
-        el('span', { className: 'turn-time' }, clock(t.start))),
+    return el('div', { className: 'turn', dataset: { speaker: turn.speaker, start: turn.start } },
+      el('div', { className: 'turn-head' }, el('span', {}, t(turn.speaker === 'agent' ? 'qa.agent' : 'qa.caller')),
+        el('span', { className: 'turn-time' }, clock(turn.start))),
       el('div', { className: 'turn-words' }, ...spans));
   }));
 }
@@ -655,7 +544,7 @@ function renderForm() {
   const forms = activeForms();
   if (!forms.length) {
     select.replaceChildren();
-    $('#eval-questions').replaceChildren(el('p', { className: 'empty' }, 'No active evaluation form.'));
+    $('#eval-questions').replaceChildren(el('p', { className: 'empty' }, t('qa.eval.no_form')));
     $('#eval-submit').disabled = true;
     return;
   }
@@ -664,12 +553,12 @@ function renderForm() {
   $('#eval-submit').disabled = false;
   const form = forms.find((f) => f.id === S.formId);
   const auto = autoEvaluation(form.id);
-  setText($('#eval-auto-score'), auto ? `Auto ${scoreText(auto.score)}` : 'No automatic evaluation');
+  setText($('#eval-auto-score'), auto ? t('qa.eval.auto_score', { score: scoreText(auto.score) }) : t('qa.eval.no_auto'));
   const box = $('#eval-questions');
   const parts = [];
   for (const section of form.definition.sections || []) {
     parts.push(el('div', { className: 'section-title' }, section.title || section.id,
-      form.definition.scoring === 'section' && section.weight !== undefined ? ` · weight ${section.weight}` : ''));
+      form.definition.scoring === 'section' && section.weight !== undefined ? ` · ${t('qa.eval.weight', { weight: section.weight })}` : ''));
     for (const q of section.questions || []) parts.push(questionBlock(q, auto ? auto.answers[q.id] : null));
   }
   box.replaceChildren(...parts);
@@ -682,8 +571,8 @@ function questionBlock(q, autoAnswer) {
   const block = el('div', { className: 'q', dataset: { qid: q.id, type: q.type, testid: `question-${q.id}` } });
   const name = `q-${q.id}`;
   const meta = [];
-  if (q.weight !== undefined) meta.push(`weight ${q.weight}`);
-  if (q.auto_fail) meta.push('auto-fail');
+  if (q.weight !== undefined) meta.push(t('qa.eval.weight', { weight: q.weight }));
+  if (q.auto_fail) meta.push(t('qa.eval.auto_fail'));
   block.append(el('div', { className: 'q-text' }, q.text, meta.length ? el('span', { className: 'q-meta' }, `(${meta.join(', ')})`) : null));
   const controls = el('div', { className: 'q-controls' });
   if (q.type === 'scale') {
@@ -698,8 +587,8 @@ function questionBlock(q, autoAnswer) {
     controls.append(select);
   } else {
     const seg = el('div', { className: 'seg', role: 'radiogroup', 'aria-label': q.text });
-    const choices = [['yes', 'Yes'], ['no', 'No']];
-    if (q.allow_na) choices.push(['na', 'N/A']);
+    const choices = [['yes', t('qa.answer.yes')], ['no', t('qa.answer.no')]];
+    if (q.allow_na) choices.push(['na', t('qa.answer.na')]);
     for (const [value, label] of choices) {
       const input = el('input', { type: 'radio', name, value, dataset: { testid: `answer-${q.id}-${value}` } });
       if (autoValue === value) input.checked = true;
@@ -709,10 +598,10 @@ function questionBlock(q, autoAnswer) {
     controls.append(seg);
   }
   if (autoAnswer && autoAnswer.auto_value !== null && autoAnswer.auto_value !== undefined) {
-    controls.append(el('span', { className: 'auto', title: 'What the automatic evaluation answered' },
-      'Auto:', el('b', { dataset: { testid: `auto-${q.id}` } }, valueText(autoAnswer.auto_value, q))));
+    controls.append(el('span', { className: 'auto', title: t('qa.eval.auto_title') },
+      t('qa.eval.auto'), el('b', { dataset: { testid: `auto-${q.id}` } }, valueText(autoAnswer.auto_value, q))));
   } else if (q.auto) {
-    controls.append(el('span', { className: 'auto' }, 'Auto: ', el('b', {}, 'no answer')));
+    controls.append(el('span', { className: 'auto' }, t('qa.eval.auto'), ' ', el('b', {}, t('qa.eval.no_answer'))));
   }
   block.append(controls);
   if (autoAnswer && autoAnswer.reason) block.append(el('p', { className: 'reason' }, autoAnswer.reason));
@@ -723,7 +612,7 @@ function questionBlock(q, autoAnswer) {
       if (e.start !== null) {
         attrs.type = 'button';
         attrs.dataset.t = e.start;
-        attrs.title = 'Play from here';
+        attrs.title = t('qa.eval.play_from_here');
         attrs.onclick = () => seek(e.start);
       } else {
         attrs.className = 'evidence evidence-fact';
@@ -736,8 +625,8 @@ function questionBlock(q, autoAnswer) {
       if (w && w.el) w.el.classList.add('evidence-hit');
     }
   }
-  const comment = el('textarea', { className: 'comment', rows: '2', placeholder: 'Comment', dataset: { testid: `comment-${q.id}` },
-    'aria-label': `Comment on: ${q.text}` });
+  const comment = el('textarea', { className: 'comment', rows: '2', placeholder: t('qa.eval.comment'), dataset: { testid: `comment-${q.id}` },
+    'aria-label': t('qa.eval.comment_on', { question: q.text }) });
   comment.addEventListener('input', () => block.classList.remove('invalid'));
   block.append(comment);
   block.dataset.auto = autoValue === null || autoValue === undefined ? '' : String(autoValue);
@@ -760,7 +649,7 @@ function onAnswerChange(block, initial = false) {
   const overridden = auto !== '' && value !== null && String(value) !== auto;
   block.dataset.overridden = String(overridden);
   const comment = $('textarea.comment', block);
-  comment.placeholder = overridden ? 'Why do you disagree with the automatic answer? (required)' : 'Comment (optional)';
+  comment.placeholder = t(overridden ? 'qa.eval.why_override' : 'qa.eval.comment_optional');
   comment.required = overridden;
   if (!initial) {
     block.classList.remove('invalid');
@@ -810,7 +699,7 @@ function updateLiveScore() {
     total = weights > 0 ? (got / weights) * 100 : null;
   }
   if (failed) total = 0;
-  setText($('#eval-live-score'), total === null ? '' : `Score ${scoreText(total)}${failed ? ' (auto-fail)' : ''}`);
+  setText($('#eval-live-score'), total === null ? '' : t(failed ? 'qa.eval.live_failed' : 'qa.eval.live', { score: scoreText(total) }));
 }
 
 async function submitEvaluation(event) {
@@ -823,9 +712,9 @@ async function submitEvaluation(event) {
     const value = answerOf(block);
     const comment = $('textarea.comment', block).value.trim();
     const qText = $('.q-text', block).firstChild.textContent;
-    if (value === null) { problems.push(`Answer "${qText}".`); block.classList.add('invalid'); continue; }
+    if (value === null) { problems.push(t('qa.eval.answer_missing', { question: qText })); block.classList.add('invalid'); continue; }
     if (block.dataset.overridden === 'true' && !comment) {
-      problems.push(`"${qText}": say why you changed the automatic answer.`);
+      problems.push(t('qa.eval.override_reason', { question: qText }));
       block.classList.add('invalid');
     }
     answers[block.dataset.qid] = { value, comment };
@@ -838,14 +727,13 @@ async function submitEvaluation(event) {
   }
   $('#eval-submit').disabled = true;
   try {
-    const saved = await api(`/api/qa/calls/${encodeURIComponent(S.call.call.call_id)}/evaluations`, {
-      method: 'POST', body: { form_id: S.formId, answers, comment: $('#eval-comment').value.trim() },
-    });
+    const saved = await api('POST', `/api/qa/calls/${encodeURIComponent(S.call.call.call_id)}/evaluations`,
+      { form_id: S.formId, answers, comment: $('#eval-comment').value.trim() });
     S.call.evaluations.unshift(saved);
     renderEvaluations();
     const result = $('#eval-result');
     result.dataset.evaluationId = saved.id;
-    setText(result, `Saved: score ${scoreText(saved.score)}${saved.auto_failed ? ' (auto-fail)' : ''}.`);
+    setText(result, t(saved.auto_failed ? 'qa.eval.saved_failed' : 'qa.eval.saved', { score: scoreText(saved.score) }));
     show(result, true);
   } catch (err) {
     setText($('#eval-error'), errorText(err));
@@ -861,24 +749,29 @@ function formById(id) {
   return (S.call ? S.call.forms : S.forms).find((f) => f.id === id) || null;
 }
 
+function kindName(kind) {
+  return kind === 'auto' || kind === 'manual' ? t(`qa.kind.${kind}`) : String(kind);
+}
+
 function evaluationCard(e, { forms, agentView = false } = {}) {
   const form = (forms || []).find((f) => f.id === e.form_id) || formById(e.form_id);
   const questions = form ? questionsOf(form.definition) : [];
-  const who = e.kind === 'auto' ? 'Automatic' : (e.evaluator ? e.evaluator.username : 'someone');
+  const who = e.kind === 'auto' ? t('qa.evaluation.automatic') : (e.evaluator ? e.evaluator.username : t('qa.evaluation.someone'));
   const card = el('article', { className: 'evaluation', dataset: { evaluationId: e.id, kind: e.kind, testid: 'evaluation' } },
     el('div', { className: 'evaluation-head' },
       el('span', { className: 'who' }, who),
-      el('span', { className: 'chip' }, e.kind),
+      el('span', { className: 'chip' }, kindName(e.kind)),
       el('span', { className: 'when' }, `${when(e.created_at)} · ${e.form ? `${e.form.name} v${e.form.version}` : ''}`),
-      e.auto_failed ? el('span', { className: 'chip chip-bad' }, 'auto-fail') : null,
+      e.auto_failed ? el('span', { className: 'chip chip-bad' }, t('qa.eval.auto_fail')) : null,
       scoreChip(e.score)));
   if (agentView && e.call) {
-    card.append(el('div', { className: 'muted small' }, `Call from ${e.call.caller} · ${when(e.call.received_at)}${e.call.queue ? ` · ${e.call.queue}` : ''}`));
+    card.append(el('div', { className: 'muted small' },
+      `${t('qa.evaluation.call_from', { caller: e.call.caller })} · ${when(e.call.received_at)}${e.call.queue ? ` · ${e.call.queue}` : ''}`));
   }
   const rows = questions.map((q) => {
     const a = (e.answers || {})[q.id] || {};
     const note = [];
-    if (a.overridden) note.push(`changed from ${valueText(a.auto_value, q)}`);
+    if (a.overridden) note.push(t('qa.evaluation.changed_from', { value: valueText(a.auto_value, q) }));
     if (a.comment) note.push(a.comment);
     return el('tr', { dataset: { qid: q.id } }, el('td', {}, q.text, note.length ? el('span', { className: 'note' }, note.join(' — ')) : null),
       el('td', {}, valueText(a.value, q)));
@@ -887,20 +780,20 @@ function evaluationCard(e, { forms, agentView = false } = {}) {
   if (e.comment) card.append(el('p', { className: 'reason' }, e.comment));
   for (const d of e.disputes || []) card.append(disputeBox(d));
   if (agentView && !(e.disputes || []).some((d) => d.status === 'open')) {
-    const button = el('button', { type: 'button', className: 'btn btn-secondary btn-sm', dataset: { testid: 'dispute-open' } }, 'Dispute');
+    const button = el('button', { type: 'button', className: 'btn btn-secondary btn-sm', dataset: { testid: 'dispute-open' } }, t('qa.dispute.open'));
     button.addEventListener('click', () => {
       button.hidden = true;
-      const text = el('textarea', { className: 'comment', rows: '3', placeholder: 'What is wrong with this evaluation?', dataset: { testid: 'dispute-comment' } });
-      const send = el('button', { type: 'button', className: 'btn btn-primary btn-sm', dataset: { testid: 'dispute-send' } }, 'Send dispute');
-      const cancel = el('button', { type: 'button', className: 'btn btn-secondary btn-sm' }, 'Cancel');
+      const text = el('textarea', { className: 'comment', rows: '3', placeholder: t('qa.dispute.comment'), dataset: { testid: 'dispute-comment' } });
+      const send = el('button', { type: 'button', className: 'btn btn-primary btn-sm', dataset: { testid: 'dispute-send' } }, t('qa.dispute.send'));
+      const cancel = el('button', { type: 'button', className: 'btn btn-secondary btn-sm' }, t('qa.cancel'));
       const box = el('div', { className: 'dispute-form' }, text, el('div', { className: 'row-actions' }, send, cancel));
       cancel.addEventListener('click', () => { box.remove(); button.hidden = false; });
       send.addEventListener('click', async () => {
         if (!text.value.trim()) { text.focus(); return; }
         send.disabled = true;
         try {
-          await api(`/api/qa/evaluations/${e.id}/disputes`, { method: 'POST', body: { comment: text.value.trim() } });
-          toast('Dispute sent to quality.', 'info');
+          await api('POST', `/api/qa/evaluations/${e.id}/disputes`, { comment: text.value.trim() });
+          toast(t('qa.dispute.sent'), 'info');
           await loadMine();
         } catch (err) {
           toast(errorText(err));
@@ -917,15 +810,15 @@ function evaluationCard(e, { forms, agentView = false } = {}) {
 
 function disputeBox(d) {
   return el('div', { className: 'dispute', dataset: { disputeId: d.id, status: d.status } },
-    el('b', {}, `Dispute (${d.status})`), ` ${when(d.created_at)}: ${d.comment}`,
-    d.resolution ? el('div', {}, el('b', {}, 'Decision: '), d.resolution) : null);
+    el('b', {}, t('qa.dispute.title', { status: statusName(d.status) })), ` ${when(d.created_at)}: ${d.comment}`,
+    d.resolution ? el('div', {}, el('b', {}, t('qa.dispute.decision')), ' ', d.resolution) : null);
 }
 
 function renderEvaluations() {
   const list = (S.call && S.call.evaluations) || [];
   setText($('#evaluations-count'), list.length || '');
   const box = $('#evaluations-list');
-  box.replaceChildren(...(list.length ? list.map((e) => evaluationCard(e)) : [el('p', { className: 'empty' }, 'No evaluations yet.')]));
+  box.replaceChildren(...(list.length ? list.map((e) => evaluationCard(e)) : [el('p', { className: 'empty' }, t('qa.evaluation.none'))]));
 }
 
 function selectSide(name) {
@@ -936,22 +829,22 @@ function selectSide(name) {
 
 async function loadCalibration() {
   const box = $('#calibration');
-  const data = await api(`/api/qa/calls/${encodeURIComponent(S.call.call.call_id)}/calibration`);
+  const data = await api('GET', `/api/qa/calls/${encodeURIComponent(S.call.call.call_id)}/calibration`);
   if (!data.forms.length) {
-    box.replaceChildren(el('p', { className: 'empty' }, 'Calibration needs evaluations by people. None yet.'));
+    box.replaceChildren(el('p', { className: 'empty' }, t('qa.calibration.none')));
     return;
   }
   const parts = [];
   for (const f of data.forms) {
-    const t = f.totals;
+    const totals = f.totals;
     parts.push(el('div', { className: 'card-head' }, el('h2', {}, `${f.form.name} v${f.form.version}`),
-      el('span', { className: 'chip' }, `${t.count} evaluator${t.count === 1 ? '' : 's'}`)));
+      el('span', { className: 'chip' }, t(totals.count === 1 ? 'qa.calibration.evaluator' : 'qa.calibration.evaluators', { count: totals.count }))));
     parts.push(el('dl', { className: 'calib-summary' },
-      ...[['Min', scoreText(t.min)], ['Max', scoreText(t.max)], ['Spread', scoreText(t.spread)], ['Mean', scoreText(t.mean)], ['Std dev', scoreText(t.stdev)]]
-        .map(([k, v]) => el('div', {}, el('dt', {}, k), el('dd', { dataset: { testid: `calib-${k.toLowerCase().replace(/ /g, '')}` } }, v)))));
+      ...[['min', totals.min], ['max', totals.max], ['spread', totals.spread], ['mean', totals.mean], ['stdev', totals.stdev]]
+        .map(([k, v]) => el('div', {}, el('dt', {}, t(`qa.calibration.${k}`)), el('dd', { dataset: { testid: `calib-${k}` } }, scoreText(v))))));
     const questions = new Map(questionsOf((formById(f.form.id) || { definition: {} }).definition).map((q) => [q.id, q]));
-    const head = el('tr', {}, el('th', {}, 'Question'), ...f.evaluations.map((e) => el('th', {}, e.evaluator ? e.evaluator.username : '?')),
-      el('th', { className: 'num' }, 'Agree'));
+    const head = el('tr', {}, el('th', {}, t('qa.question')), ...f.evaluations.map((e) => el('th', {}, e.evaluator ? e.evaluator.username : '?')),
+      el('th', { className: 'num' }, t('qa.calibration.agree')));
     const rows = f.questions.map((q) => el('tr', { dataset: { qid: q.id } },
       el('td', {}, q.text),
       ...f.evaluations.map((e) => {
@@ -959,7 +852,7 @@ async function loadCalibration() {
         return el('td', {}, valueText(v ? v.value : null, questions.get(q.id)));
       }),
       el('td', { className: `num ${q.agreement !== null && q.agreement < 1 ? 'agree-low' : ''}` }, pct(q.agreement))));
-    const scoreRow = el('tr', {}, el('td', {}, el('b', {}, 'Score')), ...f.evaluations.map((e) => el('td', {}, el('b', {}, scoreText(e.score)))), el('td'));
+    const scoreRow = el('tr', {}, el('td', {}, el('b', {}, t('qa.score'))), ...f.evaluations.map((e) => el('td', {}, el('b', {}, scoreText(e.score)))), el('td'));
     parts.push(el('table', { className: 'table calib-table' }, el('thead', {}, head), el('tbody', {}, ...rows, scoreRow)));
   }
   box.replaceChildren(...parts);
@@ -968,7 +861,7 @@ async function loadCalibration() {
 // ----------------------------------------------------------------- agent: my evaluations
 
 async function loadMine() {
-  const data = await api('/api/qa/my-evaluations');
+  const data = await api('GET', '/api/qa/my-evaluations');
   const forms = data.forms || [];
   const box = $('#mine-list');
   box.replaceChildren(...data.evaluations.map((e) => evaluationCard(e, { forms, agentView: true })));
@@ -979,7 +872,7 @@ async function loadMine() {
 
 async function loadDisputes() {
   const status = $('#disputes-status').value;
-  const list = await api(`/api/qa/disputes${query({ status })}`);
+  const list = await api('GET', `/api/qa/disputes${query({ status })}`);
   const body = $('#disputes-table tbody');
   body.replaceChildren(...list.map(disputeRow));
   show($('#disputes-empty'), list.length === 0);
@@ -988,17 +881,17 @@ async function loadDisputes() {
 function disputeRow(d) {
   const decision = el('td', {});
   if (d.status === 'open') {
-    const text = el('textarea', { className: 'comment', rows: '2', placeholder: 'Resolution (required)', dataset: { testid: 'dispute-resolution' } });
+    const text = el('textarea', { className: 'comment', rows: '2', placeholder: t('qa.dispute.resolution'), dataset: { testid: 'dispute-resolution' } });
     const resolve = async (status) => {
-      if (!text.value.trim()) { text.focus(); toast('Write the resolution first.', 'info'); return; }
+      if (!text.value.trim()) { text.focus(); toast(t('qa.dispute.resolution_first'), 'info'); return; }
       try {
-        await api(`/api/qa/disputes/${d.id}`, { method: 'PUT', body: { status, resolution: text.value.trim() } });
+        await api('PUT', `/api/qa/disputes/${d.id}`, { status, resolution: text.value.trim() });
         await loadDisputes();
       } catch (err) { toast(errorText(err)); }
     };
     decision.append(text, el('div', { className: 'row-actions' },
-      el('button', { type: 'button', className: 'btn btn-success btn-sm', dataset: { testid: 'dispute-accept' }, onclick: () => resolve('accepted') }, 'Accept'),
-      el('button', { type: 'button', className: 'btn btn-outline-danger btn-sm', dataset: { testid: 'dispute-reject' }, onclick: () => resolve('rejected') }, 'Reject')));
+      el('button', { type: 'button', className: 'btn btn-success btn-sm', dataset: { testid: 'dispute-accept' }, onclick: () => resolve('accepted') }, t('qa.dispute.accept')),
+      el('button', { type: 'button', className: 'btn btn-outline-danger btn-sm', dataset: { testid: 'dispute-reject' }, onclick: () => resolve('rejected') }, t('qa.dispute.reject'))));
   } else {
     decision.append(d.resolution || '', d.resolved_by ? el('div', { className: 'muted small' }, `${d.resolved_by.username}, ${when(d.resolved_at)}`) : '');
   }
@@ -1006,11 +899,11 @@ function disputeRow(d) {
   return el('tr', { dataset: { disputeId: d.id } },
     el('td', {}, when(d.created_at)),
     el('td', {}, d.agent ? d.agent.username : '–'),
-    el('td', {}, callLink, el('div', { className: 'muted small' }, d.evaluation ? `${d.evaluation.kind} · ${d.evaluation.form.name}` : '')),
+    el('td', {}, callLink, el('div', { className: 'muted small' }, d.evaluation ? `${kindName(d.evaluation.kind)} · ${d.evaluation.form.name}` : '')),
     el('td', { className: 'num' }, scoreChip(d.evaluation ? d.evaluation.score : null)),
     el('td', {}, d.comment),
     el('td', {}, el('span', { className: `chip ${{ open: 'chip-info', accepted: 'chip-good', rejected: 'chip-bad' }[d.status] || ''}`,
-      dataset: { testid: 'dispute-status' } }, d.status)),
+      dataset: { testid: 'dispute-status' } }, statusName(d.status))),
     decision);
 }
 
@@ -1034,18 +927,19 @@ async function loadReport() {
     d.setUTCDate(d.getUTCDate() + add);
     return d.toISOString().slice(0, 10);
   };
-  const data = await api(`/api/qa/reports${query({ by: $('#r-by').value, interval: $('#r-interval').value,
+  const data = await api('GET', `/api/qa/reports${query({ by: $('#r-by').value, interval: $('#r-interval').value,
     since: day($('#r-since').value, 0), until: day($('#r-until').value, 1) })}`);
   S.report = data;
-  setText($('#r-sources'), `${data.sources.manual} call evaluation(s) by people, ${data.sources.auto} automatic (calls nobody reviewed yet).`);
+  setText($('#r-sources'), t('qa.report.sources', { manual: data.sources.manual, auto: data.sources.auto }));
   renderReportTable(data);
   drawChart(data);
 }
 
 function renderReportTable(data) {
-  const label = { agent: 'Agent', queue: 'Queue', question: 'Question' }[data.by];
-  const head = el('tr', {}, el('th', {}, label), el('th', { className: 'num' }, 'Average'), el('th', { className: 'num' }, 'Evaluations'),
-    el('th', { className: 'num' }, 'By people'), el('th', { className: 'num' }, 'Automatic'),
+  const label = ['agent', 'queue', 'question'].includes(data.by) ? t(`qa.${data.by}`) : data.by;
+  const head = el('tr', {}, el('th', {}, label), el('th', { className: 'num' }, t('qa.report.average')),
+    el('th', { className: 'num' }, t('qa.report.evaluations')), el('th', { className: 'num' }, t('qa.report.by_people')),
+    el('th', { className: 'num' }, t('qa.evaluation.automatic')),
     ...data.periods.map((p) => el('th', { className: 'num' }, p)));
   $('#report-table thead').replaceChildren(head);
   $('#report-table tbody').replaceChildren(...data.series.map((s) => {
@@ -1121,12 +1015,12 @@ function drawChart(data) {
 // ----------------------------------------------------------------- forms
 
 async function loadForms(selectId) {
-  const forms = await api('/api/qa/forms?include_inactive=true');
+  const forms = await api('GET', '/api/qa/forms?include_inactive=true');
   S.forms = forms;
   const list = $('#forms-list');
   list.replaceChildren(...forms.map((f) => el('li', { className: f.active ? '' : 'inactive' },
     el('button', { type: 'button', dataset: { formId: f.id }, 'aria-current': String(S.editingForm && S.editingForm.id === f.id),
-      onclick: () => editForm(f) }, el('span', {}, f.name), el('span', { className: 'muted' }, `v${f.version}${f.active ? '' : ' · old'}`)))));
+      onclick: () => editForm(f) }, el('span', {}, f.name), el('span', { className: 'muted' }, `v${f.version}${f.active ? '' : ` · ${t('qa.forms.old')}`}`)))));
   const pick = forms.find((f) => f.id === selectId) || (S.editingForm && forms.find((f) => f.id === S.editingForm.id)) || forms.find((f) => f.active);
   if (pick) editForm(pick); else newForm();
 }
@@ -1134,7 +1028,7 @@ async function loadForms(selectId) {
 function editForm(f) {
   S.editingForm = f;
   setText($('#form-editor-title'), f.name);
-  setText($('#form-editor-version'), `version ${f.version}${f.active ? '' : ' (inactive)'}`);
+  setText($('#form-editor-version'), t(f.active ? 'qa.forms.version' : 'qa.forms.version_inactive', { version: f.version }));
   $('#form-json').value = JSON.stringify(f.definition, null, 2);
   show($('#form-error'), false);
   show($('#form-ok'), false);
@@ -1144,11 +1038,11 @@ function editForm(f) {
 
 function newForm() {
   S.editingForm = null;
-  setText($('#form-editor-title'), 'New form');
+  setText($('#form-editor-title'), t('qa.new_form'));
   setText($('#form-editor-version'), '');
-  $('#form-json').value = JSON.stringify({ name: 'New form', scoring: 'question', sections: [
-    { id: 'opening', title: 'Opening', weight: 1, questions: [
-      { id: 'greeting', text: 'Did the agent greet the caller?', type: 'yes_no', weight: 1 }] }] }, null, 2);
+  $('#form-json').value = JSON.stringify({ name: t('qa.new_form'), scoring: 'question', sections: [
+    { id: 'opening', title: t('qa.forms.example_section'), weight: 1, questions: [
+      { id: 'greeting', text: t('qa.forms.example_question'), type: 'yes_no', weight: 1 }] }] }, null, 2);
   $('#form-deactivate').hidden = true;
   show($('#form-error'), false);
   show($('#form-ok'), false);
@@ -1162,17 +1056,17 @@ async function saveForm(event) {
   try {
     definition = JSON.parse($('#form-json').value);
   } catch (err) {
-    setText($('#form-error'), `Not valid JSON: ${err.message}`);
+    setText($('#form-error'), t('qa.forms.bad_json', { why: err.message }));
     show($('#form-error'), true);
     return;
   }
   try {
     const saved = S.editingForm
-      ? await api(`/api/qa/forms/${S.editingForm.id}`, { method: 'PUT', body: definition })
-      : await api('/api/qa/forms', { method: 'POST', body: definition });
+      ? await api('PUT', `/api/qa/forms/${S.editingForm.id}`, definition)
+      : await api('POST', '/api/qa/forms', definition);
     S.editingForm = saved;
     await loadForms(saved.id);
-    setText($('#form-ok'), `Saved as version ${saved.version}.`);
+    setText($('#form-ok'), t('qa.forms.saved', { version: saved.version }));
     show($('#form-ok'), true);
   } catch (err) {
     setText($('#form-error'), errorText(err));
@@ -1181,9 +1075,9 @@ async function saveForm(event) {
 }
 
 async function deactivateForm() {
-  if (!S.editingForm || !window.confirm(`Stop using "${S.editingForm.name}" for new evaluations?`)) return;
+  if (!S.editingForm || !window.confirm(t('qa.forms.deactivate_confirm', { name: S.editingForm.name }))) return;
   try {
-    await api(`/api/qa/forms/${S.editingForm.id}`, { method: 'DELETE' });
+    await api('DELETE', `/api/qa/forms/${S.editingForm.id}`);
     await loadForms();
   } catch (err) {
     toast(errorText(err));
@@ -1193,9 +1087,6 @@ async function deactivateForm() {
 // ----------------------------------------------------------------- wiring
 
 function wire() {
-  $('#login-form').addEventListener('submit', login);
-  $('#btn-logout').addEventListener('click', logout);
-  $('#toast-close').addEventListener('click', () => show($('#toast'), false));
   window.addEventListener('hashchange', route);
 
   $('#filters').addEventListener('submit', (e) => {
@@ -1216,7 +1107,7 @@ function wire() {
   $('#call-back').addEventListener('click', () => { location.hash = '#/calls'; });
   const audio = $('#audio');
   $('#play-btn').addEventListener('click', () => {
-    if (audio.paused) audio.play().catch((err) => toast(`Cannot play: ${err.message}`));
+    if (audio.paused) audio.play().catch((err) => toast(t('qa.player.cannot_play', { why: err.message })));
     else audio.pause();
   });
   $('#play-rate').addEventListener('change', () => { audio.playbackRate = Number($('#play-rate').value) || 1; });
@@ -1227,7 +1118,7 @@ function wire() {
   audio.addEventListener('loadedmetadata', () => { drawWaveform(); renderTime(); });
   audio.addEventListener('error', () => {
     if (!audio.getAttribute('src')) return;
-    setText($('#player-note'), 'The recording cannot be played.');
+    setText($('#player-note'), t('qa.player.unplayable'));
     show($('#player-note'), true);
   });
   $('#waveform').addEventListener('click', (e) => {
@@ -1253,4 +1144,13 @@ function wire() {
 }
 
 wire();
-start();
+// A language change redraws the current section from its data (the call view reloads its call).
+onLanguageChange(() => { if (S.me) { if (S.role !== 'agent') fillFilterOptions(); route(); } });
+startPage({
+  page: 'qa',
+  // Agents come for their own evaluations (the "My evaluations" section) and to dispute them.
+  roles: ['qa', 'supervisor', 'admin', 'agent'],
+  catalogues: ['qa'],
+  onReady: start,
+  onSignedOut: () => { S.me = null; stopPlayback(); },
+});

@@ -1,8 +1,9 @@
-// Agent softphone page: login, signalling WebSocket (README: "Softphone protocol"), one WebRTC
-// line for the whole session, screen pop, call controls, wrap-up and history.
-// Vanilla ES2020 module, no dependencies.
+// Agent softphone page: signalling WebSocket (README: "Softphone protocol"), one WebRTC line for
+// the whole session, screen pop, call controls, wrap-up and history. Sign-in, header, language and
+// toasts come from the page shell (/static/shell.js); every visible string from the agent catalogue.
 
 import { Ringer, unlockAudio } from './ring.js';
+import { formatTime, onLanguageChange, showSignIn, socketErrorText, startPage, t, toast, hideToast, el } from '/static/shell.js';
 import { MIC_CONSTRAINTS, iceGatheringComplete, preferCodecs } from '/static/webrtc.js';
 
 // ----------------------------------------------------------------- constants
@@ -14,36 +15,16 @@ const ICE_GATHER_CAP_MS = 2000;
 const PC_FAILED_RECOVER_MS = 3000;
 const WRAPUP_KEEP_MS = 12 * 3600 * 1000;
 
-const STATE_NAMES = {
-  offline: 'Offline',
-  available: 'Available',
-  break: 'Break',
-  reserved: 'Reserved',
-  on_call: 'On call',
-  wrap_up: 'Wrap-up',
-  ringing: 'Ringing',
-};
+const STATES = new Set(['offline', 'available', 'break', 'reserved', 'on_call', 'wrap_up', 'ringing']);
+
+function stateName(state) {
+  return STATES.has(state) ? t(`agent.state.${state}`) : String(state || t('agent.state.unknown'));
+}
 
 // ----------------------------------------------------------------- helpers
 
 const $ = (sel, root = document) => root.querySelector(sel);
 const nowSec = () => Date.now() / 1000;
-
-function el(tag, props = {}, ...children) {
-  const node = document.createElement(tag);
-  for (const [key, value] of Object.entries(props)) {
-    if (value === undefined || value === null) continue;
-    if (key === 'className') node.className = value;
-    else if (key === 'text') node.textContent = value;
-    else if (key === 'dataset') Object.assign(node.dataset, value);
-    else node.setAttribute(key, value);
-  }
-  for (const child of children) {
-    if (child === null || child === undefined) continue;
-    node.append(child instanceof Node ? child : String(child));
-  }
-  return node;
-}
 
 /** 75 -> "01:15", 3725 -> "1:02:05". */
 function clock(seconds) {
@@ -67,7 +48,7 @@ function targetLabel(target) {
   if (!target) return '';
   if (typeof target === 'string') return target;
   const value = String(target.value ?? target.username ?? target.name ?? target.number ?? '');
-  return target.kind === 'queue' ? `the ${value} queue` : value;
+  return target.kind === 'queue' ? t('agent.target.queue', { name: value }) : value;
 }
 
 function tenantKey(agent) {
@@ -140,9 +121,7 @@ window.softphone = {
 
 const D = {};
 for (const id of [
-  'loading-view', 'login-view', 'app-view', 'login-form', 'login-tenant', 'login-username', 'login-password',
-  'login-submit', 'login-error', 'tenant-name', 'btn-notify', 'conn-indicator', 'conn-text', 'user-name',
-  'user-avatar', 'btn-logout', 'state-label', 'state-timer', 'btn-available', 'btn-break', 'break-reason',
+  'btn-notify', 'conn-indicator', 'conn-text', 'state-label', 'state-timer', 'btn-available', 'btn-break', 'break-reason',
   'btn-offline', 'idle-panel', 'idle-title', 'idle-text', 'idle-event', 'idle-icon-use', 'offer-card',
   'offer-countdown', 'offer-progress-bar', 'offer-caller', 'offer-queue', 'offer-waited', 'offer-ivr',
   'offer-ivr-inputs', 'offer-ivr-vars', 'btn-accept', 'btn-decline', 'call-panel', 'call-status-text',
@@ -153,37 +132,9 @@ for (const id of [
   'wrapup-clock', 'wrapup-timer-label', 'wrapup-timer', 'wrapup-form', 'wrapup-disposition', 'wrapup-notes',
   'wrapup-error', 'wrapup-save', 'history', 'history-refresh', 'transfer-dialog', 'transfer-form',
   'transfer-kind', 'transfer-value-field', 'transfer-value-label', 'transfer-value', 'transfer-number-field',
-  'transfer-number', 'transfer-mode', 'transfer-error', 'transfer-close', 'transfer-go', 'toast', 'toast-text',
-  'toast-close', 'remote-audio', 'call-context', 'call-ivr-inputs', 'call-ivr-vars', 'idle-stats', 'stat-calls', 'stat-talk', 'stat-avg',
+  'transfer-number', 'transfer-mode', 'transfer-error', 'transfer-close', 'transfer-go', 'toast', 'remote-audio', 'call-context', 'call-ivr-inputs', 'call-ivr-vars', 'idle-stats', 'stat-calls', 'stat-talk', 'stat-avg',
 ]) {
   D[id.replace(/-([a-z])/g, (_, c) => c.toUpperCase())] = document.getElementById(id);
-}
-
-// ----------------------------------------------------------------- views
-
-function setView(view) {
-  S.view = view;
-  document.body.dataset.view = view;
-  show(D.loadingView, view === 'loading');
-  show(D.loginView, view === 'login');
-  show(D.appView, view === 'app');
-}
-
-function showLogin(message) {
-  setView('login');
-  const last = readJSON('softphone.lastLogin');
-  if (last) {
-    if (!D.loginTenant.value) D.loginTenant.value = last.tenant || '';
-    if (!D.loginUsername.value) D.loginUsername.value = last.username || '';
-  }
-  showLoginError(message || '');
-  const first = [D.loginTenant, D.loginUsername, D.loginPassword].find((input) => !input.value) || D.loginPassword;
-  try { first.focus(); } catch (_) { /* ignore */ }
-}
-
-function showLoginError(message) {
-  setText(D.loginError, message);
-  show(D.loginError, Boolean(message));
 }
 
 // ----------------------------------------------------------------- storage
@@ -214,82 +165,7 @@ function loadWrapups() {
   for (const w of fresh) if (!known.has(w.call_id)) S.wrapups.push(w);
 }
 
-// ----------------------------------------------------------------- toast
-
-let toastTimer = null;
-
-function toast(message, kind = 'error', ms = 15000) {
-  setText(D.toastText, message);
-  D.toast.dataset.kind = kind;
-  show(D.toast, true);
-  clearTimeout(toastTimer);
-  if (ms) toastTimer = setTimeout(hideToast, ms);
-}
-
-function hideToast() {
-  clearTimeout(toastTimer);
-  show(D.toast, false);
-}
-
-// ----------------------------------------------------------------- login / logout
-
-async function login(event) {
-  event.preventDefault();
-  unlockAudio();
-  const tenant = D.loginTenant.value.trim();
-  const username = D.loginUsername.value.trim();
-  const password = D.loginPassword.value;
-  if (!tenant || !username || !password) {
-    showLoginError('Enter your company, username and password.');
-    return;
-  }
-  showLoginError('');
-  D.loginSubmit.disabled = true;
-  setText(D.loginSubmit, 'Signing in…');
-  try {
-    let reply;
-    try {
-      reply = await fetch('/api/login', {
-        method: 'POST',
-        credentials: 'same-origin',
-        headers: { 'Content-Type': 'application/json', Accept: 'application/json' },
-        body: JSON.stringify({ tenant, username, password }),
-      });
-    } catch (_) {
-      showLoginError('Cannot reach the server. Check your connection and try again.');
-      return;
-    }
-    let data = null;
-    try { data = await reply.json(); } catch (_) { data = null; }
-    if (!reply.ok) {
-      const detail = data && (data.message || (typeof data.detail === 'string' ? data.detail : null));
-      showLoginError(detail || (reply.status === 401
-        ? 'Wrong company, username or password.'
-        : `Sign-in failed (HTTP ${reply.status}). Try again.`));
-      D.loginPassword.select();
-      return;
-    }
-    writeJSON('softphone.lastLogin', { tenant, username });
-    D.loginPassword.value = '';
-    // Still within the click's user activation (Chrome keeps it a few seconds);
-    // otherwise the "Enable notifications" button in the top bar asks on a click.
-    if (!navigator.userActivation || navigator.userActivation.isActive) requestNotifications();
-    setView('loading');
-    connect();
-  } finally {
-    D.loginSubmit.disabled = false;
-    setText(D.loginSubmit, 'Sign in');
-  }
-}
-
-async function logout() {
-  if (S.call && !window.confirm('You are on a call. Log out anyway?')) return;
-  try {
-    await fetch('/api/logout', { method: 'POST', credentials: 'same-origin' });
-  } catch (_) { /* the socket is closed anyway */ }
-  endSession();
-  showLogin('');
-}
+// ----------------------------------------------------------------- session end
 
 /** Stop everything that belongs to a signed-in session (logout, 4401, 4403). */
 function endSession() {
@@ -365,19 +241,19 @@ async function socketClosed(event, opened) {
   if (event.code === 4401) {
     const had = S.sessionKnown;
     endSession();
-    showLogin(had ? 'Your session has ended. Please sign in again.' : '');
+    showSignIn(had ? 'shell.login.session_ended' : null);
     return;
   }
   if (event.code === 4403) {
     endSession();
-    showLogin('This account is not an agent. Sign in with an agent account.');
+    showSignIn('agent.error.not_agent');
     return;
   }
   if (event.code === 4409) {
     // The agent opened the softphone in another tab, which took over: do not fight it.
     closePeer();
     renderConn();
-    toast('The softphone is open in another tab. Reload this page to use it here.', 'info', 0);
+    toast(t('agent.toast.other_tab'), 'info', 0);
     return;
   }
   if (!opened) {
@@ -385,8 +261,8 @@ async function socketClosed(event, opened) {
     // (not signed in) rather than being unreachable. Ask the API.
     const status = await probeAuth();
     if (S.ws) return; // something else reconnected meanwhile
-    if (status === 401) { endSession(); showLogin(''); return; }
-    if (status === 403) { endSession(); showLogin('This account is not an agent. Sign in with an agent account.'); return; }
+    if (status === 401) { endSession(); showSignIn(null); return; }
+    if (status === 403) { endSession(); showSignIn('agent.error.not_agent'); return; }
   }
   scheduleReconnect();
 }
@@ -426,7 +302,7 @@ function send(message) {
   const ws = S.ws;
   if (!ws || ws.readyState !== WebSocket.OPEN) {
     if (message.type !== 'ping' && message.type !== 'rtc_offer') {
-      toast('Not connected to the server. Your request was not sent.', 'error', 6000);
+      toast(t('agent.toast.not_connected'), 'error', 6000);
     }
     return false;
   }
@@ -498,8 +374,6 @@ function onWelcome(message) {
   S.targets = message.targets || { agents: [], queues: [] };
   S.lastPong = Date.now();
   S.pingOutstandingSince = 0;
-  setView('app');
-  fillIdentity();
   fillBreakReasons();
   loadWrapups();
   applyState(message.state || null);
@@ -547,17 +421,20 @@ function onOfferCancelled(message) {
   const offer = S.offer;
   clearOffer();
   if (!S.call || S.call.call_id !== offer.call_id) {
-    const why = {
-      timeout: 'not answered in time',
-      caller_hangup: 'the caller hung up',
-      caller_hung_up: 'the caller hung up',
-      hangup: 'the caller hung up',
-      taken: 'answered by another agent',
-      declined: 'declined',
-    }[message.reason] || (message.reason ? String(message.reason).replace(/_/g, ' ') : 'cancelled');
-    S.lastEvent = `Missed call from ${offer.caller || 'unknown'} (${why}) at ${new Date().toLocaleTimeString([], { hour: '2-digit', minute: '2-digit' })}`;
+    const reason = { caller_hangup: 'hangup', caller_hung_up: 'hangup' }[message.reason] || message.reason;
+    // Kept as its parts: the sentence is rebuilt in the language of the moment.
+    S.lastEvent = { caller: offer.caller || '', reason: REASONS.has(reason) ? reason : 'cancelled', at: new Date() };
   }
   render();
+}
+
+const REASONS = new Set(['timeout', 'hangup', 'taken', 'declined', 'cancelled']);
+
+function lastEventText() {
+  const e = S.lastEvent;
+  return t('agent.idle.missed', {
+    caller: e.caller || t('agent.caller.unknown'), why: t(`agent.missed.${e.reason}`), time: formatTime(e.at),
+  });
 }
 
 function setCall(call) {
@@ -599,7 +476,8 @@ function onCallEnded(message) {
 }
 
 function onError(message) {
-  const text = message.message || 'The server refused the request.';
+  // The node's error_id in the agent's language (agent.error.<id>); its English message only after a lead.
+  const text = message.error_id || message.message ? socketErrorText('agent', message) : t('agent.error.refused');
   toast(text, 'error');
   if (message.ref === 'accept') {
     S.offerAccepting = false;
@@ -613,21 +491,21 @@ async function setupMedia(gen, iceServers) {
   closePeer();
   if (!S.micTrack || S.micTrack.readyState === 'ended') {
     try {
-      if (!navigator.mediaDevices || !navigator.mediaDevices.getUserMedia) throw new Error('this page needs HTTPS for the microphone');
+      if (!navigator.mediaDevices || !navigator.mediaDevices.getUserMedia) throw new Error(t('agent.mic.https'));
       S.micStream = await navigator.mediaDevices.getUserMedia(MIC_CONSTRAINTS);
       S.micTrack = S.micStream.getAudioTracks()[0] || null;
       if (S.micTrack) {
         S.micTrack.enabled = !S.muted;
         S.micTrack.addEventListener('ended', () => {
-          toast('The microphone was disconnected. Reload the page after plugging it back in.', 'error', 0);
+          toast(t('agent.mic.disconnected'), 'error', 0);
         });
       }
     } catch (error) {
       S.micStream = S.micTrack = null;
       const why = error && error.name === 'NotAllowedError'
-        ? 'access was denied. Allow the microphone for this site and reload.'
-        : (error && error.message) || 'no microphone found.';
-      toast(`Microphone unavailable: ${why}`, 'error', 0);
+        ? t('agent.mic.denied')
+        : (error && error.message) || t('agent.mic.none');
+      toast(t('agent.mic.unavailable', { why }), 'error', 0);
     }
     if (gen !== S.gen) return;
   }
@@ -636,7 +514,7 @@ async function setupMedia(gen, iceServers) {
   try {
     pc = new RTCPeerConnection({ iceServers });
   } catch (error) {
-    toast(`Audio setup failed: ${error.message || error}`, 'error', 0);
+    toast(t('agent.audio.failed', { why: error.message || error }), 'error', 0);
     return;
   }
   S.pc = pc;
@@ -674,7 +552,7 @@ async function setupMedia(gen, iceServers) {
     await pc.setLocalDescription(offer);
     await iceGatheringComplete(pc, ICE_GATHER_CAP_MS);
   } catch (error) {
-    if (pc === S.pc) toast(`Audio setup failed: ${error.message || error}`, 'error', 0);
+    if (pc === S.pc) toast(t('agent.audio.failed', { why: error.message || error }), 'error', 0);
     return;
   }
   if (pc !== S.pc || gen !== S.gen) return;
@@ -689,7 +567,7 @@ async function onRtcAnswer(message) {
   try {
     await pc.setRemoteDescription({ type: 'answer', sdp: message.sdp });
   } catch (error) {
-    if (pc === S.pc) toast(`Audio setup failed: ${error.message || error}`, 'error', 0);
+    if (pc === S.pc) toast(t('agent.audio.failed', { why: error.message || error }), 'error', 0);
   }
   renderConn();
 }
@@ -716,7 +594,7 @@ function startRinging(offer) {
   if (!('Notification' in window) || Notification.permission !== 'granted') return;
   if (!document.hidden && document.hasFocus()) return;
   try {
-    const n = new Notification('Incoming call', {
+    const n = new Notification(t('agent.offer.title'), {
       body: [offer.caller, offer.queue].filter(Boolean).join(' · '),
       tag: `offer-${offer.call_id}`,
       requireInteraction: true,
@@ -831,7 +709,7 @@ function fillTransferValues() {
   const previous = D.transferValue.value;
   const options = [];
   if (kind === 'agent') {
-    setText(D.transferValueLabel, 'Agent');
+    setText(D.transferValueLabel, t('agent.transfer.agent'));
     const me = S.agent && S.agent.username;
     const order = { available: 0, wrap_up: 1, reserved: 1, on_call: 2, break: 3, offline: 4 };
     const agents = (S.targets.agents || [])
@@ -839,16 +717,16 @@ function fillTransferValues() {
       .slice()
       .sort((a, b) => (order[a.state] ?? 5) - (order[b.state] ?? 5) || String(a.username).localeCompare(b.username));
     for (const a of agents) {
-      options.push(el('option', { value: a.username, text: `${a.username} — ${STATE_NAMES[a.state] || a.state || 'unknown'}` }));
+      options.push(el('option', { value: a.username, text: `${a.username} — ${stateName(a.state)}` }));
     }
   } else {
-    setText(D.transferValueLabel, 'Queue');
+    setText(D.transferValueLabel, t('agent.transfer.queue'));
     for (const q of S.targets.queues || []) {
       const name = typeof q === 'string' ? q : q && q.name;
       if (name) options.push(el('option', { value: name, text: name }));
     }
   }
-  if (!options.length) options.push(el('option', { value: '', text: kind === 'agent' ? 'No other agents' : 'No queues', disabled: '' }));
+  if (!options.length) options.push(el('option', { value: '', text: t(kind === 'agent' ? 'agent.transfer.no_agents' : 'agent.transfer.no_queues'), disabled: '' }));
   D.transferValue.replaceChildren(...options);
   if (previous && [...D.transferValue.options].some((o) => o.value === previous)) D.transferValue.value = previous;
 }
@@ -858,7 +736,7 @@ function submitTransfer(event) {
   const kind = D.transferKind.value;
   const value = kind === 'number' ? D.transferNumber.value.replace(/[\s().-]/g, '') : D.transferValue.value;
   if (!value) {
-    setText(D.transferError, kind === 'number' ? 'Enter a phone number.' : `Choose ${kind === 'agent' ? 'an agent' : 'a queue'}.`);
+    setText(D.transferError, t(`agent.transfer.choose_${kind}`));
     show(D.transferError, true);
     return;
   }
@@ -875,7 +753,7 @@ function saveWrapup(event) {
   if (!w) return;
   const disposition = D.wrapupDisposition.value;
   if (S.dispositions.length && !disposition) {
-    setText(D.wrapupError, 'Choose a disposition for this call.');
+    setText(D.wrapupError, t('agent.wrapup.choose'));
     show(D.wrapupError, true);
     D.wrapupDisposition.focus();
     return;
@@ -896,18 +774,18 @@ function renderWrapup() {
   if (!w) { D.wrapupPanel.dataset.callId = ''; return; }
   if (D.wrapupPanel.dataset.callId !== String(w.call_id)) {
     D.wrapupPanel.dataset.callId = String(w.call_id);
-    const options = [el('option', { value: '', text: S.dispositions.length ? 'Choose a disposition…' : 'No dispositions configured' })];
+    const options = [el('option', { value: '', text: t(S.dispositions.length ? 'agent.wrapup.placeholder' : 'agent.wrapup.none') })];
     for (const d of S.dispositions) options.push(el('option', { value: d.code, text: d.label || d.code }));
     D.wrapupDisposition.replaceChildren(...options);
     D.wrapupDisposition.value = w.disposition || '';
     D.wrapupNotes.value = w.notes || '';
     show(D.wrapupError, false);
   }
-  setText(D.wrapupCaller, w.caller || 'unknown caller');
+  setText(D.wrapupCaller, w.caller || t('agent.caller.unknown'));
   setText(D.wrapupQueue, w.queue || '');
   show(D.wrapupQueue, Boolean(w.queue));
   const more = S.wrapups.length - 1;
-  setText(D.wrapupMore, more > 0 ? `${more} more call${more > 1 ? 's' : ''} waiting for wrap-up after this one` : '');
+  setText(D.wrapupMore, more > 0 ? t(more > 1 ? 'agent.wrapup.more_many' : 'agent.wrapup.more_one', { count: more }) : '');
   show(D.wrapupMore, more > 0);
   renderWrapupTimer();
 }
@@ -925,8 +803,8 @@ function renderWrapupTimer() {
   const left = until - nowSec();
   const over = left <= 0;
   D.wrapupClock.classList.toggle('is-over', over);
-  setText(D.wrapupTimerLabel, over ? 'Take the time you need' : 'Wrap-up time left');
-  setText(D.wrapupTimer, over ? 'wrap-up time over' : clock(Math.ceil(left)));
+  setText(D.wrapupTimerLabel, t(over ? 'agent.wrapup.take_time' : 'agent.wrapup.time_left'));
+  setText(D.wrapupTimer, over ? t('agent.wrapup.over') : clock(Math.ceil(left)));
 }
 
 // ----------------------------------------------------------------- history
@@ -940,22 +818,23 @@ async function refreshHistory() {
     const reply = await fetch('/api/agent/calls?limit=50', { credentials: 'same-origin', headers: { Accept: 'application/json' } });
     if (seq !== historySeq) return;
     if (!reply.ok) {
-      renderHistoryMessage(reply.status === 404 ? 'Call history is not available.' : `Could not load call history (HTTP ${reply.status}).`);
+      renderHistoryMessage(reply.status === 404 ? 'agent.history.unavailable' : 'agent.history.failed_http', { status: reply.status });
       return;
     }
     const data = await reply.json();
     rows = Array.isArray(data) ? data : (data && (data.calls || data.items)) || [];
   } catch (_) {
-    if (seq === historySeq) renderHistoryMessage('Could not load call history.');
+    if (seq === historySeq) renderHistoryMessage('agent.history.failed');
     return;
   }
   if (seq !== historySeq) return;
   renderHistory(rows);
 }
 
-function renderHistoryMessage(text) {
+function renderHistoryMessage(key, params) {
+  S.historyNote = [key, params];
   const tbody = D.history.tBodies[0];
-  tbody.replaceChildren(el('tr', { className: 'history-empty' }, el('td', { colspan: '3', text })));
+  tbody.replaceChildren(el('tr', { className: 'history-empty' }, el('td', { colspan: '3', text: t(key, params) })));
 }
 
 function parseDate(iso) {
@@ -970,27 +849,27 @@ function isToday(date) {
 
 function renderHistory(rows) {
   S.history = rows;
+  S.historyNote = null;
   renderStats();
   const tbody = D.history.tBodies[0];
   if (!rows.length) {
-    renderHistoryMessage('No calls yet. Answered calls appear here.');
+    renderHistoryMessage('agent.history.empty');
     return;
   }
   const trs = rows.map((call) => {
     const date = parseDate(call.answered_at) || parseDate(call.ended_at);
     const duration = call.duration === null || call.duration === undefined ? '' : clock(call.duration);
-    const day = date && !isToday(date) ? `${date.toLocaleDateString([], { month: 'short', day: 'numeric' })} · ` : '';
-    const timeCell = el('td', { className: 'history-time', title: date ? date.toLocaleString() : '' },
-      el('div', { className: 'history-clock', text: date ? date.toLocaleTimeString([], { hour: 'numeric', minute: '2-digit' }) : '—' }),
-      el('div', { className: 'history-sub', text: `${day}${duration}` }));
+    const timeCell = el('td', { className: 'history-time', title: date ? formatTime(date, { date: true }) : '' },
+      el('div', { className: 'history-clock', text: date ? formatTime(date, { date: !isToday(date) }) : '—' }),
+      el('div', { className: 'history-sub', text: duration }));
     const sub = [call.queue, call.notes].filter(Boolean).join(' · ');
     const callerCell = el('td', { className: 'history-caller' },
-      el('div', { className: 'mono history-number', title: call.caller || '', text: call.caller || 'unknown' }),
+      el('div', { className: 'mono history-number', title: call.caller || '', text: call.caller || t('agent.caller.unknown') }),
       sub ? el('div', { className: 'history-sub', title: sub, text: sub }) : null);
     const result = call.disposition_label || call.disposition || '';
     const resultCell = el('td', { className: 'history-result' },
       result ? el('span', { className: 'chip chip-result', title: result, text: result })
-        : el('span', { className: 'chip chip-pending', text: call.ended_at ? 'None' : 'Live' }));
+        : el('span', { className: 'chip chip-pending', text: t(call.ended_at ? 'agent.history.none' : 'agent.history.live') }));
     return el('tr', { dataset: { callId: String(call.id) } }, callerCell, timeCell, resultCell);
   });
   tbody.replaceChildren(...trs);
@@ -1008,29 +887,21 @@ function renderStats() {
 // ----------------------------------------------------------------- rendering
 
 function stateView() {
-  if (!S.state) return { key: 'offline', label: 'Offline' };
-  if (S.offer && !S.call) return { key: 'ringing', label: 'Ringing' };
-  if (S.call) return { key: 'on_call', label: 'On call' };
+  if (!S.state) return { key: 'offline', label: stateName('offline') };
+  if (S.offer && !S.call) return { key: 'ringing', label: stateName('ringing') };
+  if (S.call) return { key: 'on_call', label: stateName('on_call') };
   const state = S.state.state;
-  if (state === 'break') return { key: 'break', label: S.state.reason ? `Break: ${S.state.reason}` : 'Break' };
-  return { key: STATE_NAMES[state] ? state : 'offline', label: STATE_NAMES[state] || String(state || 'Offline') };
-}
-
-function fillIdentity() {
-  const agent = S.agent || {};
-  const username = agent.username || '';
-  setText(D.userName, username);
-  setText(D.userAvatar, username.slice(0, 1).toUpperCase());
-  const tenant = agent.tenant;
-  const tenantName = tenant && typeof tenant === 'object' ? (tenant.name || tenant.slug || '') : (tenant || '');
-  setText(D.tenantName, tenantName);
+  if (state === 'break') {
+    return { key: 'break', label: S.state.reason ? t('agent.state.break_reason', { reason: S.state.reason }) : stateName('break') };
+  }
+  return { key: STATES.has(state) ? state : 'offline', label: state ? stateName(state) : stateName('offline') };
 }
 
 function fillBreakReasons() {
   const previous = D.breakReason.value;
   const reasons = S.breakReasons.length ? S.breakReasons : [];
   const options = reasons.map((r) => el('option', { value: r, text: r }));
-  if (!options.length) options.push(el('option', { value: '', text: 'Break' }));
+  if (!options.length) options.push(el('option', { value: '', text: stateName('break') }));
   D.breakReason.replaceChildren(...options);
   if (previous && reasons.includes(previous)) D.breakReason.value = previous;
   show(D.breakReason, reasons.length > 0);
@@ -1042,19 +913,22 @@ function renderConn() {
   let text;
   const wsUp = ws && ws.readyState === WebSocket.OPEN && S.welcomed;
   if (!wsUp) {
-    if (S.reconnecting) { status = 'reconnecting'; text = 'Reconnecting…'; }
-    else if (ws) { status = 'reconnecting'; text = S.sessionKnown ? 'Reconnecting…' : 'Connecting…'; }
-    else { status = 'offline'; text = 'Offline'; }
+    if (S.reconnecting) { status = 'reconnecting'; text = 'reconnecting'; }
+    else if (ws) { status = 'reconnecting'; text = S.sessionKnown ? 'reconnecting' : 'connecting'; }
+    else { status = 'offline'; text = 'offline'; }
   } else {
     const pcState = S.pc ? S.pc.connectionState : 'new';
-    if (pcState === 'connected') { status = 'connected'; text = 'Connected'; }
-    else if (pcState === 'failed' || pcState === 'closed') { status = 'offline'; text = 'Audio lost'; }
-    else if (pcState === 'disconnected') { status = 'reconnecting'; text = 'Audio reconnecting…'; }
-    else { status = 'reconnecting'; text = 'Connecting audio…'; }
+    if (pcState === 'connected') { status = 'connected'; text = 'connected'; }
+    else if (pcState === 'failed' || pcState === 'closed') { status = 'offline'; text = 'audio_lost'; }
+    else if (pcState === 'disconnected') { status = 'reconnecting'; text = 'audio_reconnecting'; }
+    else { status = 'reconnecting'; text = 'audio_connecting'; }
   }
   if (D.connIndicator.dataset.status !== status) D.connIndicator.dataset.status = status;
-  setText(D.connText, text);
-  D.connIndicator.title = `Server: ${wsUp ? 'connected' : 'not connected'} · Audio: ${S.pc ? S.pc.connectionState : 'not set up'}`;
+  setText(D.connText, t(`agent.conn.${text}`));
+  D.connIndicator.title = t('agent.conn.title', {
+    server: t(wsUp ? 'agent.conn.server_up' : 'agent.conn.server_down'),
+    audio: S.pc ? S.pc.connectionState : t('agent.conn.audio_none'),
+  });
   const canAct = Boolean(wsUp);
   for (const button of [D.btnAvailable, D.btnBreak, D.btnOffline]) button.disabled = !canAct;
   D.breakReason.disabled = !canAct;
@@ -1080,18 +954,13 @@ function renderIdle(view) {
   const busy = Boolean(S.offer || S.call || S.wrapups.length);
   show(D.idlePanel, !busy);
   if (busy) return;
-  const idle = {
-    available: ['#i-check', 'Ready for calls', 'Calls from your queues will ring here.'],
-    break: ['#i-coffee', S.state && S.state.reason ? `On break: ${S.state.reason}` : 'On break', 'Go Available when you are back.'],
-    offline: ['#i-power', "You're offline", 'Go Available to start taking calls.'],
-    reserved: ['#i-phone', 'A call is on its way', 'It will ring here in a moment.'],
-    on_call: ['#i-phone', 'On call', 'Reconnecting the call to this page…'],
-    wrap_up: ['#i-check', 'Wrap-up', 'Finishing the previous call.'],
-  }[view.key] || ['#i-power', view.label, ''];
-  D.idleIconUse.setAttribute('href', idle[0]);
-  setText(D.idleTitle, idle[1]);
-  setText(D.idleText, idle[2]);
-  setText(D.idleEvent, S.lastEvent || '');
+  const icon = { available: '#i-check', break: '#i-coffee', reserved: '#i-phone', on_call: '#i-phone', wrap_up: '#i-check' };
+  const known = view.key in icon || view.key === 'offline';
+  D.idleIconUse.setAttribute('href', icon[view.key] || '#i-power');
+  setText(D.idleTitle, !known ? view.label : view.key === 'break' && S.state && S.state.reason
+    ? t('agent.idle.break_reason', { reason: S.state.reason }) : t(`agent.idle.${view.key}.title`));
+  setText(D.idleText, known ? t(`agent.idle.${view.key}.text`) : '');
+  setText(D.idleEvent, S.lastEvent ? lastEventText() : '');
   show(D.idleEvent, Boolean(S.lastEvent));
 }
 
@@ -1102,13 +971,22 @@ function renderOffer() {
   D.offerCard.classList.toggle('is-accepting', S.offerAccepting);
   D.btnAccept.disabled = S.offerAccepting;
   D.btnDecline.disabled = S.offerAccepting;
-  setText(D.btnAccept.querySelector('.btn-text'), S.offerAccepting ? 'Connecting…' : 'Accept');
+  setText(D.btnAccept.querySelector('.btn-text'), t(S.offerAccepting ? 'agent.offer.connecting' : 'agent.offer.accept'));
   if (D.offerCard.dataset.callId === String(offer.call_id) && D.offerCard.dataset.rendered === JSON.stringify(offer.ivr || {})) return;
   D.offerCard.dataset.callId = String(offer.call_id);
   D.offerCard.dataset.rendered = JSON.stringify(offer.ivr || {});
-  setText(D.offerCaller, offer.caller || 'Unknown caller');
+  setText(D.offerCaller, offer.caller || t('agent.caller.unknown'));
   setText(D.offerQueue, offer.queue || '—');
   renderIvr(offer.ivr, D.offerIvrInputs, D.offerIvrVars);
+}
+
+const INPUT_KINDS = ['pressed', 'said', 'entered'];
+
+/** A caller's input in the screen pop ({kind: pressed|said|entered, value} from the node), in the
+ * page's language; an input without a kind shows the node's own words (`input`). */
+function inputText(item) {
+  if (INPUT_KINDS.includes(item.kind)) return t(`agent.ivr.${item.kind}`, { value: item.value ?? '' });
+  return item.input !== undefined ? String(item.input) : '';
 }
 
 /** The IVR's inputs (list) and variables (key/value table) into the given elements. */
@@ -1120,14 +998,14 @@ function renderIvr(ivrData, list, table) {
     ? inputs.map((item) => el('li', {},
       el('span', { className: 'ivr-node', text: item && item.node !== undefined ? String(item.node) : '' }),
       el('span', { className: 'ivr-arrow', 'aria-hidden': 'true', text: '→' }),
-      el('span', { className: 'ivr-input', text: item && item.input !== undefined ? String(item.input) : '' })))
-    : [el('li', { className: 'muted', text: 'No menu choices' })]));
+      el('span', { className: 'ivr-input', text: item ? inputText(item) : '' })))
+    : [el('li', { className: 'muted', text: t('agent.ivr.no_inputs') })]));
   const entries = Object.entries(variables);
   table.tBodies[0].replaceChildren(...(entries.length
     ? entries.map(([key, value]) => el('tr', {},
       el('th', { scope: 'row', text: key }),
       el('td', { text: value !== null && typeof value === 'object' ? JSON.stringify(value) : String(value ?? '') })))
-    : [el('tr', {}, el('td', { className: 'muted', colspan: '2', text: 'No caller details' }))]));
+    : [el('tr', {}, el('td', { className: 'muted', colspan: '2', text: t('agent.ivr.no_details') }))]));
 }
 
 /** The screen-pop data of a call, kept for the call panel (also across a reload). */
@@ -1159,26 +1037,27 @@ function renderCall() {
   const consult = call.consult || null;
   D.callPanel.classList.toggle('is-held', Boolean(call.held));
   D.callPanel.classList.toggle('is-muted', S.muted);
-  setText(D.callStatusText, call.held ? 'On hold' : consult ? 'Consulting' : call.conference ? 'Conference' : 'On call');
+  setText(D.callStatusText, t(call.held ? 'agent.call.on_hold' : consult ? 'agent.call.consulting'
+    : call.conference ? 'agent.call.conference' : 'agent.call.on_call'));
   setText(D.callQueue, call.queue || '');
-  setText(D.callCaller, call.caller || 'Unknown caller');
+  setText(D.callCaller, call.caller || t('agent.caller.unknown'));
   show(D.holdBanner, Boolean(call.held));
   show(D.muteBanner, S.muted);
   const recordingPaused = Boolean(call.recording_paused);
   show(D.recordingBanner, recordingPaused);
   show(D.conferenceBanner, Boolean(call.conference));
-  setText(D.conferenceText, call.conference
-    ? `The caller, you${consult ? ` and ${targetLabel(consult.target)}` : ' and the other party'} are talking together.` : '');
+  setText(D.conferenceText, !call.conference ? '' : consult
+    ? t('agent.call.conference_with', { who: targetLabel(consult.target) }) : t('agent.call.conference_other'));
 
-  setText(D.btnHold.querySelector('.btn-text'), call.held ? 'Resume' : 'Hold');
+  setText(D.btnHold.querySelector('.btn-text'), t(call.held ? 'agent.call.resume' : 'agent.call.hold'));
   D.btnHold.querySelector('use').setAttribute('href', call.held ? '#i-play' : '#i-pause');
   D.btnHold.setAttribute('aria-pressed', String(Boolean(call.held)));
-  setText(D.btnMute.querySelector('.btn-text'), S.muted ? 'Unmute' : 'Mute');
+  setText(D.btnMute.querySelector('.btn-text'), t(S.muted ? 'agent.call.unmute' : 'agent.call.mute'));
   D.btnMute.querySelector('use').setAttribute('href', S.muted ? '#i-mic' : '#i-micoff');
   D.btnMute.setAttribute('aria-pressed', String(S.muted));
 
   show(D.btnRecording, Boolean(S.features.recording_pause));
-  setText(D.btnRecording.querySelector('.btn-text'), recordingPaused ? 'Resume recording' : 'Pause recording');
+  setText(D.btnRecording.querySelector('.btn-text'), t(recordingPaused ? 'agent.call.recording_resume' : 'agent.call.recording_pause'));
   D.btnRecording.setAttribute('aria-pressed', String(recordingPaused));
 
   D.btnTransfer.disabled = Boolean(consult) || Boolean(call.conference);
@@ -1187,7 +1066,7 @@ function renderCall() {
   if (consult) {
     const who = targetLabel(consult.target);
     const talking = consult.state === 'talking';
-    setText(D.consultText, call.conference ? `In conference with ${who}` : talking ? `Talking to ${who}` : `Calling ${who}…`);
+    setText(D.consultText, t(call.conference ? 'agent.consult.conference' : talking ? 'agent.consult.talking' : 'agent.consult.calling', { who }));
     D.consultPanel.dataset.state = consult.state || '';
     show(D.btnConference, !call.conference);
   }
@@ -1230,9 +1109,9 @@ function tick() {
   if (S.wrapups.length) renderWrapupTimer();
 
   const view = stateView();
-  let title = `${view.label} · Softphone`;
-  if (view.key === 'ringing') title = `Incoming call${S.offer.caller ? `: ${S.offer.caller}` : ''} · Softphone`;
-  else if (S.call) title = `On call ${clock(now - (S.call.answered_at || S.callAt))} · Softphone`;
+  let title = t('agent.title.state', { state: view.label });
+  if (view.key === 'ringing') title = t('agent.title.ringing', { caller: S.offer.caller || t('agent.caller.unknown') });
+  else if (S.call) title = t('agent.title.call', { time: clock(now - (S.call.answered_at || S.callAt)) });
   if (document.title !== title) document.title = title;
 }
 
@@ -1255,8 +1134,6 @@ function onKeyDown(event) {
 // ----------------------------------------------------------------- wiring
 
 function wire() {
-  D.loginForm.addEventListener('submit', login);
-  D.btnLogout.addEventListener('click', logout);
   D.btnNotify.addEventListener('click', requestNotifications);
   D.btnAvailable.addEventListener('click', () => setState('available'));
   D.btnBreak.addEventListener('click', () => setState('break'));
@@ -1296,7 +1173,6 @@ function wire() {
   D.wrapupNotes.addEventListener('input', keepDraft);
   D.wrapupDisposition.addEventListener('change', keepDraft);
   D.historyRefresh.addEventListener('click', refreshHistory);
-  D.toastClose.addEventListener('click', hideToast);
   document.addEventListener('keydown', onKeyDown);
   document.addEventListener('keydown', (event) => { if (event.key === 'Escape' && !D.toast.hidden && !D.transferDialog.open) hideToast(); });
   // Browsers start audio only after a user gesture: take the first one.
@@ -1310,6 +1186,28 @@ function wire() {
   setInterval(tick, 250);
 }
 
+/** A language change: rebuild what render() keeps while unchanged (offer, context, wrap-up form, lists). */
+function relabel() {
+  D.offerCard.dataset.callId = '';
+  D.callContext.dataset.callId = '';
+  D.wrapupPanel.dataset.callId = '';
+  fillBreakReasons();
+  if (D.transferDialog.open) fillTransferValues();
+  if (S.historyNote) renderHistoryMessage(...S.historyNote);
+  else if (S.history.length) renderHistory(S.history);
+  render();
+}
+
 wire();
-setView('loading');
-connect();
+onLanguageChange(relabel);
+startPage({
+  page: 'agent',
+  roles: ['agent'],
+  catalogues: ['agent'],
+  onReady: () => { S.view = 'app'; render(); connect(); },
+  onSignedOut: () => { S.view = 'login'; endSession(); },
+  // Still within the click's user activation (Chrome keeps it a few seconds); otherwise the
+  // "Enable notifications" button in the header asks on a click.
+  onSignIn: () => { unlockAudio(); if (!navigator.userActivation || navigator.userActivation.isActive) requestNotifications(); },
+  confirmSignOut: () => !S.call || window.confirm(t('agent.logout.confirm')),
+});

@@ -13,11 +13,13 @@ from callcenter.api.browser_security import CONTENT_SECURITY_POLICY
 from .conftest import PASSWORD, World
 
 #: Everything a browser loads without signing in first: the pages and their files.
-PAGES = ["/agent", "/qa", "/supervisor", "/static/base.css", "/static/webrtc.js", "/agent/static/agent.js",
+PAGES = ["/", "/agent", "/qa", "/supervisor", "/static/base.css", "/static/webrtc.js", "/static/shell.js",
+         "/static/i18n/en/shell.json", "/agent/static/agent.js",
          "/agent/static/agent.css", "/qa/static/qa.js", "/supervisor/static/supervisor.js",
          "/supervisor/static/charts.js", "/openapi.json", "/healthz"]
 #: Answers that are not pages must carry the headers too (an error page can be framed as well).
-OTHERS = ["/api/me", "/no-such-page", "/agent/static/..%2F..%2Fsecret", "/docs"]
+OTHERS = ["/api/me", "/no-such-page", "/agent/static/..%2F..%2Fsecret", "/static/..%2F..%2Fapi%2Fpages.py",
+          "/static/i18n/..%2F..%2F..%2Fpyproject.toml", "/docs"]
 
 
 def _page_routes(client: TestClient) -> set[str]:
@@ -50,7 +52,7 @@ def test_every_page_and_answer_carries_the_browser_protections(world: World, pat
 
 
 def test_pages_hold_no_inline_script_or_style(world: World) -> None:
-    for path in ("/agent", "/qa", "/supervisor"):
+    for path in ("/", "/agent", "/qa", "/supervisor"):
         html = world.client.get(path).text.lower()
         assert "<style" not in html and " style=" not in html and "javascript:" not in html
         for tag in html.split("<script")[1:]:

@@ -85,16 +85,18 @@ def test_user_add_prints_password_once(engine: Engine, data_dir: Path, capsys: p
 def test_ensure_demo_tenant_is_idempotent(engine: Engine) -> None:
     created = ensure_demo_tenant(engine)
     password = created.admin
-    assert password and set(created.agents) == {"agent1", "agent2"}
+    assert password and set(created.agents) == {"agent1", "agent2"} and created.operator
     again = ensure_demo_tenant(engine)
-    assert again.admin is None and again.agents == {}
+    assert again.admin is None and again.agents == {} and again.operator is None
     with Session(engine) as db:
-        assert db.scalar(select(func.count()).select_from(Tenant)) == 1
+        assert db.scalar(select(func.count()).select_from(Tenant).where(Tenant.kind == "customer")) == 1
+        operator = db.scalars(select(User).join(Tenant).where(Tenant.slug == "platform")).one()
+        assert operator.role == "operator" and verify_password(operator.password_hash, created.operator)
         assert db.scalar(select(func.count()).select_from(Trunk)) == 1
-        assert db.scalar(select(func.count()).select_from(Number)) == 1
+        assert db.scalar(select(func.count()).select_from(Number)) == 2  # the English and the Mandarin menus
         admin = db.scalars(select(User).where(User.role == "admin")).one()
         assert admin.role == "admin" and verify_password(admin.password_hash, password)
-        tenant = db.scalars(select(Tenant)).one()
+        tenant = db.scalars(select(Tenant).where(Tenant.kind == "customer")).one()
         assert tenant.slug == "demo" and tenant.outbound_prefixes
         trunk = db.scalars(select(Trunk)).one()
         assert trunk.inbound_ips == ["127.0.0.1", "::1"] and trunk.outbound_port == 5070
@@ -125,9 +127,12 @@ def test_demo_command_prints_password_only_when_created(
     args = ["demo", "--data-dir", str(tmp_path / "d"), "--sip-port", "5999", "--log-level", "warning"]
     assert main(args) == 0
     first = capsys.readouterr().out
-    assert "Demo tenant ready: number 4001234567, admin login: tenant=demo user=admin password=" in first
+    assert "Demo tenant ready: number 4001234567 (Mandarin menu: 4001234568), admin login: tenant=demo user=admin password=" in first
+    assert "Platform operator: company platform, user operator, password " in first
+    assert "page http://127.0.0.1:8000/operator" in first and first.count("password=") == 1  # tests parse it
     assert main(args) == 0
-    assert "Demo tenant exists" in capsys.readouterr().out
+    again = capsys.readouterr().out
+    assert "Demo tenant exists" in again and "Platform operator" not in again
     assert len(fake_node) == 2
     settings = fake_node[0]
     assert settings.sip_port == 5999 and settings.log_level == "WARNING"  # type: ignore[attr-defined]

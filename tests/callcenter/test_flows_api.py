@@ -66,11 +66,14 @@ def test_an_invalid_flow_is_refused_and_the_published_version_stays(world: World
     reply = world.client.post("/api/flows", params={"number": "4001110001"}, json=bad, headers=admin)
     assert reply.status_code == 422 and reply.json()["error_id"] == "invalid-flow"
     assert reply.json()["issues"] == [{"node": "menu", "field": "timeout", "reason": "Input should be greater than 0",
-                                       "line": 1}]
+                                       "line": 1, "type": "greater_than", "ctx": {"gt": 0}}]
     assert _published(world, "4001110001") == live
     assert world.client.get("/api/flows", headers=admin).json()[0]["versions"] == [1]
     check = world.client.post("/api/flows/validate", json=FLOW, headers=admin)
-    assert check.json() == {"valid": True, "name": "main", "nodes": 2}
+    assert check.json() == {"valid": True, "name": "main", "nodes": 2, "warnings": [
+        {"node": "menu", "field": field, "code": "unhandled", "reason": reason} for field, reason in (
+            ("no_input", "no 'no_input' branch: after the last silent attempt the caller is hung up"),
+            ("no_match", "no 'no_match' branch: after the last wrong answer the caller is hung up"))]}
 
 
 def test_preconditions_use_the_tenants_own_calendars_and_hosts(world: World) -> None:

@@ -26,11 +26,13 @@ from callcenter.cdr import CallRecordStore, recent_records
 from callcenter.db import MIGRATION_LOCK_ID, make_engine, migrate
 from callcenter.demo import DEMO_ADMIN, DEMO_OUTBOUND, DEMO_SLUG, ensure_demo_tenant
 from callcenter.metrics import REGISTRY
-from callcenter.models import Base, CallRecord, Number, Tenant, Trunk, User
+from callcenter import tenancy
+from callcenter.models import PLATFORM_SLUG, Base, CallRecord, Number, Role, Tenant, Trunk, User
 from tests.support.postgres import TEST_TIMEZONE, admin_execute, fresh_database
 
-from .conftest import T0, World, add_tenant, start_call
+from .conftest import T0, World, add_tenant, add_user, start_call
 from .test_migrations import HEAD, check_0004_kept_the_0003_data, schema_diff, seed_0003
+from .test_operator import check_export_then_delete
 from .test_recordings_api import check_search
 
 
@@ -312,7 +314,7 @@ def test_demo_tenant_is_idempotent_and_its_admin_can_log_in(world: World) -> Non
         tenant = db.scalars(select(Tenant).where(Tenant.slug == DEMO_SLUG)).one()
         assert tenant.outbound_prefixes == DEMO_OUTBOUND
         # admin, qa, supervisor and the two agents
-        for model, expected in ((Number, 1), (Trunk, 1), (User, 5)):
+        for model, expected in ((Number, 2), (Trunk, 1), (User, 5)):
             count = db.scalar(select(func.count()).select_from(model).where(model.tenant_id == tenant.id))
             assert count == expected, model.__name__
     headers = world.login(DEMO_ADMIN, tenant=DEMO_SLUG, password=password)
@@ -348,3 +350,12 @@ async def test_agent_desk_events_and_wrapup(world: World, store: CallRecordStore
 
 def test_transcript_search_uses_postgres_full_text(world: World, data_dir: Path) -> None:
     check_search(world, data_dir)
+
+
+def test_operator_exports_and_deletes_a_tenant_on_postgres(world: World, data_dir: Path) -> None:
+    """The delete's cascades on PostgreSQL (no FTS table there; the sequence never reuses an id)."""
+    with Session(world.engine) as db:
+        platform_id = tenancy.ensure_platform(db).id
+        db.commit()
+    add_user(world.engine, platform_id, "ops", Role.OPERATOR)
+    check_export_then_delete(world, world.login("ops", tenant=PLATFORM_SLUG), data_dir)

@@ -137,7 +137,7 @@ def events(record: dict[str, Any], node_id: str) -> list[dict[str, Any]]:
     return [e for s in record["ivr_trace"]["steps"] if s["node"] == node_id for e in s.get("events", [])]
 
 
-def test_dtmf_2_ends_in_the_support_queue(node: NodeProcess, tmp_path: Path) -> None:
+def test_dtmf_2_ends_in_the_support_queue(node: NodeProcess, api: httpx.Client, tmp_path: Path) -> None:
     record = call(node, tmp_path, DEMO, [("pause", 1000), ("pcap", "pcap/dtmf_2833_2.pcap"), ("pause", 1500)])
     trace = record["ivr_trace"]
     assert record["ivr_result"] == "queue: support"
@@ -145,6 +145,10 @@ def test_dtmf_2_ends_in_the_support_queue(node: NodeProcess, tmp_path: Path) -> 
     assert [s["node"] for s in trace["steps"]] == ["greeting", "hours", "menu", "support"]
     assert {"event": "dtmf", "digit": "2"}.items() <= events(record, "menu")[-1].items()
     assert record["hangup_side"] == "caller" and record["end_cause"] == "normal_clearing"
+    # The flow simulator (the same engine on a simulated call) takes the call's path to the same end.
+    demo = json.loads((Path(__file__).parents[2] / "callcenter/data/demo-flow.json").read_text())
+    simulated = api.post("/api/flows/simulate", json={"document": demo, "keys": ["2"]}).json()
+    assert simulated["path"] == [s["node"] for s in trace["steps"]] and simulated["result"]["text"] == trace["result"]
 
 
 @pytest.mark.parametrize(("spoken", "queue"), [("판매", "sales"), ("상담", "support")])

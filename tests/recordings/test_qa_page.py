@@ -6,12 +6,10 @@ whose word times follow the speech. The demo QA user plays it, jumps to a word, 
 automatic answer (the comment is required), and submits; the stored evaluation is checked
 through the API.
 
-Set ``CALLCENTER_SCREENSHOTS=<dir>`` to keep the README's screenshot (``qa.png``).
 """
 
 from __future__ import annotations
 
-import os
 import re
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
@@ -103,11 +101,6 @@ async def browser(tmp_path: Path) -> AsyncIterator[Browser]:
         yield b
 
 
-def screenshot_path(name: str, tmp_path: Path) -> Path:
-    folder = os.environ.get("CALLCENTER_SCREENSHOTS")
-    return Path(folder) / f"{name}.png" if folder else tmp_path / f"{name}.png"
-
-
 async def current_time(page: Page) -> float:
     return float(await page.evaluate("document.querySelector('#audio').currentTime"))
 
@@ -173,13 +166,6 @@ async def test_review_a_recorded_call(node: NodeProcess, recorded: tuple[Recorde
     await page.locator(f'#transcript [data-testid="word"][data-i="{target}"]').click()
     await page.click("#play-btn")
     await until(page, "document.querySelector('#audio').paused")
-    await page.evaluate("""() => {
-      const panel = document.querySelector('#eval-panel');
-      const question = document.querySelector('[data-testid="question-recording_disclosure"]');
-      panel.scrollTop = question.getBoundingClientRect().top - panel.getBoundingClientRect().top - 60;
-      document.querySelector('.content').scrollTop = 0;
-    }""")
-    await page.screenshot(path=screenshot_path("qa", tmp_path), animations="disabled")
 
     stored = qa_api.get(f"/api/qa/evaluations/{evaluation_id}")
     assert stored.status_code == 200, stored.text

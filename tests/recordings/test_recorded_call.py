@@ -3,6 +3,9 @@ speak known Korean sentences (espeak-ng); the call ends with a two-channel recor
 transcript with the words on the right side, and an automatic QA evaluation. Also: a node
 killed mid-call leaves a playable recording marked incomplete, and who may listen. The first
 test ends on the QA page in headless Chromium: the demo call, reviewed and submitted there.
+
+Set ``CALLCENTER_SCREENSHOTS=<dir>`` to keep the README's picture of the QA page (``qa.png``): that
+call, with the transcript and automatic answers the node made.
 """
 
 from __future__ import annotations
@@ -10,6 +13,7 @@ from __future__ import annotations
 import asyncio
 import io
 import json
+import os
 import threading
 import time
 from collections.abc import Callable, Iterator
@@ -33,6 +37,8 @@ from tests.support.browser import chromium, log_in, tone_wav, until
 from tests.support.node import NodeProcess, admin_client
 from tests.support.pcap import ivr_call_scenario, write_rtp_pcap
 from tests.support.sipp import SippResult, sipp
+
+SCREENSHOTS = os.environ.get("CALLCENTER_SCREENSHOTS")  # read at import: conftest clears CALLCENTER_* per test
 
 pytestmark = pytest.mark.interop
 
@@ -200,6 +206,9 @@ async def review_on_the_qa_page(node: NodeProcess, call_id: str, words: int, tmp
         await page.click("#play-btn")
         await until(page, "document.querySelector('#audio').currentTime > 0.5", timeout=10)
         await page.select_option('[data-testid="answer-courtesy"]', "5")
+        if SCREENSHOTS:  # the README's picture: a call this node recorded, transcribed and scored itself
+            await page.evaluate("document.querySelector('.content').scrollTop = 0")
+            await page.screenshot(path=str(Path(SCREENSHOTS) / "qa.png"), animations="disabled")
         await page.click("#eval-submit")
         await expect(page.locator("#eval-result")).to_be_visible(timeout=10_000)
     with login(node, "qa", node.staff["qa"]) as qa:

@@ -149,6 +149,16 @@ def test_number_of_another_tenant_than_the_trunk_is_404() -> None:
     assert decision == InboundDecision("reject", 404, trunk=trunk, reason="unknown number")
 
 
+def test_one_carrier_address_serving_two_tenants_reaches_each_tenants_number() -> None:
+    """A carrier bringing two tenants' numbers from one address: each call takes the trunk of the
+    tenant that owns the dialed number, whichever trunk was added first."""
+    first, second = ip_trunk([CARRIER_IP], trunk_id=1, tenant_id=1), ip_trunk([CARRIER_IP], trunk_id=3, tenant_id=2)
+    routing = table(first, second)
+    assert classify(routing, invite()) == InboundDecision("accept", 200, trunk=first, number=Number(NUMBER, 1))
+    assert classify(routing, invite(f"sip:{OTHER_TENANT_NUMBER}@192.0.2.10")) == InboundDecision(
+        "accept", 200, trunk=second, number=Number(OTHER_TENANT_NUMBER, 2))
+
+
 @pytest.mark.parametrize(("user", "digits"), [
     ("+86 400-123-4567", "864001234567"),
     ("(400) 123.4567", "4001234567"),

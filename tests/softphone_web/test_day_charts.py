@@ -4,7 +4,9 @@ Before any call the charts say "No calls yet today". agent2's desk phone (sipp, 
 answering with an audio echo) takes a first caller pressing 2 (support); a second caller queued
 behind it hangs up after about 7 s (an abandon: longer than ``short_abandon``, 5 s). The page's
 figures per hour (``window.dayCharts.data``) must equal ``GET /api/reports/intervals`` for the
-same window, and the SVG bars of the calls' hour must carry those counts in their titles.
+same window, and the SVG bars of the calls' hour must carry those counts in their titles. The
+day and the hour labels are the tenant's time zone's (``tenant.timezone``), not the browser's: the
+browser runs in another zone (America/New_York) to tell them apart.
 
 Set ``CALLCENTER_SCREENSHOTS=<dir>`` to keep ``day-charts.png``.
 """
@@ -16,8 +18,10 @@ import os
 import re
 import subprocess
 import time
+from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
+from zoneinfo import ZoneInfo
 
 import httpx
 import pytest
@@ -82,7 +86,8 @@ async def test_day_charts_match_the_interval_report(node: NodeProcess, tmp_path:
         "tenant": "demo", "username": "supervisor", "password": node.staff["supervisor"]}).json()["token"]
     supervisor = httpx.Client(base_url=node.http, headers={"Authorization": f"Bearer {token}"}, timeout=30)
     async with chromium(tone_wav(tmp_path / "mic.wav", 1000.0)) as browser:
-        page = await browser.new_page(viewport={"width": 1280, "height": 1100})
+        # a browser in another zone than the tenant's (Asia/Shanghai): the charts follow the tenant
+        page = await browser.new_page(viewport={"width": 1280, "height": 1100}, timezone_id="America/New_York")
         await log_in(page, f"{node.http}/supervisor", "supervisor", node.staff["supervisor"])
         await expect(page.locator("#charts-queue option")).to_have_text(["All queues", "sales", "support"],
                                                                         timeout=10_000)
@@ -116,6 +121,10 @@ async def test_day_charts_match_the_interval_report(node: NodeProcess, tmp_path:
 
         # the page's figures, hour by hour, are the report's for the same window
         request = data["request"]
+        zone = supervisor.get("/api/me").json()["tenant"]["timezone"]
+        assert request["tz"] == zone != "America/New_York"
+        assert request["since"] == datetime.now(ZoneInfo(zone)).strftime("%Y-%m-%dT00:00:00") or \
+            request["since"] == (datetime.now(ZoneInfo(zone)) - timedelta(minutes=5)).strftime("%Y-%m-%dT00:00:00")
         body = supervisor.get("/api/reports/intervals", params={
             "by": "queue", "interval": "60", "since": request["since"], "until": request["until"],
             "tz": request["tz"], "sl_threshold": data["sl_threshold"]["support"]}).json()
@@ -167,8 +176,10 @@ def starts_with(prefix: str) -> re.Pattern[str]:
 
 
 async def hour_span(page: Any, point: dict[str, Any]) -> str:
-    """The hour as the page labels it (the browser's locale and zone)."""
+    """The hour as the page labels it: in the tenant's zone (the report's ``tz``), in the page's
+    language. (It used the browser's zone before the charts followed the tenant's.)"""
     return await page.evaluate("""(p) => {
-      const f = (iso) => new Date(iso).toLocaleTimeString([], {hour: '2-digit', minute: '2-digit', hour12: false});
+      const f = (iso) => new Intl.DateTimeFormat(document.documentElement.lang,
+        {timeZone: window.dayCharts.data.tz, hour: '2-digit', minute: '2-digit', hourCycle: 'h23'}).format(new Date(iso));
       return `${f(p.interval_start)}–${f(p.interval_end)}`;
     }""", point)

@@ -38,12 +38,15 @@ async def open_softphone(browser: Browser, node: NodeProcess, agent: str) -> Pag
 
 
 class SippCaller(threading.Thread):
-    """sipp calls the demo number, presses ``key``, then talks (1 kHz) until the node hangs up."""
+    """sipp calls ``number`` (the demo's) from ``source``, presses ``key``, then talks (the tone
+    in ``tone``) until the node hangs up."""
 
-    def __init__(self, node: NodeProcess, workdir: Path, key: str, tone: Path) -> None:
+    def __init__(self, node: NodeProcess, workdir: Path, key: str, tone: Path, *, number: str = DEMO,
+                 source: str = "127.0.0.1") -> None:
         super().__init__()
         workdir.mkdir(parents=True, exist_ok=True)
         self.node, self.workdir, self.key, self.tone = node, workdir, key, tone
+        self.number, self.source = number, source
         self.media_port = free_port()
         self.heard = RtpSniffer(self.media_port)
         self.result: SippResult | None = None
@@ -53,8 +56,8 @@ class SippCaller(threading.Thread):
         xml = ivr_call_scenario(self.workdir / "caller.xml",
                                 [("pause", 1500), ("pcap", f"pcap/dtmf_2833_{self.key}.pcap"), ("pause", 500),
                                  ("talk", str(self.tone))], platform_hangs_up=True)
-        self.result = sipp(self.workdir, self.node.sip, "-sf", str(xml), "-s", DEMO, "-m", "1",
-                           "-mp", str(self.media_port), timeout=240)
+        self.result = sipp(self.workdir, self.node.sip, "-sf", str(xml), "-s", self.number, "-m", "1",
+                           "-i", self.source, "-mp", str(self.media_port), timeout=240)
 
     def hears(self, freq: float, share: float = 0.5) -> bool:
         """Whether ``freq`` carries at least ``share`` of what the caller heard in the last half second."""

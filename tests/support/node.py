@@ -58,6 +58,8 @@ class NodeProcess:
     proc: subprocess.Popen[str] | None = None
     output: list[str] = field(default_factory=list)
     admin_password: str | None = None
+    #: The demo's platform operator (company platform, user operator), printed at creation.
+    operator_password: str | None = None
     #: Demo agents printed at creation: username -> (login password, SIP user, SIP secret).
     agents: dict[str, tuple[str, str, str]] = field(default_factory=dict)
     #: Demo QA and supervisor users printed at creation: username -> login password.
@@ -102,6 +104,9 @@ class NodeProcess:
             user = re.search(r"Demo user (\S+) \(\S+\): login password (\S+)", line)
             if user:
                 self.staff[user.group(1)] = user.group(2)
+            operator = re.search(r"Platform operator: .* password (\S+),", line)
+            if operator:
+                self.operator_password = operator.group(1)
             if READY in line:
                 return self
         raise RuntimeError("node did not become ready")
