@@ -9,6 +9,8 @@ The engine decides; this module carries the decisions out and reports what happe
   answer, busy or an unreachable phone is reported back and the call keeps its place;
 * a callback reserves an agent, rings the agent, then dials the caller back through
   the tenant's trunks and bridges them;
+* an agent placing a call from the softphone is busy (``on_call``) until it is over
+  (:meth:`AcdService.agent_dialing`);
 * agent state changes are stored with time and reason; each tenant's engine state
   (agent states, callbacks) is saved so a restart resumes it.
 
@@ -32,6 +34,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
+import uuid
 from collections.abc import Callable
 from contextlib import suppress
 from dataclasses import dataclass, field
@@ -81,6 +84,7 @@ from callcenter.call_notes import CallNotes
 from callcenter.db_health import OutageNotice, database_unavailable
 from callcenter.handover import SERVE_HERE, Context, HandoverClient, RemoteRun
 from callcenter.models import AcdQueue, AcdSnapshot, Agent, AgentStateChange, Tenant, User, utcnow
+from callcenter.outbound import OutboundRefused, check_agent, tenant_numbers
 from ivr.nodes.route import Voicemail
 from ivr.prompts import PromptLibrary
 from ivr.runtime import FlowRun
@@ -298,6 +302,9 @@ class AcdService:
         self._softphones: dict[tuple[int, str], Softphones] = {}
         #: call_id -> (tenant_id, queue) of the callbacks waiting in line
         self.callbacks: dict[str, tuple[int, str]] = {}
+        #: engine call id -> whether the engine has reserved the agent, of the calls agents are
+        #: placing from the softphone (:meth:`agent_dialing`)
+        self._dialing_out: dict[str, bool] = {}
         #: (tenant_id, queue) -> the key a waiting caller presses to be called back (None: no callbacks)
         self.callback_keys: dict[tuple[int, str], str | None] = {}
         self._dirty: set[int] = set()
@@ -570,7 +577,8 @@ class AcdService:
     def transfer_queue(self, connection: Connection, kind: str, target: str) -> str:
         """The queue a transfer or consult to an agent (their hidden queue) or a queue waits in."""
         if connection.waiting is None:
-            raise TransferError("a callback cannot be transferred to an agent or a queue", "callback-no-transfer")
+            raise TransferError("a callback or a call the agent placed cannot be transferred to an agent or a queue",
+                                "callback-no-transfer")
         if kind == "agent":
             agent_id = self.directory.agent_id_of(connection.tenant_id, target)
             if agent_id is None or agent_id == connection.agent_id:
@@ -696,6 +704,9 @@ class AcdService:
         self._dirty.add(tenant_id)
         for action in actions:
             if isinstance(action, Offer):
+                if action.call_id in self._dialing_out:  # an agent's own call: reserved, nothing rings
+                    self._dialing_out[action.call_id] = True
+                    continue
                 waiting = self.waiting.get(action.call_id)
                 if waiting is None and action.call_id in self._expected:  # rung once handed over again
                     self._expected[action.call_id].append(action.agent_id)
@@ -852,8 +863,53 @@ class AcdService:
         await self.calls.called_back(self, tenant_id, action.agent_id, customer, agent, action.call_id)
 
     def _callback_caller_id(self, tenant_id: int) -> str:
-        numbers = [n.number for n in self.endpoint.routing.numbers.values() if n.tenant_id == tenant_id]
+        numbers = tenant_numbers(self.endpoint.routing, tenant_id)
         return numbers[0] if numbers else "anonymous"
+
+    # -- calls agents place (the softphone's dial pad) -----------------------------------------
+    def agent_dialing(self, tenant_id: int, agent_id: str, number: str) -> str:
+        """The agent places a call: busy in the engine from now on (no offers), as a call the
+        engine connects to them in their hidden queue (the way a transfer to an agent or a
+        consult keeps an agent busy). Returns the engine's call id, for :meth:`call_ended` once
+        the call is over (wrap-up follows, the hidden queue's) or :meth:`agent_dial_failed`.
+
+        An agent on break or in wrap-up is made available for the moment of the offer (their
+        hidden queue's entry waits, priority 99, so it is their first offer); the break resumes
+        after the call. Raises :class:`OutboundRefused` when the agent may not dial."""
+        engine = self.engines.get(tenant_id)
+        if engine is None:  # a cluster node that does not host the tenant's ACD (the tab is moving)
+            raise OutboundRefused("the ACD of this tenant is not on this node; try again", "dial-failed",
+                                  target=number)
+        try:
+            before = engine.agent_state(agent_id)
+        except KeyError:
+            raise OutboundRefused("agents without queues cannot place calls", "dial-offline") from None
+        check_agent(before)
+        view = self.agent_view(tenant_id, agent_id)
+        reason = view.reason if view is not None else None
+        call_id = str(uuid.uuid4())  # 36 characters, as the agent state history stores call ids
+        now = time.time()
+        self._dialing_out[call_id] = False
+        try:
+            self._handle(tenant_id, CallQueued(call_id, direct_queue(agent_id), 99, now, caller=number))
+            if not self._dialing_out[call_id]:  # on break or in wrap-up
+                self._handle(tenant_id, AgentStateRequested(agent_id, "available", now, "placing a call"))
+            if not self._dialing_out[call_id]:  # another offer came first (a priority 99 caller)
+                self._handle(tenant_id, CallerHungUp(call_id, now))
+                raise OutboundRefused("a call is being offered to you", "dial-busy")
+        finally:
+            del self._dialing_out[call_id]
+        self._handle(tenant_id, OfferAccepted(call_id, agent_id, now))
+        if before is AgentState.BREAK:  # resumes when the call's work is over
+            self._handle(tenant_id, AgentStateRequested(agent_id, "break", now, reason))
+        logger.info("agent placing a call", extra={"call_id": call_id, "agent_id": agent_id})
+        return call_id
+
+    def agent_dial_failed(self, tenant_id: int, call_id: str, agent_id: str) -> None:
+        """The agent's call was not answered: no conversation, no wrap-up."""
+        now = time.time()
+        self._handle(tenant_id, CallEnded(call_id, now))
+        self._handle(tenant_id, WrapUpEnded(agent_id, now))
 
     # -- a cluster: tenants hosted here or elsewhere -----------------------------------------------
     async def adopt(self, tenant_id: int) -> tuple[tuple[str, int] | None, AcdEngine] | None:

@@ -144,7 +144,7 @@ class Connection:
     agent_id: str
     caller: Call
     agent: Call
-    #: the queue entry it was answered from (None: a callback, dialed by the ACD)
+    #: the queue entry it was answered from (None: a callback dialed by the ACD, or a call the agent placed)
     waiting: QueueEntry | None
     #: set when the caller leaves this agent but stays on the line (a transfer)
     released: asyncio.Future[None]
@@ -217,6 +217,26 @@ class CallControl:
     async def called_back(self, origin: CallOrigin, tenant_id: int, agent_id: str, customer: Call, agent: Call,
                           engine_call_id: str) -> None:
         """A callback reached the customer (bridged to the agent already): until the call ends."""
+        await self._dialed_connection(origin, tenant_id, agent_id, customer, agent, engine_call_id)
+
+    def dialed(self, tenant_id: int, agent_id: str, record_id: str, detail: dict[str, Any]) -> None:
+        """An agent placed a call, answered or not: the record names the agent (it is in their
+        history, to call again), its events say what was dialed and how it went."""
+        self._spawn(self.records.call_agent(record_id, agent_id=int(agent_id), queue=None))
+        self.notes.record_event(tenant_id, record_id, "dialed", agent_id, detail)
+
+    async def dialed_out(self, origin: CallOrigin, tenant_id: int, agent_id: str, customer: Call, agent: Call,
+                         engine_call_id: str) -> None:
+        """A call the agent placed was answered (bridged to the agent already): recorded as an
+        answered inbound call is, held, transferred to a number, until either side hangs up
+        (then the agent's wrap-up, ``origin.call_ended``)."""
+        if self.recordings is not None:
+            self._spawn(self.recordings.agent_answered(customer, agent, tenant_id, None))
+        await self._dialed_connection(origin, tenant_id, agent_id, customer, agent, engine_call_id)
+
+    async def _dialed_connection(self, origin: CallOrigin, tenant_id: int, agent_id: str, customer: Call,
+                                 agent: Call, engine_call_id: str) -> None:
+        """A customer the platform dialed talks to the agent (no queue entry): until the call ends."""
         connection = Connection(tenant_id, agent_id, customer, agent, None, asyncio.get_running_loop().create_future(),
                                 origin)
         self.connections[customer.id] = connection

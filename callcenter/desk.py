@@ -99,7 +99,8 @@ def save_wrapup(db: Session, tenant_id: int, agent_id: int | None, call_id: str,
 
 def agent_calls(db: Session, agent_id: int, limit: int = DEFAULT_HISTORY) -> list[dict[str, Any]]:
     """The agent's calls (see ``_handled_by``), newest first, with their wrap-up:
-    ``{id, caller, queue, answered_at, ended_at, duration, disposition, disposition_label, notes}``."""
+    ``{id, direction, caller, dialed, queue, answered_at, ended_at, duration, disposition, disposition_label,
+    notes}`` (the customer's number is ``dialed`` on an outbound call, ``caller`` on an inbound one)."""
     agent = db.get(Agent, agent_id)
     if agent is None:
         return []
@@ -113,7 +114,9 @@ def agent_calls(db: Session, agent_id: int, limit: int = DEFAULT_HISTORY) -> lis
     return [
         {
             "id": r.id,
+            "direction": r.direction,
             "caller": r.caller,
+            "dialed": r.dialed,
             "queue": r.queue,
             "answered_at": r.answered_at.isoformat() if r.answered_at else None,
             "ended_at": r.ended_at.isoformat() if r.ended_at else None,

@@ -29,19 +29,22 @@ from sqlalchemy import Engine, select
 from sqlalchemy.orm import Session
 
 from acd import AgentState, AgentStateChanged
-from sip_bridge.call import Call, CallEndpoint, CallError, DialError
+from sip_bridge.call import Call, CallError, DialError
 from sip_bridge.media import MediaClock
+from sip_bridge.tones import sine
 from softphone_web.browser_leg import BrowserStream
 from softphone_web.ice import ice_servers
 from softphone_web.rtc import OfferError, WebRtcLine, answer_offer
 
-from .acd_service import AcdService
+from .acd_service import AcdService, direct_queue
 from .agent_directory import AgentDirectory
 from .call_control import CallControl, Connection, TransferError
 from .call_notes import CallNotes
 from .db_health import database_unavailable
 from .desk import save_wrapup
 from .models import Agent, Tenant, User
+from .outbound import (Dialer, OutboundRefused, caller_id_for, check_number, failure_error, normalise_dialed,
+                       tenant_numbers)
 from .settings import Settings
 
 logger = logging.getLogger(__name__)
@@ -51,6 +54,11 @@ HEARTBEAT_TIMEOUT = 15.0
 SEND_AWAY_DELAY = 0.5
 """Seconds a tab sent to its tenant's new node still gets the messages queued for it before the close."""
 DIGITS = re.compile(r"^[0-9*#A-D]{1,32}$")
+DIAL_TIMEOUT = 60.0
+"""Seconds a call the agent places may ring before it counts as not answered."""
+RINGBACK = sine(450.0, 1.0, amplitude=0.2) + bytes(2 * 8000 * 4)
+"""What the agent hears while the call rings (China's ringback, 450 Hz 1 s on 4 s off: the
+carrier's early media is not relayed, the node rings back itself)."""
 
 
 @dataclass
@@ -58,6 +66,19 @@ class Offer:
     details: dict[str, Any]
     expires_at: float
     answer: asyncio.Future[bool]
+
+
+@dataclass
+class Outbound:
+    """A call the agent places from the dial pad, from the request until it ends."""
+
+    number: str
+    caller_id: str
+    #: the engine's call id that keeps the agent busy (``AcdService.agent_dialing``)
+    engine_call_id: str
+    #: the customer's leg once it exists (its id is the call record's), answered or not
+    customer: Call | None = None
+    answered: bool = False
 
 
 @dataclass
@@ -79,6 +100,8 @@ class AgentSession:
     recording_paused: bool = False
     #: the tenant moved to another node while this tab had a call here: sent there once it ends
     moving: bool = False
+    #: the call in progress is one the agent placed (None: a call the ACD offered)
+    outbound: Outbound | None = None
 
     def send(self, message: dict[str, Any]) -> None:
         """Queue a message for the tab (dropped while no tab is connected: the next welcome has it all)."""
@@ -96,7 +119,7 @@ class SoftphoneService:
     leg, whose endpoint this service is (:meth:`call_changed`)."""
 
     def __init__(self, settings: Settings, db: Engine, acd: AcdService, calls: CallControl,
-                 directory: AgentDirectory, notes: CallNotes, dialer: CallEndpoint, clock: MediaClock,
+                 directory: AgentDirectory, notes: CallNotes, dialer: Dialer, clock: MediaClock,
                  grace: float = 10.0) -> None:
         self.settings = settings
         self.db = db
@@ -104,7 +127,8 @@ class SoftphoneService:
         self.calls = calls
         self.directory = directory
         self.notes = notes
-        #: Places the calls an agent's leg dials (the SIP endpoint).
+        #: Places the calls an agent's leg dials and those agents place (the SIP endpoint); its
+        #: routing table holds the tenants' dialing rules and numbers.
         self.dialer = dialer
         self.clock = clock
         self.grace = grace
@@ -141,16 +165,21 @@ class SoftphoneService:
                     session.send({"type": "offer_cancelled", "call_id": details["call_id"], "reason": reason})
         if not accepted:
             raise DialError("declined on the softphone", 603, "declined")
-        leg = Call(self, direction="agent", sip_call_id=f"softphone-{caller.id}", caller=caller.caller,
-                   dialed=session.username, tenant_id=tenant_id, trunk_id=None)
+        leg = self._agent_leg(session, f"softphone-{caller.id}", caller.caller)
+        session.leg, session.call_id, session.queue, session.outbound = leg, details["call_id"], queue, None
+        session.recording_paused = False
+        session.send(self._call_message(session))
+        return leg
+
+    def _agent_leg(self, session: AgentSession, sip_call_id: str, party: str) -> Call:
+        """The agent's leg of a call (answered: the tab's line carries it), talking to ``party``."""
+        leg = Call(self, direction="agent", sip_call_id=sip_call_id, caller=party, dialed=session.username,
+                   tenant_id=session.tenant_id, trunk_id=None)
         stream = BrowserStream(leg.id, self.clock)
         leg.stream = stream
         if session.line is not None:
             stream.attach(session.line)
         leg._mark_answered()
-        session.leg, session.call_id, session.queue = leg, details["call_id"], queue
-        session.recording_paused = False
-        session.send(self._call_message(session))
         return leg
 
     def on_acd_event(self, tenant_id: int, event: Any) -> None:
@@ -205,8 +234,10 @@ class SoftphoneService:
         for session in list(self.sessions.values()):
             if session.leg is call:
                 session.leg = None
-                session.send({"type": "call_ended", "call_id": session.call_id, "cause": cause,
-                              "wrapup_until": self._wrapup_until(session, time.time())})
+                out, session.outbound = session.outbound, None
+                wrapup = out is None or out.answered  # a call the agent placed that nobody answered: none
+                session.send({"type": "call_ended", "call_id": session.call_id, "cause": cause, "wrapup": wrapup,
+                              "wrapup_until": self._wrapup_until(session, time.time()) if wrapup else None})
                 if session.moving:
                     self._send_away(session)
 
@@ -359,6 +390,8 @@ class SoftphoneService:
                     self._require_connection(session).caller.send_dtmf(digits)
             elif kind == "transfer":
                 await self._transfer(session, message)
+            elif kind == "dial":
+                self._dial(session, message)
             elif kind == "recording":
                 if not tenant_info["recording_pause_allowed"]:
                     raise RequestError("pausing the recording is not allowed for this tenant",
@@ -377,6 +410,9 @@ class SoftphoneService:
         except TransferError as exc:
             session.send({"type": "error", "error_id": exc.error_id, "params": {**exc.params, "reason": str(exc)},
                           "message": f"transfer failed: {exc}", "ref": kind})
+        except OutboundRefused as exc:
+            session.send({"type": "error", "error_id": exc.error_id, "params": exc.params, "message": str(exc),
+                          "ref": kind})
 
     async def _rtc_offer(self, session: AgentSession, sdp: str) -> None:
         try:
@@ -414,6 +450,86 @@ class SoftphoneService:
         else:
             await self.calls.consult(connection, kind, value)
             session.send(self._call_message(session))
+
+    # -- calls the agent places ------------------------------------------------------------------
+    def _dial(self, session: AgentSession, message: dict[str, Any]) -> None:
+        """The dial pad: check the request (``callcenter.outbound``), make the agent busy in the
+        ACD, then place the call in the background (the tab hears ringback meanwhile)."""
+        if session.leg is not None or session.offer is not None:
+            raise OutboundRefused("finish the call in progress first", "dial-busy")
+        if session.line is None:
+            raise RequestError("the audio connection is not up yet", "audio-failed")
+        tenant_id = session.tenant_id
+        number = normalise_dialed(str(message.get("number") or ""))
+        caller_id = caller_id_for(self.dialer.routing, tenant_id, str(message.get("caller_id") or "") or None)
+        check_number(self.dialer, tenant_id, number)
+        engine_call_id = self.acd.agent_dialing(tenant_id, session.agent_id, number)
+        out = Outbound(number, caller_id, engine_call_id)
+        leg = self._agent_leg(session, f"softphone-{engine_call_id}", number)
+        session.leg, session.call_id, session.outbound = leg, None, out
+        session.queue, session.recording_paused = direct_queue(session.agent_id), False
+        self._spawn(self._place(session, leg, out))
+
+    async def _place(self, session: AgentSession, leg: Call, out: Outbound) -> None:
+        """Ring the customer through the tenant's trunks until answered, refused, or the agent
+        hangs up; then the conversation, in call control, until either side hangs up."""
+        tenant_id, agent_id = session.tenant_id, session.agent_id
+        log = {"call_id": out.engine_call_id, "agent": session.username}
+
+        def placed(customer: Call) -> None:
+            out.customer = customer
+            log["call_id"] = session.call_id = customer.id
+            session.send(self._call_message(session))
+
+        ringback = asyncio.ensure_future(self._ringback(leg))
+        dialing = asyncio.ensure_future(self.dialer.dial(tenant_id, out.number, caller_id=out.caller_id,
+                                                         timeout=DIAL_TIMEOUT, placed=placed))
+        hung_up = asyncio.ensure_future(leg.wait_ended())
+        try:
+            await asyncio.wait({dialing, hung_up}, return_when=asyncio.FIRST_COMPLETED)
+        finally:
+            hung_up.cancel()
+            ringback.cancel()
+            if not dialing.done():  # the agent hung up (or left) while it rang: CANCEL
+                dialing.cancel()
+        try:
+            customer = await dialing
+        except (DialError, asyncio.CancelledError) as exc:
+            cause = exc.cause if isinstance(exc, DialError) else "agent_hangup"
+            logger.info("call placed by the agent not answered: %s", cause, extra=log)
+            self.acd.agent_dial_failed(tenant_id, out.engine_call_id, agent_id)
+            if out.customer is not None:
+                self.calls.dialed(tenant_id, agent_id, out.customer.id,
+                                  {"number": out.number, "caller_id": out.caller_id, "outcome": cause})
+            if isinstance(exc, DialError) and not leg.ended:
+                session.send({"type": "error", "error_id": failure_error(exc.cause),
+                              "params": {"target": out.number, "reason": str(exc)},
+                              "message": f"{out.number}: {exc}", "ref": "dial"})
+            await leg.hangup("not_answered", side="platform")
+            return
+        if leg.ended:  # the agent hung up as it was answered
+            await customer.hangup("agent_hangup")
+            self.acd.agent_dial_failed(tenant_id, out.engine_call_id, agent_id)
+            return
+        out.answered = True
+        customer.bridge(leg)
+        logger.info("call placed by the agent answered", extra=log)
+        self.calls.dialed(tenant_id, agent_id, customer.id,
+                          {"number": out.number, "caller_id": out.caller_id, "outcome": "answered"})
+        session.send(self._call_message(session))
+        await self.calls.dialed_out(self.acd, tenant_id, agent_id, customer, leg, out.engine_call_id)
+
+    @staticmethod
+    async def _ringback(leg: Call) -> None:
+        playback = None
+        try:
+            with suppress(CallError):
+                while not leg.ended:
+                    playback = leg.play(RINGBACK, interruptible=False)
+                    await playback
+        finally:
+            if playback is not None:
+                playback.stop()
 
     def call_changed(self, connection: Connection) -> None:
         """Call control changed a call behind the tab's back (consult answered or over, transfer completed)."""
@@ -457,12 +573,18 @@ class SoftphoneService:
         return connection
 
     def _call_message(self, session: AgentSession) -> dict[str, Any]:
-        leg = session.leg
+        leg, out = session.leg, session.outbound
         connection = self._connection(session)
         consult = connection.consult if connection is not None else None
+        answered = leg.answered_at if out is None else \
+            out.customer.answered_at if out.customer is not None and out.answered else None
         return {"type": "call", "call_id": session.call_id, "caller": leg.caller if leg else None,
-                "queue": connection.waiting.record_queue if connection and connection.waiting else session.queue,
-                "answered_at": leg.answered_at.timestamp() if leg and leg.answered_at else None,
+                "queue": None if out is not None else
+                connection.waiting.record_queue if connection and connection.waiting else session.queue,
+                "direction": "outbound" if out is not None else "inbound",
+                "dialed": out.number if out is not None else None,
+                "caller_id": out.caller_id if out is not None else None,
+                "answered_at": answered.timestamp() if answered else None,
                 "held": bool(connection and connection.held), "recording_paused": session.recording_paused,
                 "consult": {"target": consult.target, "kind": consult.kind, "state": consult.state}
                 if consult is not None else None,
@@ -505,6 +627,7 @@ class SoftphoneService:
             "break_reasons": tenant_info["break_reasons"],
             "features": {"recording_pause": tenant_info["recording_pause_allowed"]},
             "targets": self._targets(session.tenant_id),
+            "caller_ids": tenant_numbers(self.dialer.routing, session.tenant_id),
             "state": session.state,
             "call": self._call_message(session) if session.leg is not None else None,
             "offer": {"type": "offer", **offer.details} if offer is not None else None,

@@ -1003,17 +1003,25 @@ class SipEndpoint:
                     self._spawn(call.hangup("rtp_timeout"), call)
 
     # -- outbound calls --------------------------------------------------------------
+    def trunks_up(self, tenant_id: int, trunk_id: int | None = None) -> list[Trunk]:
+        """The tenant's outbound trunks (or just ``trunk_id``) in priority order, without those the
+        OPTIONS keepalive or a timeout marked down."""
+        return [t for t in self.routing.outbound_trunks(tenant_id)
+                if (trunk_id is None or t.id == trunk_id) and self.trunk_state.get(t.id) != "down"]
+
     async def dial(self, tenant_id: int, number: str, *, caller_id: str = "anonymous",
-                   trunk_id: int | None = None, timeout: float = 60.0) -> Call:
+                   trunk_id: int | None = None, timeout: float = 60.0,
+                   placed: Callable[[Call], None] | None = None) -> Call:
         """Place an outbound call through the tenant's trunks (first one up, failing over).
 
         Returns the answered call; raises :class:`DialError` otherwise.  The
-        tenant's dialing rules are checked first (toll-fraud guard).
+        tenant's dialing rules are checked first (toll-fraud guard). ``placed`` is told the
+        call as soon as it exists (before it rings): an agent's softphone names the call
+        record from the start, also when it is never answered.
         """
         if not self.routing.may_dial(tenant_id, number):
             raise DialError(f"dialing {number} is not allowed for this tenant", 403, "dialing_rule")
-        trunks = [t for t in self.routing.outbound_trunks(tenant_id)
-                  if (trunk_id is None or t.id == trunk_id) and self.trunk_state.get(t.id) != "down"]
+        trunks = self.trunks_up(tenant_id, trunk_id)
         if not trunks:
             raise DialError("no outbound trunk is up", 503, "no_trunk")
         if len(self.calls) >= self.config.max_calls:
@@ -1023,6 +1031,8 @@ class SipEndpoint:
             raise DialError(f"tenant may not call: {refusal[2]}", refusal[0], refusal[2])
         call = Call(self, direction="outbound", sip_call_id=generate_call_id(self.config.advertised_ip),
                     caller=caller_id, dialed=number, tenant_id=tenant_id, trunk_id=trunks[0].id)
+        if placed is not None:
+            placed(call)
         return await self._place(call, _Leg(), trunks, number, timeout)
 
     async def dial_contact(self, tenant_id: int, sip_user: str, *, caller_id: str, timeout: float = 30.0) -> Call:

@@ -88,6 +88,7 @@ const S = {
   breakReasons: [],
   features: {},
   targets: { agents: [], queues: [] },
+  callerIds: [],
   state: null,
   stateAt: 0,
   call: null,
@@ -133,6 +134,7 @@ for (const id of [
   'wrapup-error', 'wrapup-save', 'history', 'history-refresh', 'transfer-dialog', 'transfer-form',
   'transfer-kind', 'transfer-value-field', 'transfer-value-label', 'transfer-value', 'transfer-number-field',
   'transfer-number', 'transfer-mode', 'transfer-error', 'transfer-close', 'transfer-go', 'toast', 'remote-audio', 'call-context', 'call-ivr-inputs', 'call-ivr-vars', 'idle-stats', 'stat-calls', 'stat-talk', 'stat-avg',
+  'dial-card', 'dial-number', 'dial-caller-id', 'btn-dial', 'dial-pad', 'dial-error',
 ]) {
   D[id.replace(/-([a-z])/g, (_, c) => c.toUpperCase())] = document.getElementById(id);
 }
@@ -372,9 +374,11 @@ function onWelcome(message) {
   S.breakReasons = Array.isArray(message.break_reasons) ? message.break_reasons : [];
   S.features = message.features || {};
   S.targets = message.targets || { agents: [], queues: [] };
+  S.callerIds = Array.isArray(message.caller_ids) ? message.caller_ids : [];
   S.lastPong = Date.now();
   S.pingOutstandingSince = 0;
   fillBreakReasons();
+  fillCallerIds();
   loadWrapups();
   applyState(message.state || null);
   if (message.call) setCall(message.call);
@@ -458,10 +462,11 @@ function onCallEnded(message) {
     closeTransferDialog();
   }
   const callId = message.call_id || (call && call.call_id);
-  if (callId && !S.wrapups.some((w) => w.call_id === callId)) {
+  // A call the agent placed that nobody answered has no wrap-up (`wrapup` false).
+  if (callId && message.wrapup !== false && !S.wrapups.some((w) => w.call_id === callId)) {
     S.wrapups.push({
       call_id: callId,
-      caller: call ? call.caller : '',
+      caller: call ? call.dialed || call.caller : '',
       queue: call ? call.queue : '',
       cause: message.cause || null,
       wrapup_until: message.wrapup_until ?? null,
@@ -479,6 +484,10 @@ function onError(message) {
   // The node's error_id in the agent's language (agent.error.<id>); its English message only after a lead.
   const text = message.error_id || message.message ? socketErrorText('agent', message) : t('agent.error.refused');
   toast(text, 'error');
+  if (message.ref === 'dial') {
+    setText(D.dialError, text);
+    show(D.dialError, true);
+  }
   if (message.ref === 'accept') {
     S.offerAccepting = false;
     render();
@@ -679,6 +688,52 @@ function sendDigit(digit) {
   }
 }
 
+// ----------------------------------------------------------------- dial pad (calls the agent places)
+
+function fillCallerIds() {
+  const previous = D.dialCallerId.value;
+  const options = S.callerIds.map((n) => el('option', { value: n, text: n }));
+  if (!options.length) options.push(el('option', { value: '', text: t('agent.dial.no_caller_id'), disabled: '' }));
+  D.dialCallerId.replaceChildren(...options);
+  if (previous && S.callerIds.includes(previous)) D.dialCallerId.value = previous;
+}
+
+/** Ask the node to call `number` (the node normalises it and applies the dialing rules). */
+function dial(number) {
+  const value = String(number || '').trim();
+  show(D.dialError, false);
+  if (!value) {
+    setText(D.dialError, t('agent.dial.enter_number'));
+    show(D.dialError, true);
+    D.dialNumber.focus();
+    return;
+  }
+  unlockAudio();
+  send({ type: 'dial', number: value, caller_id: D.dialCallerId.value || null });
+}
+
+function submitDial(event) {
+  event.preventDefault();
+  dial(D.dialNumber.value);
+}
+
+function pressDialKey(key) {
+  const input = D.dialNumber;
+  input.value = key === 'back' ? input.value.slice(0, -1) : (input.value + key).slice(0, 40);
+  show(D.dialError, false);
+  input.focus();
+}
+
+function renderDial() {
+  show(D.dialCard, !S.offer && !S.call);
+  D.btnDial.disabled = !(S.ws && S.ws.readyState === WebSocket.OPEN && S.welcomed);
+}
+
+/** The customer's number of a call in the history: who called, or whom the agent called. */
+function partyOf(call) {
+  return call.direction === 'outbound' ? call.dialed : call.caller;
+}
+
 // ----------------------------------------------------------------- transfer dialog
 
 function openTransferDialog() {
@@ -862,9 +917,15 @@ function renderHistory(rows) {
     const timeCell = el('td', { className: 'history-time', title: date ? formatTime(date, { date: true }) : '' },
       el('div', { className: 'history-clock', text: date ? formatTime(date, { date: !isToday(date) }) : '—' }),
       el('div', { className: 'history-sub', text: duration }));
-    const sub = [call.queue, call.notes].filter(Boolean).join(' · ');
+    const sub = [call.direction === 'outbound' ? t('agent.dial.outbound') : call.queue, call.notes].filter(Boolean).join(' · ');
+    const party = partyOf(call);
+    const callBack = party ? el('button', {
+      type: 'button', className: 'btn-call-back', dataset: { dial: party },
+      title: t('agent.history.call_back', { number: party }), 'aria-label': t('agent.history.call_back', { number: party }),
+    }, svgIcon('#i-phone')) : null;
     const callerCell = el('td', { className: 'history-caller' },
-      el('div', { className: 'mono history-number', title: call.caller || '', text: call.caller || t('agent.caller.unknown') }),
+      el('div', { className: 'history-caller-line' },
+        el('span', { className: 'mono history-number', title: party || '', text: party || t('agent.caller.unknown') }), callBack),
       sub ? el('div', { className: 'history-sub', title: sub, text: sub }) : null);
     const result = call.disposition_label || call.disposition || '';
     const resultCell = el('td', { className: 'history-result' },
@@ -873,6 +934,15 @@ function renderHistory(rows) {
     return el('tr', { dataset: { callId: String(call.id) } }, callerCell, timeCell, resultCell);
   });
   tbody.replaceChildren(...trs);
+}
+
+function svgIcon(href) {
+  const svg = document.createElementNS('http://www.w3.org/2000/svg', 'svg');
+  svg.setAttribute('aria-hidden', 'true');
+  const use = document.createElementNS('http://www.w3.org/2000/svg', 'use');
+  use.setAttribute('href', href);
+  svg.append(use);
+  return svg;
 }
 
 function renderStats() {
@@ -946,6 +1016,7 @@ function render() {
   renderIdle(view);
   renderOffer();
   renderCall();
+  renderDial();
   renderWrapup();
   tick();
 }
@@ -1035,12 +1106,15 @@ function renderCall() {
   show(D.callPanel, Boolean(call));
   if (!call) return;
   const consult = call.consult || null;
+  const outbound = call.direction === 'outbound';
+  const ringing = outbound && !call.answered_at;
   D.callPanel.classList.toggle('is-held', Boolean(call.held));
   D.callPanel.classList.toggle('is-muted', S.muted);
-  setText(D.callStatusText, t(call.held ? 'agent.call.on_hold' : consult ? 'agent.call.consulting'
-    : call.conference ? 'agent.call.conference' : 'agent.call.on_call'));
-  setText(D.callQueue, call.queue || '');
-  setText(D.callCaller, call.caller || t('agent.caller.unknown'));
+  D.callPanel.dataset.direction = outbound ? 'outbound' : 'inbound';
+  setText(D.callStatusText, t(ringing ? 'agent.dial.ringing' : call.held ? 'agent.call.on_hold' : consult ? 'agent.call.consulting'
+    : call.conference ? 'agent.call.conference' : outbound ? 'agent.dial.outbound' : 'agent.call.on_call'));
+  setText(D.callQueue, outbound ? t('agent.dial.from', { number: call.caller_id || '' }) : call.queue || '');
+  setText(D.callCaller, (outbound ? call.dialed : call.caller) || t('agent.caller.unknown'));
   show(D.holdBanner, Boolean(call.held));
   show(D.muteBanner, S.muted);
   const recordingPaused = Boolean(call.recording_paused);
@@ -1127,6 +1201,7 @@ function onKeyDown(event) {
   else if (key === 'h' && event.shiftKey && S.call) toggleHold();
   else if (key === 'h' && !event.shiftKey && S.call) hangup();
   else if (key === 'm' && !event.shiftKey && S.call) toggleMute();
+  else if (key === 'c' && !event.shiftKey && !D.dialCard.hidden) D.dialNumber.focus();
   else handled = false;
   if (handled) event.preventDefault();
 }
@@ -1173,6 +1248,16 @@ function wire() {
   D.wrapupNotes.addEventListener('input', keepDraft);
   D.wrapupDisposition.addEventListener('change', keepDraft);
   D.historyRefresh.addEventListener('click', refreshHistory);
+  D.dialCard.addEventListener('submit', submitDial);
+  D.dialPad.addEventListener('click', (event) => {
+    const button = event.target instanceof Element ? event.target.closest('[data-dial]') : null;
+    if (button) pressDialKey(button.dataset.dial);
+  });
+  D.dialNumber.addEventListener('input', () => show(D.dialError, false));
+  D.history.addEventListener('click', (event) => {
+    const button = event.target instanceof Element ? event.target.closest('[data-dial]') : null;
+    if (button) dial(button.dataset.dial);
+  });
   document.addEventListener('keydown', onKeyDown);
   document.addEventListener('keydown', (event) => { if (event.key === 'Escape' && !D.toast.hidden && !D.transferDialog.open) hideToast(); });
   // Browsers start audio only after a user gesture: take the first one.
@@ -1192,6 +1277,7 @@ function relabel() {
   D.callContext.dataset.callId = '';
   D.wrapupPanel.dataset.callId = '';
   fillBreakReasons();
+  fillCallerIds();
   if (D.transferDialog.open) fillTransferValues();
   if (S.historyNote) renderHistoryMessage(...S.historyNote);
   else if (S.history.length) renderHistory(S.history);

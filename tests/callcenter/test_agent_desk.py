@@ -198,7 +198,8 @@ def test_agent_history_lists_only_their_own_calls_newest_first(world: World) -> 
                       headers=as_ann)
     rows = world.client.get("/api/agent/calls", headers=as_ann).json()
     assert [r["id"] for r in rows] == [mine[1], mine[2], mine[0]]
-    assert rows[0] == {"id": mine[1], "caller": "13800000003", "queue": "sales",
+    assert rows[0] == {"id": mine[1], "direction": "inbound", "caller": "13800000003", "dialed": "4001234567",
+                       "queue": "sales",
                        "answered_at": (T0 + timedelta(minutes=3, seconds=5)).isoformat(),
                        "ended_at": (T0 + timedelta(minutes=3, seconds=65)).isoformat(), "duration": 60.0,
                        "disposition": "wrong_number", "disposition_label": "Wrong number", "notes": "n"}

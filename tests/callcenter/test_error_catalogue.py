@@ -18,6 +18,7 @@ from pydantic import BaseModel, Field, field_validator
 
 from callcenter.api.errors import install_error_handlers
 from callcenter.api.tenants import validate_prefixes
+from callcenter.outbound import DIAL_FAILURES
 
 ROOT = Path(__file__).resolve().parents[2]
 I18N = ROOT / "callcenter" / "web" / "i18n"
@@ -119,10 +120,15 @@ def test_every_socket_error_id_has_words_in_both_languages() -> None:
     cc = ROOT / "callcenter"
     agent = (_socket_error_ids(cc / "softphone.py", "RequestError", "refused")
              | _socket_error_ids(cc / "call_control.py", "TransferError", "transfer-failed")
-             | _socket_error_ids(cc / "acd_service.py", "TransferError", "transfer-failed"))
+             | _socket_error_ids(cc / "acd_service.py", "TransferError", "transfer-failed")
+             | _socket_error_ids(cc / "outbound.py", "OutboundRefused", "dial-failed")
+             | _socket_error_ids(cc / "acd_service.py", "OutboundRefused", "dial-failed")
+             | _socket_error_ids(cc / "softphone.py", "OutboundRefused", "dial-failed")
+             | set(DIAL_FAILURES.values()))
     supervisor = (_socket_error_ids(cc / "monitoring.py", "MonitorError", "monitor-failed")
                   | _socket_error_ids(cc / "api" / "supervisor.py", "MonitorError", "monitor-failed"))
-    assert {"no-call", "not-ringing", "no-answer", "no-such-queue", "bad-message"} <= agent
+    assert {"no-call", "not-ringing", "no-answer", "no-such-queue", "bad-message", "dial-busy", "no-trunk",
+            "dial-callee-busy"} <= agent
     assert {"call-not-found", "already-monitored", "database-unavailable"} <= supervisor
     for lang in LANGS:
         for ns, ids in (("agent", agent), ("supervisor", supervisor)):

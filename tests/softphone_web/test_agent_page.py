@@ -1,4 +1,5 @@
-"""The agent page in real headless Chromium, with sipp as the caller, on a demo node.
+"""The agent page in real headless Chromium, with sipp as the caller (or, for a call the agent
+places, the customer on a trunk), on a demo node.
 
 Each page's microphone is Chromium's fake device playing a tone of its own; the caller
 (sipp) plays a 1 kHz tone. What the page hears is checked with an analyser on its remote
@@ -10,6 +11,7 @@ Set ``CALLCENTER_SCREENSHOTS=<dir>`` to keep the README's screenshots.
 from __future__ import annotations
 
 import asyncio
+import subprocess
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 
@@ -17,12 +19,13 @@ import httpx
 import pytest
 from playwright.async_api import Browser, expect
 
-from sip_bridge.tones import sine
-from tests.support.agent_page import (SippCaller, answer, caller_hears, open_softphone, page_hears,
+from sip_bridge.tones import detect_tone, sine
+from tests.support.agent_page import (SippCaller, answer, caller_hears, eventually, open_softphone, page_hears,
                                       screenshot_path)
 from tests.support.browser import chromium, hears_tone, tone_wav
-from tests.support.node import NodeProcess, admin_client
+from tests.support.node import NodeProcess, admin_client, free_port
 from tests.support.pcap import write_rtp_pcap
+from tests.support.sniff import RtpSniffer
 
 pytestmark = pytest.mark.interop
 
@@ -155,3 +158,136 @@ async def test_a_declined_call_rings_the_other_agent(node: NodeProcess, api: htt
     await caller_hears(caller, (AGENT1_TONE, AGENT2_TONE)[1 - first])
     await other.click("#btn-hangup")
     assert caller.finish().successful == 1
+
+
+# -- calls out (issue 15, item 1) ---------------------------------------------------------------
+# The customer is sipp on a trunk of the demo tenant: it rings, answers, talks (a 1 kHz tone) and
+# hears what the page's fake microphone says (captured off the loopback interface at its media
+# port). A number the tenant's dialing rules do not allow is refused in the page's words. The
+# rules themselves are tests/callcenter/test_outbound.py.
+
+CUSTOMER = "13900139000"
+NOT_ALLOWED = "0044 20 7946 0000"
+CUSTOMER_TONE, RINGBACK_TONE = 1000.0, 450.0
+
+CALLEE = """<?xml version="1.0" encoding="ISO-8859-1" ?>
+<!DOCTYPE scenario SYSTEM "sipp.dtd">
+<scenario name="customer">
+  <recv request="INVITE"/>
+  <send><![CDATA[
+SIP/2.0 180 Ringing
+[last_Via:]
+[last_From:]
+[last_To:];tag=[pid]SIPpTag01[call_number]
+[last_Call-ID:]
+[last_CSeq:]
+Contact: <sip:customer@[local_ip]:[local_port]>
+Content-Length: 0
+]]></send>
+  <pause milliseconds="1500"/>
+  <send retrans="500"><![CDATA[
+SIP/2.0 200 OK
+[last_Via:]
+[last_From:]
+[last_To:];tag=[pid]SIPpTag01[call_number]
+[last_Call-ID:]
+[last_CSeq:]
+Contact: <sip:customer@[local_ip]:[local_port]>
+Content-Type: application/sdp
+Content-Length: [len]
+
+v=0
+o=customer 53655765 2353687637 IN IP[local_ip_type] [local_ip]
+s=-
+c=IN IP[media_ip_type] [media_ip]
+t=0 0
+m=audio [media_port] RTP/AVP 8
+a=rtpmap:8 PCMA/8000
+]]></send>
+  <recv request="ACK"/>
+  <nop><action><exec play_pcap_audio="{pcap}"/></action></nop>
+  <recv request="BYE"/>
+  <send><![CDATA[
+SIP/2.0 200 OK
+[last_Via:]
+[last_From:]
+[last_To:]
+[last_Call-ID:]
+[last_CSeq:]
+Content-Length: 0
+]]></send>
+</scenario>
+"""
+
+
+@pytest.fixture
+async def one_browser(tmp_path: Path) -> AsyncIterator[Browser]:
+    async with chromium(tone_wav(tmp_path / "agent1.wav", AGENT1_TONE)) as one:
+        yield one
+
+
+async def test_an_agent_calls_a_customer_from_the_page(node: NodeProcess, api: httpx.Client, one_browser: Browser,
+                                                       tmp_path: Path) -> None:
+    sip_port, media_port = free_port(), free_port()
+    pcap = write_rtp_pcap(tmp_path / "customer.pcap", sine(CUSTOMER_TONE, 30.0, amplitude=0.3))
+    (tmp_path / "customer.xml").write_text(CALLEE.replace("{pcap}", str(pcap)))
+    customer = subprocess.Popen(["sipp", "-sf", str(tmp_path / "customer.xml"), "-aa", "-i", "127.0.0.1",
+                                 "-p", str(sip_port), "-mp", str(media_port), "-nostdin", "-trace_msg",
+                                 "-message_file", "customer.log"],
+                                cwd=tmp_path, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    heard = RtpSniffer(media_port)
+    trunk = api.post("/api/trunks", json={"name": "outbound-carrier", "outbound_host": "127.0.0.1",
+                                          "outbound_port": sip_port, "priority": 1})
+    assert trunk.status_code == 201, trunk.text
+    prefixes = api.get("/api/tenant").json()["outbound_prefixes"]
+    # (the node reloads its routing while the page signs in)
+    assert api.patch("/api/tenant", json={"outbound_prefixes": ["139"]}).status_code == 200
+    try:
+        agent1 = await open_softphone(one_browser, node, "agent1")
+        await expect(agent1.locator("#dial-caller-id")).to_have_value("4001234567")  # the tenant's first number
+
+        # the tenant's dialing rules (toll-fraud guard) refuse a number outside its prefixes
+        await agent1.fill("#dial-number", NOT_ALLOWED)
+        await agent1.press("#dial-number", "Enter")
+        await expect(agent1.locator("#dial-error")).to_have_text(
+            "Your company's dialing rules do not allow 00442079460000.")
+        await expect(agent1.locator("#call-panel")).to_be_hidden()
+
+        # the customer: typed on the pad's field, called with the Call button
+        await agent1.fill("#dial-number", "139 0013 9000")
+        await agent1.click("#btn-dial")
+        await expect(agent1.locator("#call-panel")).to_be_visible()
+        await expect(agent1.locator("#call-caller")).to_have_text(CUSTOMER)
+        await expect(agent1.locator("#call-status-text")).to_have_text("Calling…")
+        assert await hears_tone(agent1, RINGBACK_TONE, 400), "no ringback while it rings"
+        await expect(agent1.locator("#call-status-text")).to_have_text("Outbound call", timeout=10_000)
+        call_id = await agent1.evaluate("window.softphone.call.call_id")
+        live = next(a for a in api.get("/api/agents").json() if a["username"] == "agent1")["live"]
+        assert live["state"] == "on_call"  # the ACD offers agent1 nothing meanwhile
+
+        await page_hears(agent1, CUSTOMER_TONE)  # the customer's voice reaches the page
+
+        async def customer_hears_agent() -> bool:
+            return detect_tone(heard.pcm(0.5), AGENT1_TONE, threshold=0.5)
+        await eventually(customer_hears_agent)  # the page's microphone reaches the customer
+
+        await agent1.click("#btn-hangup")
+        await expect(agent1.locator("#wrapup-panel")).to_be_visible()  # wrap-up, as after an inbound call
+        async def customer_got_bye() -> bool:  # (-aa answers our OPTIONS keepalives as calls: no -m 1)
+            return "BYE sip:customer@" in (tmp_path / "customer.log").read_text(errors="replace")
+        await eventually(customer_got_bye)
+        await expect(agent1.locator(f'#history tr[data-call-id="{call_id}"] .btn-call-back')) \
+            .to_have_attribute("data-dial", CUSTOMER)  # one click calls them back
+
+        record = api.get(f"/api/calls/{call_id}").json()
+        assert (record["direction"], record["dialed"], record["caller"]) == ("outbound", CUSTOMER, "4001234567")
+        assert record["agent"]["username"] == "agent1" and record["answered_at"] is not None
+        events = [(e["kind"], (e.get("agent") or {}).get("username")) for e in record["events"]]
+        assert ("dialed", "agent1") in events, events
+    finally:
+        api.patch("/api/tenant", json={"outbound_prefixes": prefixes})
+        heard.stop()
+        if customer.poll() is None:
+            customer.terminate()
+            customer.wait(10)
+        api.delete(f"/api/trunks/{trunk.json()['id']}")
