@@ -240,12 +240,14 @@ class AcdEngine:
             return
         self._timers.cancel(agent.wrapup_timer)
         self._agents.remove(agent)
+        # The agent's end is published first: the offer ringing them ends there, before the call
+        # takes its place again or, if its max wait passed while it rang, overflows.
+        if agent.state is not AgentState.OFFLINE:
+            self._publish(AgentStateChanged(agent_id, agent.state, AgentState.OFFLINE, Reason.REMOVED, self._now))
         call = self._lines.calls.get(agent.call_id) if agent.call_id is not None else None
         if call is not None and agent_id in call.offers:
             self._drop_offer(call, agent_id, Reason.REMOVED, cancel=True)
             self._back_in_line(call)
-        if agent.state is not AgentState.OFFLINE:
-            self._publish(AgentStateChanged(agent_id, agent.state, AgentState.OFFLINE, Reason.REMOVED, self._now))
 
     # -- calls in and out of lines ----------------------------------------------------------------
 

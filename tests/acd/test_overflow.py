@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from acd import (
+    AgentStateChanged,
     AgentStateRequested,
     CallbackRequested,
     CallEnded,
@@ -84,6 +85,20 @@ def test_max_wait_lets_a_ringing_offer_finish_first() -> None:
     floor.engine.handle(OfferAccepted("k1", "a", 32))
     # k2 rang b from 21; its max wait passed at 31: once b declines, it overflows
     assert floor.engine.handle(OfferFailed("k2", "b", 33, "declined")) == [Overflow("k2", Fallback("voicemail"))]
+
+
+def test_an_agent_removed_while_a_timed_out_call_rings_them_ends_the_ring_before_the_overflow() -> None:
+    """Found by the property test: the agent's end (RESERVED -> OFFLINE) is published before the
+    call overflows, so whoever follows the events never sees a call move while it rings."""
+    floor = Floor(QueueConfig("sales", max_wait=30, ring_timeout=15, on_timeout=Fallback("voicemail")),
+                  agents={"a": {"sales": 1}}, logged_in=False)
+    floor.call("k1", "sales", 0)
+    floor.available("a", 20)
+    assert floor.engine.advance(30) == []  # k1 rings a past its max wait
+    actions = floor.engine.remove_agent("a", at=31)
+    assert CancelOffer("k1", "a") in actions and Overflow("k1", Fallback("voicemail")) in actions
+    order = [type(e).__name__ for e in floor.events if isinstance(e, (AgentStateChanged, Overflowed))]
+    assert order[-2:] == ["AgentStateChanged", "Overflowed"]
 
 
 def test_a_timed_out_ring_all_call_rings_nobody_new() -> None:
