@@ -613,6 +613,26 @@ class AcdService:
             waiting.done.set_result(None)  # stops its ringing; the engine forgets it below
             self._handle(waiting.tenant_id, CallerHungUp(waiting.call.id, time.time()))
 
+    def withdraw(self, tenant_id: int, call_id: str, resume_at: str) -> bool:
+        """Take a caller out of line before any agent has them (a campaign's person when no agent
+        was free within the 2 s rule): the IVR goes on at its node ``resume_at``. False when an
+        agent has the call already, or it is not waiting here."""
+        waiting = self.waiting.get(call_id)
+        if waiting is None or waiting.agent_leg is not None or waiting.done.done():
+            return False
+        waiting.done.set_result(resume_at)
+        self._handle(tenant_id, CallerHungUp(call_id, time.time()))
+        return True
+
+    def staffing(self, tenant_id: int, queue: str) -> tuple[int, int]:
+        """The queue's agents now: (available, busy with a call or its wrap-up)."""
+        engine = self.engines.get(tenant_id)
+        if engine is None or queue not in self.queues.get(tenant_id, {}):
+            return 0, 0
+        agents = engine.queue_stats(queue, time.time()).agents
+        busy = sum(agents.get(s, 0) for s in (AgentState.RESERVED, AgentState.ON_CALL, AgentState.WRAP_UP))
+        return agents.get(AgentState.AVAILABLE, 0), busy
+
     def call_ended(self, tenant_id: int, engine_call_id: str) -> None:
         """The agent's part of a call is over (wrap-up follows)."""
         self._handle(tenant_id, CallEnded(engine_call_id, time.time()))
@@ -797,7 +817,8 @@ class AcdService:
         record = waiting.consult_of.caller if waiting.consult_of is not None else waiting.call
         ivr = run.context.ivr if isinstance(run, RemoteRun) else ivr_summary(run)
         return {"call_id": record.id, "caller": record.caller, "consult": waiting.consult_of is not None,
-                "queue": waiting.record_queue, "waited": round(time.time() - waiting.queued_at, 1), "ivr": ivr}
+                "queue": waiting.record_queue, "waited": round(time.time() - waiting.queued_at, 1), "ivr": ivr,
+                "campaign": run.variables.get("campaign") if waiting.consult_of is None else None}
 
     async def _announce(self, waiting: Waiting, action: Announce) -> None:
         text = f"You are number {action.position} in line."

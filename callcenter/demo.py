@@ -13,7 +13,10 @@ from callcenter.acd_config import QueueSettings
 from callcenter.api.acd import create_agent
 from callcenter.flows import import_flow
 from callcenter import qa, tenancy
-from callcenter.models import AcdQueue, BusinessCalendarRow, Number, Role, Tenant, Trunk, User, utcnow
+from callcenter.models import (AcdQueue, BusinessCalendarRow, Campaign, CampaignContact, Number, Role, Tenant, Trunk,
+                               User, utcnow)
+from campaigns.contacts import parse_contacts
+from campaigns.settings import CampaignSettings
 from ivr.calendar import ALWAYS_OPEN
 from callcenter.security import generate_password, hash_password
 
@@ -33,6 +36,10 @@ DEMO_OUTBOUND = ["0", "1", "2", "3", "4", "5", "6", "7", "8", "9"]  # any number
 DEMO_QUEUES = ("sales", "support")
 DEMO_AGENTS = {"agent1": {"sales": 5, "support": 2}, "agent2": {"support": 4}}
 DEMO_STAFF = {"qa": Role.QA, "supervisor": Role.SUPERVISOR}
+DEMO_CAMPAIGN = "回访示例"
+"""A progressive campaign (a draft) on the sales queue, its contacts from ``data/demo-contacts.csv``:
+started on /campaigns, it calls them through the demo trunk (127.0.0.1:5070, where
+``tests/scenarios/campaign_callee.xml`` answers as persons, busy lines, no answer and machines)."""
 DEMO_OPERATOR = "operator"
 """The platform's operator (company ``platform``): creates and manages tenants on /operator."""
 
@@ -48,6 +55,18 @@ class DemoCredentials:
     """username -> login password of the QA and supervisor users"""
     operator: str | None = None
     """The password of the operator ``DEMO_OPERATOR`` of the platform tenant"""
+
+
+def _demo_campaign(db: Session, tenant: Tenant) -> None:
+    campaign = Campaign(tenant_id=tenant.id, name=DEMO_CAMPAIGN, mode="progressive", queue="sales",
+                        caller_id=DEMO_NUMBER, settings=CampaignSettings().model_dump(), status="draft")
+    db.add(campaign)
+    db.flush()
+    text = resources.files("callcenter").joinpath("data/demo-contacts.csv").read_text("utf-8")
+    for row in parse_contacts(text).contacts:
+        db.add(CampaignContact(tenant_id=tenant.id, campaign_id=campaign.id, row=row.row, phone=row.phone,
+                               name=row.name, timezone=row.timezone, attributes=row.attributes, status="pending",
+                               attempts=0))
 
 
 def ensure_demo_tenant(engine: Engine) -> DemoCredentials:
@@ -100,6 +119,8 @@ def ensure_demo_tenant(engine: Engine) -> DemoCredentials:
         for name in DEMO_QUEUES:
             if db.scalar(select(AcdQueue.id).where(AcdQueue.tenant_id == tenant.id, AcdQueue.name == name)) is None:
                 db.add(AcdQueue(tenant_id=tenant.id, name=name, config=QueueSettings().model_dump(mode="json")))
+        if db.scalar(select(Campaign.id).where(Campaign.tenant_id == tenant.id, Campaign.name == DEMO_CAMPAIGN)) is None:
+            _demo_campaign(db, tenant)
         qa.ensure_default_form(db, tenant.id)  # every call is scored automatically after transcription
         for username, skills in DEMO_AGENTS.items():
             if db.scalar(select(User.id).where(User.tenant_id == tenant.id, User.username == username)) is None:

@@ -611,3 +611,89 @@ class QaDispute(Base):
     resolved_by: Mapped[int | None] = mapped_column(ForeignKey("users.id", ondelete="SET NULL"))
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     resolved_at: Mapped[datetime | None] = mapped_column()
+
+
+class Campaign(Base):
+    """An outbound campaign of a tenant (``campaigns``): who is dialed, how fast, and what a
+    person or a machine who answers gets. ``settings`` holds ``CampaignSettings``'s fields
+    (``callcenter.api.campaigns``): lines, pacing caps, retries, calling window, messages."""
+
+    __tablename__ = "campaigns"
+    __table_args__ = (UniqueConstraint("tenant_id", "name", name="uq_campaigns_tenant_name"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    tenant_id: Mapped[int] = mapped_column(ForeignKey("tenants.id", ondelete="CASCADE"), index=True)
+    name: Mapped[str] = mapped_column(String(64))
+    mode: Mapped[str] = mapped_column(String(16))
+    """``preview``, ``progressive``, ``predictive`` or ``agentless``."""
+    status: Mapped[str] = mapped_column(String(16), default="draft")
+    """``draft``, ``running``, ``paused``, ``stopped`` or ``finished``."""
+    queue: Mapped[str | None] = mapped_column(String(64))
+    """The ACD queue whose agents take the campaign's calls (not for agentless campaigns)."""
+    flow: Mapped[str | None] = mapped_column(String(64))
+    """The flow an agentless campaign's answered calls run."""
+    caller_id: Mapped[str | None] = mapped_column(String(32))
+    settings: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    started_at: Mapped[datetime | None] = mapped_column()
+
+
+class CampaignContact(Base):
+    """A number a campaign calls, from its imported list, with where it stands."""
+
+    __tablename__ = "campaign_contacts"
+    __table_args__ = (UniqueConstraint("campaign_id", "phone", name="uq_campaign_contacts_phone"),
+                      Index("ix_campaign_contacts_due", "campaign_id", "status", "next_attempt_at"))
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    tenant_id: Mapped[int] = mapped_column(ForeignKey("tenants.id", ondelete="CASCADE"), index=True)
+    campaign_id: Mapped[int] = mapped_column(ForeignKey("campaigns.id", ondelete="CASCADE"))
+    row: Mapped[int] = mapped_column(Integer)
+    """Its row in the imported file (the header is row 1)."""
+    phone: Mapped[str] = mapped_column(String(32))
+    name: Mapped[str] = mapped_column(String(200), default="")
+    timezone: Mapped[str | None] = mapped_column(String(64))
+    """IANA zone its calling window is read in; None: the campaign's."""
+    attributes: Mapped[dict[str, str]] = mapped_column(JSON, default=dict)
+    status: Mapped[str] = mapped_column(String(16), default="pending")
+    """``pending`` (due at ``next_attempt_at``), ``dialing``, ``done`` (a person answered),
+    ``exhausted`` (no attempt left), ``skipped`` (do-not-call or not allowed)."""
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    last_outcome: Mapped[str | None] = mapped_column(String(16))
+    next_attempt_at: Mapped[datetime | None] = mapped_column()
+
+
+class CampaignAttempt(Base):
+    """One call to a contact: its outcome and the machine detector's verdict (the agent who talked
+    and for how long are the call record's)."""
+
+    __tablename__ = "campaign_attempts"
+    __table_args__ = (Index("ix_campaign_attempts_campaign_started", "campaign_id", "started_at"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    tenant_id: Mapped[int] = mapped_column(ForeignKey("tenants.id", ondelete="CASCADE"), index=True)
+    campaign_id: Mapped[int] = mapped_column(ForeignKey("campaigns.id", ondelete="CASCADE"))
+    contact_id: Mapped[int] = mapped_column(ForeignKey("campaign_contacts.id", ondelete="CASCADE"), index=True)
+    call_id: Mapped[str | None] = mapped_column(String(36))
+    """The call record's id."""
+    caller_id: Mapped[str] = mapped_column(String(32))
+    outcome: Mapped[str | None] = mapped_column(String(16))
+    """None while the call is in progress; then one of ``campaigns.outcomes``."""
+    amd_seconds: Mapped[float | None] = mapped_column(Float)
+    """How long the machine detector listened before its verdict."""
+    started_at: Mapped[datetime] = mapped_column(default=utcnow)
+    answered_at: Mapped[datetime | None] = mapped_column()
+    ended_at: Mapped[datetime | None] = mapped_column()
+
+
+class DoNotCall(Base):
+    """A number the tenant must never call from a campaign."""
+
+    __tablename__ = "do_not_call"
+    __table_args__ = (UniqueConstraint("tenant_id", "number", name="uq_do_not_call_number"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    tenant_id: Mapped[int] = mapped_column(ForeignKey("tenants.id", ondelete="CASCADE"), index=True)
+    number: Mapped[str] = mapped_column(String(32))
+    note: Mapped[str] = mapped_column(String(200), default="")
+    added_at: Mapped[datetime] = mapped_column(default=utcnow)

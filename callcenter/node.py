@@ -43,6 +43,7 @@ from .bus import EventBus
 from .api import AppContext, create_app
 from .call_control import CallControl
 from .call_notes import CallNotes
+from .campaign_service import CampaignService
 from .config_sync import ConfigSync
 from .cdr import CallRecordStore
 from .db import make_engine, migrate
@@ -149,6 +150,7 @@ class Node:
         self.entries: EntryPoints | None = None
         self.softphones: SoftphoneService | None = None
         self.test_calls: TestCallService | None = None
+        self.campaigns: CampaignService | None = None
         self.monitors: MonitorService | None = None
         storage = LocalStorage(settings.effective_recordings_dir, settings.node_id)
         keys = TenantKeys(self.engine, settings.effective_master_key)
@@ -353,7 +355,9 @@ class Node:
         self.test_calls = TestCallService(s, self.engine, flows, records, notes, self.endpoint.clock,
                                           self.endpoint)
         self.monitors = MonitorService(calls, self.endpoint.clock)
+        self.campaigns = CampaignService(self.engine, acd, self.endpoint, flows, notes)
         await acd.start()
+        await self.campaigns.start()
         await self.recordings.start()
         await self.transcription.start()
         self.monitor = TrunkMonitor(self.endpoint)
@@ -397,6 +401,7 @@ class Node:
         app = create_app(AppContext(settings=s, engine=self.engine, node_status=self.node_status,
                                     on_routing_changed=routing_changed, acd=self.acd, on_acd_changed=acd_changed,
                                     softphones=self.softphones, test_calls=self.test_calls,
+                                    campaigns=self.campaigns,
                                     recordings=self.recordings,
                                     bus=self.bus, monitors=self.monitors, bans=self.bans,
                                     tenant_calls=self.tenant_calls, owners=self.owners))
@@ -430,6 +435,7 @@ class Node:
         pidfile.unlink(missing_ok=True)
         logger.info("stopping")
         self.monitor.stop()
+        await self.campaigns.stop()
         await self.softphones.stop()
         await self.test_calls.stop()
         calls.stop()

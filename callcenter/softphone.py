@@ -141,7 +141,8 @@ class SoftphoneService:
         """Offer a call to the agent's tab; returns the agent's leg once accepted.
 
         Raises :class:`DialError` when declined (603) or not answered in ``timeout``;
-        a cancelled ring (ring timeout, caller gone) takes the offer off the page.
+        a cancelled ring (ring timeout, caller gone) takes the offer off the page. A campaign's
+        call (``details["campaign"]``) is accepted at once: the page shows it as a call.
         """
         session = self.sessions.get((tenant_id, agent_id))
         if session is None:
@@ -150,13 +151,15 @@ class SoftphoneService:
                       asyncio.get_running_loop().create_future())
         session.offer = offer
         session.send({"type": "offer", **offer.details})
+        if details.get("campaign"):  # a campaign's person: connected at once, the 2 s rule leaves no time to ring
+            offer.answer.set_result(True)
         reason = "timeout"
         try:
             accepted = await asyncio.wait_for(asyncio.shield(offer.answer), timeout)
         except asyncio.CancelledError:
             reason = "cancelled"
             raise
-        except asyncio.TimeoutError:
+        except TimeoutError:
             raise DialError("no answer from the softphone", 408, "no_answer") from None
         finally:
             if session.offer is offer:
@@ -285,7 +288,7 @@ class SoftphoneService:
             while True:
                 try:
                     raw = await asyncio.wait_for(ws.receive_text(), HEARTBEAT_TIMEOUT)
-                except asyncio.TimeoutError:
+                except TimeoutError:
                     logger.info("softphone heartbeat lost", extra=log)
                     break
                 try:

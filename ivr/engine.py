@@ -9,8 +9,9 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from collections.abc import Mapping
 from contextlib import suppress
-from typing import Protocol
+from typing import Any, Protocol
 
 from ivr.compiler import MAIN, CompiledFlow
 from ivr.runtime import CallGone, FlowLoopError, FlowRun
@@ -40,12 +41,16 @@ class FlowEngine:
         await run_flow(call, flow, self.services, trace)
 
 
-async def run_flow(call: Call, flow: CompiledFlow, services: IvrServices, trace: Trace) -> None:
+async def run_flow(call: Call, flow: CompiledFlow, services: IvrServices, trace: Trace,
+                   variables: Mapping[str, Any] | None = None) -> None:
     """Answer the call, run a compiled flow on it to the end (or the caller's hangup) and save the trace.
 
     What a real call and the flow simulator (:mod:`ivr.simulator`, a simulated call) both go through.
+    ``variables`` are known before the flow starts (a campaign's contact: its name and attributes).
     """
     run = FlowRun(call, flow, services, trace)
+    for name, value in (variables or {}).items():
+        run.set_variable(name, value)
     loop = asyncio.get_running_loop()
     task = loop.create_task(_run(run))
     ended = loop.create_task(call.wait_ended())

@@ -121,6 +121,14 @@ def normalise_number(user: str | None) -> str:
     return "".join(ch for ch in user if ch.isdigit() or ch in "*#")
 
 
+def prefix_allows(prefixes: Iterable[str], number: str) -> bool:
+    """Whether a tenant whose dialing rules allow ``prefixes`` may dial ``number``."""
+    digits = normalise_number(number)
+    if not digits or not DIAL_STRING_CHARS.issuperset(number):
+        return False
+    return any(digits.startswith(prefix) for prefix in prefixes)
+
+
 def dialed_number(request: SipRequest) -> str:
     """The dialed number: the Request-URI user part (sip:) or the subscriber number (tel:).
 
@@ -159,10 +167,7 @@ class RoutingTable:
     def may_dial(self, tenant_id: int, number: str) -> bool:
         """Per-tenant dialing rules: only numbers starting with an allowed prefix (toll-fraud guard)."""
         tenant = self.tenants.get(tenant_id)
-        digits = normalise_number(number)
-        if tenant is None or not digits or not DIAL_STRING_CHARS.issuperset(number):
-            return False
-        return any(digits.startswith(prefix) for prefix in tenant.outbound_prefixes)
+        return tenant is not None and prefix_allows(tenant.outbound_prefixes, number)
 
     def classify_inbound(self, request: SipRequest, source_ip: str, nonces: digest.NonceManager,
                          now: float, *, transport: str = "udp") -> InboundDecision:

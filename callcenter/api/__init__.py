@@ -10,7 +10,7 @@ from sqlalchemy import text
 from callcenter.api import (acd, agent_desk, audit, auth, calls, flows, numbers, pages, qa, recordings, security,
                             softphone, supervisor, tenants, trunks, users)
 from callcenter.api import reports  # listed before calls: /api/calls/search is not a call id
-from callcenter.api import admin_page, flow_test_calls, operator, supervisor_actions
+from callcenter.api import admin_page, campaigns, flow_test_calls, operator, supervisor_actions
 from callcenter.api.bounds import InputBounds
 from callcenter.api.browser_security import SecurityHeaders
 from callcenter.api.deps import AppContext, get_ctx, public
@@ -56,4 +56,6 @@ def create_app(ctx: AppContext) -> FastAPI:
     app.include_router(admin_page.router)
     app.include_router(operator.router)
     app.include_router(operator.page_router)
+    app.include_router(campaigns.router)
+    app.include_router(campaigns.dnc_router)
     return app

@@ -1,5 +1,6 @@
-"""The tenant admin console page (``/admin``); its scripts, stylesheet and message catalogues are
-shared static files (``/static/admin*.js``, ``/static/admin.css``, ``/static/i18n/...``)."""
+"""The tenant admin console page (``/admin``) and the outbound campaigns page (``/campaigns``); their
+scripts, stylesheets and message catalogues are shared static files (``/static/admin*.js``,
+``/static/campaigns*.js``, ``/static/*.css``, ``/static/i18n/...``)."""
 
 from __future__ import annotations
 
@@ -19,3 +20,9 @@ WEB = Path(__file__).resolve().parent.parent / "web"
 def admin_page() -> FileResponse:
     """The console; it signs in through the page shell (the page itself holds no data)."""
     return FileResponse(WEB / "admin.html", headers={"Cache-Control": "no-cache"})
+
+
+@router.get("/campaigns", dependencies=[Depends(public)], include_in_schema=False)
+def campaigns_page() -> FileResponse:
+    """Outbound campaigns (admin, supervisor); it signs in through the page shell."""
+    return FileResponse(WEB / "campaigns.html", headers={"Cache-Control": "no-cache"})

@@ -65,7 +65,8 @@ def as_db_id(text: str) -> int | None:
 MAX_BODY_BYTES = 1024 * 1024
 """A request body other than an upload (JSON, a YAML flow)."""
 MAX_UPLOAD_BODY_BYTES = MAX_UPLOAD_BYTES + 1024 * 1024
-"""A ``multipart/form-data`` body: the largest prompt file plus room for the form's framing."""
+"""A ``multipart/form-data`` body (the largest prompt file plus room for the form's framing), or a
+``text/csv`` one (a campaign's contact list)."""
 MAX_JSON_DEPTH = 32
 """Nesting of arrays and objects; flows and QA forms need under 10."""
 MAX_JSON_VALUES = 100_000
@@ -156,7 +157,7 @@ class InputBounds:
             return
         headers = Headers(scope=scope)
         content_type = headers.get("content-type", "").lower()
-        limit = self.max_upload if content_type.startswith("multipart/") else self.max_body
+        limit = self.max_upload if content_type.startswith(("multipart/", "text/csv")) else self.max_body
         declared = headers.get("content-length", "")
         if declared.isdigit() and int(declared) > limit:
             await self._too_large(limit)(scope, receive, send)

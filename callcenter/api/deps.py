@@ -64,6 +64,8 @@ class AppContext:
     """The node's ``TenantOwners`` (which node hosts a tenant's queues and sessions); None: every tenant here."""
     tenant_calls: Any = None
     """The node's ``TenantCalls`` (each tenant's calls in progress, cluster-wide); None without a SIP node."""
+    campaigns: Any = None
+    """The node's ``CampaignService`` (the campaigns' calls in progress); None without a SIP node."""
     bans: BanService | None = None
     """Failed sign-ins and bans; None: one of its own (an API without the SIP node)."""
     sessions: sessionmaker[Session] = field(init=False)

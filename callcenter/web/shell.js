@@ -11,8 +11,8 @@ const DEFAULT_TZ = 'Asia/Shanghai';
 export const LANDING = { operator: '/operator', admin: '/admin', supervisor: '/supervisor', qa: '/qa', agent: '/agent' };
 const NAV = {
   operator: ['operator'],
-  admin: ['admin', 'supervisor', 'qa'],
-  supervisor: ['supervisor', 'qa'],
+  admin: ['admin', 'supervisor', 'campaigns', 'qa'],
+  supervisor: ['supervisor', 'campaigns', 'qa'],
   qa: ['qa'],
   agent: ['agent'],
 };

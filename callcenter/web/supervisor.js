@@ -1,15 +1,17 @@
 // Supervisor wallboard: one WebSocket (/api/supervisor/ws) pushing snapshots of the tenant's
 // queues and agents (Amazon Connect metric names), tiles per queue that turn red when a threshold
 // is crossed (with a browser notification), the agents' table with their state and listen /
-// whisper / barge, the waiting calls with "serve next" and "move to". No polling. Sign-in, header,
+// whisper / barge, the waiting calls with "serve next" and "move to". No polling for the ACD (the
+// campaign tiles, supervisor_campaigns.js, ask every 2 s). Sign-in, header,
 // language and errors come from the page shell (/static/shell.js).
 
 import { Monitor } from './monitor.js';
 import { api, onLanguageChange, showError, showSignIn, startPage, t, translate } from '/static/shell.js';
+import { startCampaignTiles } from '/static/supervisor_campaigns.js';
 
 const $ = (id) => document.getElementById(id);
 const S = { ws: null, gen: 0, backoff: 500, timer: null, snap: null, receivedAt: 0, alerts: new Map(), editing: null,
-  breakReasons: [] };
+  breakReasons: [], campaigns: null };
 window.wallboard = S;
 
 function send(message) {
@@ -106,7 +108,7 @@ function render() {
   const snap = S.snap;
   if (!snap) return;
   const names = new Set(snap.queues.map((q) => q.queue));
-  document.querySelectorAll('.tile').forEach((tile) => { if (!names.has(tile.dataset.queue)) tile.remove(); });
+  $('tiles').querySelectorAll('.tile').forEach((tile) => { if (!names.has(tile.dataset.queue)) tile.remove(); });
   for (const q of snap.queues) {
     const tile = tileFor(q.queue);
     for (const el of tile.querySelectorAll('[data-metric]')) {
@@ -301,6 +303,8 @@ function disconnect() {
   if (S.ws) S.ws.close();
   S.ws = null;
   S.snap = null;
+  if (S.campaigns) S.campaigns.stop();
+  S.campaigns = null;
 }
 
 /** A language change: the texts built from snapshots, and the selects keyed on their values. */
@@ -309,6 +313,7 @@ function relabel() {
   for (const select of document.querySelectorAll('.a-set-state, .w-move')) select.dataset.key = '';
   render();
   monitor.render();
+  if (S.campaigns) S.campaigns.relabel();
 }
 
 $('btn-notify').addEventListener('click', () => Notification.requestPermission().then(updateNotifyButton));
@@ -319,7 +324,10 @@ startPage({
   page: 'supervisor',
   roles: ['supervisor', 'admin'],
   catalogues: ['supervisor'],
-  onReady: () => { connect(); },
+  onReady: () => {
+    connect();
+    if (!S.campaigns) S.campaigns = startCampaignTiles(showError);
+  },
   onSignedOut: disconnect,
   onSignIn: () => {
     if ('Notification' in window && Notification.permission === 'default') Notification.requestPermission().then(updateNotifyButton);

@@ -45,7 +45,7 @@ async def test_front_door_header_and_language_per_user(node: NodeProcess, tmp_pa
         await sign_in(page, node.http, "admin", node.admin_password or "")
         await page.wait_for_url(f"{node.http}/admin")
         await page.goto(f"{node.http}/supervisor")
-        assert await nav(page) == ["admin", "supervisor", "qa"]
+        assert await nav(page) == ["admin", "supervisor", "campaigns", "qa"]
         await expect(page.locator("#shell-header [data-nav=supervisor]")).to_have_attribute("aria-current", "page")
 
         # ?next= takes a signed-in agent to the page asked for; an agent's header has the softphone only
