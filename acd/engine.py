@@ -720,6 +720,11 @@ class AcdEngine:
         return [AgentView(a.agent_id, a.state, a.reason, a.since, a.call_id, a.reachable,
                           a.pending[0] if a.pending else None) for a in self._agents]
 
+    def members(self, queue: str) -> frozenset[str]:
+        """The agents with the queue's skill (whatever their state)."""
+        line = self._lines.queues.get(queue)
+        return frozenset(self._agents.members(line.config.queue_skill)) if line is not None else frozenset()
+
     def waiting(self, queue: str | None = None) -> list[WaitingView]:
         """Entries in line (ringing, dialed and retrying callbacks included), in order per queue."""
         lines = [self._lines.queues[queue]] if queue is not None else list(self._lines.queues.values())

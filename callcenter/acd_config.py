@@ -44,6 +44,8 @@ class QueueSettings(BaseModel):
     callback_key: str | None = Field(default="*", pattern=r"^[0-9*#]$", description="None: no callbacks")
     callback_retries: int = Field(default=2, ge=0, le=10)
     callback_retry_delay: float = Field(default=60.0, ge=1, le=86_400)
+    caller_id: str | None = Field(default=None, pattern=r"^[0-9]{3,32}$",
+                                  description="the tenant's number its agents call out from by default")
 
 
 def queue_config(name: str, stored: dict[str, Any]) -> QueueConfig:
@@ -59,3 +61,7 @@ def queue_config(name: str, stored: dict[str, Any]) -> QueueConfig:
 
 def callback_key(stored: dict[str, Any]) -> str | None:
     return QueueSettings.model_validate(stored).callback_key
+
+
+def queue_caller_id(stored: dict[str, Any]) -> str | None:
+    return QueueSettings.model_validate(stored).caller_id

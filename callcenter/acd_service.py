@@ -40,7 +40,7 @@ from contextlib import suppress
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import Any, Literal, Protocol
+from typing import Any, Literal, Protocol, cast
 
 from sqlalchemy import Engine, select
 from sqlalchemy.orm import Session
@@ -77,7 +77,7 @@ from acd import (
     WaitingView,
     WrapUpEnded,
 )
-from callcenter.acd_config import callback_key, queue_config
+from callcenter.acd_config import callback_key, queue_caller_id, queue_config
 from callcenter.agent_directory import AgentDirectory, AgentIdentity
 from callcenter.call_control import CallOrigin, Connection, QueueEntry, TransferError
 from callcenter.call_notes import CallNotes
@@ -89,6 +89,7 @@ from ivr.nodes.route import Voicemail
 from ivr.prompts import PromptLibrary
 from ivr.runtime import FlowRun
 from ivr.schema import Prompt, VoicemailNode
+from ivr.trace import Trace
 from sip_bridge.call import Call, CallError, DialError
 from sip_bridge.endpoint import SipEndpoint
 from sip_bridge.registrar import Registrar
@@ -108,6 +109,8 @@ class TenantConfig:
     tenant_id: int
     queues: list[QueueConfig] = field(default_factory=list)
     callback_keys: dict[str, str | None] = field(default_factory=dict)
+    caller_ids: dict[str, str] = field(default_factory=dict)
+    """Queue -> the number its agents call out from by default (queues that name one)."""
     agents: list[tuple[AgentConfig, AgentIdentity]] = field(default_factory=list)
     snapshot: dict[str, Any] | None = None
 
@@ -243,6 +246,29 @@ async def queue_voicemail(run: FlowRun, queue: str) -> None:
     run.trace.result = f"voicemail: {queue}"
 
 
+def other_party(call: Call) -> str:
+    """Whom an agent talks to on ``call``: its caller, or the number dialed of a call the platform placed."""
+    return call.dialed if call.direction == "outbound" else call.caller
+
+
+class PlacedRun:
+    """What the ACD reads of an IVR run, for a customer the platform dialed: no flow ran (no
+    inputs, no variables); what the ACD records goes to a trace of its own."""
+
+    def __init__(self, call: Call) -> None:
+        self.call = call
+        self.variables: dict[str, Any] = {}
+        self.sensitive_variables: set[str] = set()
+        self.trace = Trace(call_id=call.id, tenant_id=call.tenant_id, flow_version_id=None, flow="", version=0)
+
+    @property
+    def tenant_id(self) -> int | None:
+        return self.call.tenant_id
+
+    def record(self, kind: str, **data: Any) -> None:
+        self.trace.event(kind, **data)
+
+
 def direct_queue(agent_id: str) -> str:
     """The hidden queue of one agent: transfers to that agent wait there."""
     return f"agent:{agent_id}"
@@ -307,6 +333,8 @@ class AcdService:
         self._dialing_out: dict[str, bool] = {}
         #: (tenant_id, queue) -> the key a waiting caller presses to be called back (None: no callbacks)
         self.callback_keys: dict[tuple[int, str], str | None] = {}
+        self.caller_ids: dict[int, dict[str, str]] = {}
+        """Per tenant: queue -> its default caller ID for calls out."""
         self._dirty: set[int] = set()
         self._timer: asyncio.TimerHandle | None = None
         self._saver: asyncio.Task[None] | None = None
@@ -343,6 +371,8 @@ class AcdService:
                 for q in db.scalars(select(AcdQueue).where(AcdQueue.tenant_id == tenant.id)):
                     config.queues.append(queue_config(q.name, q.config))
                     config.callback_keys[q.name] = callback_key(q.config)
+                    if (number := queue_caller_id(q.config)) is not None:
+                        config.caller_ids[q.name] = number
                 for agent, user in db.execute(select(Agent, User).join(User, User.id == Agent.user_id)
                                               .where(Agent.tenant_id == tenant.id, User.active.is_(True))):
                     identity = AgentIdentity(tenant.id, str(agent.id), user.username,
@@ -377,6 +407,7 @@ class AcdService:
         old_queues = self.queues.get(tenant_id, {})
         self.queues[tenant_id] = {q.name: q for q in config.queues}
         self.callback_keys.update({(tenant_id, name): key for name, key in config.callback_keys.items()})
+        self.caller_ids[tenant_id] = dict(sorted(config.caller_ids.items()))
         gone = self.directory.replace_tenant(tenant_id, [identity for _, identity in config.agents])
         return old_queues, gone
 
@@ -567,7 +598,7 @@ class AcdService:
         self.waiting[call.id] = waiting
         waiting.tasks = [loop.create_task(self._hold(waiting)), loop.create_task(self._watch_keys(waiting))]
         if not rejoin:
-            self._handle(tenant_id, CallQueued(call.id, queue, priority, time.time(), caller=call.caller,
+            self._handle(tenant_id, CallQueued(call.id, queue, priority, time.time(), caller=other_party(call),
                                                variables=variables))
         for agent_id in self._expected.pop(call.id, []):  # offered while it was being handed over again
             waiting.rings[agent_id] = self._spawn(self._ring(waiting, agent_id))
@@ -576,9 +607,6 @@ class AcdService:
     # -- call control hands callers back (each connection's CallOrigin) -----------------------------
     def transfer_queue(self, connection: Connection, kind: str, target: str) -> str:
         """The queue a transfer or consult to an agent (their hidden queue) or a queue waits in."""
-        if connection.waiting is None:
-            raise TransferError("a callback or a call the agent placed cannot be transferred to an agent or a queue",
-                                "callback-no-transfer")
         if kind == "agent":
             agent_id = self.directory.agent_id_of(connection.tenant_id, target)
             if agent_id is None or agent_id == connection.agent_id:
@@ -592,19 +620,25 @@ class AcdService:
 
     def queue_caller(self, connection: Connection, queue: str, *, record_queue: str | None) -> None:
         """A blind transfer: the caller waits in ``queue`` again (priority 50)."""
-        assert connection.waiting is not None  # transfer_queue refused callbacks
-        run = connection.waiting.run
+        run = self._run_of(connection)
         waiting = self._queue_call(connection.tenant_id, run, queue, 50, dict(run.variables),
                                    record_queue=record_queue or "")
         self._spawn(self._serve(waiting))
 
     def queue_consult(self, connection: Connection, queue: str) -> Waiting:
         """A consult: the agent's leg waits in ``queue`` for a colleague (priority 90)."""
-        assert connection.waiting is not None  # transfer_queue refused callbacks
-        run = connection.waiting.run
+        run = self._run_of(connection)
         waiting = self._queue_call(connection.tenant_id, run, queue, 90, dict(run.variables), consult_of=connection)
         self._spawn(self._serve(waiting))
         return waiting
+
+    @staticmethod
+    def _run_of(connection: Connection) -> FlowRun:
+        """The IVR run of the connection's caller; for a customer the platform dialed (a call an
+        agent placed, a callback) one that ran no flow, so the ACD can queue them all alike."""
+        if connection.waiting is not None:
+            return connection.waiting.run
+        return cast(FlowRun, PlacedRun(connection.caller))
 
     def leave_queue(self, entry: QueueEntry) -> None:
         """A consult ended while the agent still waited for a colleague."""
@@ -623,6 +657,17 @@ class AcdService:
         waiting.done.set_result(resume_at)
         self._handle(tenant_id, CallerHungUp(call_id, time.time()))
         return True
+
+    def default_caller_id(self, tenant_id: int, agent_id: str | None = None, queue: str | None = None) -> str | None:
+        """The number calls out show by default: ``queue``'s, else that of the first queue (by
+        name) ``agent_id`` works that names one; None: the tenant's first number."""
+        numbers = self.caller_ids.get(tenant_id, {})
+        if queue is not None:
+            return numbers.get(queue)
+        engine = self.engines.get(tenant_id)
+        if agent_id is None or engine is None:
+            return None
+        return next((number for name, number in numbers.items() if agent_id in engine.members(name)), None)
 
     def staffing(self, tenant_id: int, queue: str) -> tuple[int, int]:
         """The queue's agents now: (available, busy with a call or its wrap-up)."""
@@ -816,7 +861,7 @@ class AcdService:
         run = waiting.run
         record = waiting.consult_of.caller if waiting.consult_of is not None else waiting.call
         ivr = run.context.ivr if isinstance(run, RemoteRun) else ivr_summary(run)
-        return {"call_id": record.id, "caller": record.caller, "consult": waiting.consult_of is not None,
+        return {"call_id": record.id, "caller": other_party(record), "consult": waiting.consult_of is not None,
                 "queue": waiting.record_queue, "waited": round(time.time() - waiting.queued_at, 1), "ivr": ivr,
                 "campaign": run.variables.get("campaign") if waiting.consult_of is None else None}
 

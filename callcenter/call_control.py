@@ -247,16 +247,15 @@ class CallControl:
         """A caller answered from a queue talks to ``connection.agent`` now (the first agent, or
         the consulted one after a warm transfer): the record and the recording name the agent."""
         caller, waiting = connection.caller, connection.waiting
-        assert waiting is not None
+        record_queue = waiting.record_queue if waiting is not None else None  # None: a customer the platform dialed
         self.connections[caller.id] = connection
-        self._spawn(self.records.call_agent(caller.id, agent_id=int(connection.agent_id), queue=waiting.record_queue,
+        self._spawn(self.records.call_agent(caller.id, agent_id=int(connection.agent_id), queue=record_queue,
                                             handed_over=caller.internal))
         if answered_in is not None:
             self.notes.record_event(connection.tenant_id, caller.id, "answered", connection.agent_id,
                                     {"queue": answered_in})
         if self.recordings is not None:
-            self._spawn(self.recordings.agent_answered(caller, connection.agent, connection.tenant_id,
-                                                       waiting.record_queue))
+            self._spawn(self.recordings.agent_answered(caller, connection.agent, connection.tenant_id, record_queue))
         self._spawn(self._bridged(connection, engine_call_id=engine_call_id))
 
     # -- the softphone's view ----------------------------------------------------------------
@@ -381,13 +380,14 @@ class CallControl:
             self._release(connection)
             return
         queue = connection.origin.transfer_queue(connection, kind, target)
-        assert connection.waiting is not None
         caller.unbridge()
         self._release(connection)
         self.notes.record_event(tenant_id, caller.id, "transfer", connection.agent_id, {"to": kind, "target": target})
-        connection.waiting.run.record("transferred", queue=queue)
+        waiting = connection.waiting  # None: a customer the platform dialed (no queue named on the record)
+        if waiting is not None:
+            waiting.run.record("transferred", queue=queue)
         connection.origin.queue_caller(connection, queue,
-                                       record_queue=connection.waiting.record_queue if kind == "agent" else None)
+                                       record_queue=waiting.record_queue if kind == "agent" and waiting else None)
 
     # -- consult, warm transfer, conference ------------------------------------------------------
     async def consult(self, connection: Connection, kind: str, target: str) -> None:

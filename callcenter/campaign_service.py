@@ -18,7 +18,7 @@ import logging
 import time
 from collections.abc import Callable
 from contextlib import suppress
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from functools import partial
 from typing import Any, TypeVar
 
@@ -45,6 +45,8 @@ logger = logging.getLogger(__name__)
 T = TypeVar("T")
 WATCH_EVERY = 1.0
 """Seconds between looks at the database for campaigns started, paused or stopped (by any node's API)."""
+PREVIEW_SKIP_DELAY = 60.0
+"""Seconds before a contact an agent skipped is due again."""
 ABANDONED = "abandoned"
 """The node of a campaign's flow a person goes to when no agent took the call in time."""
 
@@ -64,6 +66,8 @@ class CampaignService:
         self._watch: asyncio.Task[None] | None = None
         self._zones: dict[int, str] = {}
         self._queue_flows: dict[tuple[Any, ...], CompiledFlow] = {}
+        #: preview contacts agents hold: attempt id -> (campaign, contact, (tenant id, agent id))
+        self._previews: dict[int, tuple[CampaignPlan, Dial, tuple[int, str]]] = {}
 
     async def start(self) -> None:
         self._watch = asyncio.get_running_loop().create_task(self._watch_loop())
@@ -118,11 +122,12 @@ class CampaignService:
     # -- CampaignPorts: the database ---------------------------------------------------------
     async def plan(self, campaign_id: int) -> CampaignPlan | None:
         row = await self._db(self.store.campaign, campaign_id)
-        if row is None:
+        if row is None or self.acd.engine(row.tenant_id) is None:  # gone, or its tenant now hosted elsewhere
             return None
         if row.tenant_id not in self._zones:
             self._zones[row.tenant_id] = await self._db(self._tenant_zone, row.tenant_id)
-        caller_id = row.caller_id or next(iter(self._numbers(row.tenant_id)), "anonymous")
+        caller_id = row.caller_id or (self.acd.default_caller_id(row.tenant_id, queue=row.queue) if row.queue else None) \
+            or next(iter(self._numbers(row.tenant_id)), "anonymous")
         return CampaignPlan(row.id, row.tenant_id, row.name, row.mode, row.status, row.queue, row.flow, caller_id,
                             CampaignSettings.model_validate(row.settings))
 
@@ -130,6 +135,58 @@ class CampaignService:
         with Session(self.db) as db:
             tenant = db.get(Tenant, tenant_id)
             return tenant.timezone if tenant is not None else "Asia/Shanghai"
+
+    # -- preview campaigns: agents dial the contacts themselves (the softphone asks) ---------------
+    def preview_campaigns(self, tenant_id: int, agent_id: str) -> list[dict[str, Any]]:
+        """The running preview campaigns ``agent_id`` works (has their queue's skill)."""
+        engine = self.acd.engine(tenant_id)
+        return [{"id": r.plan.id, "name": r.plan.name} for r in self.runners.values()
+                if r.plan is not None and r.plan.mode == "preview" and r.plan.tenant_id == tenant_id
+                and engine is not None and r.plan.queue is not None and agent_id in engine.members(r.plan.queue)]
+
+    async def preview_next(self, tenant_id: int, agent_id: str) -> tuple[CampaignPlan, Dial]:
+        """The next contact for the agent to call: the one they hold already, else one claimed
+        from their preview campaigns. LookupError ``preview-none`` / ``preview-empty``."""
+        held = next((p for p in self._previews.values() if p[2] == (tenant_id, agent_id)), None)
+        if held is not None:
+            return held[0], held[1]
+        campaigns = self.preview_campaigns(tenant_id, agent_id)
+        if not campaigns:
+            raise LookupError("preview-none")
+        for campaign in campaigns:
+            runner = self.runners.get(campaign["id"])
+            plan = runner.plan if runner is not None else None
+            if plan is None:
+                continue
+            for dial in await self.claim(plan, 1):
+                self._previews[dial.attempt_id] = (plan, dial, (tenant_id, agent_id))
+                return plan, dial
+        raise LookupError("preview-empty")
+
+    def preview(self, tenant_id: int, agent_id: str, attempt_id: int) -> tuple[CampaignPlan, Dial]:
+        """The contact the agent holds under ``attempt_id`` (KeyError when it is not theirs)."""
+        plan, dial, holder = self._previews[attempt_id]
+        if holder != (tenant_id, agent_id):
+            raise KeyError(attempt_id)
+        return plan, dial
+
+    async def preview_skip(self, tenant_id: int, agent_id: str, attempt_id: int) -> None:
+        """The agent passes on the contact: due again in a minute (for another agent, or later)."""
+        self.preview(tenant_id, agent_id, attempt_id)
+        del self._previews[attempt_id]
+        await self._db(self.store.release, attempt_id, _now() + timedelta(seconds=PREVIEW_SKIP_DELAY))
+
+    async def preview_done(self, attempt_id: int, outcome: Outcome, call: Call | None) -> None:
+        """The agent's call to the contact was answered (``person``) or not: the attempt's outcome."""
+        held = self._previews.pop(attempt_id, None)
+        if held is None:
+            return
+        plan, dial, _ = held
+        if call is not None:
+            self.placed(plan, dial, call)
+            self.note(plan, call, {"campaign": plan.name, "contact": dial.phone, "attempt": dial.attempt,
+                                   "outcome": outcome, "amd_seconds": None})
+        await self.finished(plan, dial, outcome, None)
 
     def _numbers(self, tenant_id: int) -> list[str]:
         return [n.number for n in self.endpoint.routing.numbers.values() if n.tenant_id == tenant_id]

@@ -134,6 +134,19 @@ class CampaignStore:
             else:
                 contact.status, contact.next_attempt_at = "pending", now + timedelta(seconds=delay)
 
+    def release(self, attempt_id: int, until: datetime) -> None:
+        """An attempt that never dialed (an agent skipped a preview contact): forgotten, its
+        contact due again at ``until`` with the attempt given back."""
+        with Session(self.engine) as db, db.begin():
+            attempt = db.get(CampaignAttempt, attempt_id)
+            if attempt is None:
+                return
+            contact = db.get(CampaignContact, attempt.contact_id)
+            if contact is not None and contact.status == "dialing":
+                contact.status, contact.next_attempt_at = "pending", until
+                contact.attempts = max(0, contact.attempts - 1)
+            db.delete(attempt)
+
     def has_work(self, campaign_id: int) -> bool:
         """Whether any contact is still due or being called."""
         with Session(self.engine) as db:

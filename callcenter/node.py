@@ -350,12 +350,12 @@ class Node:
         if shared_registrations is not None:
             await shared_registrations.start()
         assert self.endpoint.clock is not None
+        self.campaigns = CampaignService(self.engine, acd, self.endpoint, flows, notes)
         self.softphones = SoftphoneService(s, self.engine, acd, calls, directory, notes, self.endpoint,
-                                           self.endpoint.clock, grace=s.softphone_grace)
+                                           self.endpoint.clock, self.campaigns, grace=s.softphone_grace)
         self.test_calls = TestCallService(s, self.engine, flows, records, notes, self.endpoint.clock,
                                           self.endpoint)
         self.monitors = MonitorService(calls, self.endpoint.clock)
-        self.campaigns = CampaignService(self.engine, acd, self.endpoint, flows, notes)
         await acd.start()
         await self.campaigns.start()
         await self.recordings.start()

@@ -29,6 +29,7 @@ from sqlalchemy import Engine, select
 from sqlalchemy.orm import Session
 
 from acd import AgentState, AgentStateChanged
+from campaigns.outcomes import dial_outcome
 from sip_bridge.call import Call, CallError, DialError
 from sip_bridge.media import MediaClock
 from sip_bridge.tones import sine
@@ -40,11 +41,12 @@ from .acd_service import AcdService, direct_queue
 from .agent_directory import AgentDirectory
 from .call_control import CallControl, Connection, TransferError
 from .call_notes import CallNotes
+from .campaign_service import CampaignService
 from .db_health import database_unavailable
 from .desk import save_wrapup
 from .models import Agent, Tenant, User
-from .outbound import (Dialer, OutboundRefused, caller_id_for, check_number, failure_error, normalise_dialed,
-                       tenant_numbers)
+from .outbound import (Dialer, OutboundRefused, caller_id_for, check_agent, check_number, failure_error,
+                       normalise_dialed, tenant_numbers)
 from .settings import Settings
 
 logger = logging.getLogger(__name__)
@@ -79,6 +81,8 @@ class Outbound:
     #: the customer's leg once it exists (its id is the call record's), answered or not
     customer: Call | None = None
     answered: bool = False
+    #: a preview campaign's contact being called (its attempt), None for a number typed
+    attempt_id: int | None = None
 
 
 @dataclass
@@ -120,8 +124,11 @@ class SoftphoneService:
 
     def __init__(self, settings: Settings, db: Engine, acd: AcdService, calls: CallControl,
                  directory: AgentDirectory, notes: CallNotes, dialer: Dialer, clock: MediaClock,
-                 grace: float = 10.0) -> None:
+                 campaigns: CampaignService, grace: float = 10.0) -> None:
         self.settings = settings
+        #: Preview campaigns: the contacts agents call from the page (``preview_next``, ``dial``
+        #: with an ``attempt_id``), and the outcome of those calls.
+        self.campaigns = campaigns
         self.db = db
         self.acd = acd
         self.calls = calls
@@ -395,6 +402,15 @@ class SoftphoneService:
                 await self._transfer(session, message)
             elif kind == "dial":
                 self._dial(session, message)
+            elif kind == "preview_next":
+                await self._preview_next(session)
+            elif kind == "preview_skip":
+                try:
+                    attempt_id = int(message.get("attempt_id") or 0)
+                    await self.campaigns.preview_skip(session.tenant_id, session.agent_id, attempt_id)
+                except (KeyError, ValueError, TypeError):
+                    raise RequestError("that contact is no longer yours to call", "preview-gone") from None
+                session.send({"type": "preview_skipped", "attempt_id": attempt_id})
             elif kind == "recording":
                 if not tenant_info["recording_pause_allowed"]:
                     raise RequestError("pausing the recording is not allowed for this tenant",
@@ -463,11 +479,20 @@ class SoftphoneService:
         if session.line is None:
             raise RequestError("the audio connection is not up yet", "audio-failed")
         tenant_id = session.tenant_id
-        number = normalise_dialed(str(message.get("number") or ""))
-        caller_id = caller_id_for(self.dialer.routing, tenant_id, str(message.get("caller_id") or "") or None)
+        attempt_id = message.get("attempt_id")
+        if attempt_id is not None:  # a preview campaign's contact: its number, the campaign's caller ID
+            try:
+                plan, contact = self.campaigns.preview(tenant_id, session.agent_id, int(attempt_id))
+            except (KeyError, ValueError, TypeError):
+                raise RequestError("that contact is no longer yours to call", "preview-gone") from None
+            number, caller_id = contact.phone, plan.caller_id
+        else:
+            number = normalise_dialed(str(message.get("number") or ""))
+            requested = str(message.get("caller_id") or "") or next(iter(self._caller_ids(session)), None)
+            caller_id = caller_id_for(self.dialer.routing, tenant_id, requested)
         check_number(self.dialer, tenant_id, number)
         engine_call_id = self.acd.agent_dialing(tenant_id, session.agent_id, number)
-        out = Outbound(number, caller_id, engine_call_id)
+        out = Outbound(number, caller_id, engine_call_id, attempt_id=int(attempt_id) if attempt_id is not None else None)
         leg = self._agent_leg(session, f"softphone-{engine_call_id}", number)
         session.leg, session.call_id, session.outbound = leg, None, out
         session.queue, session.recording_paused = direct_queue(session.agent_id), False
@@ -504,6 +529,8 @@ class SoftphoneService:
             if out.customer is not None:
                 self.calls.dialed(tenant_id, agent_id, out.customer.id,
                                   {"number": out.number, "caller_id": out.caller_id, "outcome": cause})
+            if out.attempt_id is not None:
+                await self.campaigns.preview_done(out.attempt_id, dial_outcome(cause), out.customer)
             if isinstance(exc, DialError) and not leg.ended:
                 session.send({"type": "error", "error_id": failure_error(exc.cause),
                               "params": {"target": out.number, "reason": str(exc)},
@@ -516,6 +543,8 @@ class SoftphoneService:
             return
         out.answered = True
         customer.bridge(leg)
+        if out.attempt_id is not None:
+            self._spawn(self.campaigns.preview_done(out.attempt_id, "person", customer))
         logger.info("call placed by the agent answered", extra=log)
         self.calls.dialed(tenant_id, agent_id, customer.id,
                           {"number": out.number, "caller_id": out.caller_id, "outcome": "answered"})
@@ -533,6 +562,32 @@ class SoftphoneService:
         finally:
             if playback is not None:
                 playback.stop()
+
+    def _caller_ids(self, session: AgentSession) -> list[str]:
+        """The tenant's numbers the agent may call from, the default first: their queue's
+        (``AcdService.default_caller_id``), else the tenant's first number."""
+        numbers = tenant_numbers(self.dialer.routing, session.tenant_id)
+        default = self.acd.default_caller_id(session.tenant_id, session.agent_id)
+        if default in numbers:
+            numbers.remove(default)
+            numbers.insert(0, default)
+        return numbers
+
+    async def _preview_next(self, session: AgentSession) -> None:
+        """The next contact of the agent's preview campaigns, for the agent to look at and call."""
+        if session.leg is not None or session.offer is not None:
+            raise OutboundRefused("finish the call in progress first", "dial-busy")
+        view = self.acd.agent_view(session.tenant_id, session.agent_id)
+        check_agent(view.state if view is not None else AgentState.OFFLINE)
+        try:
+            plan, contact = await self.campaigns.preview_next(session.tenant_id, session.agent_id)
+        except LookupError as exc:
+            if str(exc) == "preview-empty":
+                raise RequestError("no contact to call now", "preview-empty") from None
+            raise RequestError("you work no running preview campaign", "preview-none") from None
+        session.send({"type": "preview", "attempt_id": contact.attempt_id,
+                      "campaign": {"id": plan.id, "name": plan.name}, "caller_id": plan.caller_id,
+                      "contact": {"phone": contact.phone, "name": contact.name, "attributes": contact.attributes}})
 
     def call_changed(self, connection: Connection) -> None:
         """Call control changed a call behind the tab's back (consult answered or over, transfer completed)."""
@@ -630,7 +685,8 @@ class SoftphoneService:
             "break_reasons": tenant_info["break_reasons"],
             "features": {"recording_pause": tenant_info["recording_pause_allowed"]},
             "targets": self._targets(session.tenant_id),
-            "caller_ids": tenant_numbers(self.dialer.routing, session.tenant_id),
+            "caller_ids": self._caller_ids(session),
+            "preview": self.campaigns.preview_campaigns(session.tenant_id, session.agent_id),
             "state": session.state,
             "call": self._call_message(session) if session.leg is not None else None,
             "offer": {"type": "offer", **offer.details} if offer is not None else None,

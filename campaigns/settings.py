@@ -5,11 +5,13 @@ from __future__ import annotations
 
 import re
 from datetime import time
-from typing import Literal
+from typing import Annotated, Literal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
+MAX_RETRY_DELAY = 30 * 86400.0
+"""Seconds: a retry is at most 30 days after the attempt before it."""
 HHMM = re.compile(r"^([01][0-9]|2[0-3]):[0-5][0-9]$")
 
 DEFAULT_RETRY_DELAYS: dict[str, float] = {
@@ -26,13 +28,12 @@ class Window(BaseModel):
 
     start: str = Field(default="09:00", pattern=HHMM.pattern)
     end: str = Field(default="21:00", pattern=HHMM.pattern)
-    days: list[int] = Field(default_factory=lambda: [1, 2, 3, 4, 5, 6, 7], min_length=1, max_length=7)
+    days: list[Annotated[int, Field(ge=1, le=7)]] = Field(default_factory=lambda: [1, 2, 3, 4, 5, 6, 7],
+                                                          min_length=1, max_length=7)
 
     @field_validator("days")
     @classmethod
     def _weekdays(cls, days: list[int]) -> list[int]:
-        if any(d < 1 or d > 7 for d in days):
-            raise ValueError("weekdays are 1 (Monday) to 7 (Sunday)")
         return sorted(set(days))
 
     @model_validator(mode="after")
@@ -54,7 +55,8 @@ class CampaignSettings(BaseModel):
     caller_id_per_minute: int = Field(default=30, ge=1, le=600,
                                       description="calls a minute from the caller ID (carriers block busier ones)")
     max_attempts: int = Field(default=3, ge=1, le=10)
-    retry_delays: dict[Literal["busy", "no_answer", "machine", "failed", "abandoned"], float] = Field(
+    retry_delays: dict[Literal["busy", "no_answer", "machine", "failed", "abandoned"],
+                       Annotated[float, Field(ge=0, le=MAX_RETRY_DELAY)]] = Field(
         default_factory=lambda: dict(DEFAULT_RETRY_DELAYS))  # type: ignore[arg-type]
     window: Window = Field(default_factory=Window)
     timezone: str | None = Field(default=None, max_length=64,
@@ -72,8 +74,6 @@ class CampaignSettings(BaseModel):
     @field_validator("retry_delays")
     @classmethod
     def _delays(cls, delays: dict[str, float]) -> dict[str, float]:
-        if any(v < 0 or v > 30 * 86400 for v in delays.values()):
-            raise ValueError("retry delays are 0 to 30 days (in seconds)")
         return {**DEFAULT_RETRY_DELAYS, **delays}
 
     @field_validator("timezone")

@@ -151,7 +151,7 @@ class LeaseSchedule:
         """Stop wanting ``tenant``: reported lost, then released if held."""
         lease = self._leases.pop(tenant, None)
         if lease is not None and lease.epoch is not None:
-            self._out += [Lost(tenant, lease.epoch, RELEASED), Release(tenant, lease.epoch)]
+            self._give_up(tenant, lease.epoch, RELEASED)
 
     def _answer(self, attempt: int, now: float) -> tuple[_Attempt, _Lease | None]:
         """The request answered, and its lease if the answer is still awaited (else None)."""
@@ -211,10 +211,22 @@ class LeaseSchedule:
         for tenant, lease in self._leases.items():
             if lease.epoch is not None and now >= lease.valid_until:
                 # Release too: if only the answers were slow, the key is freed before its TTL
-                self._out += [Lost(tenant, lease.epoch, UNREACHABLE), Release(tenant, lease.epoch)]
+                self._give_up(tenant, lease.epoch, UNREACHABLE)
                 lease.epoch = None
                 lease.attempt = None
                 lease.next_try = now + self.timing.retry_period
+
+    def _give_up(self, tenant: int, epoch: int, reason: str) -> None:
+        """Report the lease lost and release it; one gained since the last :meth:`poll` (its
+        :class:`Gained` not yet handed out: the node was not polled in time) is only released,
+        so that nobody acts as the owner of an epoch already past its deadline, perhaps after
+        another node gained a newer one."""
+        unreported = Gained(tenant, epoch)
+        if unreported in self._out:
+            self._out.remove(unreported)
+        else:
+            self._out.append(Lost(tenant, epoch, reason))
+        self._out.append(Release(tenant, epoch))
 
     def _send(self, tenant: int, lease: _Lease, now: float) -> int:
         attempt = next(self._numbers)

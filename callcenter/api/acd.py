@@ -23,7 +23,7 @@ from callcenter.api.bounds import DbId, Name
 from callcenter.api.deps import AppContext, get_ctx, get_db, get_owned, live_acd, require_roles
 from callcenter.api.errors import ApiError, conflict, forbidden, invalid, not_found, validation_details
 from callcenter.api.users import USERNAME_PATTERN
-from callcenter.models import AcdQueue, Agent, AgentStateChange, Role, Tenant, User, utcnow
+from callcenter.models import AcdQueue, Agent, AgentStateChange, Number, Role, Tenant, User, utcnow
 from callcenter.security import Principal, generate_password, hash_password, revoke_user_sessions
 from callcenter.tenancy import agents_over_quota
 from sip_bridge.registrar import sip_ha1
@@ -39,6 +39,14 @@ class QueueIn(QueueSettings):
     name: str = Field(pattern=SKILL)
 
 
+def _check_caller_id(db: Session, tenant_id: int, settings: dict[str, Any]) -> None:
+    """A queue's default caller ID is one of the tenant's numbers (never an arbitrary one)."""
+    number = settings.get("caller_id")
+    if number is not None and db.scalar(select(Number.id).where(Number.tenant_id == tenant_id,
+                                                                Number.number == number)) is None:
+        raise ApiError(422, "bad-caller-id", f"{number} is not one of this tenant's numbers", number=number)
+
+
 @router.get("/api/queues")
 def list_queues(principal: Principal = Depends(watchers), db: Session = Depends(get_db)) -> list[dict[str, Any]]:
     rows = db.scalars(select(AcdQueue).where(AcdQueue.tenant_id == principal.tenant_id).order_by(AcdQueue.name))
@@ -52,6 +60,7 @@ def create_queue(body: QueueIn, principal: Principal = Depends(admin), db: Sessi
     if db.scalar(select(AcdQueue.id).where(AcdQueue.tenant_id == principal.tenant_id, AcdQueue.name == body.name)):
         raise ApiError(409, "queue-exists", f"a queue named {body.name!r} exists", name=body.name)
     settings = QueueSettings.model_validate(body.model_dump(exclude={"name"})).model_dump(mode="json")
+    _check_caller_id(db, principal.tenant_id, settings)
     row = AcdQueue(tenant_id=principal.tenant_id, name=body.name, config=settings)
     db.add(row)
     db.flush()
@@ -70,6 +79,7 @@ def patch_queue(queue_id: DbId, body: dict[str, Any], principal: Principal = Dep
     except ValidationError as exc:  # as FastAPI reports a body's fields, so the console shows each next to its field
         raise ApiError(422, "invalid-request", "request validation failed",
                        details=validation_details(exc.errors(), ["body"])) from exc
+    _check_caller_id(db, principal.tenant_id, settings)
     row.config = settings
     record_audit(db, principal, "queue.update", f"queue:{row.id}", body)
     db.commit()

@@ -14,7 +14,7 @@ from zoneinfo import ZoneInfo
 
 from fastapi import APIRouter, Depends, Query, Request, Response
 from fastapi.concurrency import run_in_threadpool
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from sqlalchemy import delete, func, select
 from sqlalchemy.orm import Session
 
@@ -22,7 +22,7 @@ from callcenter import campaign_report
 from callcenter.api.audit import record_audit
 from callcenter.api.bounds import DbId
 from callcenter.api.deps import AppContext, get_ctx, get_db, get_owned, require_roles
-from callcenter.api.errors import ApiError, conflict
+from callcenter.api.errors import ApiError, conflict, validation_details
 from callcenter.campaign_store import Figures, figures
 from callcenter.models import (
     AcdQueue,
@@ -141,6 +141,16 @@ def list_campaigns(principal: Principal = Depends(staff), db: Session = Depends(
     return {"campaigns": [_out(ctx, c, figs[c.id]) for c in rows]}
 
 
+@router.get("/choices")
+def campaign_choices(principal: Principal = Depends(staff), db: Session = Depends(get_db)) -> dict[str, list[str]]:
+    """What a campaign may name: the tenant's queues, flows and numbers (its caller IDs); supervisors
+    may not read those lists whole, but may pick from them here."""
+    tid = principal.tenant_id
+    return {"queues": list(db.scalars(select(AcdQueue.name).where(AcdQueue.tenant_id == tid).order_by(AcdQueue.name))),
+            "flows": list(db.scalars(select(Flow.name).where(Flow.tenant_id == tid).order_by(Flow.name))),
+            "numbers": list(db.scalars(select(Number.number).where(Number.tenant_id == tid).order_by(Number.number)))}
+
+
 @router.get("/live")
 def live_campaigns(principal: Principal = Depends(staff), db: Session = Depends(get_db),
                    ctx: AppContext = Depends(get_ctx)) -> dict[str, Any]:
@@ -198,8 +208,9 @@ def patch_campaign(campaign_id: DbId, body: CampaignPatch, principal: Principal 
     if changes.get("settings") is not None:
         try:
             merged = CampaignSettings.model_validate({**campaign.settings, **changes["settings"]})
-        except ValueError as exc:
-            raise ApiError(422, "invalid-request", str(exc)) from None
+        except ValidationError as exc:  # each next to its field on the page, as a POST's are
+            raise ApiError(422, "invalid-request", "request validation failed",
+                           details=validation_details(exc.errors(), ["body", "settings"])) from None
         campaign.settings = merged.model_dump()
     record_audit(db, principal, "campaign.update", f"campaign:{campaign.id}", changes)
     db.commit()
@@ -218,7 +229,8 @@ def delete_campaign(campaign_id: DbId, principal: Principal = Depends(staff), db
 
 
 @router.post("/{campaign_id}/contacts", openapi_extra={
-    "requestBody": {"required": True, "content": {"text/csv": {"schema": {"type": "string"}}}}})
+    "requestBody": {"required": True, "content": {"text/csv": {"schema": {"type": "string",
+                                                                          "maxLength": MAX_CSV_BYTES}}}}})
 async def import_contacts(campaign_id: DbId, request: Request, principal: Principal = Depends(staff),
                           ctx: AppContext = Depends(get_ctx)) -> dict[str, Any]:
     """Add the contacts of a CSV file (UTF-8 or GB18030, a header row naming the phone column):

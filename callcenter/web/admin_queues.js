@@ -12,7 +12,7 @@ const LEVELS = [1, 2, 3, 4, 5];
 const KEYS = ['*', '#', '0', '1', '2', '3', '4', '5', '6', '7', '8', '9'];
 const DEFAULTS = { skill: null, strategy: 'longest_idle', min_proficiency: 1, relax: [], max_size: null, on_full: { kind: 'hangup', target: null },
   max_wait: null, on_timeout: { kind: 'voicemail', target: null }, ring_timeout: 15, wrapup: 10, announce_every: 30,
-  sl_threshold: 20, sl_target: 0.8, callback_key: '*', callback_retries: 2, callback_retry_delay: 60 };
+  sl_threshold: 20, sl_target: 0.8, callback_key: '*', callback_retries: 2, callback_retry_delay: 60, caller_id: null };
 
 const num = (value) => (value === '' || value === null ? null : Number(value));
 const skillList = (text) => text.split(/[,，\s]+/).map((s) => s.trim()).filter(Boolean);
@@ -21,6 +21,7 @@ export function create(root) {
   let queues = [];
   let skills = [];      // every skill agents or queues mention, for the datalists
   let nodeIds = [];     // the flows' node ids, the targets of an "ivr" fallback
+  let numbers = [];     // the tenant's numbers, the caller IDs a queue may default to
   let editing = null;   // {id|null, name, settings}: kept across re-renders
   const listBox = h('div', { id: 'queues-list' });
   const editor = h('div', { id: 'queue-editor' });
@@ -110,7 +111,9 @@ export function create(root) {
           field('admin.queues.callback_key', pick('callback_key', [{ value: '', label: t('admin.queues.no_callbacks') },
             ...KEYS.map((k) => ({ value: k, label: k }))])),
           field('admin.queues.callback_retries', bind('callback_retries', { type: 'number', min: '0', max: '10' })),
-          field('admin.queues.callback_retry_delay', bind('callback_retry_delay', { type: 'number', min: '1' }), 'admin.queues.seconds'))),
+          field('admin.queues.callback_retry_delay', bind('callback_retry_delay', { type: 'number', min: '1' }), 'admin.queues.seconds'),
+          field('admin.queues.caller_id', pick('caller_id', [{ value: '', label: t('admin.queues.caller_id_tenant') },
+            ...numbers.map((n) => ({ value: n, label: n }))], { id: 'queue-caller-id' }), 'admin.queues.caller_id_hint'))),
       h('div', { className: 'form-actions' },
         button('admin.common.cancel', () => { editing = null; renderEditor(); }),
         h('button', { type: 'submit', className: 'btn btn-primary', id: 'queue-save', i18n: 'admin.common.save' })));
@@ -145,7 +148,9 @@ export function create(root) {
   }
 
   async function load() {
-    const [qs, agents, flows] = await Promise.all([api('GET', '/api/queues'), api('GET', '/api/agents'), api('GET', '/api/flows')]);
+    const [qs, agents, flows, ns] = await Promise.all([api('GET', '/api/queues'), api('GET', '/api/agents'),
+      api('GET', '/api/flows'), api('GET', '/api/numbers')]);
+    numbers = ns.map((n) => n.number);
     const documents = await Promise.all(flows.filter((f) => f.latest_version !== null)
       .map((f) => api('GET', `/api/flows/${encodeURIComponent(f.name)}`)));
     queues = qs;

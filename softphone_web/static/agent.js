@@ -102,6 +102,7 @@ const S = {
   notification: null,
   sessionKnown: false,
   history: [],
+  preview: newPreview([]),
 };
 
 const ringer = new Ringer();
@@ -135,6 +136,9 @@ for (const id of [
   'transfer-kind', 'transfer-value-field', 'transfer-value-label', 'transfer-value', 'transfer-number-field',
   'transfer-number', 'transfer-mode', 'transfer-error', 'transfer-close', 'transfer-go', 'toast', 'remote-audio', 'call-context', 'call-ivr-inputs', 'call-ivr-vars', 'idle-stats', 'stat-calls', 'stat-talk', 'stat-avg',
   'dial-card', 'dial-number', 'dial-caller-id', 'btn-dial', 'dial-pad', 'dial-error',
+  'preview-card', 'preview-campaigns', 'preview-waiting', 'preview-note', 'btn-preview-next', 'preview-contact',
+  'preview-name', 'preview-phone', 'preview-campaign', 'preview-caller-id', 'btn-preview-call', 'btn-preview-skip',
+  'preview-attributes', 'preview-error',
 ]) {
   D[id.replace(/-([a-z])/g, (_, c) => c.toUpperCase())] = document.getElementById(id);
 }
@@ -192,6 +196,7 @@ function endSession() {
   S.wrapups = [];
   S.muted = false;
   S.sessionKnown = false;
+  S.preview = newPreview([]);
   render();
 }
 
@@ -357,6 +362,8 @@ function handle(message) {
       S.targets = { agents: message.agents || [], queues: message.queues || [] };
       if (D.transferDialog.open) fillTransferValues();
       break;
+    case 'preview': onPreview(message); break;
+    case 'preview_skipped': onPreviewSkipped(message); break;
     case 'error': onError(message); break;
     default: break;
   }
@@ -379,6 +386,7 @@ function onWelcome(message) {
   S.pingOutstandingSince = 0;
   fillBreakReasons();
   fillCallerIds();
+  setPreviewCampaigns(message.preview, Boolean(message.call));
   loadWrapups();
   applyState(message.state || null);
   if (message.call) setCall(message.call);
@@ -451,6 +459,7 @@ function setCall(call) {
   }
   if (S.offer && S.offer.call_id === call.call_id) clearOffer();
   if (call.consult || call.conference) closeTransferDialog();
+  if (S.preview.calling) { S.preview.contact = null; S.preview.pending = null; } // the contact is being called
 }
 
 function onCallEnded(message) {
@@ -461,6 +470,8 @@ function onCallEnded(message) {
     setMuted(false);
     closeTransferDialog();
   }
+  // Placed, answered or not, the contact's attempt is over (an unanswered one is retried by the campaign).
+  if (S.preview.calling) Object.assign(S.preview, { calling: false, contact: null, pending: null });
   const callId = message.call_id || (call && call.call_id);
   // A call the agent placed that nobody answered has no wrap-up (`wrapup` false).
   if (callId && message.wrapup !== false && !S.wrapups.some((w) => w.call_id === callId)) {
@@ -484,7 +495,9 @@ function onError(message) {
   // The node's error_id in the agent's language (agent.error.<id>); its English message only after a lead.
   const text = message.error_id || message.message ? socketErrorText('agent', message) : t('agent.error.refused');
   toast(text, 'error');
-  if (message.ref === 'dial') {
+  if (PREVIEW_REFS.has(message.ref) || (message.ref === 'dial' && S.preview.calling)) {
+    previewRefused(message, text);
+  } else if (message.ref === 'dial') {
     setText(D.dialError, text);
     show(D.dialError, true);
   }
@@ -727,6 +740,107 @@ function pressDialKey(key) {
 function renderDial() {
   show(D.dialCard, !S.offer && !S.call);
   D.btnDial.disabled = !(S.ws && S.ws.readyState === WebSocket.OPEN && S.welcomed);
+}
+
+// ----------------------------------------------------------------- preview campaigns (the agent calls contacts one by one)
+
+/** The requests whose refusals the preview card words (a `dial` one too while it calls its contact). */
+const PREVIEW_REFS = new Set(['preview_next', 'preview_skip']);
+
+/** The card's state: the campaigns (welcome's `preview`), the contact held (a `preview` message),
+ * the request awaiting its answer, whether the current call is the contact's, the contact last skipped. */
+function newPreview(campaigns) {
+  return { campaigns, contact: null, pending: null, calling: false, skipped: null };
+}
+
+/** Each welcome names the running preview campaigns this agent works. A contact held across a
+ * reconnect stays while its campaign runs (the node still holds it for this agent); a call to it
+ * stays the contact's while the welcome brings that call back. */
+function setPreviewCampaigns(campaigns, inCall) {
+  const list = Array.isArray(campaigns) ? campaigns.filter((c) => c && c.id !== undefined) : [];
+  const held = S.preview.contact;
+  const keep = held && held.campaign && list.some((c) => c.id === held.campaign.id);
+  S.preview = { ...newPreview(list), contact: keep ? held : null, calling: S.preview.calling && inCall,
+    skipped: S.preview.skipped };
+}
+
+function onPreview(message) {
+  Object.assign(S.preview, { contact: message, pending: null, skipped: null });
+  show(D.previewError, false);
+  render();
+}
+
+function onPreviewSkipped(message) {
+  const held = S.preview.contact;
+  if (held && held.attempt_id === message.attempt_id) {
+    S.preview.contact = null;
+    S.preview.skipped = held.contact || {};
+  }
+  S.preview.pending = null;
+  render();
+}
+
+/** A refused preview request (or the contact's dial): worded on the card; a contact no longer the
+ * agent's leaves it, any other refusal keeps it (e.g. go Available, then Call again). */
+function previewRefused(message, text) {
+  const p = S.preview;
+  p.pending = null;
+  if (message.ref === 'dial' && !S.call) p.calling = false; // refused before the call was placed
+  if (message.error_id === 'preview-gone') p.contact = null;
+  setText(D.previewError, text);
+  show(D.previewError, true);
+  render();
+}
+
+function previewAsk(message, pending) {
+  show(D.previewError, false);
+  if (!send(message)) return false;
+  S.preview.pending = pending;
+  render();
+  return true;
+}
+
+function previewNext() {
+  if (S.preview.pending || S.preview.contact) return;
+  previewAsk({ type: 'preview_next' }, 'next');
+}
+
+function previewCall() {
+  const held = S.preview.contact;
+  if (!held || S.preview.pending) return;
+  unlockAudio();
+  if (previewAsk({ type: 'dial', attempt_id: held.attempt_id }, 'call')) S.preview.calling = true;
+}
+
+function previewSkip() {
+  const held = S.preview.contact;
+  if (held && !S.preview.pending) previewAsk({ type: 'preview_skip', attempt_id: held.attempt_id }, 'skip');
+}
+
+function renderPreview() {
+  const p = S.preview;
+  show(D.previewCard, p.campaigns.length > 0 && !S.offer && !S.call);
+  if (D.previewCard.hidden) return;
+  const idle = S.ws && S.ws.readyState === WebSocket.OPEN && S.welcomed && !p.pending;
+  D.previewCampaigns.replaceChildren(...p.campaigns.map((c) => el('span', { className: 'chip', text: String(c.name ?? '') })));
+  const held = p.contact;
+  show(D.previewWaiting, !held);
+  show(D.previewContact, Boolean(held));
+  D.btnPreviewNext.disabled = D.btnPreviewCall.disabled = D.btnPreviewSkip.disabled = !idle;
+  const skipped = p.skipped;
+  setText(D.previewNote, skipped ? t('agent.preview.skipped', { who: skipped.name || skipped.phone || '' }) : '');
+  show(D.previewNote, Boolean(skipped));
+  if (!held) { D.previewContact.dataset.attemptId = ''; return; }
+  if (D.previewContact.dataset.attemptId === String(held.attempt_id)) return;
+  D.previewContact.dataset.attemptId = String(held.attempt_id);
+  const contact = held.contact || {};
+  setText(D.previewName, contact.name);
+  show(D.previewName, Boolean(contact.name));
+  setText(D.previewPhone, contact.phone);
+  setText(D.previewCampaign, held.campaign ? held.campaign.name : '');
+  setText(D.previewCallerId, held.caller_id);
+  const attributes = contact.attributes && typeof contact.attributes === 'object' ? contact.attributes : {};
+  fillKeyValues(D.previewAttributes, attributes, 'agent.preview.no_details');
 }
 
 /** The customer's number of a call in the history: who called, or whom the agent called. */
@@ -1016,6 +1130,7 @@ function render() {
   renderIdle(view);
   renderOffer();
   renderCall();
+  renderPreview();
   renderDial();
   renderWrapup();
   tick();
@@ -1071,12 +1186,17 @@ function renderIvr(ivrData, list, table) {
       el('span', { className: 'ivr-arrow', 'aria-hidden': 'true', text: '→' }),
       el('span', { className: 'ivr-input', text: item ? inputText(item) : '' })))
     : [el('li', { className: 'muted', text: t('agent.ivr.no_inputs') })]));
-  const entries = Object.entries(variables);
+  fillKeyValues(table, variables, 'agent.ivr.no_details');
+}
+
+/** A key/value table (IVR variables, a contact's attributes); `emptyKey` words an empty one. */
+function fillKeyValues(table, values, emptyKey) {
+  const entries = Object.entries(values);
   table.tBodies[0].replaceChildren(...(entries.length
     ? entries.map(([key, value]) => el('tr', {},
       el('th', { scope: 'row', text: key }),
       el('td', { text: value !== null && typeof value === 'object' ? JSON.stringify(value) : String(value ?? '') })))
-    : [el('tr', {}, el('td', { className: 'muted', colspan: '2', text: t('agent.ivr.no_details') }))]));
+    : [el('tr', {}, el('td', { className: 'muted', colspan: '2', text: t(emptyKey) }))]));
 }
 
 /** The screen-pop data of a call, kept for the call panel (also across a reload). */
@@ -1254,6 +1374,9 @@ function wire() {
     if (button) pressDialKey(button.dataset.dial);
   });
   D.dialNumber.addEventListener('input', () => show(D.dialError, false));
+  D.btnPreviewNext.addEventListener('click', previewNext);
+  D.btnPreviewCall.addEventListener('click', previewCall);
+  D.btnPreviewSkip.addEventListener('click', previewSkip);
   D.history.addEventListener('click', (event) => {
     const button = event.target instanceof Element ? event.target.closest('[data-dial]') : null;
     if (button) dial(button.dataset.dial);
@@ -1276,6 +1399,7 @@ function relabel() {
   D.offerCard.dataset.callId = '';
   D.callContext.dataset.callId = '';
   D.wrapupPanel.dataset.callId = '';
+  D.previewContact.dataset.attemptId = '';
   fillBreakReasons();
   fillCallerIds();
   if (D.transferDialog.open) fillTransferValues();

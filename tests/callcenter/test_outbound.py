@@ -165,3 +165,15 @@ async def test_wrap_up_may_dial_a_call_or_offline_may_not() -> None:
     service.request_state(1, AGENT, "offline", None)
     with _Refused("dial-offline"):
         service.agent_dialing(1, AGENT, "13800138000")
+
+
+async def test_a_queue_names_the_number_its_agents_call_from() -> None:
+    service = acd()
+    assert service.default_caller_id(1, AGENT) is None  # no queue names one: the tenant's first number
+    service._remember(TenantConfig(1, queues=[QueueConfig(name="sales", skill="sales")], callback_keys={"sales": None},
+                                   caller_ids={"sales": "4001234568"},
+                                   agents=[(AgentConfig(AGENT, {"sales": 5}),
+                                            AgentIdentity(1, AGENT, "agent1", "demo.agent1", "", False, False))]))
+    assert service.default_caller_id(1, AGENT) == "4001234568"  # agent 7 works sales
+    assert service.default_caller_id(1, "8") is None  # an agent outside the queue
+    assert service.default_caller_id(1, queue="sales") == "4001234568"  # a campaign on the queue

@@ -17,6 +17,7 @@ from typing import Any
 import httpx
 import pytest
 
+from sip_bridge.routing import Number, RoutingTable
 from sip_bridge.tones import detect_tone
 from softphone_web.agent_client import AgentClient, SupervisorClient
 from tests.support.call_peers import CALLER_TONE, Caller, available
@@ -27,6 +28,7 @@ pytestmark = pytest.mark.interop
 
 DEMO = "4001234567"
 CALLER = "13800138000"
+CUSTOMER = "13900139000"
 AGENT1_TONE, AGENT2_TONE, SUPERVISOR_TONE = 1400.0, 700.0, 2200.0
 
 
@@ -390,3 +392,41 @@ async def test_supervisors_reach_only_their_tenants_calls(
             await ws.recv()
         assert closed.value.rcvd is not None and closed.value.rcvd.code == 4403
     await caller.hang_up()
+
+
+async def test_a_call_the_agent_placed_goes_to_another_agent(node: NodeProcess, api: httpx.Client,
+                                                            clients: Clients) -> None:
+    table = routing_table()  # the customer's carrier: takes calls from the node for the customer's number
+    customer_side = EndpointHarness(RoutingTable(trunks=table.trunks, numbers={CUSTOMER: Number(CUSTOMER, 1)},
+                                                 tenants=table.tenants))
+    await customer_side.endpoint.start()
+    trunk = api.post("/api/trunks", json={"name": "to-customer", "outbound_host": "127.0.0.1",
+                                          "outbound_port": customer_side.endpoint.config.sip_port, "priority": 1})
+    assert trunk.status_code == 201, trunk.text
+    try:
+        await eventually(lambda: api.get(f"/api/trunks/{trunk.json()['id']}").json()["status"] == "up")
+        agent1 = await clients.agent("agent1", AGENT1_TONE)
+        agent2 = await clients.agent("agent2", AGENT2_TONE)
+        await agent1.send({"type": "dial", "number": CUSTOMER})
+        leg = await asyncio.wait_for(customer_side.calls.get(), 10)
+        await asyncio.wait_for(leg.wait_answered(), 10)
+        customer = Caller(leg)
+        await eventually(lambda: customer.hears(AGENT1_TONE))
+
+        await agent1.send({"type": "transfer", "mode": "blind", "target": {"kind": "agent", "value": "agent2"}})
+        await agent1.expect("call_ended")
+        offer = await agent2.expect("offer")
+        assert offer["caller"] == CUSTOMER  # the customer's number, not the caller ID shown to them
+        await agent2.send({"type": "accept", "call_id": offer["call_id"]})
+        await eventually(lambda: customer.hears(AGENT2_TONE))
+        await eventually(lambda: detect_tone(agent2.heard_pcm(0.5), CALLER_TONE))
+        await customer.hang_up()
+        await agent2.expect("call_ended", call_id=offer["call_id"])
+
+        record = api.get(f"/api/calls/{offer['call_id']}").json()
+        assert record["direction"] == "outbound" and record["agent"]["username"] == "agent2"
+        kinds = [e["kind"] for e in record["events"]]
+        assert kinds.index("dialed") < kinds.index("transfer") < kinds.index("answered")
+    finally:
+        api.delete(f"/api/trunks/{trunk.json()['id']}")
+        await customer_side.endpoint.stop()

@@ -136,6 +136,12 @@ def test_an_acquisition_answered_after_the_renew_deadline_is_given_back_not_gain
     assert s.held == {}
 
 
+def test_a_lease_gained_and_past_its_deadline_before_the_next_poll_is_only_given_back() -> None:
+    s = LeaseSchedule()
+    _acquire(s, 10.0)  # answered at 10.01; the node is paused until after the renew deadline
+    assert s.poll(12.5) == [Release(1, 5)]  # never reported gained, so nothing to lose
+
+
 def test_a_refused_acquisition_is_tried_again_every_retry_period() -> None:
     s = LeaseSchedule()
     s.want(1, 10.0)
