@@ -1,4 +1,5 @@
-"""The agent desk over HTTP: the tenant's wrap-up codes, an agent's call history, wrap-up.
+"""The agent desk over HTTP: the tenant's wrap-up codes, an agent's call history, wrap-up,
+the tenant's voicemails to call back.
 
 Thin wrappers around ``callcenter.desk`` (the softphone's WebSocket uses the same
 functions). Calls of other tenants, and for agents calls they did not take, are 404.
@@ -9,15 +10,23 @@ from __future__ import annotations
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Body, Depends, Query
+from fastapi.responses import FileResponse
 from pydantic import BaseModel, ConfigDict, Field
 from sqlalchemy.orm import Session
 
-from callcenter import desk
+from callcenter import desk, voicemail_inbox
 from callcenter.api.audit import record_audit
-from callcenter.api.bounds import CallId
-from callcenter.api.deps import ALL_ROLES, get_db, require_roles
+from callcenter.api.bounds import CallId, DbId
+from callcenter.api.deps import (
+    ALL_ROLES,
+    AppContext,
+    get_ctx,
+    get_db,
+    get_owned,
+    require_roles,
+)
 from callcenter.api.errors import ApiError, invalid, not_found
-from callcenter.models import Agent, Role, Tenant
+from callcenter.models import Agent, Role, Tenant, Voicemail
 from callcenter.security import Principal
 
 router = APIRouter(tags=["agent desk"])
@@ -110,6 +119,28 @@ def my_calls(
 ) -> list[dict[str, Any]]:
     """The calling agent's own calls, newest first, with disposition and notes."""
     return desk.agent_calls(db, _own_agent(db, principal).id, limit)
+
+
+@router.get("/api/voicemails")
+def voicemails(
+    limit: int = Query(default=voicemail_inbox.DEFAULT_INBOX, ge=1, le=voicemail_inbox.MAX_INBOX),
+    principal: Principal = Depends(wrappers),
+    db: Session = Depends(get_db),
+) -> list[dict[str, Any]]:
+    """The tenant's latest voicemails, newest first, each saying whether the caller was called back."""
+    return voicemail_inbox.tenant_voicemails(db, principal.tenant_id, limit)
+
+
+@router.get("/api/voicemails/{voicemail_id}/audio")
+def voicemail_audio(voicemail_id: DbId, principal: Principal = Depends(wrappers), db: Session = Depends(get_db),
+                    ctx: AppContext = Depends(get_ctx)) -> FileResponse:
+    """A voicemail's WAV; 404 when it is another tenant's or its file is gone or outside the
+    tenant's voicemail folder."""
+    voicemail = get_owned(db, Voicemail, voicemail_id, principal, "voicemail")
+    path = voicemail_inbox.voicemail_file(voicemail, ctx.settings.data_dir)
+    if path is None:
+        raise not_found("voicemail")
+    return FileResponse(path, media_type="audio/wav", headers={"Cache-Control": "no-store"})
 
 
 @router.post("/api/calls/{call_id}/wrapup")

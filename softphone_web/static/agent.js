@@ -102,6 +102,7 @@ const S = {
   notification: null,
   sessionKnown: false,
   history: [],
+  voicemails: null,
   preview: newPreview([]),
 };
 
@@ -138,7 +139,7 @@ for (const id of [
   'dial-card', 'dial-number', 'dial-caller-id', 'btn-dial', 'dial-pad', 'dial-error',
   'preview-card', 'preview-campaigns', 'preview-waiting', 'preview-note', 'btn-preview-next', 'preview-contact',
   'preview-name', 'preview-phone', 'preview-campaign', 'preview-caller-id', 'btn-preview-call', 'btn-preview-skip',
-  'preview-attributes', 'preview-error',
+  'preview-attributes', 'preview-error', 'voicemails',
 ]) {
   D[id.replace(/-([a-z])/g, (_, c) => c.toUpperCase())] = document.getElementById(id);
 }
@@ -730,6 +731,12 @@ function submitDial(event) {
   dial(D.dialNumber.value);
 }
 
+/** A click in a list with call-back buttons (Recent calls, Voicemail): dial the button's `data-dial`. */
+function dialFromList(event) {
+  const button = event.target instanceof Element ? event.target.closest('[data-dial]') : null;
+  if (button) dial(button.dataset.dial);
+}
+
 function pressDialKey(key) {
   const input = D.dialNumber;
   input.value = key === 'back' ? input.value.slice(0, -1) : (input.value + key).slice(0, 40);
@@ -981,6 +988,7 @@ function renderWrapupTimer() {
 let historySeq = 0;
 
 async function refreshHistory() {
+  refreshVoicemails();
   const seq = ++historySeq;
   let rows;
   try {
@@ -1048,6 +1056,60 @@ function renderHistory(rows) {
     return el('tr', { dataset: { callId: String(call.id) } }, callerCell, timeCell, resultCell);
   });
   tbody.replaceChildren(...trs);
+}
+
+// ----------------------------------------------------------------- voicemail (messages to call back)
+
+let voicemailSeq = 0;
+
+/** The tenant's latest voicemails (refreshed with the history: same triggers). */
+async function refreshVoicemails() {
+  const seq = ++voicemailSeq;
+  let rows = null;
+  try {
+    const reply = await fetch('/api/voicemails?limit=20', { credentials: 'same-origin', headers: { Accept: 'application/json' } });
+    if (reply.ok) rows = await reply.json();
+  } catch (_) { /* rows stays null: said below */ }
+  if (seq !== voicemailSeq) return;
+  if (!Array.isArray(rows) && S.voicemails) return; // keep the list (and a message playing): the next refresh retries
+  S.voicemails = Array.isArray(rows) ? rows : null;
+  renderVoicemails();
+}
+
+/** One line per voicemail: caller, when, how long, called back or not, Call back (dials as the
+ * history's button does), and the message to play. A player already on the page is kept, so a
+ * refresh does not stop a message being listened to. */
+function renderVoicemails() {
+  const list = D.voicemails;
+  if (!S.voicemails || !S.voicemails.length) {
+    const key = S.voicemails ? 'agent.voicemail.empty' : 'agent.voicemail.failed';
+    list.replaceChildren(el('li', { className: 'voicemail-empty', text: t(key) }));
+    return;
+  }
+  const players = new Map([...list.querySelectorAll('audio[data-voicemail-id]')].map((a) => [a.dataset.voicemailId, a]));
+  list.replaceChildren(...S.voicemails.map((vm) => {
+    const id = String(vm.id);
+    const date = parseDate(vm.received_at);
+    const when = [date ? formatTime(date, { date: !isToday(date) }) : '', clock(vm.seconds)].filter(Boolean).join(' · ');
+    const caller = vm.caller || '';
+    const audio = players.get(id) || el('audio', {
+      className: 'voicemail-audio', controls: true, preload: 'none', src: `/api/voicemails/${encodeURIComponent(id)}/audio`,
+      dataset: { voicemailId: id },
+    });
+    audio.setAttribute('aria-label', t('agent.voicemail.listen', { number: caller || t('agent.caller.unknown') }));
+    const callBack = caller ? el('button', {
+      type: 'button', className: 'btn btn-secondary btn-voicemail-call', dataset: { dial: caller },
+      title: t('agent.history.call_back', { number: caller }),
+    }, svgIcon('#i-phone'), el('span', { text: t('agent.voicemail.call_back') })) : null;
+    return el('li', { dataset: { voicemailId: id } },
+      el('div', { className: 'voicemail-who' },
+        el('div', { className: 'voicemail-line' },
+          el('span', { className: 'mono history-number voicemail-caller', title: caller, text: caller || t('agent.caller.unknown') }),
+          vm.called_back ? el('span', { className: 'chip chip-result voicemail-called-back', text: t('agent.voicemail.called_back') }) : null),
+        el('div', { className: 'history-sub voicemail-when', title: date ? formatTime(date, { date: true }) : '', text: when })),
+      callBack,
+      audio);
+  }));
 }
 
 function svgIcon(href) {
@@ -1377,10 +1439,8 @@ function wire() {
   D.btnPreviewNext.addEventListener('click', previewNext);
   D.btnPreviewCall.addEventListener('click', previewCall);
   D.btnPreviewSkip.addEventListener('click', previewSkip);
-  D.history.addEventListener('click', (event) => {
-    const button = event.target instanceof Element ? event.target.closest('[data-dial]') : null;
-    if (button) dial(button.dataset.dial);
-  });
+  D.history.addEventListener('click', dialFromList);
+  D.voicemails.addEventListener('click', dialFromList);
   document.addEventListener('keydown', onKeyDown);
   document.addEventListener('keydown', (event) => { if (event.key === 'Escape' && !D.toast.hidden && !D.transferDialog.open) hideToast(); });
   // Browsers start audio only after a user gesture: take the first one.
@@ -1405,6 +1465,7 @@ function relabel() {
   if (D.transferDialog.open) fillTransferValues();
   if (S.historyNote) renderHistoryMessage(...S.historyNote);
   else if (S.history.length) renderHistory(S.history);
+  if (D.voicemails.childElementCount) renderVoicemails();
   render();
 }
 

@@ -1,6 +1,7 @@
 """A preview campaign on the agent page, in real headless Chromium: the agent asks for the next
 contact, sees who it is (name, number, the CSV's other columns), skips one, calls the next; the
 customer (sipp behind a carrier trunk) answers and the call goes on as one from the dial pad.
+And the voicemail inbox: a message a caller left, played and called back in one click.
 
 (To be appended to test_agent_page.py once the server side is settled: it uses that module's
 node, API client, browser and customer scenario.)
@@ -9,14 +10,17 @@ node, API client, browser and customer scenario.)
 from __future__ import annotations
 
 import subprocess
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
 import httpx
 import pytest
 from playwright.async_api import Browser, expect
+from sqlalchemy import create_engine, select
+from sqlalchemy.orm import Session
 
+from callcenter.models import CallRecord, Tenant, Voicemail
 from sip_bridge.tones import sine
 from tests.softphone_web.test_agent_page import (  # noqa: F401  (its fixtures)
     CALLEE,
@@ -32,7 +36,8 @@ from tests.support.agent_page import (
     page_hears,
     screenshot_path,
 )
-from tests.support.node import NodeProcess, free_port
+from tests.support.browser import tone_wav
+from tests.support.node import NodeProcess, add_tenant, free_port
 from tests.support.pcap import write_rtp_pcap
 
 pytestmark = pytest.mark.interop
@@ -127,6 +132,84 @@ async def test_an_agent_previews_skips_and_calls_campaign_contacts(node: NodePro
         assert not problems, problems
     finally:
         api.post(f"/api/campaigns/{campaign}/stop")
+        api.patch("/api/tenant", json={"outbound_prefixes": prefixes})
+        if customer.poll() is None:
+            customer.terminate()
+            customer.wait(10)
+        api.delete(f"/api/trunks/{trunk.json()['id']}")
+
+
+def _leave_voicemail(demo: NodeProcess, caller: str) -> int:
+    """What the IVR's voicemail node leaves, written straight into the node's database: an ended
+    inbound call from ``caller`` a minute ago and its 1 s message (a WAV in the tenant's folder)."""
+    engine = create_engine(f"sqlite:///{demo.data_dir}/callcenter.db")
+    try:
+        with Session(engine) as db, db.begin():
+            tenant_id = db.scalar(select(Tenant.id).where(Tenant.slug == "demo"))
+            folder = demo.data_dir / "voicemail" / f"tenant-{tenant_id}"
+            folder.mkdir(parents=True, exist_ok=True)
+            wav = tone_wav(folder / "test.wav", 440.0, seconds=1.0)
+            left = datetime.now(UTC) - timedelta(minutes=1)
+            record = CallRecord(sip_call_id="voicemail-test", tenant_id=tenant_id, direction="inbound", caller=caller,
+                                dialed=DEMO, received_at=left, answered_at=left, ended_at=left + timedelta(seconds=12))
+            db.add(record)
+            db.flush()
+            voicemail = Voicemail(tenant_id=tenant_id, call_id=record.id, path=str(wav), seconds=1.0,
+                                  created_at=left + timedelta(seconds=11))
+            db.add(voicemail)
+            db.flush()
+            return voicemail.id
+    finally:
+        engine.dispose()
+
+
+async def test_an_agent_plays_a_voicemail_and_calls_the_caller_back(node: NodeProcess, api: httpx.Client,  # noqa: F811
+                                                                    one_browser: Browser,  # noqa: F811
+                                                                    tmp_path: Path) -> None:
+    caller = "13900139001"
+    voicemail = _leave_voicemail(node, caller)
+    customer, sip_port = _customer(tmp_path)
+    trunk = api.post("/api/trunks", json={"name": "voicemail-carrier", "outbound_host": "127.0.0.1",
+                                          "outbound_port": sip_port, "priority": 1})
+    assert trunk.status_code == 201, trunk.text
+    prefixes = api.get("/api/tenant").json()["outbound_prefixes"]
+    assert api.patch("/api/tenant", json={"outbound_prefixes": ["139"]}).status_code == 200
+    try:
+        agent1 = await open_softphone(one_browser, node, "agent1")
+        problems: list[str] = []
+        agent1.on("pageerror", lambda e: problems.append(str(e)))
+        item = agent1.locator(f'#voicemails li[data-voicemail-id="{voicemail}"]')
+        await expect(item.locator(".voicemail-caller")).to_have_text(caller)
+        await expect(item.locator(".voicemail-when")).to_contain_text("00:01")
+        await expect(item.locator(".voicemail-called-back")).to_have_count(0)
+        await expect(item.locator("audio")).to_have_attribute("src", f"/api/voicemails/{voicemail}/audio")
+
+        # the player's request: the agent's session cookie is enough; an unknown id is a 404
+        audio = await agent1.request.get(f"{node.http}/api/voicemails/{voicemail}/audio")
+        assert (audio.status, audio.headers["content-type"]) == (200, "audio/wav")
+        assert (await audio.body())[:4] == b"RIFF"
+        unknown = await agent1.request.get(f"{node.http}/api/voicemails/2147483647/audio")
+        assert (unknown.status, (await unknown.json())["error_id"]) == (404, "voicemail-not-found")
+        # another tenant's user sees neither the message nor its audio
+        add_tenant(node, "vmother", {"vmboss": "admin"})
+        with httpx.Client(base_url=node.http) as other:
+            login = other.post("/api/login", json={"tenant": "vmother", "username": "vmboss",
+                                                   "password": "vmboss-secret-1"})
+            other.headers["Authorization"] = f"Bearer {login.json()['token']}"
+            assert other.get("/api/voicemails").json() == []
+            foreign = other.get(f"/api/voicemails/{voicemail}/audio")
+            assert (foreign.status_code, foreign.json()["error_id"]) == (404, "voicemail-not-found")
+
+        # one click calls the caller back, as from Recent calls; then the message says so
+        await item.locator(".btn-voicemail-call").click()
+        await expect(agent1.locator("#call-panel")).to_be_visible()
+        await expect(agent1.locator("#call-caller")).to_have_text(caller)
+        await expect(agent1.locator("#call-status-text")).to_have_text("Outbound call", timeout=10_000)
+        await agent1.click("#btn-hangup")
+        await expect(agent1.locator("#wrapup-panel")).to_be_visible()
+        await expect(item.locator(".voicemail-called-back")).to_have_text("Called back")
+        assert not problems, problems
+    finally:
         api.patch("/api/tenant", json={"outbound_prefixes": prefixes})
         if customer.poll() is None:
             customer.terminate()
