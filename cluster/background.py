@@ -10,6 +10,9 @@ from typing import Any, NoReturn
 
 logger = logging.getLogger(__name__)
 
+STOP_WAIT = 5.0
+"""Seconds :meth:`Background.stop` waits for the cancelled task to end."""
+
 
 class Background:
     """Holds at most one task; :meth:`stop` is safe to call when none runs."""
@@ -25,10 +28,17 @@ class Background:
 
     async def stop(self) -> None:
         task, self._task = self._task, None
-        if task is not None:
-            task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await task
+        if task is None:
+            return
+        task.cancel()
+        # a task stuck in a call that swallows its cancellation must not hang the node's stop
+        await asyncio.wait({task}, timeout=STOP_WAIT)
+        if not task.done():
+            logger.warning("background task did not stop within %.0f s: left behind", STOP_WAIT,
+                           extra={"task": task.get_name()})
+            return
+        with contextlib.suppress(asyncio.CancelledError):
+            await task
 
 
 async def every(period: float, step: Callable[[], Awaitable[None]]) -> NoReturn:
