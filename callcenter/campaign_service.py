@@ -18,7 +18,7 @@ import logging
 import time
 from collections.abc import Callable
 from contextlib import suppress
-from datetime import UTC, datetime, timedelta
+from datetime import timedelta
 from functools import partial
 from typing import Any, TypeVar
 
@@ -29,7 +29,8 @@ from callcenter import flows
 from callcenter.acd_service import AcdService
 from callcenter.call_notes import CallNotes
 from callcenter.campaign_store import CampaignStore
-from callcenter.models import Tenant
+from callcenter.models import Tenant, utcnow
+from callcenter.outbound import tenant_numbers
 from campaigns.outcomes import Outcome
 from campaigns.rules import CallingWindow, RetryPolicy
 from campaigns.runner import CampaignPlan, CampaignRunner, Dial
@@ -127,7 +128,7 @@ class CampaignService:
         if row.tenant_id not in self._zones:
             self._zones[row.tenant_id] = await self._db(self._tenant_zone, row.tenant_id)
         caller_id = row.caller_id or (self.acd.default_caller_id(row.tenant_id, queue=row.queue) if row.queue else None) \
-            or next(iter(self._numbers(row.tenant_id)), "anonymous")
+            or next(iter(tenant_numbers(self.endpoint.routing, row.tenant_id)), "anonymous")
         return CampaignPlan(row.id, row.tenant_id, row.name, row.mode, row.status, row.queue, row.flow, caller_id,
                             CampaignSettings.model_validate(row.settings))
 
@@ -174,7 +175,7 @@ class CampaignService:
         """The agent passes on the contact: due again in a minute (for another agent, or later)."""
         self.preview(tenant_id, agent_id, attempt_id)
         del self._previews[attempt_id]
-        await self._db(self.store.release, attempt_id, _now() + timedelta(seconds=PREVIEW_SKIP_DELAY))
+        await self._db(self.store.release, attempt_id, utcnow() + timedelta(seconds=PREVIEW_SKIP_DELAY))
 
     async def preview_done(self, attempt_id: int, outcome: Outcome, call: Call | None) -> None:
         """The agent's call to the contact was answered (``person``) or not: the attempt's outcome."""
@@ -188,11 +189,8 @@ class CampaignService:
                                    "outcome": outcome, "amd_seconds": None})
         await self.finished(plan, dial, outcome, None)
 
-    def _numbers(self, tenant_id: int) -> list[str]:
-        return [n.number for n in self.endpoint.routing.numbers.values() if n.tenant_id == tenant_id]
-
     async def recover(self, plan: CampaignPlan) -> None:
-        put_back = await self._db(self.store.recover, plan.id, _now())
+        put_back = await self._db(self.store.recover, plan.id, utcnow())
         if put_back:
             logger.warning("campaign %s: %d contacts left mid-call by a stopped node are due again", plan.name,
                            put_back)
@@ -201,13 +199,13 @@ class CampaignService:
         start, end = plan.settings.window.times()
         window = CallingWindow(start, end, frozenset(plan.settings.window.days))
         zone = plan.settings.timezone or self._zones.get(plan.tenant_id, "Asia/Shanghai")
-        return await self._db(self.store.claim, plan.id, plan.tenant_id, wanted, _now(), caller_id=plan.caller_id,
+        return await self._db(self.store.claim, plan.id, plan.tenant_id, wanted, utcnow(), caller_id=plan.caller_id,
                               window=window, zone=zone,
                               allowed=partial(self.endpoint.routing.may_dial, plan.tenant_id))
 
     async def finished(self, plan: CampaignPlan, dial: Dial, outcome: Outcome, amd_seconds: float | None) -> None:
         retry = RetryPolicy(plan.settings.max_attempts, {str(k): v for k, v in plan.settings.retry_delays.items()})
-        await self._db(self.store.finished, dial.attempt_id, outcome, _now(), retry=retry, amd_seconds=amd_seconds)
+        await self._db(self.store.finished, dial.attempt_id, outcome, utcnow(), retry=retry, amd_seconds=amd_seconds)
 
     async def has_work(self, plan: CampaignPlan) -> bool:
         return await self._db(self.store.has_work, plan.id)
@@ -270,7 +268,3 @@ class CampaignService:
                 "nodes": [{"id": "agent", "type": "queue", "queue": plan.queue, "priority": s.priority},
                           {"id": ABANDONED, "type": "hangup", "prompt": s.abandon_message}]})
         return flow
-
-
-def _now() -> datetime:
-    return datetime.now(UTC)
