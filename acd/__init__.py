@@ -1,4 +1,4 @@
-"""The ACD: which agent gets which call. Pure Python, sans-I/O: events and time come in
+"""The ACD: which agent gets which call (or web chat). Pure Python, sans-I/O: events and time come in
 (``AcdEngine.handle``, ``advance``), actions come out; the adapter owns sockets, the
 database and the clock (``next_deadline`` says when to call ``advance``).
 
@@ -21,7 +21,7 @@ callback being dialed, and a callback waiting out its retry delay are not takeab
 they do not hold the line up.
 
 Who gets which call. A call is offered only to an agent who is ``available``, whose device
-is reachable, and who has the queue's skill at the queue's ``min_proficiency`` or more, or,
+is reachable, who holds no chat (see Chats), and who has the queue's skill at the queue's ``min_proficiency`` or more, or,
 after relaxation steps, at the lowered proficiency or one of the steps' added skills.
 Relaxation steps are timers counted from when the call entered its current queue; they
 are cumulative (a step never narrows what an earlier one allowed). When several free
@@ -84,6 +84,41 @@ the entry waits ``callback_retry_delay`` out of line, keeping its place, up to
 ``callback_retries`` retries; then it is given up (``CallbackGaveUp``).
 ``CallerHungUp`` for a callback entry cancels it.
 
+Chats. A web chat (``CallQueued(channel="chat")``) waits in its queue's line with the
+calls, by the same order, and takes part in positions, relaxation, priority and move
+requests, ``max_wait`` (``on_timeout``), ``max_size`` (``on_full``) and overflows; it gets no
+announcements and cannot become a callback (``CallbackRequested`` is ignored). An agent holds
+at most ``AgentConfig.chat_capacity`` chats, offered or connected (0: no chats). A chat is
+offered only to an agent who is ``available``, reachable and holds fewer chats than their
+capacity; a call only to an agent who is ``available``, reachable and holds no chat, or,
+with ``calls_while_chatting`` (``AcdEngine(calls_while_chatting=...)``, ``set_chat_policy``),
+holds no chat offer still ringing (connected chats are fine: the agent is never rung for a
+call and a chat at once). A chat offer (``Offer(channel="chat")``) goes to one agent, ring_all
+queues included, and leaves the agent ``available``. Among the agents free for chats the
+queue's strategy chooses: ``longest_idle`` (and ``ring_all``) the agent holding the fewest
+chats, then the one whose last chat was connected, or who became available, longest ago;
+``fewest_calls`` the fewest chats connected today, then as ``longest_idle``;
+``most_proficient`` the highest proficiency, then as ``longest_idle``; ``round_robin`` the
+next agent id after the one that got the queue's previous call or chat (one rotation per
+queue). An agent who becomes free for both takes the first entry in order among the calls
+and chats they may take; one free for chats only, the first chat. ``OfferAccepted``
+connects the chat (``Answered``; it counts for the queue's service level like a call); the
+agent's state does not change. A declined or unanswered chat offer, or its ring timeout,
+sends the agent to break ``missed`` and the chat back to its place; ``unreachable`` marks
+the device unreachable as for calls. Chat offers ring only while the agent is
+``available`` and reachable: a break or offline request, an unreachable device, a miss or the
+agent's removal cancels the others (``CancelOffer``; back in line, no fault of the agent's),
+except one whose ``OfferAccepted`` is being applied (it wins over a miss due by its time).
+Connected chats stay with the agent through a call (with ``calls_while_chatting``), a break,
+going offline or an unreachable device; they are not busy work, so a break or offline
+request of an agent who only has chats applies at once. ``CallEnded`` (or ``CallerHungUp``)
+of a connected chat frees its slot at once (no wrap-up; its handle time counts in the
+queue's average); a freed slot takes the best waiting chat. A chat that leaves before an
+agent took it is abandoned (``Abandoned(channel="chat")``). A capacity lowered below the
+chats held stops new ones until the agent is under it; removing an agent forgets their
+chats (their ends are then ignored). ``queue_stats`` counts chats in line apart
+(``waiting_chats``); ``waiting`` stays the live calls.
+
 Supervisor requests. ``CallPriorityChanged`` gives an entry in line (a live call, ringing or
 not, or a callback not being dialed) a new priority: it takes its place by it, keeping its
 original enqueue time; offers ringing and timers go on. ``CallMoved`` sends such an entry to
@@ -97,22 +132,23 @@ raises a ``RequestRefused`` (``UnknownCall``, ``NotWaiting`` for a call connecte
 being dialed, ``UnknownQueue``) and the request changes nothing (timers due by its time have
 fired: ``next_deadline`` then asks for an ``advance`` at once, which returns their actions).
 
-Statistics. "Today" runs from ``reset_day``. A queue counts a live call answered from it
-(and whether within ``sl_threshold`` of the original enqueue time) and a caller who hung
-up while in it; service level = answered within the threshold / (answered + abandoned).
-Callbacks and overflows count in neither.
+Statistics. "Today" runs from ``reset_day``. A queue counts a live call or chat answered
+from it (and whether within ``sl_threshold`` of the original enqueue time) and a caller (or
+visitor) who left while in it; service level = answered within the threshold / (answered +
+abandoned). Callbacks and overflows count in neither.
 
-Restart. ``snapshot()`` keeps queues, agents (state, reason, since, calls today, last idle,
-device, remembered request), callback entries with their place and retry counters,
-round-robin cursors and today's counters; live calls die with the process.
+Restart. ``snapshot()`` keeps queues, agents (state, reason, since, calls and chats today,
+last idle, device, remembered request, chat capacity), callback entries with their place and
+retry counters, round-robin cursors, today's counters and the chat policy; live calls and
+chats die with the process (agents come back without chats).
 ``AcdEngine.restore(snapshot, now)`` puts agents who were reserved, on_call or in wrap-up
 back to available (reason ``restart``) or to the break/offline they had asked for, keeps
 the others, and resumes callbacks in their original order (one being dialed is back in
 line, without an attempt counted). Call ``advance(now)`` to route them. A live snapshot
 given to ``restore`` is taken as its restart part.
 
-Takeover. ``snapshot(live=True)`` keeps everything (``kind`` ``live``): every call in every
-state with its offers, agents exactly as they are, every pending timer at its due time,
+Takeover. ``snapshot(live=True)`` keeps everything (``kind`` ``live``): every call and chat in
+every state with its offers, agents exactly as they are (chats included), every pending timer at its due time,
 sequence numbers, cursors, counters, and actions and events not handed out yet.
 ``AcdEngine.restore_live(snapshot)`` is then the same engine: fed the same inputs, it
 returns the same actions, publishes the same events and answers the same views. Nothing is
@@ -171,7 +207,15 @@ from .events import (
     UnknownQueue,
     WrapUpEnded,
 )
-from .model import AgentConfig, AgentState, Fallback, QueueConfig, RelaxStep, Strategy
+from .model import (
+    AgentConfig,
+    AgentState,
+    Channel,
+    Fallback,
+    QueueConfig,
+    RelaxStep,
+    Strategy,
+)
 from .views import AgentView, QueueStats, WaitingView
 
 __all__ = [
@@ -179,7 +223,7 @@ __all__ = [
     "AgentStateChanged", "AgentStateRequested", "AgentView", "Announce", "Answered", "CallEnded", "CallMoved",
     "CallPriorityChanged", "CallQueued",
     "CallbackAnswered", "CallbackCompleted", "CallbackFailed", "CallbackGaveUp", "CallbackRequested",
-    "CallbackRetryScheduled", "CallbackScheduled", "CallerHungUp", "CancelOffer", "DialCallback", "Event",
+    "CallbackRetryScheduled", "CallbackScheduled", "CallerHungUp", "CancelOffer", "Channel", "DialCallback", "Event",
     "Fallback", "NotWaiting", "Offer", "OfferAccepted", "OfferFailed", "Offered", "Overflow", "Overflowed",
     "QueueConfig", "QueueStats", "Queued", "Reason", "RelaxStep", "RequestRefused", "Strategy", "UnknownCall",
     "UnknownQueue", "WaitingView", "WrapUpEnded",

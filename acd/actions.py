@@ -4,15 +4,17 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from .model import Fallback
+from .model import Channel, Fallback
 
 
 @dataclass(frozen=True, slots=True)
 class Offer:
-    """Ring the agent with the call (a ring_all call gets one Offer per agent)."""
+    """Ring the agent with the call (a ring_all call gets one Offer per agent), or offer them
+    the chat (``channel`` ``chat``: one agent at a time, the agent stays available)."""
 
     call_id: str
     agent_id: str
+    channel: Channel = "voice"
 
 
 @dataclass(frozen=True, slots=True)

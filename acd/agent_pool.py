@@ -1,5 +1,10 @@
 """The agents: their records, and every state change through one place that keeps the
-availability index and the staffing counts in step and publishes ``AgentStateChanged``."""
+availability indexes (calls, chats) and the staffing counts in step and publishes
+``AgentStateChanged``.
+
+An agent is offerable a call when ``available``, reachable, and holding no chat (or, with
+``calls_while_chatting``, no chat offer ringing); a chat when ``available``, reachable and
+holding fewer chats (offered or connected) than their capacity."""
 
 from __future__ import annotations
 
@@ -28,13 +33,35 @@ class AgentRecord:
     pending: tuple[AgentState, str | None] | None = None
     """A break or offline asked for while busy: where the agent goes when the work ends."""
     wrapup_timer: Timer | None = field(default=None, repr=False)
+    chat_capacity: int = 0
+    chats: set[str] = field(default_factory=set)
+    """Chats connected to the agent."""
+    chat_offers: set[str] = field(default_factory=set)
+    """Chats ringing the agent (only while available and reachable)."""
+    chats_today: int = 0
+    last_chat_at: float | None = None
+    """When the agent's last chat was connected."""
+
+    @property
+    def chat_load(self) -> int:
+        return len(self.chats) + len(self.chat_offers)
+
+    def chat_idle(self) -> tuple[int, float]:
+        """What ``longest_idle`` ranks chat agents by: fewest chats, then the longest since
+        their last chat began or they became available."""
+        last = self.last_idle if self.last_chat_at is None else max(self.last_idle, self.last_chat_at)
+        return (self.chat_load, last)
 
 
 class AgentPool:
-    def __init__(self, publish: Callable[[AcdEvent], None]) -> None:
+    def __init__(self, publish: Callable[[AcdEvent], None], *, calls_while_chatting: bool = False) -> None:
         self._publish = publish
         self._agents: dict[str, AgentRecord] = {}
-        self.available = AvailableIndex()
+        self.available: AvailableIndex[float] = AvailableIndex()
+        """Agents who may be offered a call, by when they became available."""
+        self.chat_available: AvailableIndex[tuple[int, float]] = AvailableIndex()
+        """Agents who may be offered a chat, by ``AgentRecord.chat_idle`` and chats today."""
+        self.calls_while_chatting = calls_while_chatting
         self._members: dict[str, set[str]] = {}
         self._staffed: dict[str, int] = {}
         self.dirty: set[str] = set()
@@ -61,15 +88,42 @@ class AgentPool:
 
     def remove(self, record: AgentRecord) -> None:
         self.available.remove(record.agent_id)
+        self.chat_available.remove(record.agent_id)
         self.dirty.discard(record.agent_id)
         self._count(record, -1)
         del self._agents[record.agent_id]
 
-    def set_skills(self, record: AgentRecord, skills: dict[str, int]) -> None:
+    def configure(self, record: AgentRecord, skills: dict[str, int], chat_capacity: int) -> None:
+        """New skills and chat capacity (the agent is routed again as if newly free)."""
         self.available.remove(record.agent_id)
+        self.chat_available.remove(record.agent_id)
         self._count(record, -1)
         record.skills = dict(skills)
+        record.chat_capacity = chat_capacity
         self._count(record, +1)
+        self._sync(record)
+
+    def set_calls_while_chatting(self, allowed: bool) -> None:
+        self.calls_while_chatting = allowed
+        for record in self._agents.values():
+            if record.chats or record.chat_offers:
+                self._sync(record)
+
+    def offer_chat(self, record: AgentRecord, call_id: str) -> None:
+        record.chat_offers.add(call_id)
+        self._sync(record)
+
+    def connect_chat(self, record: AgentRecord, call_id: str, at: float) -> None:
+        record.chat_offers.discard(call_id)
+        record.chats.add(call_id)
+        record.chats_today += 1
+        record.last_chat_at = at
+        self._sync(record)
+
+    def drop_chat(self, record: AgentRecord, call_id: str) -> None:
+        """The chat's offer ended, or the connected chat did: its slot is free."""
+        record.chat_offers.discard(call_id)
+        record.chats.discard(call_id)
         self._sync(record)
 
     def set_reachable(self, record: AgentRecord, reachable: bool) -> None:
@@ -95,19 +149,38 @@ class AgentPool:
 
     def reset_calls_today(self) -> None:
         for record in self._agents.values():
-            record.calls_today = 0
+            record.calls_today = record.chats_today = 0
             if record.agent_id in self.available:  # re-keyed in place: nothing new to route
                 self.available.remove(record.agent_id)
                 self.available.add(record.agent_id, record.skills, record.last_idle, 0)
+            if record.agent_id in self.chat_available:
+                self.chat_available.remove(record.agent_id)
+                self.chat_available.add(record.agent_id, record.skills, record.chat_idle(), 0)
 
     def _sync(self, record: AgentRecord) -> None:
+        """Put the agent in or out of the indexes; an agent newly in one is routed at the next pass."""
         offerable = record.state is AgentState.AVAILABLE and record.reachable
+        takes_calls = offerable
+        if offerable and (record.chats or record.chat_offers):
+            takes_calls = self.calls_while_chatting and not record.chat_offers
         indexed = record.agent_id in self.available
-        if offerable and not indexed:
+        if takes_calls and not indexed:
             self.available.add(record.agent_id, record.skills, record.last_idle, record.calls_today)
             self.dirty.add(record.agent_id)
-        elif indexed and not offerable:
+        elif indexed and not takes_calls:
             self.available.remove(record.agent_id)
+        if record.chat_capacity:  # 0: never in the chat index (``configure`` takes a lowered one out)
+            self._sync_chats(record, offerable)
+
+    def _sync_chats(self, record: AgentRecord, offerable: bool) -> None:
+        """Re-keyed whenever in the index: the chats held, idle time or chats today may have changed."""
+        indexed = record.agent_id in self.chat_available
+        if indexed:
+            self.chat_available.remove(record.agent_id)
+        if offerable and record.chat_load < record.chat_capacity:
+            self.chat_available.add(record.agent_id, record.skills, record.chat_idle(), record.chats_today)
+            if not indexed:
+                self.dirty.add(record.agent_id)
 
     def _count(self, record: AgentRecord, sign: int) -> None:
         for skill in record.skills:

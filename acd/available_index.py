@@ -1,61 +1,72 @@
-"""Agents who can be offered a call now (available and reachable), indexed by skill and
-proficiency, in the orders the strategies choose by.
+"""Agents who can be offered a call now (available and reachable), or a chat, indexed by
+skill and proficiency, in the orders the strategies choose by.
 
 A call's requirement (skill -> minimum proficiency) selects at most five levels per skill;
 each level keeps its agents sorted three ways, so every strategy picks its agent from the
 heads of a few lists instead of scanning the floor.
+
+The index is generic in what "longest idle" sorts by (``K``): for calls, when the agent
+became available; for chats, (chats held, when the last chat or availability began).
 """
 
 from __future__ import annotations
 
 from bisect import bisect_right, insort
 from collections.abc import Mapping
+from typing import TYPE_CHECKING, Generic, TypeVar
 
 from .model import MAX_PROFICIENCY, Strategy
 from .sorted_list import remove_sorted
 
+if TYPE_CHECKING:
+    from _typeshed import SupportsRichComparison
 
-class _Level:
+K = TypeVar("K", bound="SupportsRichComparison")
+"""The idle key: the smaller, the sooner the agent is chosen by ``longest_idle``."""
+
+
+class _Level(Generic[K]):
     """Available agents holding one skill at one proficiency."""
 
     __slots__ = ("by_idle", "by_calls", "by_id")
 
     def __init__(self) -> None:
-        self.by_idle: list[tuple[float, str]] = []
-        self.by_calls: list[tuple[int, float, str]] = []
+        self.by_idle: list[tuple[K, str]] = []
+        self.by_calls: list[tuple[int, K, str]] = []
         self.by_id: list[str] = []
 
 
-class _Entry:
+class _Entry(Generic[K]):
     """What an agent was indexed with, so removal finds the exact keys even after changes."""
 
-    __slots__ = ("last_idle", "calls_today", "skills")
+    __slots__ = ("idle", "count", "skills")
 
-    def __init__(self, last_idle: float, calls_today: int, skills: dict[str, int]) -> None:
-        self.last_idle = last_idle
-        self.calls_today = calls_today
+    def __init__(self, idle: K, count: int, skills: dict[str, int]) -> None:
+        self.idle = idle
+        self.count = count
         self.skills = dict(skills)
 
 
-class AvailableIndex:
+class AvailableIndex(Generic[K]):
     def __init__(self) -> None:
-        self._levels: dict[tuple[str, int], _Level] = {}
-        self._entries: dict[str, _Entry] = {}
+        self._levels: dict[tuple[str, int], _Level[K]] = {}
+        self._entries: dict[str, _Entry[K]] = {}
 
     def __contains__(self, agent_id: str) -> bool:
         return agent_id in self._entries
 
-    def add(self, agent_id: str, skills: Mapping[str, int], last_idle: float, calls_today: int) -> None:
+    def add(self, agent_id: str, skills: Mapping[str, int], idle: K, count: int) -> None:
+        """Index the agent by ``idle`` (longest idle) and ``count`` (fewest calls: answered today)."""
         if agent_id in self._entries:
             raise ValueError(f"agent {agent_id!r} is already indexed")
-        entry = _Entry(last_idle, calls_today, dict(skills))
+        entry = _Entry(idle, count, dict(skills))
         self._entries[agent_id] = entry
         for skill, proficiency in entry.skills.items():
             level = self._levels.get((skill, proficiency))
             if level is None:
                 level = self._levels[(skill, proficiency)] = _Level()
-            insort(level.by_idle, (last_idle, agent_id))
-            insort(level.by_calls, (calls_today, last_idle, agent_id))
+            insort(level.by_idle, (idle, agent_id))
+            insort(level.by_calls, (count, idle, agent_id))
             insort(level.by_id, agent_id)
 
     def remove(self, agent_id: str) -> None:
@@ -64,11 +75,11 @@ class AvailableIndex:
             return
         for skill, proficiency in entry.skills.items():
             level = self._levels[(skill, proficiency)]
-            remove_sorted(level.by_idle, (entry.last_idle, agent_id))
-            remove_sorted(level.by_calls, (entry.calls_today, entry.last_idle, agent_id))
+            remove_sorted(level.by_idle, (entry.idle, agent_id))
+            remove_sorted(level.by_calls, (entry.count, entry.idle, agent_id))
             remove_sorted(level.by_id, agent_id)
 
-    def _matching(self, requirement: Mapping[str, int]) -> list[_Level]:
+    def _matching(self, requirement: Mapping[str, int]) -> list[_Level[K]]:
         levels = []
         for skill, minimum in requirement.items():
             for proficiency in range(minimum, MAX_PROFICIENCY + 1):
@@ -94,7 +105,7 @@ class AvailableIndex:
         return [self._most_proficient(levels, queue_skill, requirement)]
 
     @staticmethod
-    def _next_in_rotation(levels: list[_Level], cursor: str) -> str:
+    def _next_in_rotation(levels: list[_Level[K]], cursor: str) -> str:
         """The first agent id after ``cursor``, wrapping around to the smallest."""
         after = []
         for level in levels:
@@ -103,7 +114,7 @@ class AvailableIndex:
                 after.append(level.by_id[i])
         return min(after) if after else min(level.by_id[0] for level in levels)
 
-    def _most_proficient(self, levels: list[_Level], queue_skill: str, requirement: Mapping[str, int]) -> str:
+    def _most_proficient(self, levels: list[_Level[K]], queue_skill: str, requirement: Mapping[str, int]) -> str:
         minimum = requirement.get(queue_skill)
         if minimum is not None:
             for proficiency in range(MAX_PROFICIENCY, minimum - 1, -1):
@@ -115,4 +126,4 @@ class AvailableIndex:
         # happens only when nobody with the queue's skill is free).
         candidates = {agent_id for level in levels for agent_id in level.by_id}
         entries = self._entries
-        return min(candidates, key=lambda a: (-entries[a].skills.get(queue_skill, 0), entries[a].last_idle, a))
+        return min(candidates, key=lambda a: (-entries[a].skills.get(queue_skill, 0), entries[a].idle, a))

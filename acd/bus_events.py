@@ -10,7 +10,7 @@ from dataclasses import dataclass
 from enum import StrEnum
 from typing import Literal
 
-from .model import AgentState, Fallback
+from .model import AgentState, Channel, Fallback
 
 
 class Reason(StrEnum):
@@ -55,6 +55,7 @@ class Queued:
     at: float
     overflowed_from: str | None = None
     moved_from: str | None = None
+    channel: Channel = "voice"
 
 
 @dataclass(frozen=True, slots=True)
@@ -65,6 +66,7 @@ class Offered:
     at: float
     callback: bool = False
     """True for a ``DialCallback`` (the agent is reserved while the caller is dialed)."""
+    channel: Channel = "voice"
 
 
 @dataclass(frozen=True, slots=True)
@@ -75,6 +77,7 @@ class Answered:
     wait: float
     """Seconds since the original enqueue time."""
     at: float
+    channel: Channel = "voice"
 
 
 @dataclass(frozen=True, slots=True)
@@ -83,6 +86,7 @@ class Abandoned:
     queue: str
     wait: float
     at: float
+    channel: Channel = "voice"
 
 
 @dataclass(frozen=True, slots=True)

@@ -1,5 +1,5 @@
-"""One entry in a queue's line: a live call or a callback, from enqueue until it is answered
-or leaves."""
+"""One entry in a queue's line: a live call, a callback or a web chat, from enqueue until it is
+answered or leaves (a connected call or chat stays known until it ends)."""
 
 from __future__ import annotations
 
@@ -7,6 +7,7 @@ from dataclasses import dataclass, field
 from enum import Enum
 from typing import TYPE_CHECKING, Any
 
+from .model import Channel
 from .timers import Timer
 
 if TYPE_CHECKING:
@@ -38,11 +39,13 @@ class CallEntry:
     """When it entered its current queue (relaxation and max wait count from here)."""
     caller: str = ""
     variables: dict[str, Any] = field(default_factory=dict)
+    channel: Channel = "voice"
     status: CallStatus = CallStatus.IN_LINE
     level: int = 0
     """Relaxation steps applied."""
     offers: dict[str, Timer | None] = field(default_factory=dict)
-    """Agents ringing (with their ring timer), or the agent reserved for a callback dial (None)."""
+    """Agents ringing (with their ring timer; None once an answer is being applied), or the
+    agent reserved for a callback dial (None). A chat is offered to one agent at a time."""
     bucket: Bucket | None = field(default=None, repr=False)
     callback_number: str | None = None
     attempts: int = 0
@@ -71,3 +74,7 @@ class CallEntry:
     @property
     def is_callback(self) -> bool:
         return self.callback_number is not None
+
+    @property
+    def is_chat(self) -> bool:
+        return self.channel == "chat"

@@ -4,7 +4,8 @@ Each input is applied in three steps: timers due up to its time fire in time ord
 sharing one instant together), the input is applied, then one routing pass matches what
 changed. Routing only looks at what changed since the last pass (``AgentPool.dirty``,
 ``Lines.dirty``), which keeps the state stable: no offerable call has an available,
-reachable, eligible agent once a pass is over.
+reachable, eligible agent free for calls, and no offerable chat an eligible agent free for
+chats, once a pass is over.
 """
 
 from __future__ import annotations
@@ -62,14 +63,15 @@ DEAD_END = Fallback("hangup")
 
 
 class AcdEngine:
-    def __init__(self, *, on_event: Callable[[AcdEvent], None] | None = None) -> None:
+    def __init__(self, *, on_event: Callable[[AcdEvent], None] | None = None,
+                 calls_while_chatting: bool = False) -> None:
         self._on_event = on_event
         self._now = 0.0
         self._next_seq = 0
         self._timers = TimerHeap()
         self._events: list[AcdEvent] = []
         self._actions: list[Action] = []
-        self._agents = AgentPool(self._events.append)
+        self._agents = AgentPool(self._events.append, calls_while_chatting=calls_while_chatting)
         self._lines = Lines()
         self._handlers: dict[type, Callable[[Any], None]] = {
             CallQueued: self._call_queued,
@@ -169,13 +171,22 @@ class AcdEngine:
         return self._config_change(at, lambda: self._remove_queue(name))
 
     def set_agent(self, config: AgentConfig, *, at: float | None = None) -> list[Action]:
-        """Add an agent (offline) or change an agent's skills (live)."""
+        """Add an agent (offline) or change an agent's skills and chat capacity (live; a
+        capacity below the chats they hold only stops new ones)."""
         return self._config_change(at, lambda: self._set_agent(config))
 
     def remove_agent(self, agent_id: str, *, at: float | None = None) -> list[Action]:
-        """Remove an agent: an offer ringing them is cancelled; a call they are on continues
-        without the engine (its end is then ignored)."""
+        """Remove an agent: offers ringing them (call or chats) are cancelled; a call or chats
+        they are on continue without the engine (their end is then ignored)."""
         return self._config_change(at, lambda: self._remove_agent(agent_id))
+
+    def set_chat_policy(self, calls_while_chatting: bool, *, at: float | None = None) -> list[Action]:
+        """Whether an agent holding chats may be offered a call (live)."""
+        return self._config_change(at, lambda: self._agents.set_calls_while_chatting(calls_while_chatting))
+
+    @property
+    def calls_while_chatting(self) -> bool:
+        return self._agents.calls_while_chatting
 
     def reset_day(self, at: float) -> None:
         """Start a new day for the statistics and ``fewest_calls`` (call at local midnight).
@@ -230,9 +241,9 @@ class AcdEngine:
         agent = self._agents.get(config.agent_id)
         if agent is None:
             self._agents.add(AgentRecord(config.agent_id, dict(config.skills), since=self._now,
-                                         last_idle=self._now))
+                                         last_idle=self._now, chat_capacity=config.chat_capacity))
         else:
-            self._agents.set_skills(agent, config.skills)
+            self._agents.configure(agent, config.skills, config.chat_capacity)
 
     def _remove_agent(self, agent_id: str) -> None:
         agent = self._agents.get(agent_id)
@@ -248,6 +259,7 @@ class AcdEngine:
         if call is not None and agent_id in call.offers:
             self._drop_offer(call, agent_id, Reason.REMOVED, cancel=True)
             self._back_in_line(call)
+        self._withdraw_chat_offers(agent)
 
     # -- calls in and out of lines ----------------------------------------------------------------
 
@@ -260,7 +272,7 @@ class AcdEngine:
             self._actions.append(Overflow(event.call_id, DEAD_END))
             return
         call = CallEntry(event.call_id, event.queue, event.priority, self._now, self._take_seq(), self._now,
-                         event.caller, dict(event.variables))
+                         event.caller, dict(event.variables), event.channel)
         self._admit(call, line, overflowed_from=None, visited=frozenset())
 
     def _admit(self, call: CallEntry, line: QueueLine, overflowed_from: str | None, visited: frozenset[str]) -> None:
@@ -271,7 +283,7 @@ class AcdEngine:
             return
         self._enter_line(call, line)
         self._publish(Queued(call.call_id, line.name, call.priority, call.enqueued_at, line.position(call.key),
-                             self._now, overflowed_from))
+                             self._now, overflowed_from, channel=call.channel))
 
     def _enter_line(self, call: CallEntry, line: QueueLine) -> None:
         call.queue = line.name
@@ -288,7 +300,8 @@ class AcdEngine:
         self._lines.sync_bucket(call)
 
     def _arm_call_timers(self, call: CallEntry, line: QueueLine) -> None:
-        """Relaxation, max wait and announcement timers, counted from when the call entered."""
+        """Relaxation, max wait and announcement timers, counted from when the call entered
+        (a callback has no max wait, a callback or chat no announcements)."""
         config = line.config
         if call.level < len(config.relax):
             due = call.entered_at + config.relax[call.level].after
@@ -298,7 +311,7 @@ class AcdEngine:
         if config.max_wait is not None:
             due = max(call.entered_at + config.max_wait, self._now)
             call.max_wait_timer = self._timers.schedule(due, AcdEngine._max_wait, call)
-        if config.announce_every is not None:
+        if config.announce_every is not None and not call.is_chat:
             every = config.announce_every
             due = call.entered_at + every
             if due <= self._now:
@@ -346,7 +359,7 @@ class AcdEngine:
         self._lines.enter(call, line)
         self._lines.sync_bucket(call)
         self._publish(Queued(call.call_id, line.name, call.priority, call.enqueued_at, line.position(call.key),
-                             self._now))
+                             self._now, channel=call.channel))
 
     def _call_moved(self, event: CallMoved) -> None:
         """Offers ringing are cancelled; the entry enters the target queue as if it had
@@ -363,7 +376,7 @@ class AcdEngine:
         self._leave_line(call)
         self._enter_line(call, target)
         self._publish(Queued(call.call_id, target.name, call.priority, call.enqueued_at, target.position(call.key),
-                             self._now, moved_from=moved_from))
+                             self._now, moved_from=moved_from, channel=call.channel))
 
     def _relax(self, call: CallEntry) -> None:
         line = self._lines.queues[call.queue]
@@ -422,7 +435,7 @@ class AcdEngine:
             self._publish(CallbackGaveUp(call.call_id, line.name, call.attempts, "cancelled", self._now))
         else:
             line.counters.abandoned += 1
-            self._publish(Abandoned(call.call_id, line.name, self._now - call.enqueued_at, self._now))
+            self._publish(Abandoned(call.call_id, line.name, self._now - call.enqueued_at, self._now, call.channel))
 
     # -- offers ------------------------------------------------------------------------------------
 
@@ -442,6 +455,14 @@ class AcdEngine:
             self._publish(Offered(call.call_id, agent.agent_id, line.name, self._now, callback=True))
             return
         due = self._now + line.config.ring_timeout
+        if call.is_chat:  # one agent, who stays available
+            agent_id = agents[0].agent_id
+            call.offers[agent_id] = self._timers.schedule(due, AcdEngine._ring_timeout, call, agent_id)
+            self._agents.offer_chat(agents[0], call.call_id)
+            self._actions.append(Offer(call.call_id, agent_id, "chat"))
+            self._publish(Offered(call.call_id, agent_id, line.name, self._now, channel="chat"))
+            self._lines.sync_bucket(call)
+            return
         for agent in agents:
             agent_id = agent.agent_id
             call.offers[agent_id] = self._timers.schedule(due, AcdEngine._ring_timeout, call, agent_id)
@@ -476,6 +497,7 @@ class AcdEngine:
             assert agent is not None, "removing an agent ends its offers"
             self._agents.set_reachable(agent, False)
             self._drop_offer(call, event.agent_id, Reason.UNREACHABLE)
+            self._withdraw_chat_offers(agent)
         else:
             self._drop_offer(call, event.agent_id, Reason.MISSED)
         self._back_in_line(call)
@@ -491,12 +513,21 @@ class AcdEngine:
 
     def _drop_offer(self, call: CallEntry, agent_id: str, reason: Reason, *, cancel: bool = False) -> None:
         """End one offer (or callback reservation); the agent goes to break ``missed`` for
-        ``MISSED``, else back to available (either way to a break/offline asked for meanwhile)."""
+        ``MISSED``, else back to available (either way to a break/offline asked for meanwhile).
+        A chat's agent was available: a miss sends them to break, their other chat offers
+        are withdrawn; otherwise only the slot is freed."""
         self._timers.cancel(call.offers.pop(agent_id))
         if cancel:
             self._actions.append(CancelOffer(call.call_id, agent_id))
         agent = self._agents.get(agent_id)
         if agent is None:  # being removed
+            return
+        if call.is_chat:
+            self._agents.drop_chat(agent, call.call_id)
+            if reason is Reason.MISSED:
+                assert agent.state is AgentState.AVAILABLE, "chat offers ring only available agents"
+                self._agents.change(agent, AgentState.BREAK, reason, self._now)
+                self._withdraw_chat_offers(agent)
             return
         assert agent.state is AgentState.RESERVED and agent.call_id == call.call_id
         agent.call_id = None
@@ -508,6 +539,18 @@ class AcdEngine:
     def _drop_all_offers(self, call: CallEntry, reason: Reason) -> None:
         for agent_id in list(call.offers):
             self._drop_offer(call, agent_id, reason, cancel=True)
+
+    def _withdraw_chat_offers(self, agent: AgentRecord) -> None:
+        """The agent left ``available`` or routing (break, offline, unreachable, removed):
+        the chats ringing them are cancelled and take their places again (no fault of theirs).
+        An offer being answered (``handle`` holds it while timers due by the answer fire, one
+        of which may send the agent to a ``missed`` break) is left to connect."""
+        for call_id in sorted(agent.chat_offers):
+            call = self._lines.calls[call_id]
+            if call.offers[agent.agent_id] is None:
+                continue
+            self._drop_offer(call, agent.agent_id, Reason.OFFER_CANCELLED, cancel=True)
+            self._back_in_line(call)
 
     def _back_in_line(self, call: CallEntry) -> None:
         """After an offer ended without an answer: the entry takes its place again (or
@@ -522,24 +565,28 @@ class AcdEngine:
             self._lines.sync_bucket(call)
 
     def _connect(self, call: CallEntry, agent: AgentRecord) -> None:
+        """A call: the agent goes on_call. A chat: the agent keeps their state, the chat its slot."""
         line = self._lines.queues[call.queue]
         self._leave_line(call)
         call.status = CallStatus.CONNECTED
         call.agent_id = agent.agent_id
         call.answered_at = self._now
-        call.wrapup = line.config.wrapup
-        agent.call_id = call.call_id
-        agent.calls_today += 1
-        self._agents.change(agent, AgentState.ON_CALL, Reason.ANSWERED, self._now)
         wait = self._now - call.enqueued_at
-        if call.is_callback:
-            self._publish(CallbackCompleted(call.call_id, agent.agent_id, line.name, wait, call.attempts + 1,
-                                            self._now))
-            return
+        if call.is_chat:
+            self._agents.connect_chat(agent, call.call_id, self._now)
+        else:
+            call.wrapup = line.config.wrapup
+            agent.call_id = call.call_id
+            agent.calls_today += 1
+            self._agents.change(agent, AgentState.ON_CALL, Reason.ANSWERED, self._now)
+            if call.is_callback:
+                self._publish(CallbackCompleted(call.call_id, agent.agent_id, line.name, wait, call.attempts + 1,
+                                                self._now))
+                return
         line.counters.answered += 1
         if wait <= line.config.sl_threshold:
             line.counters.answered_within_sl += 1
-        self._publish(Answered(call.call_id, agent.agent_id, line.name, wait, self._now))
+        self._publish(Answered(call.call_id, agent.agent_id, line.name, wait, self._now, call.channel))
 
     # -- the end of a call and wrap-up --------------------------------------------------------------
 
@@ -559,6 +606,10 @@ class AcdEngine:
         if line is not None:
             line.counters.record_handle_time(self._now - call.answered_at + call.wrapup)
         agent = self._agents.get(call.agent_id or "")
+        if call.is_chat:  # no wrap-up: the slot is free at once
+            if agent is not None and call.call_id in agent.chats:
+                self._agents.drop_chat(agent, call.call_id)
+            return
         if agent is None or agent.call_id != call.call_id or agent.state is not AgentState.ON_CALL:
             return
         if call.wrapup > 0:
@@ -594,9 +645,11 @@ class AcdEngine:
         if agent is None:
             return
         state = AgentState(event.state)
-        if agent.state not in BUSY_STATES:
+        if agent.state not in BUSY_STATES:  # chats are not busy work: they stay with the agent
             if not (state is AgentState.AVAILABLE and agent.state is AgentState.AVAILABLE):
                 self._agents.change(agent, state, event.reason, self._now)
+                if state is not AgentState.AVAILABLE:
+                    self._withdraw_chat_offers(agent)
             return
         if state is not AgentState.AVAILABLE:
             agent.pending = (state, event.reason)
@@ -607,12 +660,16 @@ class AcdEngine:
 
     def _device_changed(self, event: AgentDeviceChanged) -> None:
         """An unreachable device takes the agent out of routing; a call ringing it is
-        cancelled and goes back in line (a callback being dialed for it too)."""
+        cancelled and goes back in line (a callback being dialed for it too), and so are the
+        chats ringing it (connected chats stay)."""
         agent = self._agents.get(event.agent_id)
         if agent is None:
             return
         self._agents.set_reachable(agent, event.reachable)
-        if event.reachable or agent.state is not AgentState.RESERVED:
+        if event.reachable:
+            return
+        self._withdraw_chat_offers(agent)
+        if agent.state is not AgentState.RESERVED:
             return
         assert agent.call_id is not None
         call = self._lines.calls[agent.call_id]
@@ -623,7 +680,7 @@ class AcdEngine:
 
     def _callback_requested(self, event: CallbackRequested) -> None:
         call = self._lines.calls.get(event.call_id)
-        if call is None or call.is_callback or call.status is not CallStatus.IN_LINE:
+        if call is None or call.is_callback or call.is_chat or call.status is not CallStatus.IN_LINE:
             return
         self._drop_all_offers(call, Reason.OFFER_CANCELLED)
         for timer in (call.max_wait_timer, call.announce_timer):
@@ -688,7 +745,9 @@ class AcdEngine:
                                   key=lambda a: (a.last_idle, a.agent_id))
             agents.dirty.clear()
             for agent in dirty_agents:
-                if agent.agent_id in agents.available:
+                if agent.chat_capacity and agent.agent_id in agents.chat_available:
+                    self._serve_chat_agent(agent)
+                elif agent.agent_id in agents.available:
                     call = calls.best_call_for(agent.skills)
                     if call is not None:
                         self._offer(call, [agent])
@@ -699,11 +758,26 @@ class AcdEngine:
                 if call.bucket is not None:
                     self._offer_to_free_agents(call, call.bucket.line, call.bucket.requirement)
 
+    def _serve_chat_agent(self, agent: AgentRecord) -> None:
+        """An agent free for chats (and maybe for calls) takes the best entry they may take,
+        chat or call, as long as they are free for one."""
+        agents, lines = self._agents, self._lines
+        while True:
+            best = lines.best_chat_for(agent.skills) if agent.agent_id in agents.chat_available else None
+            if agent.agent_id in agents.available:
+                call = lines.best_call_for(agent.skills)
+                if call is not None and (best is None or call.key < best.key):
+                    best = call
+            if best is None:
+                return
+            self._offer(best, [agent])
+
     def _offer_to_free_agents(self, call: CallEntry, line: QueueLine, requirement: dict[str, int]) -> None:
         strategy = line.config.strategy
-        if call.is_callback and strategy is Strategy.RING_ALL:
-            strategy = Strategy.LONGEST_IDLE  # one agent dials a callback
-        ids = self._agents.available.pick(strategy, line.config.queue_skill, requirement, line.rr_cursor)
+        if (call.is_callback or call.is_chat) and strategy is Strategy.RING_ALL:
+            strategy = Strategy.LONGEST_IDLE  # one agent dials a callback, or takes a chat
+        index = self._agents.chat_available if call.is_chat else self._agents.available
+        ids = index.pick(strategy, line.config.queue_skill, requirement, line.rr_cursor)
         agents = [agent for agent in map(self._agents.get, ids) if agent is not None]
         if agents:
             self._offer(call, agents)
@@ -718,7 +792,8 @@ class AcdEngine:
 
     def agents(self) -> list[AgentView]:
         return [AgentView(a.agent_id, a.state, a.reason, a.since, a.call_id, a.reachable,
-                          a.pending[0] if a.pending else None) for a in self._agents]
+                          a.pending[0] if a.pending else None, tuple(sorted(a.chats | a.chat_offers)),
+                          a.chat_capacity) for a in self._agents]
 
     def members(self, queue: str) -> frozenset[str]:
         """The agents with the queue's skill (whatever their state)."""
@@ -743,11 +818,13 @@ class AcdEngine:
     @staticmethod
     def _view(call: CallEntry, position: int) -> WaitingView:
         return WaitingView(call.call_id, call.queue, call.priority, call.enqueued_at, position, call.is_callback,
-                           tuple(call.offers), call.retry_at)
+                           tuple(call.offers), call.retry_at, call.channel)
 
     def queue_stats(self, queue: str, now: float) -> QueueStats:
         line = self._lines.queues[queue]
-        live = [c for c in self._lines.entries(line) if not c.is_callback]
+        entries = list(self._lines.entries(line))
+        live = [c for c in entries if not c.is_callback and not c.is_chat]
+        chats = [c for c in entries if c.is_chat]
         by_state = dict.fromkeys(AgentState, 0)
         for agent_id in self._agents.members(line.config.queue_skill):
             agent = self._agents.get(agent_id)
@@ -758,7 +835,7 @@ class AcdEngine:
         return QueueStats(
             queue=queue,
             waiting=len(live),
-            callbacks=len(line) - len(live),
+            callbacks=len(line) - len(live) - len(chats),
             longest_wait=max(now - min(c.enqueued_at for c in live), 0.0) if live else None,
             agents=by_state,
             answered=counters.answered,
@@ -766,6 +843,8 @@ class AcdEngine:
             answered_within_sl=counters.answered_within_sl,
             service_level=counters.answered_within_sl / handled if handled else None,
             average_handle_time=counters.average_handle_time,
+            waiting_chats=len(chats),
+            longest_chat_wait=max(now - min(c.enqueued_at for c in chats), 0.0) if chats else None,
         )
 
     # -- restart and takeover ------------------------------------------------------------------------
@@ -773,8 +852,9 @@ class AcdEngine:
     def snapshot(self, *, live: bool = False) -> dict[str, Any]:
         """The engine's state as a JSON-serialisable dict.
 
-        By default what survives a restart (for ``restore``): queues, agents, callbacks,
-        cursors and today's counters; live calls are left out, they die with the process.
+        By default what survives a restart (for ``restore``): queues, agents (their chat
+        capacity, not their chats), callbacks, cursors, today's counters and the chat policy;
+        live calls and chats are left out, they die with the process.
 
         ``live=True``: everything (for ``restore_live``, a new owner node taking the engine
         over): every call in every state with its offers, agents exactly as they are, every
@@ -799,8 +879,8 @@ class AcdEngine:
         Raises ``ValueError`` for a snapshot of an unknown kind or format."""
         if snapshot.get("kind") == live_snap.KIND:
             snapshot = cls.restore_live(snapshot).snapshot()
-        engine = cls(on_event=on_event)
         state = snap.load(snapshot, now)
+        engine = cls(on_event=on_event, calls_while_chatting=state.calls_while_chatting)
         engine._now = now
         engine._next_seq = state.next_seq
         for config, counters, cursor in state.queues:

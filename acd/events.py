@@ -6,7 +6,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
-from .model import AgentState
+from .model import CHANNELS, AgentState, Channel
 
 MIN_PRIORITY = 0
 MAX_PRIORITY = 99
@@ -19,7 +19,7 @@ OFFER_FAILURES = ("declined", "no_answer", "unreachable")
 
 @dataclass(frozen=True, slots=True)
 class CallQueued:
-    """A live call enters a queue (the IVR's ``queue`` node)."""
+    """A live call enters a queue (the IVR's ``queue`` node), or a web chat does (``channel`` ``chat``)."""
 
     call_id: str
     queue: str
@@ -27,9 +27,12 @@ class CallQueued:
     at: float
     caller: str = ""
     variables: dict[str, Any] = field(default_factory=dict)
+    channel: Channel = "voice"
 
     def __post_init__(self) -> None:
         _check_priority("CallQueued", self.priority)
+        if self.channel not in CHANNELS:
+            raise ValueError(f"CallQueued.channel must be one of {', '.join(CHANNELS)}, not {self.channel!r}")
 
 
 def _check_priority(event: str, priority: int) -> None:
@@ -39,8 +42,8 @@ def _check_priority(event: str, priority: int) -> None:
 
 @dataclass(frozen=True, slots=True)
 class CallerHungUp:
-    """The caller left: a waiting call is abandoned, a callback entry is cancelled, a bridged
-    call ends (as ``CallEnded``)."""
+    """The caller left: a waiting call (or chat) is abandoned, a callback entry is cancelled, a
+    bridged call (or connected chat) ends (as ``CallEnded``)."""
 
     call_id: str
     at: float
@@ -72,7 +75,7 @@ class AgentDeviceChanged:
 
 @dataclass(frozen=True, slots=True)
 class OfferAccepted:
-    """The agent answered an ``Offer``: the adapter has bridged the call."""
+    """The agent answered an ``Offer``: the adapter has bridged the call (or connected the chat)."""
 
     call_id: str
     agent_id: str
@@ -93,7 +96,7 @@ class OfferFailed:
 
 @dataclass(frozen=True, slots=True)
 class CallEnded:
-    """A bridged call (or an answered callback) ended."""
+    """A bridged call (or an answered callback, or a connected chat) ended."""
 
     call_id: str
     at: float
@@ -101,7 +104,8 @@ class CallEnded:
 
 @dataclass(frozen=True, slots=True)
 class CallbackRequested:
-    """The caller pressed the callback key: the live call leaves, an entry keeps its place."""
+    """The caller pressed the callback key: the live call leaves, an entry keeps its place
+    (ignored for a chat)."""
 
     call_id: str
     number: str

@@ -16,13 +16,17 @@ buckets) is rebuilt; what cannot be derived is saved:
 - whether an entry is in a routing bucket, and what the next routing pass must look at;
 - actions and events not handed out yet (after a refused supervisor request, the timers
   it fired wait for the next ``advance``).
+
+Each entry keeps its channel, each agent their chats (offered and connected) and chat
+capacity, and the engine its chat policy; snapshots from before chats existed load with no
+chats and the policy off.
 """
 
 from __future__ import annotations
 
 import typing
 from collections.abc import Callable, Mapping
-from dataclasses import asdict, dataclass, fields
+from dataclasses import MISSING, asdict, dataclass, fields
 from enum import Enum
 from typing import Any
 
@@ -71,13 +75,15 @@ def dump(*, now: float, next_seq: int, lines: Lines, agents: AgentPool, timers: 
         "now": now,
         "next_seq": next_seq,
         "queues": [line_to_dict(line) for line in lines.queues.values()],
-        "agents": [{**agent_to_dict(a), "call_id": a.call_id, "wrapup_timer": ref(a.wrapup_timer)} for a in agents],
+        "agents": [{**agent_to_dict(a), "call_id": a.call_id, "wrapup_timer": ref(a.wrapup_timer),
+                    "chats": sorted(a.chats), "chat_offers": sorted(a.chat_offers)} for a in agents],
         "calls": [_call_to_dict(c, lines, ref) for c in lines.calls.values()],
         "timers": [_timer_to_dict(t, kind_of[t.fire], lines, agents) for t in pending],
         "dirty_agents": sorted(agents.dirty),
         "dirty_calls": sorted(lines.dirty),
         "actions": [_record_to_dict(a) for a in actions],
         "events": [_record_to_dict(e) for e in events],
+        "calls_while_chatting": agents.calls_while_chatting,
     }
 
 
@@ -106,9 +112,11 @@ def _load(snapshot: dict[str, Any], lines: Lines, agents: AgentPool, timers: Tim
         line = QueueLine(config)
         line.counters, line.rr_cursor = counters, cursor
         lines.install(line)
+    agents.calls_while_chatting = bool(snapshot.get("calls_while_chatting", False))
     records = [agent_from_dict(data) for data in snapshot["agents"]]
     for record, data in zip(records, snapshot["agents"]):
         record.call_id = data["call_id"]
+        record.chats, record.chat_offers = set(data.get("chats", ())), set(data.get("chat_offers", ()))
         agents.add(record)
     for data in snapshot["calls"]:
         call = entry_from_dict(data)
@@ -140,7 +148,7 @@ def _load(snapshot: dict[str, Any], lines: Lines, agents: AgentPool, timers: Tim
 # -- calls and timers -------------------------------------------------------------------------------
 
 def _call_to_dict(c: CallEntry, lines: Lines, ref: Callable[[Timer | None], int | None]) -> dict[str, Any]:
-    if c.bucket is not None and c.bucket is not lines.queues[c.queue].buckets[c.level]:
+    if c.bucket is not None and c.bucket is not lines.queues[c.queue].bucket_for(c):
         raise RuntimeError(f"call {c.call_id!r} sits in a bucket other than its level's: not restorable")
     return {**entry_to_dict(c), "status": c.status.value, "level": c.level, "timed_out": c.timed_out,
             "bucketed": c.bucket is not None, "offers": [[agent_id, ref(t)] for agent_id, t in c.offers.items()],
@@ -190,10 +198,13 @@ def _record_to_dict(record: Action | AcdEvent) -> dict[str, Any]:
 
 
 def _record_from_dict(data: dict[str, Any]) -> Any:
+    """Fields missing from an older snapshot take their defaults."""
     cls = _RECORD_TYPES[data["type"]]
     hints = typing.get_type_hints(cls)
     values = {}
     for f in fields(cls):
+        if f.name not in data and f.default is not MISSING:
+            continue
         value, hint = data[f.name], hints[f.name]
         if hint is Fallback:
             value = Fallback(**value)

@@ -10,6 +10,10 @@ from typing import Literal
 MIN_PROFICIENCY = 1
 MAX_PROFICIENCY = 5
 
+Channel = Literal["voice", "chat"]
+"""What waits in a queue: a phone call, or a web chat (an agent holds several chats at once)."""
+CHANNELS: tuple[str, ...] = ("voice", "chat")
+
 FallbackKind = Literal["voicemail", "callback", "queue", "ivr", "hangup"]
 FALLBACK_KINDS: tuple[str, ...] = ("voicemail", "callback", "queue", "ivr", "hangup")
 
@@ -154,10 +158,14 @@ class AgentConfig:
     agent_id: str
     skills: dict[str, int] = field(default_factory=dict)
     """Skill name -> proficiency 1..5."""
+    chat_capacity: int = 0
+    """Chats (offered or connected) the agent may hold at once; 0: none."""
 
     def __post_init__(self) -> None:
         if not self.agent_id:
             raise ValueError("AgentConfig.agent_id must not be empty")
+        if self.chat_capacity < 0:
+            raise ValueError(f"AgentConfig.chat_capacity must be >= 0, not {self.chat_capacity}")
         for skill, proficiency in self.skills.items():
             if not skill:
                 raise ValueError("AgentConfig.skills must not contain an empty skill name")

@@ -2,10 +2,10 @@
 
 Every entry of a queue is in its ``line`` (sorted by ``CallKey``) until answered or gone;
 that gives positions. Entries that can be offered right now are also in exactly one
-``Bucket``: the queue's bucket for the entry's relaxation level, whose requirement (skill ->
-minimum proficiency) is the same for every call in it. An agent's best call is then the
-smallest head among the buckets whose requirement the agent meets, found through an index
-from skill to buckets.
+``Bucket``: the queue's bucket for the entry's channel and relaxation level, whose
+requirement (skill -> minimum proficiency) is the same for every entry in it. An agent's best
+call (or chat) is then the smallest head among the buckets of that channel whose requirement
+the agent meets, found through an index from skill to buckets.
 """
 
 from __future__ import annotations
@@ -70,6 +70,7 @@ class QueueLine:
         self.config = config
         self.requirements = requirements_by_level(config)
         self.buckets = [Bucket(self, requirement) for requirement in self.requirements]
+        self.chat_buckets = [Bucket(self, requirement) for requirement in self.requirements]
         self.keys: list[CallKey] = previous.keys if previous is not None else []
         self.rr_cursor: str = previous.rr_cursor if previous is not None else ""
         """The agent id that got this queue's last call (round robin continues after it)."""
@@ -82,6 +83,10 @@ class QueueLine:
     def level_at(self, entered_at: float, now: float) -> int:
         """Relaxation steps due by ``now`` (compared as timer due times, so both agree)."""
         return sum(1 for step in self.config.relax if entered_at + step.after <= now)
+
+    def bucket_for(self, call: CallEntry) -> Bucket:
+        """The bucket of the entry's channel at its relaxation level."""
+        return (self.chat_buckets if call.is_chat else self.buckets)[call.level]
 
     def position(self, key: CallKey) -> int:
         return bisect_left(self.keys, key) + 1
@@ -96,6 +101,7 @@ class Lines:
         self.calls: dict[str, CallEntry] = {}
         """Entries in a line, and connected calls until they end."""
         self._by_skill: dict[str, list[tuple[int, Bucket]]] = {}
+        self._chat_by_skill: dict[str, list[tuple[int, Bucket]]] = {}
         self.dirty: set[str] = set()
         """Calls put into a bucket since the last routing pass."""
 
@@ -108,11 +114,12 @@ class Lines:
         self._reindex()
 
     def _reindex(self) -> None:
-        self._by_skill = {}
+        self._by_skill, self._chat_by_skill = {}, {}
         for line in self.queues.values():
-            for bucket in line.buckets:
-                for skill, minimum in bucket.requirement.items():
-                    self._by_skill.setdefault(skill, []).append((minimum, bucket))
+            for buckets, by_skill in ((line.buckets, self._by_skill), (line.chat_buckets, self._chat_by_skill)):
+                for bucket in buckets:
+                    for skill, minimum in bucket.requirement.items():
+                        by_skill.setdefault(skill, []).append((minimum, bucket))
 
     def entries(self, line: QueueLine) -> Iterator[CallEntry]:
         return (self.calls[key[3]] for key in list(line.keys))
@@ -138,7 +145,7 @@ class Lines:
         line = self.queues[call.queue]
         self.enter(call, line)
         if bucketed:
-            call.bucket = line.buckets[call.level]
+            call.bucket = line.bucket_for(call)
             insort(call.bucket.keys, call.key)
 
     def forget(self, call: CallEntry) -> None:
@@ -155,12 +162,12 @@ class Lines:
         into a bucket is routed at the next pass.
 
         Offerable: in line, not overflowing, and not ringing anyone, except that a ring_all
-        call keeps ringing newly free agents."""
+        call keeps ringing newly free agents (a chat is offered to one agent at a time)."""
         line = self.queues[call.queue]
         want: Bucket | None = None
         if call.status is CallStatus.IN_LINE and not call.timed_out and (
-                not call.offers or line.config.strategy is Strategy.RING_ALL):
-            want = line.buckets[call.level]
+                not call.offers or (line.config.strategy is Strategy.RING_ALL and not call.is_chat)):
+            want = line.bucket_for(call)
         if want is call.bucket:
             return
         self.unbucket(call)
@@ -170,9 +177,15 @@ class Lines:
             self.dirty.add(call.call_id)
 
     def best_call_for(self, skills: Mapping[str, int]) -> CallEntry | None:
-        """The first call in order among all the buckets the agent may take from."""
+        """The first (voice) call in order among all the buckets the agent may take from."""
+        return self._best(skills, self._by_skill)
+
+    def best_chat_for(self, skills: Mapping[str, int]) -> CallEntry | None:
+        """The first chat in order among all the chat buckets the agent may take from."""
+        return self._best(skills, self._chat_by_skill)
+
+    def _best(self, skills: Mapping[str, int], by_skill: dict[str, list[tuple[int, Bucket]]]) -> CallEntry | None:
         best: CallKey | None = None
-        by_skill = self._by_skill
         for skill, proficiency in skills.items():
             for minimum, bucket in by_skill.get(skill, ()):
                 if minimum <= proficiency and bucket.keys:

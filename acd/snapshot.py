@@ -2,7 +2,9 @@
 
 Times are on the adapter's monotonic timeline. If the new process's clock is behind the
 snapshot's (the machine rebooted), every time is shifted by the difference so that waits
-and orders stay as they were.
+and orders stay as they were. Chats die with the process like live calls: agents keep their
+chat capacity, not their chats. Fields added since format 1 (chat capacity, chats today,
+the chat policy) read as their defaults from older snapshots.
 """
 
 from __future__ import annotations
@@ -27,6 +29,7 @@ class LoadedState:
     """As they were, busy ones included (``AcdEngine.restore`` releases them)."""
     callbacks: list[CallEntry]
     """In line order (the caller places them)."""
+    calls_while_chatting: bool = False
 
 
 def dump(now: float, next_seq: int, lines: Lines, agents: AgentPool) -> dict[str, Any]:
@@ -39,6 +42,7 @@ def dump(now: float, next_seq: int, lines: Lines, agents: AgentPool) -> dict[str
         "queues": [line_to_dict(line) for line in lines.queues.values()],
         "agents": [agent_to_dict(a) for a in agents],
         "callbacks": [entry_to_dict(c) for c in callbacks],
+        "calls_while_chatting": agents.calls_while_chatting,
     }
 
 
@@ -51,7 +55,8 @@ def load(snapshot: dict[str, Any], now: float) -> LoadedState:
     agents = [agent_from_dict(a, shift) for a in snapshot["agents"]]
     callbacks = [entry_from_dict(c, shift) for c in snapshot["callbacks"]]
     queues = [line_parts_from_dict(q) for q in snapshot["queues"]]
-    return LoadedState(int(snapshot["next_seq"]), queues, agents, sorted(callbacks, key=lambda c: c.key))
+    return LoadedState(int(snapshot["next_seq"]), queues, agents, sorted(callbacks, key=lambda c: c.key),
+                       bool(snapshot.get("calls_while_chatting", False)))
 
 
 # -- the parts the restart snapshot and the live one (``live_snapshot``) share ----------------------
@@ -69,33 +74,38 @@ def line_parts_from_dict(data: dict[str, Any]) -> tuple[QueueConfig, QueueCounte
 
 
 def agent_to_dict(a: AgentRecord) -> dict[str, Any]:
+    """The agent without their chats (the live snapshot adds them)."""
     return {"agent_id": a.agent_id, "skills": dict(a.skills), "state": a.state.value, "reason": a.reason,
             "since": a.since, "reachable": a.reachable, "calls_today": a.calls_today,
             "last_idle": a.last_idle,
-            "pending": [a.pending[0].value, a.pending[1]] if a.pending is not None else None}
+            "pending": [a.pending[0].value, a.pending[1]] if a.pending is not None else None,
+            "chat_capacity": a.chat_capacity, "chats_today": a.chats_today, "last_chat_at": a.last_chat_at}
 
 
 def agent_from_dict(a: dict[str, Any], shift: float = 0.0) -> AgentRecord:
     pending = a["pending"]
+    last_chat_at = a.get("last_chat_at")
     return AgentRecord(
         a["agent_id"], dict(a["skills"]), state=AgentState(a["state"]), reason=a["reason"],
         since=a["since"] + shift, reachable=a["reachable"], calls_today=a["calls_today"],
         last_idle=a["last_idle"] + shift,
-        pending=(AgentState(pending[0]), pending[1]) if pending is not None else None)
+        pending=(AgentState(pending[0]), pending[1]) if pending is not None else None,
+        chat_capacity=a.get("chat_capacity", 0), chats_today=a.get("chats_today", 0),
+        last_chat_at=last_chat_at + shift if last_chat_at is not None else None)
 
 
 def entry_to_dict(c: CallEntry) -> dict[str, Any]:
     """An entry's identity and place (what a callback needs across a restart)."""
     return {"call_id": c.call_id, "queue": c.queue, "priority": c.priority, "enqueued_at": c.enqueued_at,
             "seq": c.seq, "entered_at": c.entered_at, "caller": c.caller, "variables": c.variables,
-            "number": c.callback_number, "attempts": c.attempts, "retry_at": c.retry_at}
+            "channel": c.channel, "number": c.callback_number, "attempts": c.attempts, "retry_at": c.retry_at}
 
 
 def entry_from_dict(c: dict[str, Any], shift: float = 0.0) -> CallEntry:
     return CallEntry(
         c["call_id"], c["queue"], c["priority"], c["enqueued_at"] + shift, c["seq"], c["entered_at"] + shift,
-        c["caller"], dict(c["variables"]), callback_number=c["number"], attempts=c["attempts"],
-        retry_at=c["retry_at"] + shift if c["retry_at"] is not None else None)
+        c["caller"], dict(c["variables"]), c.get("channel", "voice"), callback_number=c["number"],
+        attempts=c["attempts"], retry_at=c["retry_at"] + shift if c["retry_at"] is not None else None)
 
 
 def _fallback_to_dict(fallback: Fallback) -> dict[str, Any]:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from .model import AgentState
+from .model import AgentState, Channel
 
 
 @dataclass(frozen=True, slots=True)
@@ -18,6 +18,9 @@ class AgentView:
     reachable: bool = True
     pending: AgentState | None = None
     """A break or offline asked for while busy, applied when the work ends."""
+    chats: tuple[str, ...] = ()
+    """The chats offered to the agent (ringing) or connected to them, sorted."""
+    chat_capacity: int = 0
 
 
 @dataclass(frozen=True, slots=True)
@@ -33,13 +36,14 @@ class WaitingView:
     """Agents ringing for the call (or reserved for a callback being dialed)."""
     retry_at: float | None = None
     """For a callback whose last dial failed: when it is back in line."""
+    channel: Channel = "voice"
 
 
 @dataclass(frozen=True, slots=True)
 class QueueStats:
     queue: str
     waiting: int
-    """Live calls in line."""
+    """Live (voice) calls in line."""
     callbacks: int
     """Callback entries in line."""
     longest_wait: float | None
@@ -52,3 +56,7 @@ class QueueStats:
     service_level: float | None = None
     """answered within ``sl_threshold`` / (answered + abandoned), today; None if both are 0."""
     average_handle_time: float | None = None
+    waiting_chats: int = 0
+    """Chats in line (ringing ones included)."""
+    longest_chat_wait: float | None = None
+    """Seconds the longest waiting chat has waited (since its original enqueue)."""

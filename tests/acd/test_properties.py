@@ -1,6 +1,6 @@
 """Random event sequences against the rules (``checker.Checker`` checks every offer and step),
-then driven to quiescence: every queued call must end answered, abandoned, overflowed or
-called back, with no agent left reserved."""
+then driven to quiescence: every queued call (or chat) must end answered, abandoned,
+overflowed or called back, with no agent left reserved."""
 
 from __future__ import annotations
 
@@ -75,6 +75,7 @@ class Scenario:
     alternates: list[QueueConfig]
     agents: list[AgentConfig]
     logged_in: list[str]
+    calls_while_chatting: bool = False
 
 
 @st.composite
@@ -82,9 +83,10 @@ def scenarios(draw: st.DrawFn) -> Scenario:
     names = QUEUE_NAMES[:draw(st.integers(1, len(QUEUE_NAMES)))]
     queues = [draw(queue_configs(n)) for n in names]
     alternates = [draw(queue_configs(n)) for n in names]
-    agents = [AgentConfig(f"a{i}", draw(skill_sets)) for i in range(draw(st.integers(1, 6)))]
+    agents = [AgentConfig(f"a{i}", draw(skill_sets), draw(st.sampled_from([0, 0, 1, 2])))
+              for i in range(draw(st.integers(1, 6)))]
     logged_in = [a.agent_id for a in agents if draw(st.booleans())]
-    return Scenario(queues, alternates, agents, logged_in)
+    return Scenario(queues, alternates, agents, logged_in, draw(st.booleans()))
 
 
 def op(kind: str, weight: int = 1, payload: st.SearchStrategy[Any] = st.just(None)) -> list[st.SearchStrategy[Any]]:
@@ -95,7 +97,7 @@ def op(kind: str, weight: int = 1, payload: st.SearchStrategy[Any] = st.just(Non
 
 
 OPS = st.one_of(
-    *op("call", 6), *op("hangup", 2), *op("request", 4), *op("device", 1), *op("accept", 5), *op("fail", 2),
+    *op("call", 6), *op("chat", 3), *op("capacity", 1), *op("policy", 1), *op("hangup", 2), *op("request", 4), *op("device", 1), *op("accept", 5), *op("fail", 2),
     *op("end", 4), *op("callback", 2), *op("callback_answer", 1), *op("callback_fail", 2), *op("wrapup_end", 1),
     *op("tick", 3), *op("skills", 1, skill_sets), *op("stale_accept", 1), *op("restart", 1), *op("requeue", 1),
     *op("remove_queue", 1), *op("remove_agent", 1))
@@ -110,7 +112,10 @@ class Driver:
     ended: set[str] = field(default_factory=set)
 
     def __post_init__(self) -> None:
-        self.engine = AcdEngine(on_event=self.checker.on_event)
+        self.engine = AcdEngine(on_event=self.checker.on_event,
+                                calls_while_chatting=self.scenario.calls_while_chatting)
+        self.checker.set_policy(self.scenario.calls_while_chatting)
+        self.capacities = {agent.agent_id: agent.chat_capacity for agent in self.scenario.agents}
         for config in self.scenario.queues:
             self.set_queue(config)
         for agent in self.scenario.agents:
@@ -137,9 +142,11 @@ class Driver:
         self.apply(self.engine.set_queue(config, at=self.t))
 
     def set_agent(self, agent_id: str, skills: dict[str, int]) -> None:
+        """Skills as given, the chat capacity of ``capacities``."""
         self.settle()
-        self.checker.set_agent(agent_id, skills)
-        self.apply(self.engine.set_agent(AgentConfig(agent_id, skills), at=self.t))
+        capacity = self.capacities.get(agent_id, 0)
+        self.checker.set_agent(agent_id, skills, capacity)
+        self.apply(self.engine.set_agent(AgentConfig(agent_id, skills, capacity), at=self.t))
 
     # -- what the model says is there -----------------------------------------------------------
 
@@ -167,15 +174,25 @@ class Driver:
         self.t += dt
         t = self.t
         agents = sorted(a.agent_id for a in self.scenario.agents)
-        if kind == "call":
+        if kind in ("call", "chat"):
             call_id = f"c{len(self.call_ids)}"
             self.call_ids.append(call_id)
             names = [q.name for q in self.scenario.queues] * 4 + ["nowhere"]
-            self.send(CallQueued(call_id, self.pick(names, x), y % 4, t))
+            self.send(CallQueued(call_id, self.pick(names, x), y % 4, t, channel="chat" if kind == "chat" else "voice"))
+        elif kind == "capacity":
+            agent = self.pick(agents, x)
+            if agent in self.checker.skills:
+                self.capacities[agent] = y % 4
+                self.set_agent(agent, self.checker.skills[agent])
+        elif kind == "policy":
+            self.settle()
+            self.checker.set_policy(not self.checker.calls_while_chatting)
+            self.apply(self.engine.set_chat_policy(self.checker.calls_while_chatting, at=t))
         elif kind == "hangup":
             call_id = self.pick(self.calls_with("line", "dialing") + self.connected(), x)
             if call_id is not None:
                 self.ended.add(call_id)
+                self.checker.ended(call_id)
                 for c, a in list(self.checker.outstanding):
                     if c == call_id and self.checker.calls[c].status == "dialing":
                         self.checker.adapter_answered(c, a)
@@ -191,23 +208,26 @@ class Driver:
         elif kind in ("accept", "fail"):
             offer = self.pick(self.offers(dialing=False), x)
             if offer is not None:
-                self.checker.adapter_answered(*offer)
+                self.checker.adapter_answered(*offer, failed=kind == "fail")
                 if kind == "accept":
                     self.send(OfferAccepted(offer[0], offer[1], t))
                 else:
                     reason: OfferFailure = ("declined", "no_answer", "unreachable")[y % 3]
-                    self.send(OfferFailed(offer[0], offer[1], t, reason))
+                    actions = self.engine.handle(OfferFailed(offer[0], offer[1], t, reason))
                     if reason == "unreachable":
                         # A live offer failing so marks the agent unreachable (a stale one does not); the
                         # model cannot tell from the state change when that is to a break asked for
-                        # meanwhile (its reason is the break's), so it takes the engine's word.
+                        # meanwhile (its reason is the break's), nor for a chat (the agent's state does
+                        # not change), so it takes the engine's word before checking the step.
                         view = next((v for v in self.engine.agents() if v.agent_id == offer[1]), None)
                         if view is not None:
                             self.checker.set_reachable(offer[1], view.reachable)
+                    self.apply(actions)
         elif kind == "end":
             call_id = self.pick(self.connected(), x)
             if call_id is not None:
                 self.ended.add(call_id)
+                self.checker.ended(call_id)
                 self.send(CallEnded(call_id, t))
         elif kind == "callback":
             call_id = self.pick(self.calls_with("line", callback=False), x)
@@ -268,6 +288,7 @@ class Driver:
     def drain(self) -> None:
         """Bring in an agent with every skill, answer everything and advance time until no
         call is left in any line."""
+        self.capacities[SUPER_AGENT] = 2
         self.set_agent(SUPER_AGENT, {s: 5 for s in SKILLS})
         for _ in range(400):
             for agent, state in sorted(self.checker.state.items()):
@@ -286,6 +307,7 @@ class Driver:
                 self.send(CallbackAnswered(call_id, self.t))
             for call_id in self.connected():
                 self.ended.add(call_id)
+                self.checker.ended(call_id)
                 self.send(CallEnded(call_id, self.t))
             for agent in self.agents_in(AgentState.WRAP_UP):
                 self.send(WrapUpEnded(agent, self.t))

@@ -23,7 +23,7 @@ from tests.acd.checker import Checker
 from tests.acd.test_properties import OPS, QUEUE_NAMES, Driver, Scenario, op, scenarios
 
 INPUTS = frozenset({"handle", "advance", "set_queue", "remove_queue", "set_agent", "remove_agent", "reset_day",
-                    "snapshot"})
+                    "set_chat_policy", "snapshot"})
 """The engine's methods that may change it (``snapshot`` too: both restart snapshots must agree)."""
 
 TAKEOVER_OPS = st.one_of(OPS, *op("priority", 2), *op("move", 2), *op("reset_day"), *op("takeover"))
