@@ -198,7 +198,7 @@ class AcdCluster:
             for view in engine.waiting():
                 if view.is_callback and view.offered_to:
                     self.acd.apply_input(tenant_id, CallbackFailed(view.call_id, now))
-                elif not view.is_callback:
+                elif not view.is_callback and view.channel == "voice":  # a chat's offer rings on (chat_service)
                     for agent_id in view.offered_to:
                         self.acd.apply_input(tenant_id, OfferFailed(view.call_id, agent_id, now, "no_answer"))
         else:
@@ -206,7 +206,9 @@ class AcdCluster:
                 if agent.state is AgentState.ON_CALL and agent.call_id and previous is not None \
                         and previous != self.node_id:  # this node's own calls report their end here
                     self._held_elsewhere[agent.call_id] = (tenant_id, previous)
-        waiting = [v.call_id for v in engine.waiting() if not v.is_callback and v.call_id not in self.acd.waiting]
+        # callers come back through their nodes' handovers; chats are the chat service's (from the database)
+        waiting = [v.call_id for v in engine.waiting()
+                   if not v.is_callback and v.channel == "voice" and v.call_id not in self.acd.waiting]
         if waiting:
             self.acd.expect_back(waiting)
             self._spawn(self._forget_absent(tenant_id, waiting))

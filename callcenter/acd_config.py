@@ -46,6 +46,7 @@ class QueueSettings(BaseModel):
     callback_retry_delay: float = Field(default=60.0, ge=1, le=86_400)
     caller_id: str | None = Field(default=None, pattern=r"^[0-9]{3,32}$",
                                   description="the tenant's number its agents call out from by default")
+    faq_bot: bool = Field(default=False, description="web chats in this queue meet the FAQ bot before an agent")
 
 
 def queue_config(name: str, stored: dict[str, Any]) -> QueueConfig:
@@ -65,3 +66,7 @@ def callback_key(stored: dict[str, Any]) -> str | None:
 
 def queue_caller_id(stored: dict[str, Any]) -> str | None:
     return QueueSettings.model_validate(stored).caller_id
+
+
+def queue_faq_bot(stored: dict[str, Any]) -> bool:
+    return QueueSettings.model_validate(stored).faq_bot

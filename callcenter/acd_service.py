@@ -11,6 +11,10 @@ The engine decides; this module carries the decisions out and reports what happe
   the tenant's trunks and bridges them;
 * an agent placing a call from the softphone is busy (``on_call``) until it is over
   (:meth:`AcdService.agent_dialing`);
+* web chats wait in the same queues (``chat_*`` methods): the engine's decisions about them
+  (offers, cancelled offers, overflows) go to the chat service through ``chat_actions``; an
+  agent takes chats up to their capacity only while their page is open (that is where chats
+  are shown);
 * agent state changes are stored with time and reason; each tenant's engine state
   (agent states, callbacks) is saved so a restart resumes it.
 
@@ -77,7 +81,8 @@ from acd import (
     WaitingView,
     WrapUpEnded,
 )
-from callcenter.acd_config import callback_key, queue_caller_id, queue_config
+from callcenter.acd_config import callback_key, queue_caller_id, queue_config, queue_faq_bot
+from callcenter.chat_settings import ChatSettings, chat_settings
 from callcenter.agent_directory import AgentDirectory, AgentIdentity
 from callcenter.call_control import CallOrigin, Connection, QueueEntry, TransferError
 from callcenter.call_notes import CallNotes
@@ -113,6 +118,9 @@ class TenantConfig:
     """Queue -> the number its agents call out from by default (queues that name one)."""
     agents: list[tuple[AgentConfig, AgentIdentity]] = field(default_factory=list)
     snapshot: dict[str, Any] | None = None
+    chats: ChatSettings = field(default_factory=ChatSettings)
+    faq_bots: set[str] = field(default_factory=set)
+    """The queues whose chats meet the FAQ bot first."""
 
 
 @dataclass
@@ -279,6 +287,19 @@ def direct_queue_config(agent_id: str) -> QueueConfig:
                        wrapup=30.0, announce_every=None, max_wait=120.0, on_timeout=Fallback("voicemail"))
 
 
+async def _until_ended_or_handed_on(call: Call, run: FlowRun | None) -> None:
+    """Until the call ends, or call control hands the caller on to a survey after the agent hung up
+    (``FlowRun.hand_on``: the IVR's queue node then runs it; see ``callcenter.surveys``)."""
+    waits = [asyncio.ensure_future(call.wait_ended())]
+    if isinstance(run, FlowRun):
+        waits.append(asyncio.ensure_future(run.handed_on()))
+    try:
+        await asyncio.wait(waits, return_when=asyncio.FIRST_COMPLETED)
+    finally:
+        for wait in waits:
+            wait.cancel()
+
+
 class AcdService:
     """The tenants' engines on this node and the callers waiting in their queues, until an agent answers."""
 
@@ -287,8 +308,16 @@ class AcdService:
                  publish: Callable[[int, Any], None] | None = None, *, owners: Ownership = SingleNode(),
                  forward: Callable[[int, Any], None] | None = None, handovers: HandoverClient | None = None,
                  log_positions: LogPositions | None = None, node_id: str | None = None,
-                 node_run: int | None = None) -> None:
+                 node_run: int | None = None,
+                 chat_actions: asyncio.Queue[tuple[int, Action]] | None = None) -> None:
         self.db = db
+        #: the engine's offers, cancelled offers and overflows of web chats, for the chat service
+        self.chat_actions: asyncio.Queue[tuple[int, Action]] = chat_actions or asyncio.Queue()
+        #: ids of the web chats the engines hold (queued, offered or with an agent)
+        self._chats: set[str] = set()
+        #: (tenant_id, agent_id) -> the agent's configuration, chat capacity included (given to the
+        #: engine only while the agent's page is open)
+        self._agent_configs: dict[tuple[int, str], AgentConfig] = {}
         #: Which tenants' engines run here (all of them on a single node).
         self.owners = owners
         #: Inputs for tenants whose engine runs on another node go there (the tenant's input log).
@@ -335,6 +364,10 @@ class AcdService:
         self.callback_keys: dict[tuple[int, str], str | None] = {}
         self.caller_ids: dict[int, dict[str, str]] = {}
         """Per tenant: queue -> its default caller ID for calls out."""
+        self.chat_settings: dict[int, ChatSettings] = {}
+        """Per tenant: its web chat settings (capacity, grace period, widget ...), as last loaded."""
+        self.faq_bots: dict[int, frozenset[str]] = {}
+        """Per tenant: the queues whose chats meet the FAQ bot first."""
         self._dirty: set[int] = set()
         self._timer: asyncio.TimerHandle | None = None
         self._saver: asyncio.Task[None] | None = None
@@ -367,18 +400,23 @@ class AcdService:
         with Session(self.db) as db:
             query = select(Tenant) if only is None else select(Tenant).where(Tenant.id == only)
             for tenant in db.scalars(query):
-                config = TenantConfig(tenant.id)
+                chats = chat_settings(tenant)
+                config = TenantConfig(tenant.id, chats=chats)
                 for q in db.scalars(select(AcdQueue).where(AcdQueue.tenant_id == tenant.id)):
                     config.queues.append(queue_config(q.name, q.config))
                     config.callback_keys[q.name] = callback_key(q.config)
                     if (number := queue_caller_id(q.config)) is not None:
                         config.caller_ids[q.name] = number
+                    if queue_faq_bot(q.config):
+                        config.faq_bots.add(q.name)
                 for agent, user in db.execute(select(Agent, User).join(User, User.id == Agent.user_id)
                                               .where(Agent.tenant_id == tenant.id, User.active.is_(True))):
                     identity = AgentIdentity(tenant.id, str(agent.id), user.username,
                                              f"{tenant.slug}.{user.username}", agent.sip_ha1,
                                              agent.require_tls, agent.require_srtp)
-                    config.agents.append((AgentConfig(str(agent.id), dict(agent.skills)), identity))
+                    capacity = agent.chat_capacity if agent.chat_capacity is not None else chats.chat_capacity
+                    config.agents.append((AgentConfig(str(agent.id), dict(agent.skills), chat_capacity=capacity),
+                                          identity))
                 row = db.get(AcdSnapshot, tenant.id)
                 config.snapshot = row.snapshot if row is not None else None
                 out.append(config)
@@ -397,6 +435,9 @@ class AcdService:
         else:
             engine = AcdEngine.restore(snapshot, now, on_event=on_event) if snapshot else AcdEngine(on_event=on_event)
         self.engines[tenant_id] = engine
+        # the chats a takeover's engine holds are the chat service's, before it has taken them up
+        self._chats |= {v.call_id for v in engine.waiting() if v.channel == "chat"}
+        self._chats |= {chat for agent in engine.agents() for chat in agent.chats}
         self._configure(config, now)
 
     def _remember(self, config: TenantConfig) -> tuple[dict[str, QueueConfig], list[str]]:
@@ -408,6 +449,8 @@ class AcdService:
         self.queues[tenant_id] = {q.name: q for q in config.queues}
         self.callback_keys.update({(tenant_id, name): key for name, key in config.callback_keys.items()})
         self.caller_ids[tenant_id] = dict(sorted(config.caller_ids.items()))
+        self.chat_settings[tenant_id] = config.chats
+        self.faq_bots[tenant_id] = frozenset(config.faq_bots)
         gone = self.directory.replace_tenant(tenant_id, [identity for _, identity in config.agents])
         return old_queues, gone
 
@@ -415,6 +458,7 @@ class AcdService:
         tenant_id = config.tenant_id
         engine = self.engines[tenant_id]
         old_queues, gone = self._remember(config)
+        self._apply(tenant_id, engine.set_chat_policy(config.chats.calls_while_chatting, at=now))
         for name in set(old_queues) - set(self.queues[tenant_id]):
             self._apply(tenant_id, engine.remove_queue(name, at=now))
         for q in config.queues:
@@ -422,11 +466,14 @@ class AcdService:
         for agent, identity in config.agents:
             hidden = direct_queue(agent.agent_id)
             self._apply(tenant_id, engine.set_queue(direct_queue_config(agent.agent_id), at=now))
-            self._apply(tenant_id, engine.set_agent(AgentConfig(agent.agent_id, {**agent.skills, hidden: 1}), at=now))
+            self._agent_configs[(tenant_id, agent.agent_id)] = AgentConfig(
+                agent.agent_id, {**agent.skills, hidden: 1}, chat_capacity=agent.chat_capacity)
+            self._apply(tenant_id, engine.set_agent(self._engine_agent(tenant_id, agent.agent_id), at=now))
             reachable = self.registrar.contact_for(identity.sip_user) is not None
             reachable = reachable or self._softphone_online(tenant_id, identity.agent_id)
             self._apply(tenant_id, engine.handle(AgentDeviceChanged(identity.agent_id, reachable, now)))
         for agent_id in gone:
+            self._agent_configs.pop((tenant_id, agent_id), None)
             self._apply(tenant_id, engine.remove_agent(agent_id, at=now))
             self._apply(tenant_id, engine.remove_queue(direct_queue(agent_id), at=now))
 
@@ -462,14 +509,31 @@ class AcdService:
                                                                  "phone registered"))
 
     def softphone_connected(self, tenant_id: int, agent_id: str, softphones: Softphones) -> None:
-        """The agent's tab connected (the first one): the agent is rung there from now on."""
+        """The agent's tab connected (the first one): the agent is rung there from now on, and
+        takes chats up to their capacity."""
         self._softphones[(tenant_id, agent_id)] = softphones
+        self._chat_capacity_changed(tenant_id, agent_id)
         self.softphone_changed(tenant_id, agent_id, True)
 
     def softphone_gone(self, tenant_id: int, agent_id: str) -> None:
-        """The agent's tab stayed away beyond its grace period: no more rung there. The engine
-        hears it by :meth:`softphone_changed` once the softphone has sent a call in progress back."""
+        """The agent's tab stayed away beyond its grace period: no more rung there, no new chats.
+        The engine hears it by :meth:`softphone_changed` once the softphone has sent a call in
+        progress back."""
         self._softphones.pop((tenant_id, agent_id), None)
+        self._chat_capacity_changed(tenant_id, agent_id)
+
+    def _engine_agent(self, tenant_id: int, agent_id: str) -> AgentConfig:
+        """The agent as the engine sees them: no chats while their page is closed."""
+        config = self._agent_configs[(tenant_id, agent_id)]
+        if (tenant_id, agent_id) in self._softphones:
+            return config
+        return AgentConfig(config.agent_id, config.skills, chat_capacity=0)
+
+    def _chat_capacity_changed(self, tenant_id: int, agent_id: str) -> None:
+        engine = self.engines.get(tenant_id)
+        if engine is not None and (tenant_id, agent_id) in self._agent_configs:
+            self._apply(tenant_id, engine.set_agent(self._engine_agent(tenant_id, agent_id), at=time.time()))
+            self._arm()
 
     def softphone_changed(self, tenant_id: int, agent_id: str, online: bool) -> None:
         """The agent's softphone connected, or stayed away beyond its grace period."""
@@ -678,6 +742,81 @@ class AcdService:
         busy = sum(agents.get(s, 0) for s in (AgentState.RESERVED, AgentState.ON_CALL, AgentState.WRAP_UP))
         return agents.get(AgentState.AVAILABLE, 0), busy
 
+    # -- web chats (callcenter.chat_service) ------------------------------------------------------
+    def chat_queued(self, tenant_id: int, conversation_id: str, queue: str, caller: str,
+                    variables: dict[str, Any], priority: int = 0) -> None:
+        """A chat waits in ``queue`` (an agent's hidden queue: ``direct_queue``) for an agent."""
+        self._chats.add(conversation_id)
+        self._handle(tenant_id, CallQueued(conversation_id, queue, priority, time.time(), caller=caller,
+                                           variables=variables, channel="chat"))
+
+    def chat_accepted(self, tenant_id: int, conversation_id: str, agent_id: str) -> bool:
+        """The agent accepted the chat offered to them; False when that offer had ended already."""
+        engine = self.engines.get(tenant_id)
+        if engine is None:
+            return False
+        actions = engine.handle(OfferAccepted(conversation_id, agent_id, time.time()))
+        refused = any(isinstance(a, CancelOffer) and a.call_id == conversation_id and a.agent_id == agent_id
+                      for a in actions)
+        self._apply(tenant_id, actions)
+        self._arm()
+        return not refused
+
+    def chat_declined(self, tenant_id: int, conversation_id: str, agent_id: str,
+                      reason: Literal["declined", "no_answer", "unreachable"] = "declined") -> None:
+        self._handle(tenant_id, OfferFailed(conversation_id, agent_id, time.time(), reason))
+
+    def chat_ended(self, tenant_id: int, conversation_id: str) -> None:
+        """The chat with its agent is over (or was transferred away from them): the slot is free."""
+        self._handle(tenant_id, CallEnded(conversation_id, time.time()))
+        self._chats.discard(conversation_id)
+
+    def chat_left(self, tenant_id: int, conversation_id: str) -> None:
+        """The visitor left before an agent took the chat."""
+        self._handle(tenant_id, CallerHungUp(conversation_id, time.time()))
+        self._chats.discard(conversation_id)
+
+    def chat_held(self, tenant_id: int, conversation_id: str, agent_id: str | None) -> bool:
+        """Whether the tenant's engine holds the chat (waiting, or with ``agent_id``): a takeover's
+        live snapshot keeps chats, a restart's does not. A held chat is this service's again."""
+        engine = self.engines.get(tenant_id)
+        if engine is None:
+            return False
+        held = self._in_line(tenant_id, conversation_id) or (
+            agent_id is not None and any(a.agent_id == agent_id and conversation_id in a.chats
+                                         for a in engine.agents()))
+        if held:
+            self._chats.add(conversation_id)
+        return held
+
+    def chat_offered_to(self, tenant_id: int, conversation_id: str) -> str | None:
+        """The agent a waiting chat is ringing (a takeover's engine may hold such an offer)."""
+        engine = self.engines.get(tenant_id)
+        try:
+            offered = engine.waiting_call(conversation_id).offered_to if engine is not None else ()
+        except RequestRefused:
+            return None
+        return offered[0] if offered else None
+
+    def chat_position(self, tenant_id: int, conversation_id: str) -> int | None:
+        """The chat's place in its queue's line (1: next), None when it is not waiting here."""
+        engine = self.engines.get(tenant_id)
+        if engine is None:
+            return None
+        try:
+            return engine.waiting_call(conversation_id).position
+        except RequestRefused:
+            return None
+
+    def chat_staffed(self, tenant_id: int, queue: str) -> bool:
+        """Whether an agent of ``queue`` is signed in with their page open and may take chats."""
+        engine = self.engines.get(tenant_id)
+        if engine is None:
+            return False
+        members = engine.members(queue)
+        return any(a.agent_id in members and a.state != AgentState.OFFLINE and a.chat_capacity > 0
+                   for a in engine.agents())
+
     def call_ended(self, tenant_id: int, engine_call_id: str) -> None:
         """The agent's part of a call is over (wrap-up follows)."""
         self._handle(tenant_id, CallEnded(engine_call_id, time.time()))
@@ -696,7 +835,7 @@ class AcdService:
                         run.record("abandoned", queue=waiting.queue)
                 return None
             if waiting.agent_leg is not None:  # connected to an agent: the IVR waits for the end
-                await call.wait_ended()
+                await _until_ended_or_handed_on(call, run if waiting.consult_of is None else None)
             return waiting.done.result()  # an IVR node, None, or REHOME (the engine moved away)
         except asyncio.CancelledError:
             # the IVR's run is cancelled when the call ends, which may come before the wait above
@@ -768,6 +907,13 @@ class AcdService:
     def _apply(self, tenant_id: int, actions: list[Action]) -> None:
         self._dirty.add(tenant_id)
         for action in actions:
+            if action.call_id in self._chats or (isinstance(action, Offer) and action.channel == "chat"):
+                if isinstance(action, Overflow):
+                    self._chats.discard(action.call_id)
+                else:
+                    self._chats.add(action.call_id)
+                self.chat_actions.put_nowait((tenant_id, action))
+                continue
             if isinstance(action, Offer):
                 if action.call_id in self._dialing_out:  # an agent's own call: reserved, nothing rings
                     self._dialing_out[action.call_id] = True

@@ -33,12 +33,14 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Protocol, runtime_checkable
 
-from ivr.runtime import FlowRun
+from ivr.compiler import CompiledFlow
+from ivr.runtime import FlowRun, FollowUp
 from sip_bridge.call import Call, CallError, DialError
 from sip_bridge.conference import Conference
 from sip_bridge.routing import RoutingTable
 
 from .call_notes import CallNotes
+from .surveys import survey_variables
 
 logger = logging.getLogger(__name__)
 
@@ -126,6 +128,13 @@ class AgentRecords(Protocol):
                    handed_over: bool = False) -> Awaitable[None]: ...
 
 
+class Surveys(Protocol):
+    """Where a tenant's call survey comes from (``DbBackend``; see ``callcenter.surveys``)."""
+
+    async def survey_flow(self, tenant_id: int) -> CompiledFlow | None:
+        """The flow a caller goes on to when the agent hangs up; None: the caller is hung up too."""
+
+
 class Recorder(Protocol):
     """The call recorder (``RecordingService``)."""
 
@@ -153,6 +162,8 @@ class Connection:
     hold: asyncio.Task[None] | None = None
     consult: Consult | None = None
     monitor: CallMonitor | None = None
+    #: the caller may go on to the tenant's survey when the agent hangs up (so it is not hung up with them)
+    survey: bool = False
 
     @property
     def held(self) -> bool:
@@ -183,7 +194,7 @@ class CallControl:
     """The connections of this node, by the caller's call id, and what agents do with them."""
 
     def __init__(self, dialing: Dialing, hold_music: Path, notes: CallNotes, records: AgentRecords,
-                 recordings: Recorder | None = None) -> None:
+                 recordings: Recorder | None = None, surveys: Surveys | None = None) -> None:
         self.dialing = dialing
         self.hold_music = hold_music
         self.notes = notes
@@ -191,6 +202,8 @@ class CallControl:
         self.records = records
         #: The call recorder; None: nothing is recorded.
         self.recordings = recordings
+        #: The tenants' call surveys; None: a caller is hung up when the agent hangs up.
+        self.surveys = surveys
         self.connections: dict[str, Connection] = {}  # by the caller's call id
         self._tasks: set[asyncio.Task[Any]] = set()
 
@@ -249,6 +262,11 @@ class CallControl:
         caller, waiting = connection.caller, connection.waiting
         record_queue = waiting.record_queue if waiting is not None else None  # None: a customer the platform dialed
         self.connections[caller.id] = connection
+        if self.surveys is not None and waiting is not None and isinstance(waiting.run, FlowRun) \
+                and not caller.internal:
+            # the agent's leg ending must not end the caller: _bridged decides (survey or hang up)
+            connection.survey = True
+            caller.hangs_up_with_peer = False
         self._spawn(self.records.call_agent(caller.id, agent_id=int(connection.agent_id), queue=record_queue,
                                             handed_over=caller.internal))
         if answered_in is not None:
@@ -293,9 +311,11 @@ class CallControl:
         self._end_monitor(connection, "call_ended")
         if consult is not None:
             self._consult_over(connection)
+        surveyed = not connection.released.done() and consult is None and agent.ended and not caller.ended \
+            and await self._survey(connection)
         if not connection.released.done():
             for leg in (caller, agent):
-                if not leg.ended:
+                if not leg.ended and not (surveyed and leg is caller):
                     await leg.hangup("bridged_peer_hangup")
         elif not agent.ended:
             await agent.hangup("transferred")
@@ -304,8 +324,34 @@ class CallControl:
         if not connection.released.done():  # a transfer has told the engine already
             connection.origin.call_ended(connection.tenant_id, engine_call_id or caller.id)
 
+    async def _survey(self, connection: Connection) -> bool:
+        """The agent hung up first on a caller answered from a queue: the caller goes on to the
+        tenant's survey flow (True), if it has one; its recording pauses (the rating is not the
+        conversation's). See ``callcenter.surveys``."""
+        caller, waiting = connection.caller, connection.waiting
+        if not connection.survey or self.surveys is None or waiting is None or not isinstance(waiting.run, FlowRun):
+            return False
+        try:
+            flow = await self.surveys.survey_flow(connection.tenant_id)
+        except Exception:  # the caller is hung up as without a survey
+            logger.exception("the tenant's survey flow could not be loaded", extra={"call_id": caller.id})
+            return False
+        if flow is None or caller.ended:
+            return False
+        caller.unbridge()
+        caller.hangs_up_with_peer = True
+        if self.recordings is not None:
+            self.recordings.pause(caller.id, "survey")
+        self.notes.record_event(connection.tenant_id, caller.id, "survey", connection.agent_id, {"flow": flow.name})
+        waiting.run.hand_on(FollowUp(flow, survey_variables(caller.id, connection.agent_id, waiting.record_queue)))
+        logger.info("the agent hung up: caller sent to the survey %s", flow.name,
+                    extra={"call_id": caller.id, "tenant_id": connection.tenant_id})
+        return True
+
     def _release(self, connection: Connection) -> None:
         """The caller leaves this agent but stays on the line: the agent's part ends now."""
+        if connection.survey:  # the caller's next peer (a number, a colleague) ends it again when it leaves
+            connection.caller.hangs_up_with_peer = True
         connection.released.set_result(None)
         self._end_monitor(connection, "transferred")
         if self.connections.get(connection.caller.id) is connection:

@@ -25,6 +25,7 @@ from sqlalchemy.orm import Session
 
 from callcenter.db_health import OutageNotice, database_unavailable
 from callcenter.models import BusinessCalendarRow, FlowVersion, Number, Tenant
+from callcenter.surveys import store_rating, survey_version
 from ivr.calendar import BusinessCalendar
 from ivr.compiler import CompiledFlow, compile_flow
 from ivr.runtime import FlowRun
@@ -53,7 +54,8 @@ class CallWrites(Protocol):
 
 
 class DbBackend:
-    """TenantDirectory, TraceSink, VoicemailSink and FlowLoader on the node's database."""
+    """TenantDirectory, TraceSink, VoicemailSink, RatingSink and FlowLoader on the node's database;
+    and the tenants' survey flows (call control's ``Surveys``)."""
 
     def __init__(self, engine: Engine, records: CallWrites, *, allow_private_http: bool = False) -> None:
         self.engine = engine
@@ -64,6 +66,7 @@ class DbBackend:
         #: what the last successful reads said, for when the database is unavailable
         self._calendars: dict[tuple[int | None, str], BusinessCalendar | None] = {}
         self._policies: dict[int | None, HttpPolicy] = {}
+        self._surveys: dict[int, int | None] = {}
         self._outage = OutageNotice(logger, "database unavailable: calls use the flows, calendars and CRM "
                                             "hosts read last", "database available again: IVR lookups read it")
         self._failed_at = 0.0
@@ -172,6 +175,29 @@ class DbBackend:
     def _policy_of(self, tenant: Tenant | None) -> HttpPolicy:
         hosts = tuple(tenant.http_allow_hosts or ()) if tenant is not None else ()
         return HttpPolicy(allow_hosts=hosts, allow_private=self.allow_private_http)
+
+    # -- surveys -----------------------------------------------------------------------------
+    async def survey_flow(self, tenant_id: int) -> CompiledFlow | None:
+        """The tenant's survey flow (the newest version of the flow it picked), None without one."""
+        version_id = await self._read(self._survey_version, tenant_id, last=lambda: self._surveys[tenant_id])
+        self._surveys[tenant_id] = version_id
+        return (await self.load(version_id))[0] if version_id is not None else None
+
+    def _survey_version(self, tenant_id: int) -> int | None:
+        with Session(self.engine) as db:
+            return survey_version(db, tenant_id)
+
+    # -- RatingSink ----------------------------------------------------------------------------
+    async def rate(self, run: FlowRun, rating: int) -> bool:
+        if run.tenant_id is None:
+            return False
+        try:
+            return await self._db(store_rating, self.engine, run.tenant_id, run.variables, rating)
+        except Exception as exc:
+            if not database_unavailable(exc):
+                raise
+            logger.error("survey rating lost: database unavailable", extra={"call_id": run.call.id})
+            return False
 
     # -- TraceSink ---------------------------------------------------------------------------
     async def save(self, trace: Trace) -> None:

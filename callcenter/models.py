@@ -183,6 +183,11 @@ class Tenant(Base):
     """Minutes of recordings transcribed in a calendar month (UTC); past it, transcription is skipped."""
     exported_at: Mapped[datetime | None] = mapped_column()
     """The last export of the tenant's data: deleting the tenant is refused before one."""
+    chat_settings: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+    """Web chat: ``callcenter.chat_settings.ChatSettings``'s fields (widget key, allowed origins,
+    queue, chats per agent at once, whether an agent in chats may get a call ...)."""
+    survey_flow: Mapped[str | None] = mapped_column(String(64))
+    """The flow a caller is sent to when the agent hangs up (a satisfaction survey); None: none."""
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
 
 
@@ -294,6 +299,7 @@ class CallRecord(Base):
         Index("ix_call_records_ended_at", "ended_at"),
         Index("ix_call_records_tenant_agent", "tenant_id", "agent_id"),
         Index("ix_call_records_node_open", "node_id", "ended_at"),
+        Index("ix_call_records_tenant_caller", "tenant_id", "caller"),
         CheckConstraint(_in("direction", Direction), name="ck_call_records_direction"),
         CheckConstraint(
             f"hangup_side IS NULL OR {_in('hangup_side', HangupSide)}", name="ck_call_records_hangup_side"
@@ -328,6 +334,8 @@ class CallRecord(Base):
     """The cluster node that held the call (``Settings.node_id``); None on a single node."""
     agent_node: Mapped[str | None] = mapped_column(String(32))
     """The node where the answering agent's side of the call was, when not ``node_id``'s."""
+    channel: Mapped[str] = mapped_column(String(8), default="voice", server_default="voice")
+    """``voice`` (a call) or ``chat`` (a web chat: its conversation has the same id)."""
 
     @property
     def duration(self) -> float | None:
@@ -404,6 +412,8 @@ class Agent(Base):
     """The agent's SIP phone must register over TLS (403 otherwise), so it is rung over TLS."""
     require_srtp: Mapped[bool] = mapped_column(Boolean, default=False)
     """Calls to the agent's SIP phone offer SRTP only (RTP/SAVP)."""
+    chat_capacity: Mapped[int | None] = mapped_column(Integer)
+    """Chats the agent takes at once; None: the tenant's ``chat_settings`` capacity."""
 
 
 class AgentStateChange(Base):
@@ -697,3 +707,145 @@ class DoNotCall(Base):
     number: Mapped[str] = mapped_column(String(32))
     note: Mapped[str] = mapped_column(String(200), default="")
     added_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class ChatConversation(Base):
+    """A web chat: the visitor, where it stands, and its counters. Its contact record is the
+    ``CallRecord`` with the same id (channel ``chat``): reports, QA and earlier contacts read that."""
+
+    __tablename__ = "chat_conversations"
+    __table_args__ = (Index("ix_chat_conversations_tenant_visitor", "tenant_id", "visitor_id"),
+                      Index("ix_chat_conversations_tenant_status", "tenant_id", "status"))
+
+    id: Mapped[str] = mapped_column(String(36), primary_key=True, default=lambda: str(uuid.uuid4()))
+    tenant_id: Mapped[int] = mapped_column(ForeignKey("tenants.id", ondelete="CASCADE"))
+    visitor_id: Mapped[str] = mapped_column(String(64))
+    """The widget's id of the visitor's browser (kept in its storage): a reopened page finds its chat."""
+    name: Mapped[str] = mapped_column(String(100), default="")
+    phone: Mapped[str] = mapped_column(String(32), default="")
+    question: Mapped[str] = mapped_column(Text, default="")
+    page_url: Mapped[str] = mapped_column(String(500), default="")
+    locale: Mapped[str] = mapped_column(String(8), default="zh-CN")
+    queue: Mapped[str | None] = mapped_column(String(64))
+    status: Mapped[str] = mapped_column(String(16), default="bot")
+    """``bot`` (the FAQ bot answers), ``queued``, ``active`` (with an agent) or ``ended``."""
+    agent_id: Mapped[int | None] = mapped_column(ForeignKey("agents.id", ondelete="SET NULL"))
+    visitor_read_seq: Mapped[int] = mapped_column(Integer, default=0)
+    """The last message the visitor has seen (read receipts)."""
+    agent_read_seq: Mapped[int] = mapped_column(Integer, default=0)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    answered_at: Mapped[datetime | None] = mapped_column()
+    first_response_at: Mapped[datetime | None] = mapped_column()
+    """The agent's first message."""
+    ended_at: Mapped[datetime | None] = mapped_column()
+    end_cause: Mapped[str | None] = mapped_column(String(32))
+
+
+class ChatMessage(Base):
+    """One message of a conversation; ``seq`` increases by one per conversation (the widget resumes after it)."""
+
+    __tablename__ = "chat_messages"
+    __table_args__ = (UniqueConstraint("conversation_id", "seq", name="uq_chat_messages_seq"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    conversation_id: Mapped[str] = mapped_column(ForeignKey("chat_conversations.id", ondelete="CASCADE"))
+    tenant_id: Mapped[int] = mapped_column(ForeignKey("tenants.id", ondelete="CASCADE"), index=True)
+    seq: Mapped[int] = mapped_column(Integer)
+    sender: Mapped[str] = mapped_column(String(8))
+    """``visitor``, ``agent``, ``bot`` or ``system``."""
+    agent_id: Mapped[int | None] = mapped_column(ForeignKey("agents.id", ondelete="SET NULL"))
+    text: Mapped[str] = mapped_column(Text, default="")
+    attachment_id: Mapped[str | None] = mapped_column(String(36))
+    client_id: Mapped[str | None] = mapped_column(String(64))
+    """The sender's own id of the message: a message sent again after a drop is stored once."""
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class ChatAttachment(Base):
+    """A file sent in a chat (an image or a PDF), stored under the tenant's chat folder."""
+
+    __tablename__ = "chat_attachments"
+
+    id: Mapped[str] = mapped_column(String(36), primary_key=True, default=lambda: str(uuid.uuid4()))
+    tenant_id: Mapped[int] = mapped_column(ForeignKey("tenants.id", ondelete="CASCADE"), index=True)
+    conversation_id: Mapped[str] = mapped_column(ForeignKey("chat_conversations.id", ondelete="CASCADE"))
+    filename: Mapped[str] = mapped_column(String(200))
+    content_type: Mapped[str] = mapped_column(String(64))
+    size: Mapped[int] = mapped_column(Integer)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class ChatSearchTerm(Base):
+    """A word of a conversation's transcript (jieba's segmentation, lower case): search finds
+    conversations holding every word of the query (``chat.search``)."""
+
+    __tablename__ = "chat_search_terms"
+    __table_args__ = (Index("ix_chat_search_terms_tenant_term", "tenant_id", "term"),)
+
+    conversation_id: Mapped[str] = mapped_column(ForeignKey("chat_conversations.id", ondelete="CASCADE"),
+                                                 primary_key=True)
+    term: Mapped[str] = mapped_column(String(64), primary_key=True)
+    tenant_id: Mapped[int] = mapped_column(ForeignKey("tenants.id", ondelete="CASCADE"))
+
+
+class OfflineMessage(Base):
+    """What a visitor left when no agent was available, for the tenant to follow up."""
+
+    __tablename__ = "chat_offline_messages"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    tenant_id: Mapped[int] = mapped_column(ForeignKey("tenants.id", ondelete="CASCADE"), index=True)
+    name: Mapped[str] = mapped_column(String(100), default="")
+    phone: Mapped[str] = mapped_column(String(32), default="")
+    email: Mapped[str] = mapped_column(String(200), default="")
+    message: Mapped[str] = mapped_column(Text)
+    page_url: Mapped[str] = mapped_column(String(500), default="")
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    handled_at: Mapped[datetime | None] = mapped_column()
+    handled_by: Mapped[int | None] = mapped_column(ForeignKey("users.id", ondelete="SET NULL"))
+
+
+class FaqPair(Base):
+    """A question the FAQ bot answers: its phrasings and the answer (``chat.faq``)."""
+
+    __tablename__ = "faq_pairs"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    tenant_id: Mapped[int] = mapped_column(ForeignKey("tenants.id", ondelete="CASCADE"), index=True)
+    question: Mapped[str] = mapped_column(Text)
+    alternatives: Mapped[list[str]] = mapped_column(JSON, default=list)
+    answer: Mapped[str] = mapped_column(Text)
+    queue: Mapped[str | None] = mapped_column(String(64))
+    """Only the bot of this queue uses it; None: every queue's bot."""
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class CannedReply(Base):
+    """A reply an agent inserts in a chat by its short code (``/refund``)."""
+
+    __tablename__ = "canned_replies"
+    __table_args__ = (UniqueConstraint("tenant_id", "code", name="uq_canned_replies_code"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    tenant_id: Mapped[int] = mapped_column(ForeignKey("tenants.id", ondelete="CASCADE"), index=True)
+    code: Mapped[str] = mapped_column(String(32))
+    text: Mapped[str] = mapped_column(Text)
+
+
+class CsatResponse(Base):
+    """A customer's satisfaction rating (1-5) of one contact: a chat's rating card or a call's survey."""
+
+    __tablename__ = "csat_responses"
+    __table_args__ = (UniqueConstraint("contact_id", name="uq_csat_responses_contact"),
+                      Index("ix_csat_responses_tenant_created", "tenant_id", "created_at"))
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    tenant_id: Mapped[int] = mapped_column(ForeignKey("tenants.id", ondelete="CASCADE"))
+    contact_id: Mapped[str] = mapped_column(String(36))
+    """The contact's ``CallRecord`` id (a call's, or a chat's: its conversation id)."""
+    channel: Mapped[str] = mapped_column(String(8))
+    agent_id: Mapped[int | None] = mapped_column(ForeignKey("agents.id", ondelete="SET NULL"), index=True)
+    queue: Mapped[str | None] = mapped_column(String(64))
+    rating: Mapped[int] = mapped_column(Integer)
+    comment: Mapped[str] = mapped_column(Text, default="")
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)

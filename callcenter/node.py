@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import gc
 import logging
 import os
 import signal
@@ -22,6 +23,7 @@ from ivr.engine import FlowEngine
 from ivr.prompts import PromptLibrary
 from ivr.services import IvrServices
 from recordings.storage import LocalStorage
+from acd import Action
 from sip_bridge.call import Call, CallError
 from sip_bridge.media import RtpStream
 from sip_bridge.endpoint import EndpointConfig, Handover, SipEndpoint
@@ -44,6 +46,7 @@ from .api import AppContext, create_app
 from .call_control import CallControl
 from .call_notes import CallNotes
 from .campaign_service import CampaignService
+from .chat_service import ChatService
 from .config_sync import ConfigSync
 from .cdr import CallRecordStore
 from .db import make_engine, migrate
@@ -51,6 +54,7 @@ from .db_health import DatabaseHealth, watch_redis
 from .entry import EntryPoints
 from .flows import prompt_library
 from .ivr_backend import DbBackend, HoldQueue, make_hold_music
+from .surveys import survey_version
 from .speech import SpeechEngines, tenant_models
 from .logs import setup_logging
 from .metrics import NodeStats, register_node
@@ -116,9 +120,12 @@ class RecordObserver:
 
 
 def published_versions(engine: Engine) -> list[int]:
+    """The flow versions callers may meet: those live on numbers, and the tenants' survey flows."""
     with Session(engine) as db:
-        return sorted(set(db.scalars(select(models.Number.flow_version_id)
-                                     .where(models.Number.flow_version_id.is_not(None)))))
+        live = set(db.scalars(select(models.Number.flow_version_id).where(models.Number.flow_version_id.is_not(None))))
+        surveys = {survey_version(db, tenant_id) for tenant_id in
+                   db.scalars(select(models.Tenant.id).where(models.Tenant.survey_flow.is_not(None)))}
+        return sorted(v for v in live | surveys if v is not None)
 
 
 class HttpServer(uvicorn.Server):
@@ -151,6 +158,7 @@ class Node:
         self.softphones: SoftphoneService | None = None
         self.test_calls: TestCallService | None = None
         self.campaigns: CampaignService | None = None
+        self.chats: ChatService | None = None
         self.monitors: MonitorService | None = None
         storage = LocalStorage(settings.effective_recordings_dir, settings.node_id)
         keys = TenantKeys(self.engine, settings.effective_master_key)
@@ -221,17 +229,16 @@ class Node:
         announcement = await prompts.tts("All our agents are busy. Please hold, your call is important to us.", "en")
         return prompts, music, announcement
 
-    async def _flow_engine(self, prompts: PromptLibrary, acd: AcdService) -> tuple[FlowEngine, DbBackend]:
-        """The IVR with its services, handing callers to ``acd``; TTS prompts of published flows are
-        rendered in the background, so the first callers do not wait for espeak-ng."""
+    async def _flow_engine(self, prompts: PromptLibrary, acd: AcdService, backend: DbBackend) -> FlowEngine:
+        """The IVR with its services (``backend``'s), handing callers to ``acd``; TTS prompts of
+        published flows are rendered in the background, so the first callers do not wait for espeak-ng."""
         s = self.settings
-        backend = self.ivr_backend = DbBackend(self.engine, self.store, allow_private_http=s.ivr_http_allow_private)
         await backend.warm()  # calls find flows, calendars and CRM hosts even if the database goes away
         services = IvrServices(prompts=prompts, speech=self.speech.for_tenant, directory=backend,
-                               queue=acd, traces=backend, voicemail=backend,
+                               queue=acd, traces=backend, voicemail=backend, ratings=backend,
                                voicemail_dir=s.data_dir / "voicemail")
         self._prompt_warmup = asyncio.get_running_loop().create_task(self._render_prompts(backend, prompts))
-        return FlowEngine(services, backend), backend
+        return FlowEngine(services, backend)
 
     async def _handover(self, leg: Call, handover: Handover) -> None:
         """Callers other nodes hand over (cluster): to the ACD's cluster side, built after the
@@ -329,21 +336,27 @@ class Node:
                                     on_handover=self._handover if handovers is not None else None,
                                     calls_elsewhere=self.tenant_calls.elsewhere)
         notes = CallNotes(self.store)
-        calls = CallControl(self.endpoint, music, notes, self.store, self.recordings)
+        # the IVR's database side: also where call control finds a tenant's survey after the agent
+        backend = self.ivr_backend = DbBackend(self.engine, self.store, allow_private_http=s.ivr_http_allow_private)
+        calls = CallControl(self.endpoint, music, notes, self.store, self.recordings, surveys=backend)
         logs = TenantLogs(RedisLog(self.redis)) if self.redis is not None else None
         client = HandoverClient(self.endpoint, self.owners, handovers, self._hold, queue_voicemail) \
             if handovers is not None else None
         if client is not None:
             self.owners.add_listener(client)
+        chat_actions: asyncio.Queue[tuple[int, Action]] = asyncio.Queue()  # the ACD's decisions about chats
         acd = self.acd = AcdService(
             self.engine, directory, registrar, self.endpoint, calls, notes, prompts, music,
             HoldQueue(music, announcement), publish=self.bus.publish, owners=self.owners,
             forward=logs.forward if logs is not None else None, handovers=client, log_positions=logs,
-            node_id=s.node_id, node_run=self.owners.me.started_at if self.owners.me is not None else None)
+            node_id=s.node_id, node_run=self.owners.me.started_at if self.owners.me is not None else None,
+            chat_actions=chat_actions)
+        self.chats = ChatService(s, self.engine, acd, directory, chat_actions)
+        self.owners.add_listener(self.chats)
         if logs is not None and s.node_id is not None and self.owners.me is not None:
             self.acd_cluster = AcdCluster(acd, logs, self.owners.alive_nodes, s.node_id, self.owners.me.started_at)
             self.owners.add_listener(self.acd_cluster)
-        flows, backend = await self._flow_engine(prompts, acd)
+        flows = await self._flow_engine(prompts, acd, backend)
         self.entries = EntryPoints(s.data_dir, flows, backend, recordings=self.recordings)
         await self.entries.prepare()
         await self.endpoint.start()
@@ -352,11 +365,12 @@ class Node:
         assert self.endpoint.clock is not None
         self.campaigns = CampaignService(self.engine, acd, self.endpoint, flows, notes)
         self.softphones = SoftphoneService(s, self.engine, acd, calls, directory, notes, self.endpoint,
-                                           self.endpoint.clock, self.campaigns, grace=s.softphone_grace)
+                                           self.endpoint.clock, self.campaigns, self.chats, grace=s.softphone_grace)
         self.test_calls = TestCallService(s, self.engine, flows, records, notes, self.endpoint.clock,
                                           self.endpoint)
         self.monitors = MonitorService(calls, self.endpoint.clock)
         await acd.start()
+        await self.chats.start()
         await self.campaigns.start()
         await self.recordings.start()
         await self.transcription.start()
@@ -401,7 +415,7 @@ class Node:
         app = create_app(AppContext(settings=s, engine=self.engine, node_status=self.node_status,
                                     on_routing_changed=routing_changed, acd=self.acd, on_acd_changed=acd_changed,
                                     softphones=self.softphones, test_calls=self.test_calls,
-                                    campaigns=self.campaigns,
+                                    campaigns=self.campaigns, chats=self.chats,
                                     recordings=self.recordings,
                                     bus=self.bus, monitors=self.monitors, bans=self.bans,
                                     tenant_calls=self.tenant_calls, owners=self.owners))
@@ -410,7 +424,9 @@ class Node:
         server = HttpServer(uvicorn.Config(
             app, host=s.http_host, port=s.http_port, log_config=None, access_log=False, lifespan="off",
             ssl_certfile=s.tls_cert, ssl_keyfile=s.tls_key, proxy_headers=bool(s.forwarded_allow_ips),
-            forwarded_allow_ips=s.forwarded_allow_ips or None))
+            forwarded_allow_ips=s.forwarded_allow_ips or None,
+            # chat and softphone messages are small: compression would cost ~40 KB per socket for little
+            ws_per_message_deflate=False))
         # The node handles SIGINT and SIGTERM itself (HttpServer leaves them alone), then stops the
         # SIP side and the API together. A cluster node drains on SIGTERM (no call dropped: the
         # pages' sockets stay up meanwhile); SIGINT stops it at once.
@@ -421,6 +437,9 @@ class Node:
         http = loop.create_task(server.serve())
         while not server.started and not http.done():  # "ready" means the API answers too
             await asyncio.sleep(0.01)
+        # what start-up made lives as long as the node: out of the collector's full passes, which
+        # otherwise stall the loop for 0.3-0.9 s with thousands of chats held (./dev bench chat)
+        gc.freeze()
         logger.info("node ready: SIP %s:%d, HTTP %s, data %s", s.sip_host, self.endpoint.config.sip_port,
                     s.http_url, s.data_dir)
         tls = f", tls {s.sip_host}:{config.tls_port}" if config.tls_server is not None else ""
@@ -437,6 +456,7 @@ class Node:
         self.monitor.stop()
         await self.campaigns.stop()
         await self.softphones.stop()
+        await self.chats.stop()
         await self.test_calls.stop()
         calls.stop()
         await acd.stop()

@@ -1,7 +1,8 @@
 """Quality assurance: evaluation forms, automatic and manual evaluations, calibration, reports.
 
-Plain functions on a SQLAlchemy session, used by the HTTP API (``api/qa.py``) and by the
-transcription job (``auto_evaluate`` once a transcript is done). They flush but never commit:
+Plain functions on a SQLAlchemy session, used by the HTTP API (``api/qa.py``), by the
+transcription job (``auto_evaluate`` once a transcript is done) and by the chat service
+(``evaluate_chat`` once a chat has ended: the text rules run over its messages). They flush but never commit:
 the caller owns the transaction. Errors: ``LookupError`` (no such call, form or evaluation
 *in this tenant*: answer 404) and ``QaError`` (bad input: answer with its ``status`` and
 ``error_id``, 422 unless said otherwise).
@@ -13,6 +14,7 @@ The scoring and the automatic rules are pure functions in ``recordings.qa_forms`
 from __future__ import annotations
 
 import dataclasses
+import re
 import statistics
 from collections import Counter, defaultdict
 from collections.abc import Iterable, Mapping
@@ -22,12 +24,19 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from callcenter.models import Agent, CallEvent, CallRecord, QaEvaluation, QaForm, Recording, Transcript, User, utcnow
+from callcenter.models import (Agent, CallEvent, CallRecord, ChatConversation, ChatMessage, QaEvaluation, QaForm,
+                               Recording, Transcript, User, utcnow)
 from recordings import qa_forms, qa_rules
 from recordings.talk import TalkStats
 
 MAX_COMMENT = 4000
 NA = "na"
+CHAT_SPEAKERS: dict[str, qa_forms.Speaker] = {"agent": "agent", "visitor": "caller"}
+"""Whose words a chat message's sender writes, for the text rules (the bot's and system notices: nobody's)."""
+_IDEOGRAPH = "\u3040-\u30ff\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff"
+_CHAT_TOKEN = re.compile(f"[{_IDEOGRAPH}]|[^\\W_{_IDEOGRAPH}]+")
+"""One Chinese character (or kana), or a run of other letters and digits: the text rules match a
+phrase against consecutive tokens, so 您好 is found in 您好，请问 and "thank you" in "Thank you!"."""
 
 
 class QaError(ValueError):
@@ -202,12 +211,56 @@ def auto_evaluate(db: Session, tenant_id: int, call_id: str) -> list[QaEvaluatio
     if found is None:
         return []
     transcript, recording = found
-    ensure_default_form(db, tenant_id)
     words = [qa_rules.Word(word=str(w["word"]), start=float(w["start"]), end=float(w["end"]),
                            conf=float(w.get("conf", 1.0)), speaker=w["speaker"]) for w in transcript.words]
     duration = recording.duration or max((w.end for w in words), default=0.0)
-    talk = TalkStats.from_json(transcript.analytics or {})
-    facts = call_facts(db, call_id)
+    return _store_auto(db, tenant_id, call_id, record.agent_id if record is not None else None, words, duration,
+                       TalkStats.from_json(transcript.analytics or {}), call_facts(db, call_id))
+
+
+def chat_words(messages: Iterable[tuple[str, str, datetime]], start: datetime) -> list[qa_rules.Word]:
+    """A chat's messages (sender, text, time) as the text rules' words: the agent's as the agent's
+    speech, the visitor's as the caller's, each token at its message's seconds after ``start``
+    (when the agent took the chat; earlier messages at 0), with full confidence."""
+    words = []
+    for sender, text, at in messages:
+        speaker = CHAT_SPEAKERS.get(sender)
+        if speaker is None:
+            continue
+        offset = max(0.0, (at - start).total_seconds())
+        words += [qa_rules.Word(word=token, start=offset, end=offset, conf=1.0, speaker=speaker)
+                  for token in _CHAT_TOKEN.findall(text or "")]
+    return words
+
+
+def evaluate_chat(db: Session, tenant_id: int, conversation_id: str) -> list[QaEvaluation]:
+    """The automatic evaluation of a chat (call it once the chat has ended) with every active form of
+    the tenant, as for a transcribed call: phrase rules over its messages (:func:`chat_words`); hold
+    is 0 and handle time the agent's answer to the end; talk metrics (silence, over-talk, talk
+    ratio) have no answer. An earlier one of the same chat and form is replaced. LookupError for
+    another tenant's chat."""
+    conversation = db.get(ChatConversation, conversation_id)
+    if conversation is None or conversation.tenant_id != tenant_id:
+        raise LookupError(conversation_id)
+    messages = db.execute(select(ChatMessage.sender, ChatMessage.text, ChatMessage.created_at)
+                          .where(ChatMessage.conversation_id == conversation_id).order_by(ChatMessage.seq)).all()
+    start = conversation.answered_at or conversation.created_at
+    end = conversation.ended_at or max((at for _, _, at in messages), default=start)
+    handle = (end - conversation.answered_at).total_seconds() \
+        if conversation.answered_at is not None and conversation.ended_at is not None else None
+    record = db.get(CallRecord, conversation_id)
+    agent_id = record.agent_id if record is not None and record.agent_id is not None else conversation.agent_id
+    return _store_auto(db, tenant_id, conversation_id, agent_id,
+                       chat_words(((s, t, at) for s, t, at in messages), start),
+                       max(0.0, (end - start).total_seconds()), TalkStats.from_json({}),
+                       qa_rules.CallFacts(hold_seconds=0.0, handle_seconds=handle))
+
+
+def _store_auto(db: Session, tenant_id: int, call_id: str, agent_id: int | None, words: list[qa_rules.Word],
+                duration: float, talk: TalkStats, facts: qa_rules.CallFacts) -> list[QaEvaluation]:
+    """Evaluate a contact automatically with every active form and store it (replacing the earlier
+    automatic evaluation of the same contact and form in place: its disputes stay attached)."""
+    ensure_default_form(db, tenant_id)
     out: list[QaEvaluation] = []
     for form_row in active_forms(db, tenant_id):
         form = parse(form_row.definition)
@@ -227,7 +280,7 @@ def auto_evaluate(db: Session, tenant_id: int, call_id: str) -> list[QaEvaluatio
         if evaluation is None:
             evaluation = QaEvaluation(tenant_id=tenant_id, call_id=call_id, form_id=form_row.id, kind="auto")
             db.add(evaluation)
-        evaluation.agent_id = record.agent_id if record is not None else None
+        evaluation.agent_id = agent_id
         evaluation.evaluator_id = None
         evaluation.answers = answers
         evaluation.comment = ""

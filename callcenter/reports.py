@@ -38,7 +38,8 @@ Buckets are clipped to ``[since, until)``. UTC offsets are assumed to be multipl
   queue entry, so a transferred call's second agent shows the whole wait).
 - ``AVG_HANDLE_TIME`` (AHT, seconds): per agent leg, talk + hold + after-contact work, where
   the leg runs from the agent's ``answered`` event to the agent's ``transfer`` event (the
-  agent is released) or the end of the call; hold is the sum of the agent's hold..unhold
+  agent is released), the agent's ``survey`` event (the agent hung up and the caller went on to
+  the satisfaction survey) or the end of the call; hold is the sum of the agent's hold..unhold
   spans in the leg (talk = leg - hold); after-contact work is the agent's ``wrap_up`` state
   that starts within 5 s of the leg's end, until the agent's next state change. Per queue:
   the sum over all legs of the handled calls / CONTACTS_HANDLED; per agent: their legs'
@@ -56,6 +57,35 @@ Buckets are clipped to ``[since, until)``. UTC offsets are assumed to be multipl
   (ring-no-answer, unreachable) plus ``declined`` events; per agent, theirs.
 
 Queue-only metrics (queued, abandoned, service level) are None in agent rows.
+
+**Satisfaction** (``callcenter.csat``: one rating 1-5 per contact, a chat's card or a call's
+survey), counted with the contact, in the interval in which it entered the queue; per agent, for
+the agent the rating names (the one the contact ended with):
+
+- ``CSAT_AVERAGE``: mean rating of the rated contacts; None without any.
+- ``CSAT_RESPONSES``: rated contacts.
+- ``CSAT_RESPONSE_RATE`` (percent): CSAT_RESPONSES / CONTACTS_HANDLED; None when nothing was handled.
+
+**Channels.** A contact is a call (``voice``) or a web chat (``chat``; its ``CallRecord`` has
+``channel`` chat and shares the conversation's id). With ``by_channel`` every row is split by
+channel (a ``channel`` key; Amazon Connect's CHANNEL grouping); without it the rows hold both.
+Chats count like calls (queued, handled, abandoned when the visitor left before an agent took
+the chat, queue answer time, service level, transfers, non-response) and add:
+
+- ``AVG_FIRST_RESPONSE_TIME_AGENT`` (seconds; Connect's agent first response time of chats): mean
+  over handled chats with an agent message of the first agent message minus the agent's answer.
+- ``AVG_HANDLE_TIME`` of a chat: the agent's answer to the chat's end or transfer (no hold; chats
+  have no after-contact work state).
+- ``AVG_CHAT_CONCURRENCY`` (no Connect name): while an agent had at least one chat, how many at
+  once on average (time-weighted: chat-seconds / seconds with a chat), from the chats' agent legs
+  (answer to end or transfer), split exactly at bucket boundaries and not tied to the interval the
+  chats entered the queue in (time-based, like OCCUPANCY). Per queue: the queue's chats only, over
+  all agents (sum of chat-seconds / sum of seconds with a chat).
+- ``MAX_CHAT_CONCURRENCY`` (no Connect name): the most chats an agent (per queue: any agent) had
+  at once in the bucket; 0 without chats.
+
+Chat work does not change an agent's state, so ``OCCUPANCY`` measures voice work: in rows split
+by channel it is None in chat rows. Chat metrics are None (MAX_CHAT_CONCURRENCY 0) in voice rows.
 """
 
 from __future__ import annotations
@@ -63,6 +93,7 @@ from __future__ import annotations
 from bisect import bisect_left, bisect_right
 from collections import defaultdict
 from dataclasses import dataclass, field
+from itertools import pairwise
 from datetime import date, datetime, timedelta, timezone, tzinfo
 from typing import Any, Iterable, Literal, Mapping, Sequence
 
@@ -81,6 +112,11 @@ QUEUE_METRICS = (
     "SERVICE_LEVEL", "OCCUPANCY", "CONTACTS_TRANSFERRED_OUT", "AGENT_NON_RESPONSE",
 )
 """Column order of a report row (agent rows carry the same keys)."""
+CSAT_METRICS = ("CSAT_AVERAGE", "CSAT_RESPONSES", "CSAT_RESPONSE_RATE")
+CHAT_METRICS = ("AVG_FIRST_RESPONSE_TIME_AGENT", "AVG_CHAT_CONCURRENCY", "MAX_CHAT_CONCURRENCY")
+METRICS = QUEUE_METRICS + CSAT_METRICS + CHAT_METRICS
+"""Every figure of a row, in the CSV's column order."""
+CHANNELS = ("voice", "chat")
 
 
 @dataclass(frozen=True)
@@ -104,7 +140,15 @@ class CallFacts:
     hangup_side: str | None
     events: Sequence[Event] = ()
     abandoned_at: datetime | None = None
-    """The trace's ``abandoned`` event time, when the IVR recorded one."""
+    """The trace's ``abandoned`` event time, when the IVR recorded one (a chat: when the visitor left)."""
+    channel: str = "voice"
+    """``voice`` or ``chat``."""
+    csat: int | None = None
+    """The customer's satisfaction rating (1-5), if they gave one."""
+    csat_agent: int | None = None
+    """The agent the rating names."""
+    first_response_at: datetime | None = None
+    """A chat's first agent message."""
 
 
 @dataclass(frozen=True)
@@ -148,12 +192,25 @@ class _Acc:
     non_response: int = 0
     busy: float = 0.0
     idle: float = 0.0
+    csat_sum: int = 0
+    csat_n: int = 0
+    first_response_sum: float = 0.0
+    first_response_n: int = 0
+    chat_s: float = 0.0
+    """Chat-seconds (each chat's connected seconds, added up)."""
+    chatting_s: float = 0.0
+    """Seconds with at least one chat (per agent, added up over agents)."""
+    chat_max: int = 0
     queue_row: bool = True
+    channel: str | None = None
+    """The row's channel when split by channel."""
 
     def merge(self, other: _Acc) -> None:
         for name in ("queued", "handled", "abandoned", "abandoned_short", "sl_met", "wait_sum", "wait_n", "talk",
-                     "hold", "acw", "transferred", "non_response", "busy", "idle"):
+                     "hold", "acw", "transferred", "non_response", "busy", "idle", "csat_sum", "csat_n",
+                     "first_response_sum", "first_response_n", "chat_s", "chatting_s"):
             setattr(self, name, getattr(self, name) + getattr(other, name))
+        self.chat_max = max(self.chat_max, other.chat_max)
 
     def figures(self) -> dict[str, Any]:
         handle = self.talk + self.hold + self.acw
@@ -171,9 +228,16 @@ class _Acc:
             "SUM_AFTER_CONTACT_WORK_TIME": _r(self.acw),
             "SERVICE_LEVEL": (_r(100.0 * self.sl_met / denominator) if denominator > 0 else None)
             if self.queue_row else None,
-            "OCCUPANCY": _r(100.0 * self.busy / worked) if worked > 0 else None,
+            "OCCUPANCY": _r(100.0 * self.busy / worked) if worked > 0 and self.channel != "chat" else None,
             "CONTACTS_TRANSFERRED_OUT": self.transferred,
             "AGENT_NON_RESPONSE": self.non_response,
+            "CSAT_AVERAGE": _r(self.csat_sum / self.csat_n) if self.csat_n else None,
+            "CSAT_RESPONSES": self.csat_n,
+            "CSAT_RESPONSE_RATE": _r(100.0 * self.csat_n / self.handled) if self.handled else None,
+            "AVG_FIRST_RESPONSE_TIME_AGENT": _r(self.first_response_sum / self.first_response_n)
+            if self.first_response_n else None,
+            "AVG_CHAT_CONCURRENCY": _r(self.chat_s / self.chatting_s) if self.chatting_s > 0 else None,
+            "MAX_CHAT_CONCURRENCY": self.chat_max,
         }
 
 
@@ -257,6 +321,9 @@ def legs(call: CallFacts, states: Mapping[int, Sequence[StateChange]] | None = N
             if later.kind == "transfer":
                 end, transferred = later.at, True
                 break
+            if later.kind == "survey":  # the agent hung up; the caller went on to the survey
+                end = later.at
+                break
             if later.kind == "answered" and not (later.detail or {}).get("consult"):
                 break  # answered again (a new leg); this one ended with the call part before
         stop = end if end is not None else max((e.at for e in events), default=ev.at)
@@ -335,6 +402,44 @@ def state_time(history: Sequence[StateChange], spans: Sequence[Bucket]) -> list[
     return out
 
 
+# -- chats at once ---------------------------------------------------------------------------------
+@dataclass(frozen=True)
+class ChatLoad:
+    """One agent's chats in one bucket."""
+
+    chat_s: float = 0.0
+    """Chat-seconds: each chat's seconds in the bucket, added up."""
+    chatting_s: float = 0.0
+    """Seconds with at least one chat."""
+    most: int = 0
+    """Most chats at once."""
+
+
+def chat_load(chats: Iterable[tuple[datetime, datetime]], spans: Sequence[Bucket]) -> list[ChatLoad]:
+    """Per bucket, an agent's chats (each connected from start to end) at once: a sweep over their
+    starts and ends; a chat ending when another starts does not overlap it."""
+    points = sorted(p for start, end in chats if end > start for p in ((start, 1), (end, -1)))
+    totals = [[0.0, 0.0, 0] for _ in spans]
+    starts = [span.start for span in spans]
+    count = 0
+    for (at, step), following in pairwise(points):
+        count += step
+        until = following[0]
+        if count <= 0 or until <= at:
+            continue
+        for j in range(max(0, bisect_right(starts, at) - 1), len(spans)):
+            span = spans[j]
+            if span.start >= until:
+                break
+            overlap = _seconds(max(at, span.start), min(until, span.end))
+            if overlap > 0:
+                total = totals[j]
+                total[0] += count * overlap
+                total[1] += overlap
+                total[2] = max(int(total[2]), count)
+    return [ChatLoad(float(a), float(b), int(c)) for a, b, c in totals]
+
+
 # -- the report -----------------------------------------------------------------------------------
 @dataclass
 class Report:
@@ -357,9 +462,11 @@ def interval_report(
     short_abandon: float = 5.0,
     keys: Iterable[Any] = (),
     queue_agents: Mapping[str, Iterable[int]] | None = None,
+    by_channel: bool = False,
 ) -> Report:
-    """Rows per (bucket, ``queue`` or ``agent_id``): every key in ``keys`` and every key seen, in every
-    bucket; ``totals`` the same per key over the whole range.
+    """Rows per (bucket, ``queue`` or ``agent_id``[, ``channel``]): every key in ``keys`` (with
+    ``by_channel``: on every channel) and every key seen, in every bucket; ``totals`` the same per
+    key over the whole range.
 
     ``states``: the state history of the agents, including each agent's last change before
     ``since``. ``queue_agents``: for queue rows' OCCUPANCY, the agents staffing each queue.
@@ -370,18 +477,41 @@ def interval_report(
     history: dict[int, list[StateChange]] = defaultdict(list)
     for change in sorted(states, key=lambda c: c.at):
         history[change.agent_id].append(change)
-    accs: dict[tuple[int, Any], _Acc] = defaultdict(lambda: _Acc(queue_row=by == "queue"))
-    seen: set[Any] = set(keys)
+    queue_row = by == "queue"
+
+    def row_key(key: Any, channel: str) -> tuple[Any, str | None]:
+        return key, channel if by_channel else None
+
+    accs: dict[tuple[int, tuple[Any, str | None]], _Acc] = {}
+
+    def acc_of(j: int, key: tuple[Any, str | None]) -> _Acc:
+        found = accs.get((j, key))
+        if found is None:
+            found = accs[(j, key)] = _Acc(queue_row=queue_row, channel=key[1])
+        return found
+
+    seen: set[tuple[Any, str | None]] = {row_key(k, c) for k in keys for c in (CHANNELS if by_channel else ("",))}
+    # per (row key, agent): the chats' connected spans, for the chats-at-once figures
+    chats: dict[tuple[tuple[Any, str | None], int], list[tuple[datetime, datetime]]] = defaultdict(list)
 
     for call in calls:
+        chat = call.channel == "chat"
+        call_legs = legs(call, {} if chat else history)  # a chat has no after-contact work state
+        if chat:
+            for leg in call_legs:
+                end = leg.ended_at if leg.ended_at is not None else spans[-1].end
+                owner = call.queue if queue_row else leg.agent_id
+                chats[(row_key(owner, "chat"), leg.agent_id)].append((leg.answered_at, end))
         j = _bucket_of(call.enqueued_at.astimezone(timezone.utc), spans)
         if j is None:
             continue
-        call_legs = legs(call, history)
         non_response = [e for e in call.events if e.kind in NON_RESPONSE_KINDS]
-        if by == "queue":
-            acc = accs[(j, call.queue)]
-            seen.add(call.queue)
+        first_response = _seconds(call_legs[0].answered_at, call.first_response_at) \
+            if call_legs and call.first_response_at is not None else None
+        if queue_row:
+            key = row_key(call.queue, call.channel)
+            acc = acc_of(j, key)
+            seen.add(key)
             acc.queued += 1
             abandoned_at = _abandon(call, call_legs)
             if call_legs:
@@ -393,58 +523,94 @@ def interval_report(
                 for leg in call_legs:
                     acc.talk, acc.hold, acc.acw = acc.talk + leg.talk, acc.hold + leg.hold, acc.acw + leg.acw
                 acc.transferred += any(e.kind == "transfer" for e in call.events)
+                if first_response is not None:
+                    acc.first_response_sum += max(0.0, first_response)
+                    acc.first_response_n += 1
             elif abandoned_at is not None:
                 if _seconds(call.enqueued_at, abandoned_at) <= short_abandon:
                     acc.abandoned_short += 1
                 else:
                     acc.abandoned += 1
             acc.non_response += len(non_response)
+            if call.csat is not None:
+                acc.csat_sum += call.csat
+                acc.csat_n += 1
         else:
-            for leg in call_legs:
-                acc = accs[(j, leg.agent_id)]
-                seen.add(leg.agent_id)
+            for i, leg in enumerate(call_legs):
+                key = row_key(leg.agent_id, call.channel)
+                acc = acc_of(j, key)
+                seen.add(key)
                 acc.handled += 1
                 acc.wait_sum += max(0.0, _seconds(call.enqueued_at, leg.answered_at))
                 acc.wait_n += 1
                 acc.talk, acc.hold, acc.acw = acc.talk + leg.talk, acc.hold + leg.hold, acc.acw + leg.acw
+                if i == 0 and first_response is not None:
+                    acc.first_response_sum += max(0.0, first_response)
+                    acc.first_response_n += 1
             for e in call.events:
                 if e.agent_id is None:
                     continue
                 if e.kind == "transfer":
-                    accs[(j, e.agent_id)].transferred += 1
-                    seen.add(e.agent_id)
+                    key = row_key(e.agent_id, call.channel)
+                    acc_of(j, key).transferred += 1
+                    seen.add(key)
                 elif e.kind in NON_RESPONSE_KINDS:
-                    accs[(j, e.agent_id)].non_response += 1
-                    seen.add(e.agent_id)
+                    key = row_key(e.agent_id, call.channel)
+                    acc_of(j, key).non_response += 1
+                    seen.add(key)
+            if call.csat is not None and call.csat_agent is not None:
+                key = row_key(call.csat_agent, call.channel)
+                acc = acc_of(j, key)
+                seen.add(key)
+                acc.csat_sum += call.csat
+                acc.csat_n += 1
 
-    # occupancy
+    # occupancy (agent states: voice work)
     agent_time = {agent: state_time(h, spans) for agent, h in history.items()}
-    if by == "agent":
-        seen.update(a for a in agent_time if any(b or i for b, i in agent_time[a]))
+    if not queue_row:
         for agent, per_span in agent_time.items():
+            key = row_key(agent, "voice")
             for j, (busy, idle) in enumerate(per_span):
                 if busy or idle:
-                    acc = accs[(j, agent)]
+                    seen.add(key)
+                    acc = acc_of(j, key)
                     acc.busy, acc.idle = acc.busy + busy, acc.idle + idle
     else:
         for queue, agents in (queue_agents or {}).items():
+            key = row_key(queue, "voice")
+            if key not in seen:
+                continue
             for agent in set(agents):
                 for j, (busy, idle) in enumerate(agent_time.get(agent, ())):
-                    if (busy or idle) and (queue in seen):
-                        acc = accs[(j, queue)]
+                    if busy or idle:
+                        acc = acc_of(j, key)
                         acc.busy, acc.idle = acc.busy + busy, acc.idle + idle
 
+    # chats at once
+    for (key, _agent), spans_of_chats in chats.items():
+        for j, load in enumerate(chat_load(spans_of_chats, spans)):
+            if load.chatting_s > 0:
+                seen.add(key)
+                acc = acc_of(j, key)
+                acc.chat_s += load.chat_s
+                acc.chatting_s += load.chatting_s
+                acc.chat_max = max(acc.chat_max, load.most)
+
     report = Report(by, spans)
-    name = "queue" if by == "queue" else "agent_id"
-    ordered = sorted(seen, key=lambda k: (str(type(k)), k))
+    name = "queue" if queue_row else "agent_id"
+    ordered = sorted(seen, key=lambda k: (str(type(k[0])), k[0], k[1] or ""))
+
+    def labels(key: tuple[Any, str | None]) -> dict[str, Any]:
+        return {name: key[0], "channel": key[1]} if by_channel else {name: key[0]}
+
     for j, span in enumerate(spans):
         for k in ordered:
-            acc = accs.get((j, k)) or _Acc(queue_row=by == "queue")
-            report.rows.append({**span.label(), name: k, **acc.figures()})
+            acc = accs.get((j, k)) or _Acc(queue_row=queue_row, channel=k[1])
+            report.rows.append({**span.label(), **labels(k), **acc.figures()})
     for k in ordered:
-        total = _Acc(queue_row=by == "queue")
+        total = _Acc(queue_row=queue_row, channel=k[1])
         for j in range(len(spans)):
             if (j, k) in accs:
                 total.merge(accs[(j, k)])
-        report.totals.append({name: k, **total.figures()})
+        report.totals.append({**labels(k), **total.figures()})
     return report

@@ -133,6 +133,9 @@ class Settings(BaseSettings):
     menus take keys only (one log line per call) until it answers again."""
     ivr_http_allow_private: bool = False
     """Let IVR http nodes reach loopback and private addresses (tests, closed networks). Off: SSRF guard."""
+    chat_opens_per_minute: int = Field(default=20, ge=0, le=100_000)
+    """Web chats (and offline messages) one address may start per minute, in bursts of as many; 0:
+    no limit. Behind a proxy, set ``forwarded_allow_ips`` so the address is the visitor's."""
     softphone_grace: float = Field(default=10.0, ge=1.0, le=300.0)
     """Seconds an agent's softphone tab may stay away (reload, network drop) before the agent is
     logged off: offline in the ACD, an offer ringing moves on, a call in progress goes back to its queue."""

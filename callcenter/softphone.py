@@ -42,6 +42,7 @@ from .agent_directory import AgentDirectory
 from .call_control import CallControl, Connection, TransferError
 from .call_notes import CallNotes
 from .campaign_service import CampaignService
+from .chat_service import ChatError, ChatService
 from .db_health import database_unavailable
 from .desk import save_wrapup
 from .models import Agent, Tenant, User
@@ -124,8 +125,10 @@ class SoftphoneService:
 
     def __init__(self, settings: Settings, db: Engine, acd: AcdService, calls: CallControl,
                  directory: AgentDirectory, notes: CallNotes, dialer: Dialer, clock: MediaClock,
-                 campaigns: CampaignService, grace: float = 10.0) -> None:
+                 campaigns: CampaignService, chats: ChatService, grace: float = 10.0) -> None:
         self.settings = settings
+        #: Web chats: the ``chat_*`` messages of the tabs, and the chats each agent's page shows.
+        self.chats = chats
         #: Preview campaigns: the contacts agents call from the page (``preview_next``, ``dial``
         #: with an ``attempt_id``), and the outcome of those calls.
         self.campaigns = campaigns
@@ -284,6 +287,7 @@ class SoftphoneService:
         session.socket = ws
         session.outbox = asyncio.Queue()
         if first:
+            self.chats.agent_connected(tenant_id, agent_id, session.send)
             self.acd.softphone_connected(tenant_id, agent_id, self)
         log = {"call_id": session.call_id or "-", "agent": f"{slug}.{username}"}
         logger.info("softphone connected", extra=log)
@@ -339,6 +343,7 @@ class SoftphoneService:
             return
         del self.sessions[key]
         self.acd.softphone_gone(session.tenant_id, session.agent_id)
+        self.chats.agent_gone(session.tenant_id, session.agent_id)
         logger.info("softphone gone: agent logged off", extra={"call_id": session.call_id or "-"})
         self._spawn(self._log_off(session))
 
@@ -421,6 +426,8 @@ class SoftphoneService:
                 session.send(self._call_message(session))
             elif kind == "wrapup":
                 await self._wrapup(session, message)
+            elif kind.startswith("chat_"):
+                await self.chats.handle_agent(session.tenant_id, session.agent_id, message)
             else:
                 raise RequestError(f"unknown message type {kind!r}", "unknown-message")
         except RequestError as exc:
@@ -432,6 +439,10 @@ class SoftphoneService:
         except OutboundRefused as exc:
             session.send({"type": "error", "error_id": exc.error_id, "params": exc.params, "message": str(exc),
                           "ref": kind})
+        except ChatError as exc:
+            session.send({"type": "error", "error_id": exc.error_id, "params": exc.params, "message": str(exc),
+                          "ref": kind, "conversation_id": message.get("conversation_id"),
+                          "client_id": message.get("client_id")})
 
     async def _rtc_offer(self, session: AgentSession, sdp: str) -> None:
         try:
@@ -690,6 +701,8 @@ class SoftphoneService:
             "state": session.state,
             "call": self._call_message(session) if session.leg is not None else None,
             "offer": {"type": "offer", **offer.details} if offer is not None else None,
+            "chats": self.chats.agent_chats(session.tenant_id, session.agent_id),
+            "chat_offers": self.chats.agent_offers(session.tenant_id, session.agent_id),
         }
 
     def _load_agent(self, user_id: int) -> tuple[int, str, str, str, dict[str, Any]] | None:

@@ -8,6 +8,8 @@ identities) at one instant and builds plain JSON. Metric keys follow Amazon Conn
 key                            meaning
 =============================  ====================================================================
 CONTACTS_IN_QUEUE              live calls waiting in the queue (Connect: same)
+CHATS_IN_QUEUE                 web chats waiting in the queue (Connect: CONTACTS_IN_QUEUE with the
+                               channel CHAT)
 CONTACTS_SCHEDULED             callbacks waiting in line (Connect: same, "scheduled" contacts)
 OLDEST_CONTACT_AGE             seconds the longest-waiting live call has waited, since its original
                                enqueue (Connect: same, unit seconds); null when nobody waits
@@ -25,6 +27,9 @@ AGENTS_ONLINE                  ... in any state but ``offline`` (Connect: same)
 AGENTS_RESERVED                ... ``reserved`` (ringing, or a callback being dialed): no Connect
                                name (Connect shows such agents as "incoming"/"pending"); ours
 =============================  ====================================================================
+
+Today's customer satisfaction is not in the snapshot (it is read from the database, not the ACD):
+the page asks ``GET /api/supervisor/csat`` (``callcenter.csat.today_csat``) now and then.
 
 Thresholds per queue: ``OLDEST_CONTACT_AGE`` (seconds; crossed when a call has waited longer)
 and ``SERVICE_LEVEL`` (%; crossed when today's service level is below it). They are stored per
@@ -117,6 +122,7 @@ def snapshot(acd: Any, tenant_id: int, thresholds: dict[str, Thresholds], now: f
         stats = engine.queue_stats(name, now)
         metrics: dict[str, Any] = {
             "CONTACTS_IN_QUEUE": stats.waiting,
+            "CHATS_IN_QUEUE": stats.waiting_chats,
             "CONTACTS_SCHEDULED": stats.callbacks,
             "OLDEST_CONTACT_AGE": _round(stats.longest_wait),
             "SERVICE_LEVEL": _round(stats.service_level * 100 if stats.service_level is not None else None),

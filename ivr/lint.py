@@ -14,6 +14,8 @@ UNHANDLED = {
              "no_match": "after the last wrong answer the caller is hung up"},
     "gather": {"no_input": "after the last silent attempt the caller is hung up",
                "no_match": "after the last unusable answer the caller is hung up"},
+    "survey": {"no_input": "after the last silent attempt the caller is hung up, without a rating",
+               "no_match": "after the last answer that is no rating the caller is hung up"},
     "transfer": {"on_failure": "when the number does not answer the caller is hung up"},
     "http": {"on_error": "when the request fails the flow goes on at 'next' without the data"},
     "condition": {"default": "when no branch matches the section ends"},

@@ -45,6 +45,15 @@ class CallGone(Exception):
 
 
 @dataclass(frozen=True)
+class FollowUp:
+    """A flow the caller goes on to once the agent is done with them, instead of being hung up (a
+    satisfaction survey: Amazon Connect's disconnect flow), and the variables it starts with."""
+
+    flow: CompiledFlow
+    variables: dict[str, Any]
+
+
+@dataclass(frozen=True)
 class Answer:
     """A caller's answer to a prompt: one key or one recognised utterance."""
 
@@ -72,6 +81,9 @@ class FlowRun:
         self._listening = 0
         #: Set once speech recognition did not answer in time (a wedged pool): keys only from then on.
         self._keys_only = False
+        #: Where the caller goes once the agent is done (:meth:`hand_on`), until the queue node runs it.
+        self.follow_up: FollowUp | None = None
+        self._handed_on = asyncio.Event()
 
     # -- state ---------------------------------------------------------------------------
     @property
@@ -129,6 +141,30 @@ class FlowRun:
     def check_alive(self) -> None:
         if self.call.ended:
             raise CallGone()
+
+    # -- after the hand-off --------------------------------------------------------------
+    def hand_on(self, follow_up: FollowUp) -> None:
+        """The agent is done and the caller, still on the line, goes on to ``follow_up``: the queue
+        node waiting for the hand-off runs it (:meth:`run_follow_up`) and then ends the call."""
+        self.follow_up = follow_up
+        self._handed_on.set()
+
+    async def handed_on(self) -> None:
+        """Returns once :meth:`hand_on` has been called (what the hand-off waits for besides the end)."""
+        await self._handed_on.wait()
+
+    async def run_follow_up(self) -> None:
+        """The follow-up flow's main section on this call: in this run's trace (its steps follow the
+        queue's) and with this run's variables, plus its own."""
+        from ivr.compiler import MAIN  # the compiler builds nodes, which import this module
+
+        follow_up, self.follow_up = self.follow_up, None
+        assert follow_up is not None
+        self.record("follow_up", flow=follow_up.flow.name)
+        self.flow = follow_up.flow
+        for name, value in follow_up.variables.items():
+            self.set_variable(name, value)
+        await self.run_section(MAIN)
 
     # -- prompts -------------------------------------------------------------------------
     async def prompt_path(self, prompt: Prompt) -> Path:

@@ -148,6 +148,24 @@ class GatherNode(_Continues):
         return self
 
 
+class SurveyNode(_Continues):
+    """Asks the caller for a satisfaction rating from 1 to 5: a key, or the number said (zh: 一 to 五,
+    1分 to 5分; en: one to five). The rating goes into ``variable`` and is stored for the contact the
+    flow runs after (a survey after the agent hung up); elsewhere (a test call) it is only traced."""
+
+    type: Literal["survey"]
+    prompt: Prompt
+    lang: Literal["zh", "en"] | None = Field(default=None, description="the spoken numbers listened for; "
+                                                                       "default: zh for a zh flow, else en")
+    variable: str = Field(default="rating", pattern=VARIABLE)
+    timeout: float = Field(default=5.0, gt=0, le=60, description="seconds to wait for an answer after the prompt")
+    retries: int = Field(default=2, ge=0, le=10, description="prompt repeats after no input or no match")
+    barge_in: bool = True
+    no_match_prompt: Prompt | None = None
+    no_input: NodeRef | None = Field(default=None, description="after the last silent attempt; none hangs up")
+    no_match: NodeRef | None = Field(default=None, description="after the last answer that is no rating; none hangs up")
+
+
 class Branch(_Strict):
     when: str = Field(min_length=1, max_length=500)
     next: NodeRef
@@ -230,11 +248,11 @@ class HangupNode(_Node):
 
 
 NodeSpec = Annotated[
-    PlayNode | SayNode | MenuNode | GatherNode | ConditionNode | SetNode | BusinessHoursNode | HttpNode
+    PlayNode | SayNode | MenuNode | GatherNode | SurveyNode | ConditionNode | SetNode | BusinessHoursNode | HttpNode
     | QueueNode | VoicemailNode | TransferNode | SubflowNode | SensitiveNode | GotoNode | HangupNode,
     Field(discriminator="type"),
 ]
-NODE_TYPES = ("play", "say", "menu", "gather", "condition", "set", "business_hours", "http", "queue",
+NODE_TYPES = ("play", "say", "menu", "gather", "survey", "condition", "set", "business_hours", "http", "queue",
               "voicemail", "transfer", "subflow", "sensitive", "goto", "hangup")
 
 

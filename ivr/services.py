@@ -55,6 +55,21 @@ class VoicemailSink(Protocol):
     async def store(self, run: FlowRun, path: Path, seconds: float) -> None: ...
 
 
+class RatingSink(Protocol):
+    async def rate(self, run: FlowRun, rating: int) -> bool:
+        """Store the caller's satisfaction rating (1-5) of the contact this flow runs after (a survey
+        sent after the agent hung up: the platform gives the contact in the run's variables). False
+        when there is nothing to rate (not after an agent) or the contact was rated already."""
+        ...
+
+
+class NoRatings:
+    """Ratings are traced only (tools and tests that keep none)."""
+
+    async def rate(self, run: FlowRun, rating: int) -> bool:
+        return False
+
+
 def utcnow() -> datetime:
     return datetime.now(timezone.utc)
 
@@ -72,3 +87,5 @@ class IvrServices:
     now: Callable[[], datetime] = field(default=utcnow)
     fetch_json: Callable[..., Awaitable[Any]] = field(default=fetch_json)
     """What http nodes request through (``ivr.http_fetch.fetch_json``; the simulator answers from its mocks)."""
+    ratings: RatingSink = field(default_factory=NoRatings)
+    """Where survey nodes store the caller's rating."""

@@ -39,7 +39,7 @@ from sip_bridge.media import Playback
 
 WALL_TIME = 2.0
 """Seconds a simulation may take (a flow runs in milliseconds; more means something waits)."""
-INPUT_NODES = ("menu", "gather")
+INPUT_NODES = ("menu", "gather", "survey")
 CALLER = "13800138000"
 DIALED = "4000000000"
 
@@ -71,6 +71,8 @@ class SimulationResult:
     """Step index -> prompts heard in it."""
     queue: dict[str, Any] | None = None
     voicemail: bool = False
+    rating: int | None = None
+    """What the caller rated in a survey node (the simulation stores nothing)."""
     error: dict[str, Any] | None = None
     keys_left: list[str] = field(default_factory=list)
     speech_left: list[str] = field(default_factory=list)
@@ -300,12 +302,16 @@ class Simulation:
     async def store(self, run: FlowRun, path: Path, seconds: float) -> None:
         self.result.voicemail = True
 
+    async def rate(self, run: FlowRun, rating: int) -> bool:
+        self.result.rating = rating
+        return False
+
     # -- running ----------------------------------------------------------------------------------
     async def run(self) -> None:
         folder = Path(tempfile.mkdtemp(prefix="ivr-sim-"))
         services = IvrServices(prompts=SimPrompts(self), speech=lambda _tenant: SimSpeechEngine(self),  # type: ignore[arg-type,return-value]
                                directory=self, queue=self, traces=self, voicemail=self, voicemail_dir=folder,
-                               now=lambda: self.at, fetch_json=self.fetch_json)
+                               now=lambda: self.at, fetch_json=self.fetch_json, ratings=self)
         try:
             await asyncio.wait_for(run_flow(self.call, self.flow, services, self.trace),  # type: ignore[arg-type]
                                    timeout=WALL_TIME)
@@ -353,6 +359,8 @@ class Simulation:
             outcome["number"] = detail
         elif kind == "hangup" and detail:
             outcome["reason"] = detail
+        if self.result.rating is not None:
+            outcome["rating"] = self.result.rating
         if self.result.voicemail:
             outcome["voicemail"] = True
             if kind == "hangup" and not detail:

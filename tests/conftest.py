@@ -7,6 +7,7 @@ from pathlib import Path
 
 import pytest
 
+from tests.support.call_peers import carrier_routing
 from tests.support.endpoint import EndpointHarness, routing_table
 from tests.support.node import NodeProcess
 from tests.support.redis import RedisNotFound, RedisServer
@@ -15,6 +16,15 @@ from tests.support.redis import RedisNotFound, RedisServer
 @pytest.fixture
 async def harness() -> AsyncIterator[EndpointHarness]:
     h = EndpointHarness(routing_table())
+    await h.endpoint.start()
+    yield h
+    await h.endpoint.stop()
+
+
+@pytest.fixture
+async def carrier() -> AsyncIterator[EndpointHarness]:
+    """A carrier's SIP endpoint that dials nodes (``call_peers.call_into``)."""
+    h = EndpointHarness(carrier_routing())
     await h.endpoint.start()
     yield h
     await h.endpoint.stop()

@@ -13,7 +13,7 @@ from importlib.metadata import PackageNotFoundError, packages_distributions, req
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
-PACKAGES = ("acd", "asr", "authguard", "callcenter", "cluster", "ivr", "recordings", "sip_bridge", "softphone_web", "campaigns")
+PACKAGES = ("acd", "asr", "authguard", "callcenter", "cluster", "ivr", "recordings", "sip_bridge", "softphone_web", "campaigns", "chat")
 EXTRA_ONLY = {"callcenter/devcluster.py": {"psycopg"}}
 """Modules only ``./dev cluster`` loads, which installs the ``cluster`` extra."""
 

@@ -10,7 +10,10 @@ from sqlalchemy import text
 from callcenter.api import (acd, agent_desk, audit, auth, calls, flows, numbers, pages, qa, recordings, security,
                             softphone, supervisor, tenants, trunks, users)
 from callcenter.api import reports  # listed before calls: /api/calls/search is not a call id
-from callcenter.api import admin_page, campaigns, flow_test_calls, operator, supervisor_actions
+from callcenter.api import admin_page, campaigns, chat, flow_test_calls, operator, supervisor_actions
+from callcenter.api import contacts
+from callcenter.api import chat_transcripts, faq
+from callcenter.api import chat_pages
 from callcenter.api.bounds import InputBounds
 from callcenter.api.browser_security import SecurityHeaders
 from callcenter.api.deps import AppContext, get_ctx, public
@@ -58,4 +61,10 @@ def create_app(ctx: AppContext) -> FastAPI:
     app.include_router(operator.page_router)
     app.include_router(campaigns.router)
     app.include_router(campaigns.dnc_router)
+    app.include_router(chat.router)
+    app.include_router(chat_pages.router)
+    app.include_router(contacts.router)
+    app.include_router(faq.router)
+    app.include_router(faq.canned_router)
+    app.include_router(chat_transcripts.router)
     return app

@@ -130,6 +130,8 @@ class AgentPatch(BaseModel):
     """A new generated login password, returned once (the console's reset; the agent's sessions end)."""
     require_tls: bool | None = None
     require_srtp: bool | None = None
+    chat_capacity: int | None = Field(default=None, ge=0, le=10)
+    """Chats the agent takes at once; null (sent explicitly): the tenant's chat capacity."""
 
 
 def _check_skills(skills: dict[str, int]) -> dict[str, int]:
@@ -144,7 +146,7 @@ def _agent_out(agent: Agent, user: User, tenant: Tenant, live: Any) -> dict[str,
     state = dataclasses.asdict(view) if view is not None else None
     return {"id": agent.id, "username": user.username, "sip_user": f"{tenant.slug}.{user.username}",
             "skills": agent.skills, "require_tls": agent.require_tls, "require_srtp": agent.require_srtp,
-            "live": state}
+            "chat_capacity": agent.chat_capacity, "live": state}
 
 
 def create_agent(db: Session, tenant: Tenant, username: str, skills: dict[str, int], *, require_tls: bool = False,
@@ -206,6 +208,8 @@ def patch_agent(agent_id: DbId, body: AgentPatch, principal: Principal = Depends
         agent.require_tls = body.require_tls
     if body.require_srtp is not None:
         agent.require_srtp = body.require_srtp
+    if "chat_capacity" in body.model_fields_set:
+        agent.chat_capacity = body.chat_capacity
     if body.reset_sip_password:
         out["sip_password"] = generate_password()
         agent.sip_ha1 = sip_ha1(f"{tenant.slug}.{user.username}", out["sip_password"])

@@ -60,6 +60,10 @@ class SecurityHeaders:
         async def send_with_headers(message: Message) -> None:
             if message["type"] == "http.response.start":
                 present = {name.lower() for name, _ in message.get("headers", [])}
+                if b"content-security-policy" in present:
+                    # A page with a policy of its own names its framers in it (the chat panel, which
+                    # tenants' sites frame); X-Frame-Options: DENY would refuse them in older browsers.
+                    present.add(b"x-frame-options")
                 message["headers"] = list(message.get("headers", [])) + [
                     (name, value) for name, value in extra if name not in present]
             await send(message)

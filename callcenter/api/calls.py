@@ -49,6 +49,8 @@ class CallOut(BaseModel):
     """The cluster node that held the call; None on a single node."""
     agent_node: str | None = None
     """The node where the answering agent's side was, when another than ``node``."""
+    channel: str = "voice"
+    """``voice``, or ``chat`` for a web chat's record (its id is the conversation's)."""
 
 
 class CallDetailOut(CallOut):
@@ -81,6 +83,7 @@ def call_out(r: CallRecord) -> CallOut:
         wrapup_at=r.wrapup_at,
         node=r.node_id,
         agent_node=r.agent_node,
+        channel=r.channel,
     )
 
 

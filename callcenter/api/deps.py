@@ -66,6 +66,8 @@ class AppContext:
     """The node's ``TenantCalls`` (each tenant's calls in progress, cluster-wide); None without a SIP node."""
     campaigns: Any = None
     """The node's ``CampaignService`` (the campaigns' calls in progress); None without a SIP node."""
+    chats: Any = None
+    """The node's ``ChatService`` (web chats: visitors' conversations); None without a SIP node."""
     bans: BanService | None = None
     """Failed sign-ins and bans; None: one of its own (an API without the SIP node)."""
     sessions: sessionmaker[Session] = field(init=False)

@@ -1,5 +1,5 @@
-"""Quality assurance over HTTP: forms, recorded calls to review, evaluations, calibration,
-disputes, reports, and the QA page (``/qa``).
+"""Quality assurance over HTTP: forms, recorded calls and agents' chats to review (each with the
+customer's satisfaction rating), evaluations, calibration, disputes, reports, and the QA page (``/qa``).
 
 QA, supervisors and admins of a tenant work on all its calls; agents see only the evaluations
 of their own calls (``/api/qa/my-evaluations``) and dispute them. Other tenants' rows, and
@@ -12,7 +12,7 @@ from __future__ import annotations
 import re
 from datetime import date, datetime, time, timezone
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Body, Depends, Query, Response
 from fastapi.responses import FileResponse
@@ -21,13 +21,14 @@ from sqlalchemy import ColumnElement, Select, and_, func, or_, select
 from sqlalchemy.orm import Session, aliased
 
 import recordings
-from callcenter import desk, qa
+from callcenter import csat, desk, qa
 from callcenter.api.audit import record_audit
 from callcenter.api.bounds import EARLIEST, LATEST, CallId, DbId, Instant, Offset, as_db_id, check_instant
 from callcenter.api.deps import get_db, public, require_roles
 from callcenter.api.errors import ApiError, invalid, not_found
-from callcenter.models import (Agent, CallRecord, QaDispute, QaEvaluation, QaForm, Recording, Role, Transcript,
-                               User, utcnow)
+from callcenter.chat_search import search_conversations
+from callcenter.models import (Agent, CallRecord, ChatAttachment, ChatConversation, ChatMessage, QaDispute,
+                               QaEvaluation, QaForm, Recording, Role, Transcript, User, utcnow)
 from callcenter.security import Principal
 from callcenter.transcripts import search_call_ids
 
@@ -42,6 +43,10 @@ MAX_PAGE = 200
 DISPUTE_STATUSES = ("open", "accepted", "rejected")
 ANSWER_MAX = 1_000_000
 """Largest answer to a scale question (forms' scales are far smaller)."""
+MAX_CHAT_MATCHES = 1000
+"""Chats a phrase search (``q``) may find (the newest)."""
+MAX_TRANSCRIPT = 5000
+"""Messages of a chat the review shows (the first ones)."""
 
 
 # -- helpers -------------------------------------------------------------------------------
@@ -141,9 +146,40 @@ def _call_of(db: Session, principal: Principal, call_id: str) -> CallRecord:
 
 
 def _call_summary(record: CallRecord, agents: dict[int, str]) -> dict[str, Any]:
-    return {"call_id": record.id, "direction": record.direction, "caller": record.caller, "dialed": record.dialed,
-            "received_at": record.received_at, "answered_at": record.answered_at, "ended_at": record.ended_at,
-            "agent": _ref(record.agent_id, agents), "queue": record.queue, "disposition": record.disposition}
+    return {"call_id": record.id, "channel": record.channel, "direction": record.direction, "caller": record.caller,
+            "dialed": record.dialed, "received_at": record.received_at, "answered_at": record.answered_at,
+            "ended_at": record.ended_at, "agent": _ref(record.agent_id, agents), "queue": record.queue,
+            "disposition": record.disposition}
+
+
+def _attachment_out(row: ChatAttachment | None) -> dict[str, Any] | None:
+    if row is None:
+        return None
+    return {"id": row.id, "filename": row.filename, "content_type": row.content_type, "size": row.size,
+            "url": f"/api/chat/attachments/{row.id}"}
+
+
+def chat_transcript(db: Session, tenant_id: int, conversation_id: str) -> dict[str, Any] | None:
+    """A chat as the review shows it instead of a recording: the visitor and its messages (the first
+    ``MAX_TRANSCRIPT``), oldest first, with the agents' names and attachments."""
+    conversation = db.get(ChatConversation, conversation_id)
+    if conversation is None or conversation.tenant_id != tenant_id:
+        return None
+    messages = list(db.scalars(select(ChatMessage).where(ChatMessage.conversation_id == conversation_id)
+                               .order_by(ChatMessage.seq).limit(MAX_TRANSCRIPT)))
+    agents = _agent_names(db, {m.agent_id for m in messages})
+    files = {a.id: a for a in db.scalars(select(ChatAttachment).where(
+        ChatAttachment.conversation_id == conversation_id, ChatAttachment.tenant_id == tenant_id))}
+    return {
+        "conversation": {"name": conversation.name, "phone": conversation.phone, "question": conversation.question,
+                         "page_url": conversation.page_url, "locale": conversation.locale,
+                         "created_at": conversation.created_at, "answered_at": conversation.answered_at,
+                         "ended_at": conversation.ended_at, "end_cause": conversation.end_cause},
+        "messages": [{"seq": m.seq, "sender": m.sender, "agent": agents.get(m.agent_id) if m.agent_id else None,
+                      "text": m.text, "attachment": _attachment_out(files.get(m.attachment_id or "")),
+                      "created_at": m.created_at} for m in messages],
+        "more": len(messages) == MAX_TRANSCRIPT,
+    }
 
 
 # -- the page ------------------------------------------------------------------------------
@@ -265,15 +301,18 @@ def list_calls(
     until: Instant | None = Query(default=None, description="received_at < until (UTC if no offset)"),
     min_score: float | None = Query(default=None, ge=0, le=100),
     max_score: float | None = Query(default=None, ge=0, le=100),
-    q: str | None = Query(default=None, max_length=200, description="words said in the call (transcript search)"),
+    q: str | None = Query(default=None, max_length=200,
+                          description="words said in the call or written in the chat (transcript search)"),
+    channel: Literal["voice", "chat"] | None = Query(default=None, description="calls or chats only"),
     limit: int = Query(default=50, ge=1, le=MAX_PAGE),
     offset: Offset = 0,
     principal: Principal = Depends(reviewers),
     db: Session = Depends(get_db),
 ) -> dict[str, Any]:
-    """The tenant's recorded calls, newest first, with their facts, recording and transcript status,
+    """The tenant's recorded calls and the chats an agent took, newest first, with their facts,
+    recording and transcript status (chats: none), the customer's satisfaction rating (``csat``),
     automatic score (mean over the active forms' automatic evaluations) and newest manual score.
-    The score filters apply to the manual score, or the automatic one for calls nobody reviewed."""
+    The score filters apply to the manual score, or the automatic one for contacts nobody reviewed."""
     since, until = _utc(since), _utc(until)
     if since and until and since >= until:
         raise invalid("since must be before until")
@@ -289,14 +328,18 @@ def list_calls(
     effective = func.coalesce(manual.score, auto.c.score)
     stmt: Select[Any] = (
         select(CallRecord, rec, manual.score, auto.c.score)
-        .join(newest_rec, newest_rec.c.call_id == CallRecord.id)
-        .join(rec, and_(rec.call_id == CallRecord.id, rec.started_at == newest_rec.c.started, rec.tenant_id == tenant))
+        .outerjoin(newest_rec, newest_rec.c.call_id == CallRecord.id)
+        .outerjoin(rec, and_(rec.call_id == CallRecord.id, rec.started_at == newest_rec.c.started,
+                             rec.tenant_id == tenant))
         .outerjoin(manual_latest, manual_latest.c.call_id == CallRecord.id)
         .outerjoin(manual, manual.id == manual_latest.c.eid)
         .outerjoin(auto, auto.c.call_id == CallRecord.id)
-        .where(CallRecord.tenant_id == tenant)
+        .where(CallRecord.tenant_id == tenant,
+               or_(rec.id.is_not(None), and_(CallRecord.channel == "chat", CallRecord.agent_id.is_not(None))))
     )
     conditions: list[ColumnElement[bool]] = []
+    if channel:
+        conditions.append(CallRecord.channel == channel)
     if agent:
         agent_pk = as_db_id(agent)
         if agent_pk is not None:
@@ -316,7 +359,7 @@ def list_calls(
     if max_score is not None:
         conditions.append(effective <= max_score)
     if q and q.strip():
-        ids = search_call_ids(db, tenant, q)
+        ids = [*search_call_ids(db, tenant, q), *(c.id for c in search_conversations(db, tenant, q, MAX_CHAT_MATCHES))]
         conditions.append(CallRecord.id.in_(ids) if ids else CallRecord.id.is_(None))
     if conditions:
         stmt = stmt.where(*conditions)
@@ -326,20 +369,23 @@ def list_calls(
     records = [r[0] for r in rows]
     facts = qa.facts_of_calls(db, records)
     transcripts = {t.recording_id: t for t in db.scalars(select(Transcript).where(
-        Transcript.recording_id.in_([r[1].id for r in rows])))} if rows else {}
+        Transcript.recording_id.in_([r[1].id for r in rows if r[1] is not None])))} if rows else {}
+    ratings = csat.ratings_of(db, tenant, (r.id for r in records))
     counts = dict(db.execute(select(QaEvaluation.call_id, func.count()).where(
         QaEvaluation.call_id.in_([r.id for r in records]), QaEvaluation.tenant_id == tenant,
         QaEvaluation.kind == "manual").group_by(QaEvaluation.call_id)).all()) if rows else {}
     agents = _agent_names(db, {r.agent_id for r in records})
     items = []
     for record, recording, manual_score, auto_score in rows:
-        transcript = transcripts.get(recording.id)
+        transcript = transcripts.get(recording.id) if recording is not None else None
         items.append({
             **_call_summary(record, agents),
             "facts": facts[record.id],
-            "recording": {"id": recording.id, "status": recording.status, "duration": recording.duration,
-                          "format": recording.format},
+            "recording": None if recording is None else {
+                "id": recording.id, "status": recording.status, "duration": recording.duration,
+                "format": recording.format},
             "transcript": {"status": transcript.status, "progress": transcript.progress} if transcript else None,
+            "csat": csat.rating_out(ratings.get(record.id)),
             "auto_score": float(auto_score) if auto_score is not None else None,
             "manual_score": manual_score,
             "manual_evaluations": counts.get(record.id, 0),
@@ -350,8 +396,9 @@ def list_calls(
 @router.get("/api/qa/calls/{call_id}")
 def get_call(call_id: CallId, principal: Principal = Depends(reviewers),
              db: Session = Depends(get_db)) -> dict[str, Any]:
-    """Everything the review page shows: the call's facts, its recording, transcript status,
-    evaluations (newest first) and the forms (the active ones and those the evaluations used)."""
+    """Everything the review page shows: the call's facts, its recording and transcript status (a
+    chat: its transcript, ``chat``), the customer's satisfaction rating (``csat``), evaluations
+    (newest first) and the forms (the active ones and those the evaluations used)."""
     record = _call_of(db, principal, call_id)
     qa.ensure_default_form(db, principal.tenant_id)
     db.commit()
@@ -377,6 +424,8 @@ def get_call(call_id: CallId, principal: Principal = Depends(reviewers),
             "ended_at": recording.ended_at, "agent_answered_s": recording.agent_answered_s,
             "pauses": recording.pauses, "legal_hold": recording.legal_hold, "size": recording.size},
         "transcript": None if transcript is None else {"status": transcript.status, "progress": transcript.progress},
+        "chat": chat_transcript(db, principal.tenant_id, record.id) if record.channel == "chat" else None,
+        "csat": csat.rating_out(csat.ratings_of(db, principal.tenant_id, [record.id]).get(record.id)),
         "evaluations": evaluations_out(db, evaluations),
         "forms": [form_out(f) for f in forms],
     }
@@ -451,9 +500,11 @@ def my_evaluations(limit: int = Query(default=100, ge=1, le=500), principal: Pri
     out = evaluations_out(db, rows)
     calls = {c.id: c for c in db.scalars(select(CallRecord).where(CallRecord.id.in_({e.call_id for e in rows})))}
     agents = _agent_names(db, {agent_id})
+    ratings = csat.ratings_of(db, principal.tenant_id, calls)
     for item in out:
         call = calls.get(item["call_id"])
-        item["call"] = _call_summary(call, agents) if call is not None else None
+        item["call"] = {**_call_summary(call, agents), "csat": csat.rating_out(ratings.get(call.id))} \
+            if call is not None else None
     forms = db.scalars(select(QaForm).where(QaForm.id.in_({e.form_id for e in rows}))).all() if rows else []
     return {"agent_id": agent_id, "evaluations": out, "forms": [form_out(f) for f in forms]}
 

@@ -1,7 +1,8 @@
 """Historical reports and call search (supervisor, admin; call search also qa).
 
-``GET /api/reports/intervals``: interval report per queue or agent (definitions in
-``callcenter.reports``), JSON or ``format=csv``. ``GET /api/calls/search``: call records by
+``GET /api/reports/intervals``: interval report per queue or agent, optionally split by channel
+(``by_channel``) or of one channel (``channel``), with satisfaction and chat figures (definitions
+in ``callcenter.reports``), JSON or ``format=csv``. ``GET /api/calls/search``: call records by
 number, agent, queue, disposition and date range, JSON or a streamed CSV export. Only the
 caller's tenant's rows are ever read.
 """
@@ -20,11 +21,12 @@ from fastapi.responses import StreamingResponse
 from sqlalchemy import and_, func, or_, select
 from sqlalchemy.orm import Session
 
-from callcenter import reports
+from callcenter import csat, reports
 from callcenter.api.bounds import Instant, Offset, as_db_id
 from callcenter.api.deps import AppContext, get_ctx, get_db, require_roles
 from callcenter.api.errors import invalid
-from callcenter.models import AcdQueue, Agent, AgentStateChange, CallEvent, CallRecord, IvrTrace, User
+from callcenter.models import (AcdQueue, Agent, AgentStateChange, CallEvent, CallRecord, ChatConversation,
+                               CsatResponse, IvrTrace, User)
 from callcenter.security import Principal
 
 router = APIRouter(tags=["reports"])
@@ -40,6 +42,8 @@ LOOKAHEAD = timedelta(days=1)
 SEARCH_LIMIT = 100
 SEARCH_MAX = 1000
 CSV_CHUNK = 500
+VISITOR_GONE = frozenset({"visitor_left", "visitor_ended"})
+"""A chat's end causes that mean the visitor went (before any agent took it: abandoned)."""
 
 
 def _utc(value: datetime | None) -> datetime | None:
@@ -87,14 +91,41 @@ def queue_entry(trace: dict[str, Any] | None) -> tuple[str, datetime, datetime |
     return None
 
 
+def _chat_facts(record: CallRecord, conversation: ChatConversation | None, events: list[reports.Event],
+                rating: CsatResponse | None) -> reports.CallFacts | None:
+    """A chat's figures: in the queue from its ``queued`` event (else, when an agent took it, from its
+    arrival; a chat the bot alone answered never queued), the agent's answer from its ``answered``
+    event (else the record's answer and agent), abandoned when the visitor left before any agent."""
+    queue = record.queue or (conversation.queue if conversation is not None else None)
+    answered_at = record.answered_at or (conversation.answered_at if conversation is not None else None)
+    queued = next((e for e in events if e.kind == "queued"), None)
+    if not queue or (queued is None and answered_at is None):
+        return None
+    if answered_at is not None and record.agent_id is not None and not any(
+            e.kind == "answered" and e.agent_id is not None for e in events):
+        events = sorted([*events, reports.Event("answered", answered_at, record.agent_id, {"queue": queue})],
+                        key=lambda e: e.at)
+    ended_at = record.ended_at or (conversation.ended_at if conversation is not None else None)
+    left = answered_at is None and ended_at is not None and (
+        record.hangup_side == "caller" or (conversation is not None and conversation.end_cause in VISITOR_GONE))
+    return reports.CallFacts(
+        record.id, queue, queued.at if queued is not None else record.received_at, ended_at, record.hangup_side,
+        events, ended_at if left else None, channel="chat", csat=rating.rating if rating else None,
+        csat_agent=rating.agent_id if rating else None,
+        first_response_at=conversation.first_response_at if conversation is not None else None)
+
+
 def load_calls(db: Session, tenant_id: int, since: datetime, until: datetime) -> list[reports.CallFacts]:
-    """The tenant's queued calls that may have entered a queue in [since, until)."""
+    """The tenant's queued calls that may have entered a queue in [since, until), and its chats (those
+    that entered earlier too: their agents' chats at once count where they were connected)."""
     records = db.scalars(select(CallRecord).where(
         CallRecord.tenant_id == tenant_id, CallRecord.received_at >= since - LOOKBACK,
         CallRecord.received_at < until)).all()
     ids = [r.id for r in records]
     traces: dict[str, dict[str, Any]] = {}
     events: dict[str, list[reports.Event]] = defaultdict(list)
+    conversations: dict[str, ChatConversation] = {}
+    chat_ids = {r.id for r in records if r.channel == "chat"}
     for start in range(0, len(ids), 500):
         chunk = ids[start:start + 500]
         for trace in db.scalars(select(IvrTrace).where(IvrTrace.tenant_id == tenant_id,
@@ -103,8 +134,20 @@ def load_calls(db: Session, tenant_id: int, since: datetime, until: datetime) ->
         for ev in db.scalars(select(CallEvent).where(CallEvent.tenant_id == tenant_id, CallEvent.call_id.in_(chunk))
                              .order_by(CallEvent.at, CallEvent.id)):
             events[ev.call_id].append(reports.Event(ev.kind, ev.at, ev.agent_id, ev.detail))
+        chats = [i for i in chunk if i in chat_ids]
+        if chats:
+            for conversation in db.scalars(select(ChatConversation).where(ChatConversation.tenant_id == tenant_id,
+                                                                          ChatConversation.id.in_(chats))):
+                conversations[conversation.id] = conversation
+    ratings = csat.ratings_of(db, tenant_id, ids)
     out = []
     for r in records:
+        rating = ratings.get(r.id)
+        if r.channel == "chat":
+            chat = _chat_facts(r, conversations.get(r.id), events.get(r.id, []), rating)
+            if chat is not None:
+                out.append(chat)
+            continue
         entry = queue_entry(traces.get(r.id))
         call_events = events.get(r.id, [])
         if entry is not None:
@@ -119,7 +162,9 @@ def load_calls(db: Session, tenant_id: int, since: datetime, until: datetime) ->
             entered, abandoned = r.answered_at or r.received_at, None
         if not since <= entered < until:
             continue
-        out.append(reports.CallFacts(r.id, queue, entered, r.ended_at, r.hangup_side, call_events, abandoned))
+        out.append(reports.CallFacts(r.id, queue, entered, r.ended_at, r.hangup_side, call_events, abandoned,
+                                     csat=rating.rating if rating else None,
+                                     csat_agent=rating.agent_id if rating else None))
     return out
 
 
@@ -145,21 +190,29 @@ def _agents(db: Session, tenant_id: int) -> dict[int, tuple[str, dict[str, int]]
 
 
 def build_report(db: Session, tenant_id: int, *, by: Literal["queue", "agent"], interval: str, since: datetime,
-                 until: datetime, tz: ZoneInfo, sl_threshold: float, short_abandon: float) -> dict[str, Any]:
+                 until: datetime, tz: ZoneInfo, sl_threshold: float, short_abandon: float,
+                 by_channel: bool = False, channel: str | None = None) -> dict[str, Any]:
+    """The report as the API answers it; ``channel`` keeps only that channel's contacts (and, for a
+    chat report, no agent states: occupancy is voice work)."""
     agents = _agents(db, tenant_id)
     queues = {q.name: str((q.config or {}).get("skill") or q.name)
               for q in db.scalars(select(AcdQueue).where(AcdQueue.tenant_id == tenant_id))}
     queue_agents = {name: [a for a, (_, skills) in agents.items() if skill in skills] for name, skill in queues.items()}
+    calls = load_calls(db, tenant_id, since, until)
+    if channel is not None:
+        calls = [c for c in calls if c.channel == channel]
+    states = load_states(db, tenant_id, since, until) if channel != "chat" else []
     report = reports.interval_report(
-        load_calls(db, tenant_id, since, until), load_states(db, tenant_id, since, until), by=by, since=since,
+        calls, states, by=by, since=since,
         until=until, tz=tz, interval=interval, sl_threshold=sl_threshold, short_abandon=short_abandon,
-        keys=sorted(queues) if by == "queue" else (), queue_agents=queue_agents)
+        keys=sorted(queues) if by == "queue" else (), queue_agents=queue_agents, by_channel=by_channel)
     if by == "agent":
         for row in (*report.rows, *report.totals):
             row["agent"] = agents.get(row["agent_id"], ("", {}))[0] or None
     return {"by": by, "interval": interval, "tz": tz.key, "since": since.astimezone(tz).isoformat(),
             "until": until.astimezone(tz).isoformat(), "sl_threshold": sl_threshold,
-            "short_abandon": short_abandon, "rows": report.rows, "totals": report.totals}
+            "short_abandon": short_abandon, "by_channel": by_channel, "channel": channel,
+            "rows": report.rows, "totals": report.totals}
 
 
 def _cell(value: Any) -> str:
@@ -190,6 +243,8 @@ def intervals(
     tz: str = Query(default="UTC", max_length=64),
     sl_threshold: float = Query(default=20.0, ge=0, le=3600),
     short_abandon: float = Query(default=5.0, ge=0, le=600),
+    by_channel: bool = Query(default=False, description="split every row by channel (voice, chat)"),
+    channel: Literal["voice", "chat"] | None = Query(default=None, description="only this channel's contacts"),
     format: Literal["json", "csv"] = Query(default="json"),
     principal: Principal = Depends(supervisors),
     db: Session = Depends(get_db),
@@ -206,11 +261,14 @@ def intervals(
     if end - start > MAX_RANGE:
         raise invalid(f"the range may be at most {MAX_RANGE.days} days")
     body = build_report(db, principal.tenant_id, by=by, interval=interval, since=start, until=end, tz=zone,
-                        sl_threshold=sl_threshold, short_abandon=short_abandon)
+                        sl_threshold=sl_threshold, short_abandon=short_abandon, by_channel=by_channel,
+                        channel=channel)
     if format == "json":
         return body
     keys = ["queue"] if by == "queue" else ["agent_id", "agent"]
-    columns = ["interval_start", "interval_end", *keys, *reports.QUEUE_METRICS]
+    if by_channel:
+        keys.append("channel")
+    columns = ["interval_start", "interval_end", *keys, *reports.METRICS]
     lines = [_csv_line(columns)] + [_csv_line([row.get(c) for c in columns]) for row in body["rows"]]
     return StreamingResponse(iter(lines), media_type="text/csv; charset=utf-8", headers={
         "Content-Disposition": f'attachment; filename="report-{by}-{interval}.csv"'})

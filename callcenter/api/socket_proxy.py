@@ -42,7 +42,7 @@ async def relay(ws: WebSocket, token: str, owner: NodeAddress) -> None:
     """Accept ``ws`` and relay it to the same path on ``owner`` until either side closes (the
     owner closes it when the tenant moves on, or dies with it). An owner that cannot be
     reached: closed with 1013 (try again)."""
-    url = owner_socket_url(owner, ws.url.path)
+    url = owner_socket_url(owner, ws.url.path + (f"?{ws.url.query}" if ws.url.query else ""))
     try:
         upstream = await websockets.connect(url, additional_headers={"Authorization": f"Bearer {token}"},
                                             open_timeout=OPEN_TIMEOUT, max_size=MAX_MESSAGE)

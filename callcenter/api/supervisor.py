@@ -1,5 +1,5 @@
 """The supervisor's live view: the wallboard page (``/supervisor``), its snapshot, its WebSocket,
-per-queue thresholds and logging an agent out.
+per-queue thresholds, today's customer satisfaction and logging an agent out.
 
 Figures come from the node's ACD (``callcenter.wallboard.snapshot``, Amazon Connect metric names);
 the WebSocket pushes a fresh snapshot within ``COALESCE`` seconds of each ACD event of the
@@ -16,22 +16,26 @@ import time
 from pathlib import Path
 from typing import Any
 
-from fastapi import APIRouter, Depends, Request, WebSocket, WebSocketDisconnect
+from fastapi import APIRouter, Depends, Query, Request, WebSocket, WebSocketDisconnect
 from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import FileResponse
 from pydantic import BaseModel, ConfigDict, Field
 from sqlalchemy import select
+from sqlalchemy.orm import Session
 from starlette.applications import Starlette
 
+from callcenter import csat
 from callcenter.api.audit import record_audit
 from callcenter.api.bounds import DbId, Name
-from callcenter.api.deps import AppContext, get_ctx, get_owned, live_acd, public, require_roles, socket_principal
-from callcenter.api.errors import not_found
+from callcenter.api.deps import (AppContext, get_ctx, get_db, get_owned, live_acd, public, require_roles,
+                                 socket_principal)
+from callcenter.api.errors import invalid, not_found
 from callcenter.api.socket_proxy import relayed
 from callcenter.db_health import database_unavailable
 from callcenter.models import AcdQueue, Agent, Role, Tenant
 from callcenter.monitoring import MonitorError, MonitorService, SupervisorTab
 from callcenter.security import Principal
+from callcenter.tenancy import valid_timezone
 from callcenter.wallboard import Thresholds, ThresholdStore, snapshot
 from softphone_web.ice import ice_servers
 from softphone_web.rtc import OfferError, answer_offer
@@ -86,6 +90,20 @@ async def metrics(request: Request, principal: Principal = Depends(watchers)) ->
     """The tenant's live queues (Amazon Connect metric names), agents and waiting calls."""
     await run_in_threadpool(_store(request.app).get, principal.tenant_id)  # first read of the file off the loop
     return _snapshot(request.app, principal.tenant_id)
+
+
+@router.get("/api/supervisor/csat")
+def today_csat(tz: str | None = Query(default=None, max_length=64, description="IANA zone of 'today'; "
+                                                                             "default: the tenant's"),
+               principal: Principal = Depends(watchers), db: Session = Depends(get_db)) -> dict[str, Any]:
+    """Today's customer satisfaction (ratings given since local midnight): ``CSAT_AVERAGE`` and
+    ``CSAT_RESPONSES`` overall, per channel and per queue (``callcenter.csat.today_csat``)."""
+    tenant = db.get(Tenant, principal.tenant_id)
+    assert tenant is not None
+    zone = tz or tenant.timezone
+    if not valid_timezone(zone):
+        raise invalid(f"unknown time zone {zone!r}")
+    return csat.today_csat(db, principal.tenant_id, zone)
 
 
 class ThresholdsIn(BaseModel):

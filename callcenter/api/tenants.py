@@ -13,11 +13,12 @@ from sqlalchemy.orm import Session
 
 from callcenter.api.audit import record_audit
 from callcenter.api.deps import ALL_ROLES, AppContext, get_ctx, get_db, require_roles
-from callcenter.api.errors import conflict
+from callcenter.api.errors import ApiError, conflict
 from callcenter.api.routing import notify_routing_changed
-from callcenter.models import Tenant
+from callcenter.models import Flow, Tenant
 from callcenter.security import Principal
 from callcenter.tenancy import valid_timezone
+from ivr.schema import NAME
 
 router = APIRouter(prefix="/api/tenant", tags=["tenant"])
 
@@ -35,6 +36,7 @@ class TenantOut(BaseModel):
     asr_model: str | None
     recording_pause_allowed: bool
     timezone: str
+    survey_flow: str | None
 
 
 class TenantPatch(BaseModel):
@@ -45,6 +47,9 @@ class TenantPatch(BaseModel):
     recording_pause_allowed: bool | None = Field(default=None,
                                                  description="agents may pause call recording from the softphone")
     timezone: str | None = Field(default=None, max_length=64, description="IANA time zone, e.g. Asia/Shanghai")
+    survey_flow: str | None = Field(default=None, pattern=NAME,
+                                    description="the flow callers go on to when the agent hangs up (a satisfaction "
+                                                "survey); null: none")
 
     @field_validator("timezone")
     @classmethod
@@ -83,7 +88,8 @@ def validate_prefixes(prefixes: list[str]) -> list[str]:
 def _out(t: Tenant) -> TenantOut:
     return TenantOut(id=t.id, name=t.name, slug=t.slug, outbound_prefixes=list(t.outbound_prefixes or []),
                      http_allow_hosts=list(t.http_allow_hosts or []), asr_model=t.asr_model,
-                     recording_pause_allowed=bool(t.recording_pause_allowed), timezone=t.timezone)
+                     recording_pause_allowed=bool(t.recording_pause_allowed), timezone=t.timezone,
+                     survey_flow=t.survey_flow)
 
 
 @router.get("", response_model=TenantOut)
@@ -101,11 +107,17 @@ def patch_tenant(
     db: Session = Depends(get_db),
     ctx: AppContext = Depends(get_ctx),
 ) -> TenantOut:
-    """Rename the tenant or change its allowed outbound prefixes, HTTP allow-list, recording-pause switch or
-    time zone."""
+    """Rename the tenant or change its allowed outbound prefixes, HTTP allow-list, recording-pause switch,
+    time zone or survey flow (null turns the survey off; 422 ``unknown-flow`` for a flow it does not have)."""
     tenant = db.get(Tenant, principal.tenant_id)
     assert tenant is not None
     changes = body.model_dump(exclude_unset=True, exclude_none=True)
+    if "survey_flow" in body.model_fields_set:
+        changes["survey_flow"] = body.survey_flow
+        if body.survey_flow is not None and db.scalar(select(Flow.id).where(
+                Flow.tenant_id == tenant.id, Flow.name == body.survey_flow)) is None:
+            raise ApiError(422, "unknown-flow", f"this tenant has no flow named '{body.survey_flow}'",
+                           params={"flow": body.survey_flow})
     if "name" in changes and db.scalar(
         select(Tenant.id).where(Tenant.name == changes["name"], Tenant.id != tenant.id)
     ):

@@ -8,7 +8,7 @@
 import { startPage, onLanguageChange, showError, hideToast } from '/static/shell.js';
 
 const SECTIONS = ['checklist', 'numbers', 'calendars', 'prompts', 'queues', 'agents', 'users', 'flows',
-  'dispositions', 'recording', 'trunks', 'audit'];
+  'dispositions', 'chat', 'faq', 'canned', 'survey', 'recording', 'trunks', 'audit'];
 const DEFAULT = 'checklist';
 
 // section name -> promise of {load, render} (flows: of null, it renders itself); a promise, so that

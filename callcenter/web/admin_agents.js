@@ -1,6 +1,7 @@
 // Agents: each is a user with the agent role plus a SIP phone account. The node generates both
 // passwords and returns them once (on creation and on a reset); the page shows them once and
-// keeps them nowhere. Skills with proficiency 1-5 are edited as a table. A CSV import creates
+// keeps them nowhere. Skills with proficiency 1-5 are edited as a table, with the number of web
+// chats the agent takes at once (empty: the tenant's, from the web chat settings). A CSV import creates
 // many agents, one API call per row, and reports each row (bad rows are found in the page first).
 
 import { api, t, showError, errorText } from '/static/shell.js';
@@ -52,7 +53,8 @@ export function create(root) {
   let knownSkills = [];
   let report = [];           // CSV import results, kept until the next import (passwords shown once);
                              // a failed row's `error` is a function, so it reads in the current language
-  let editingSkills = null;  // {agent, rows}
+  let tenantCapacity = null;  // chats an agent takes at once unless the agent has a number of its own
+  let editing = null;  // {agent, rows: its skills, capacity: the chat capacity field's text}
   const secrets = h('div', { id: 'agent-secrets' });
   const listBox = h('div', { id: 'agents-list' });
   const datalist = h('datalist', { id: 'agent-skill-options' });
@@ -149,17 +151,25 @@ export function create(root) {
     } catch (err) { showError(err); }
   }
 
-  function skillsForm() {
-    if (!editingSkills) return null;
-    const { agent, rows } = editingSkills;
+  const capacityText = (a) => (a.chat_capacity ?? t('admin.agents.chat_default', { n: tenantCapacity }));
+
+  function editForm() {
+    if (!editing) return null;
+    const { agent, rows } = editing;
     const editor = skillsEditor(rows);
-    const f = h('form', { id: 'agent-skills-form', className: 'card', novalidate: true },
-      h('h3', { text: t('admin.agents.skills_of', { username: agent.username }) }), editor.box,
-      h('div', { className: 'form-actions' }, button('admin.common.cancel', () => { editingSkills = null; render(); }),
-        h('button', { type: 'submit', className: 'btn btn-primary', i18n: 'admin.common.save' })));
+    const f = h('form', { id: 'agent-edit-form', className: 'card', novalidate: true },
+      h('h3', { text: t('admin.common.edit_named', { name: agent.username }) }),
+      h('h4', { i18n: 'admin.agents.skills' }), editor.box,
+      h('div', { className: 'form-grid' },
+        field('admin.agents.chat_capacity', input('chat_capacity', { type: 'number', min: '0', max: '10', id: 'agent-chat-capacity',
+          value: editing.capacity, placeholder: t('admin.agents.chat_default', { n: tenantCapacity }),
+          on: { input: (e) => { editing.capacity = e.target.value; } } }), 'admin.agents.chat_capacity_hint')),
+      h('div', { className: 'form-actions' }, button('admin.common.cancel', () => { editing = null; render(); }),
+        h('button', { type: 'submit', className: 'btn btn-primary', id: 'agent-edit-save', i18n: 'admin.common.save' })));
     return onSubmit(f, async () => {
-      await api('PATCH', `/api/agents/${agent.id}`, { skills: skillsOf(rows) });
-      editingSkills = null;
+      const capacity = editing.capacity.trim();
+      await api('PATCH', `/api/agents/${agent.id}`, { skills: skillsOf(rows), chat_capacity: capacity === '' ? null : Number(capacity) });
+      editing = null;
       await load();
     }, 'admin.common.saved');
   }
@@ -167,15 +177,17 @@ export function create(root) {
   function render() {
     datalist.replaceChildren(...knownSkills.map((s) => h('option', { value: s })));
     newSkills.draw();
-    listBox.replaceChildren(table(['admin.agents.username', 'admin.agents.sip_user', 'admin.agents.skills', ''], agents.map((a) => {
+    const columns = ['admin.agents.username', 'admin.agents.sip_user', 'admin.agents.skills', 'admin.agents.chat_capacity', ''];
+    listBox.replaceChildren(table(columns, agents.map((a) => {
       const cells = [a.username, h('span', { className: 'mono', text: a.sip_user }),
-        Object.entries(a.skills).map(([s, l]) => `${s} ${l}`).join(', ') || t('admin.agents.no_skills'),
+        Object.entries(a.skills).map(([s, l]) => `${s} ${l}`).join(', ') || t('admin.agents.no_skills'), capacityText(a),
         h('div', { className: 'inline' },
-          button('admin.agents.edit_skills', () => {
-            editingSkills = { agent: a, rows: Object.entries(a.skills).map(([skill, level]) => ({ skill, level })) };
+          button('admin.common.edit', () => {
+            editing = { agent: a, rows: Object.entries(a.skills).map(([skill, level]) => ({ skill, level })),
+              capacity: a.chat_capacity === null ? '' : String(a.chat_capacity) };
             render();
-            listBox.querySelector('#agent-skills-form input, #agent-skills-form button').focus();
-          }, 'btn btn-secondary btn-sm', { 'aria-label': t('admin.agents.edit_skills_of', { username: a.username }) }),
+            listBox.querySelector('#agent-edit-form input, #agent-edit-form button').focus();
+          }, 'btn btn-secondary btn-sm', { 'aria-label': t('admin.common.edit_named', { name: a.username }) }),
           button('admin.agents.reset_password', () => reset(a, 'password'), 'btn btn-secondary btn-sm',
             { 'aria-label': t('admin.agents.reset_password_of', { username: a.username }) }),
           button('admin.agents.reset_sip', () => reset(a, 'sip'), 'btn btn-secondary btn-sm',
@@ -183,13 +195,15 @@ export function create(root) {
           deleteButton(a.username, async () => { await api('DELETE', `/api/agents/${a.id}`); await load(); }))];
       cells.key = a.username;
       return cells;
-    }), 'admin.agents.empty', { id: 'agents-table' }), skillsForm() || '');
+    }), 'admin.agents.empty', { id: 'agents-table' }), editForm() || '');
     renderReport();
   }
 
   async function load() {
-    const [list, queues] = await Promise.all([api('GET', '/api/agents'), api('GET', '/api/queues')]);
+    const [list, queues, chat] = await Promise.all([api('GET', '/api/agents'), api('GET', '/api/queues'),
+      api('GET', '/api/chat/settings')]);
     agents = list;
+    tenantCapacity = chat.chat_capacity;
     knownSkills = [...new Set([...queues.map((q) => q.skill || q.name), ...list.flatMap((a) => Object.keys(a.skills))])].sort();
     render();
   }

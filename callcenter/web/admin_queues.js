@@ -12,7 +12,7 @@ const LEVELS = [1, 2, 3, 4, 5];
 const KEYS = ['*', '#', '0', '1', '2', '3', '4', '5', '6', '7', '8', '9'];
 const DEFAULTS = { skill: null, strategy: 'longest_idle', min_proficiency: 1, relax: [], max_size: null, on_full: { kind: 'hangup', target: null },
   max_wait: null, on_timeout: { kind: 'voicemail', target: null }, ring_timeout: 15, wrapup: 10, announce_every: 30,
-  sl_threshold: 20, sl_target: 0.8, callback_key: '*', callback_retries: 2, callback_retry_delay: 60, caller_id: null };
+  sl_threshold: 20, sl_target: 0.8, callback_key: '*', callback_retries: 2, callback_retry_delay: 60, caller_id: null, faq_bot: false };
 
 const num = (value) => (value === '' || value === null ? null : Number(value));
 const skillList = (text) => text.split(/[,，\s]+/).map((s) => s.trim()).filter(Boolean);
@@ -87,7 +87,11 @@ export function create(root) {
         field('admin.queues.strategy', pick('strategy', STRATEGIES.map((k) => ({ value: k, label: t(`admin.queues.strategy.${k}`) })), { id: 'queue-strategy' })),
         field('admin.queues.min_proficiency', pick('min_proficiency', LEVELS.map((l) => ({ value: l, label: String(l) })), { id: 'queue-min-proficiency' })),
         field('admin.queues.wrapup', bind('wrapup', { id: 'queue-wrapup', type: 'number', min: '0', max: '3600' }), 'admin.queues.seconds'),
-        field('admin.queues.ring_timeout', bind('ring_timeout', { id: 'queue-ring-timeout', type: 'number', min: '5', max: '120' }), 'admin.queues.seconds')),
+        field('admin.queues.ring_timeout', bind('ring_timeout', { id: 'queue-ring-timeout', type: 'number', min: '5', max: '120' }), 'admin.queues.seconds'),
+        h('div', {},
+          h('label', { className: 'check' }, h('input', { type: 'checkbox', name: 'faq_bot', id: 'queue-faq-bot', checked: s.faq_bot,
+            on: { change: (e) => { s.faq_bot = e.target.checked; } } }), h('span', { i18n: 'admin.queues.faq_bot' })),
+          h('span', { className: 'field-hint muted', i18n: 'admin.queues.faq_bot_hint' }))),
       h('h4', { i18n: 'admin.queues.relax' }),
       h('p', { className: 'muted', i18n: 'admin.queues.relax_hint' }),
       table(['admin.queues.relax_after', 'admin.queues.relax_level', 'admin.queues.relax_skills', ''], relaxRows(s), 'admin.queues.relax_none',

@@ -107,6 +107,11 @@ export function t(key, params = {}) {
   return message.replace(/\{(\w+)\}/g, (whole, name) => (name in params ? String(params[name]) : whole));
 }
 
+/** Whether the loaded catalogues have `key` (for words chosen by an id the server sent). */
+export function hasMessage(key) {
+  return key in S.messages;
+}
+
 const ATTRIBUTES = [['i18nPlaceholder', 'placeholder'], ['i18nTitle', 'title'], ['i18nAriaLabel', 'aria-label']];
 
 /** Fill the elements under `root` that name their text by data-i18n / -placeholder / -title / -aria-label. */
@@ -501,6 +506,17 @@ async function enter() {
   buildHeader();
   setView('app');
   await S.options.onReady(me);
+}
+
+/**
+ * Start a page nobody signs in to (the visitors' chat panel): catalogues `['shell', ...catalogues]`
+ * in `language` (any zh* is Chinese; none given: the browser's), then translate(). Resolves to the language.
+ */
+export async function startPublicPage({ language = null, catalogues = [] } = {}) {
+  S.namespaces = ['shell', ...catalogues.filter((ns) => ns !== 'shell')];
+  await loadCatalogues(normalise(language) || browserLang());
+  translate();
+  return S.lang;
 }
 
 /**

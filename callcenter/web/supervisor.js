@@ -8,10 +8,11 @@
 import { Monitor } from './monitor.js';
 import { api, onLanguageChange, showError, showSignIn, startPage, t, translate } from '/static/shell.js';
 import { startCampaignTiles } from '/static/supervisor_campaigns.js';
+import { startCsat } from '/static/supervisor_csat.js';
 
 const $ = (id) => document.getElementById(id);
 const S = { ws: null, gen: 0, backoff: 500, timer: null, snap: null, receivedAt: 0, alerts: new Map(), editing: null,
-  breakReasons: [], campaigns: null };
+  breakReasons: [], campaigns: null, csat: null };
 window.wallboard = S;
 
 function send(message) {
@@ -126,6 +127,7 @@ function render() {
       ? t('supervisor.limits.some', { limits: limits.join(t('supervisor.list_separator')) }) : t('supervisor.limits.none');
     notify(q);
   }
+  if (S.csat) S.csat.paint();  // tiles made just now get their CSAT too
   renderAgents();
 }
 
@@ -305,6 +307,8 @@ function disconnect() {
   S.snap = null;
   if (S.campaigns) S.campaigns.stop();
   S.campaigns = null;
+  if (S.csat) S.csat.stop();
+  S.csat = null;
 }
 
 /** A language change: the texts built from snapshots, and the selects keyed on their values. */
@@ -314,6 +318,7 @@ function relabel() {
   render();
   monitor.render();
   if (S.campaigns) S.campaigns.relabel();
+  if (S.csat) S.csat.paint();
 }
 
 $('btn-notify').addEventListener('click', () => Notification.requestPermission().then(updateNotifyButton));
@@ -327,6 +332,7 @@ startPage({
   onReady: () => {
     connect();
     if (!S.campaigns) S.campaigns = startCampaignTiles(showError);
+    if (!S.csat) S.csat = startCsat(showError);
   },
   onSignedOut: disconnect,
   onSignIn: () => {

@@ -11,11 +11,12 @@ from ivr.nodes.logic import BusinessHours, Condition, Goto, Set
 from ivr.nodes.route import Queue, Transfer, Voicemail
 from ivr.nodes.sections import Sensitive, Subflow
 from ivr.nodes.speak import Hangup, Play, Say
+from ivr.nodes.survey import Survey
 from ivr.schema import NODE_TYPES
 
 NODE_CLASSES: dict[str, type[Node]] = {  # type: ignore[type-arg]
     cls.type: cls
-    for cls in (Play, Say, Menu, Gather, Condition, Set, BusinessHours, Http, Queue, Voicemail, Transfer,
+    for cls in (Play, Say, Menu, Gather, Survey, Condition, Set, BusinessHours, Http, Queue, Voicemail, Transfer,
                 Subflow, Sensitive, Goto, Hangup)
 }
 assert set(NODE_CLASSES) == set(NODE_TYPES), "every node type in the schema needs its class"

@@ -25,7 +25,10 @@ SILENCE_RMS = 300.0
 
 
 class Queue(Node[QueueNode]):
-    """Hands the call to the ACD with its priority and variables; the trace records ``queue: <name>``."""
+    """Hands the call to the ACD with its priority and variables; the trace records ``queue: <name>``.
+
+    When the agent is done and the platform hands the caller on to another flow (a survey:
+    ``FlowRun.hand_on``), that flow runs here, in the same trace, and the call ends after it."""
 
     type = "queue"
 
@@ -38,6 +41,11 @@ class Queue(Node[QueueNode]):
         run.trace.finish(result)
         await run.services.traces.save(run.trace)  # visible while the caller waits
         resume_at = await run.services.queue.enqueue(run, spec.queue, spec.priority, variables)
+        if run.follow_up is not None and not run.call.ended:  # the agent hung up: the survey, then the end
+            await run.run_follow_up()
+            if not run.call.ended:
+                await run.call.hangup("ivr_end", side="platform")
+            run.check_alive()  # the run ends here, also when this queue node is inside a subflow
         if resume_at is not None:  # the ACD sends the call back into the IVR (a queue fallback)
             run.trace.result = None
             run.record("queue_fallback", next=resume_at)

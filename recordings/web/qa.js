@@ -1,5 +1,6 @@
-// Quality page: recorded calls, playback with waveform and transcript, evaluation forms
-// (pre-filled by the automatic evaluation), calibration, disputes, reports and form editing.
+// Quality page: recorded calls and agents' chats (each with the customer's satisfaction rating),
+// playback with waveform and transcript (a chat: its messages), evaluation forms (pre-filled by the
+// automatic evaluation), calibration, disputes, reports and form editing.
 // Talks to /api/qa/* and the recording API (/api/calls/{id}/recording[/audio|/peaks],
 // /api/calls/{id}/transcript) with the session cookie. Sign-in, header, language, errors and toasts
 // come from the page shell (/static/shell.js); every visible string from the qa catalogue.
@@ -40,6 +41,14 @@ function scoreText(score) {
 function scoreChip(score, extra = '') {
   const cls = score === null || score === undefined ? '' : score >= 85 ? 'chip-good' : score >= 60 ? 'chip-mid' : 'chip-bad';
   return el('span', { className: `chip ${cls} ${extra}`.trim() }, scoreText(score));
+}
+
+/** A satisfaction rating: "4/5", with the customer's comment in the title; "–" without one. */
+function csatChip(csat) {
+  if (!csat) return el('span', { className: 'muted' }, '–');
+  const cls = csat.rating >= 4 ? 'chip-good' : csat.rating === 3 ? 'chip-mid' : 'chip-bad';
+  return el('span', { className: `chip ${cls}`, title: csat.comment || '', dataset: { testid: 'csat' } },
+    t('qa.csat.value', { rating: csat.rating }));
 }
 
 function pct(value) {
@@ -198,6 +207,7 @@ function readFilters() {
     min_score: $('#f-min').value,
     max_score: $('#f-max').value,
     q: $('#f-q').value.trim(),
+    channel: $('#f-channel').value,
   };
 }
 
@@ -239,10 +249,13 @@ function callRow(c) {
   el('td', {}, c.queue || '–'),
   el('td', { className: 'num mono' }, c.facts.handle_seconds === null ? '–' : clock(c.facts.handle_seconds)),
   el('td', { className: 'num mono' }, clock(c.facts.hold_seconds)),
-  el('td', {}, statusChip(c.recording.status), ' ', el('span', { className: 'muted mono' }, c.recording.duration ? clock(c.recording.duration) : '')),
+  c.recording
+    ? el('td', {}, statusChip(c.recording.status), ' ', el('span', { className: 'muted mono' }, c.recording.duration ? clock(c.recording.duration) : ''))
+    : el('td', {}, el('span', { className: 'chip chip-info' }, t(c.channel === 'chat' ? 'qa.channel.chat' : 'qa.status.none'))),
   el('td', {}, statusChip(c.transcript && c.transcript.status, c.transcript && c.transcript.progress)),
   el('td', { className: 'num', dataset: { testid: 'auto-score' } }, scoreChip(c.auto_score)),
-  el('td', { className: 'num', dataset: { testid: 'manual-score' } }, c.manual_score === null ? el('span', { className: 'muted' }, t('qa.not_yet')) : scoreChip(c.manual_score)));
+  el('td', { className: 'num', dataset: { testid: 'manual-score' } }, c.manual_score === null ? el('span', { className: 'muted' }, t('qa.not_yet')) : scoreChip(c.manual_score)),
+  el('td', { className: 'num' }, csatChip(c.csat)));
 }
 
 // ----------------------------------------------------------------- one call
@@ -273,6 +286,17 @@ async function openCall(callId) {
   renderCallHeader();
   renderEvaluations();
   selectSide('evaluate');
+  const chat = call.call.channel === 'chat';
+  show($('#player'), !chat);
+  show($('#follow-label'), !chat);
+  if (chat) {
+    audio.removeAttribute('src');
+    delete audio.dataset.callId;
+    renderAnalytics(null);
+    renderChat(call.chat);
+    renderForm();
+    return;
+  }
   const rec = call.recording;
   const playable = Boolean(rec && (rec.status === 'complete' || rec.status === 'incomplete'));
   if (playable && audio.dataset.callId !== callId) {
@@ -305,9 +329,12 @@ function renderCallHeader() {
     [t('qa.talk'), c.facts.handle_seconds === null ? '–' : clock(c.facts.handle_seconds)],
     [t('qa.hold'), clock(c.facts.hold_seconds)],
     [t('qa.facts.disposition'), c.disposition || '–'],
-    [t('qa.recording'), S.call.recording
+    c.channel === 'chat' ? [t('qa.channel'), t('qa.channel.chat')] : [t('qa.recording'), S.call.recording
       ? `${statusName(S.call.recording.status)}${S.call.recording.legal_hold ? ` · ${t('qa.facts.legal_hold')}` : ''}` : statusName('none')],
+    [t('qa.csat'), csatChip(S.call.csat)],
   ];
+  const comment = S.call.csat && S.call.csat.comment;
+  if (comment) facts.push([t('qa.csat.comment'), comment]);
   $('#call-facts').replaceChildren(...facts.map(([k, v]) => el('div', {}, el('dt', {}, k), el('dd', {}, v))));
 }
 
@@ -496,6 +523,34 @@ function renderTranscript(words) {
         el('span', { className: 'turn-time' }, clock(turn.start))),
       el('div', { className: 'turn-words' }, ...spans));
   }));
+}
+
+// ---- a chat's transcript (instead of the player and the spoken transcript)
+
+const SENDERS = { agent: 'qa.agent', visitor: 'qa.chat.visitor', bot: 'qa.chat.bot', system: 'qa.chat.system' };
+
+function renderChat(chat) {
+  const chip = $('#transcript-status');
+  chip.className = 'chip chip-info';
+  setText(chip, t('qa.channel.chat'));
+  const messages = (chat && chat.messages) || [];
+  if (!messages.length) {
+    $('#transcript').replaceChildren(el('p', { className: 'empty' }, t('qa.chat.empty')));
+    return;
+  }
+  const start = new Date(chat.conversation.created_at).getTime();
+  $('#transcript').replaceChildren(...messages.map((m) => {
+    const who = t(SENDERS[m.sender] || 'qa.chat.system') + (m.agent ? ` · ${m.agent}` : '');
+    const body = [m.text];
+    if (m.attachment) {
+      body.push(' ', el('a', { href: m.attachment.url, target: '_blank', rel: 'noopener' },
+        t('qa.chat.attachment', { name: m.attachment.filename })));
+    }
+    return el('div', { className: 'turn', dataset: { speaker: m.sender === 'visitor' ? 'caller' : m.sender, testid: 'chat-message' } },
+      el('div', { className: 'turn-head' }, el('span', {}, who),
+        el('span', { className: 'turn-time', title: when(m.created_at) }, clock((new Date(m.created_at).getTime() - start) / 1000))),
+      el('div', { className: 'turn-words chat-text' }, ...body));
+  }), ...(chat.more ? [el('p', { className: 'muted small' }, t('qa.chat.more'))] : []));
 }
 
 /** Mark the words being said at ``t`` (one per speaker at most; both may talk at once). */

@@ -5,6 +5,9 @@
 import { Ringer, unlockAudio } from './ring.js';
 import { formatTime, onLanguageChange, showSignIn, socketErrorText, startPage, t, toast, hideToast, el } from '/static/shell.js';
 import { MIC_CONSTRAINTS, iceGatheringComplete, preferCodecs } from '/static/webrtc.js';
+import { clock } from './clock.js';
+import { agentTargets, queueTargets } from './transfer_targets.js';
+import { chatDesk } from './chats.js';
 
 // ----------------------------------------------------------------- constants
 
@@ -25,15 +28,6 @@ function stateName(state) {
 
 const $ = (sel, root = document) => root.querySelector(sel);
 const nowSec = () => Date.now() / 1000;
-
-/** 75 -> "01:15", 3725 -> "1:02:05". */
-function clock(seconds) {
-  const s = Math.max(0, Math.floor(seconds || 0));
-  const h = Math.floor(s / 3600);
-  const m = Math.floor((s % 3600) / 60);
-  const ss = String(s % 60).padStart(2, '0');
-  return h ? `${h}:${String(m).padStart(2, '0')}:${ss}` : `${String(m).padStart(2, '0')}:${ss}`;
-}
 
 function setText(node, text) {
   const value = text === null || text === undefined ? '' : String(text);
@@ -118,6 +112,7 @@ window.softphone = {
   get muted() { return S.muted; },
   get wrapups() { return S.wrapups; },
   get offerSdp() { return S.lastOfferSdp; },
+  get chats() { return chatDesk.snapshot(); },
 };
 
 // ----------------------------------------------------------------- DOM refs
@@ -198,6 +193,7 @@ function endSession() {
   S.muted = false;
   S.sessionKnown = false;
   S.preview = newPreview([]);
+  chatDesk.reset();
   render();
 }
 
@@ -366,7 +362,7 @@ function handle(message) {
     case 'preview': onPreview(message); break;
     case 'preview_skipped': onPreviewSkipped(message); break;
     case 'error': onError(message); break;
-    default: break;
+    default: chatDesk.handle(message); break;
   }
 }
 
@@ -394,6 +390,7 @@ function onWelcome(message) {
   else S.call = null;
   if (message.offer && !(message.call && message.call.call_id === message.offer.call_id)) setOffer(message.offer);
   else clearOffer();
+  chatDesk.welcome(message);
   render();
   refreshHistory();
   offerNotificationsButton();
@@ -496,6 +493,7 @@ function onError(message) {
   // The node's error_id in the agent's language (agent.error.<id>); its English message only after a lead.
   const text = message.error_id || message.message ? socketErrorText('agent', message) : t('agent.error.refused');
   toast(text, 'error');
+  chatDesk.refused(message);
   if (PREVIEW_REFS.has(message.ref) || (message.ref === 'dial' && S.preview.calling)) {
     previewRefused(message, text);
   } else if (message.ref === 'dial') {
@@ -886,21 +884,12 @@ function fillTransferValues() {
   const options = [];
   if (kind === 'agent') {
     setText(D.transferValueLabel, t('agent.transfer.agent'));
-    const me = S.agent && S.agent.username;
-    const order = { available: 0, wrap_up: 1, reserved: 1, on_call: 2, break: 3, offline: 4 };
-    const agents = (S.targets.agents || [])
-      .filter((a) => a && a.username && a.username !== me)
-      .slice()
-      .sort((a, b) => (order[a.state] ?? 5) - (order[b.state] ?? 5) || String(a.username).localeCompare(b.username));
-    for (const a of agents) {
+    for (const a of agentTargets(S.targets, S.agent && S.agent.username)) {
       options.push(el('option', { value: a.username, text: `${a.username} — ${stateName(a.state)}` }));
     }
   } else {
     setText(D.transferValueLabel, t('agent.transfer.queue'));
-    for (const q of S.targets.queues || []) {
-      const name = typeof q === 'string' ? q : q && q.name;
-      if (name) options.push(el('option', { value: name, text: name }));
-    }
+    for (const name of queueTargets(S.targets)) options.push(el('option', { value: name, text: name }));
   }
   if (!options.length) options.push(el('option', { value: '', text: t(kind === 'agent' ? 'agent.transfer.no_agents' : 'agent.transfer.no_queues'), disabled: '' }));
   D.transferValue.replaceChildren(...options);
@@ -1199,7 +1188,7 @@ function render() {
 }
 
 function renderIdle(view) {
-  const busy = Boolean(S.offer || S.call || S.wrapups.length);
+  const busy = Boolean(S.offer || S.call || S.wrapups.length || chatDesk.busy());
   show(D.idlePanel, !busy);
   if (busy) return;
   const icon = { available: '#i-check', break: '#i-coffee', reserved: '#i-phone', on_call: '#i-phone', wrap_up: '#i-check' };
@@ -1375,7 +1364,7 @@ function tick() {
 
 function onKeyDown(event) {
   if (S.view !== 'app' || event.defaultPrevented || event.ctrlKey || event.metaKey || event.altKey || event.repeat) return;
-  if (isTypingTarget(event.target) || D.transferDialog.open) return;
+  if (isTypingTarget(event.target) || document.querySelector('dialog[open]')) return; // the call's or a chat's dialog
   const key = (event.key || '').toLowerCase();
   let handled = true;
   if (key === 'a' && !event.shiftKey && S.offer) accept();
@@ -1466,10 +1455,17 @@ function relabel() {
   if (S.historyNote) renderHistoryMessage(...S.historyNote);
   else if (S.history.length) renderHistory(S.history);
   if (D.voicemails.childElementCount) renderVoicemails();
+  chatDesk.relabel();
   render();
 }
 
 wire();
+chatDesk.init({
+  send,
+  connected: () => Boolean(S.ws && S.ws.readyState === WebSocket.OPEN && S.welcomed),
+  session: () => ({ me: S.agent && S.agent.username, dispositions: S.dispositions, targets: S.targets }),
+  onChange: render,
+});
 onLanguageChange(relabel);
 startPage({
   page: 'agent',
@@ -1480,5 +1476,6 @@ startPage({
   // Still within the click's user activation (Chrome keeps it a few seconds); otherwise the
   // "Enable notifications" button in the header asks on a click.
   onSignIn: () => { unlockAudio(); if (!navigator.userActivation || navigator.userActivation.isActive) requestNotifications(); },
-  confirmSignOut: () => !S.call || window.confirm(t('agent.logout.confirm')),
+  confirmSignOut: () => (!S.call && !chatDesk.busy())
+    || window.confirm(t(S.call ? 'agent.logout.confirm' : 'agent.chat.logout_confirm')),
 });

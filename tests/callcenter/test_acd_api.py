@@ -48,7 +48,7 @@ def test_agents_get_login_and_sip_credentials_once(world: World) -> None:
     listed = world.client.get("/api/agents", headers=admin).json()
     assert listed == [{"id": body["id"], "username": "ann", "sip_user": "alpha.ann",
                        "skills": {"sales": 5, "support": 2}, "require_tls": False, "require_srtp": False,
-                       "live": None}]
+                       "chat_capacity": None, "live": None}]
     assert "password" not in str(listed)
     assert world.client.post("/api/agents", json={"username": "bob", "skills": {"sales": 9}},
                              headers=admin).status_code == 422

@@ -38,10 +38,10 @@ def node(module_node: NodeProcess) -> NodeProcess:
 
 
 @contextmanager
-def api(node: NodeProcess, username: str, password: str) -> Iterator[httpx.Client]:
-    """An API client signed in to acme (its session cookie)."""
+def api(node: NodeProcess, username: str, password: str, tenant: str = "acme") -> Iterator[httpx.Client]:
+    """An API client signed in to ``tenant`` (its session cookie)."""
     with httpx.Client(base_url=node.http, timeout=30) as client:
-        reply = client.post("/api/login", json={"tenant": "acme", "username": username, "password": password})
+        reply = client.post("/api/login", json={"tenant": tenant, "username": username, "password": password})
         reply.raise_for_status()
         yield client
 
@@ -142,9 +142,78 @@ async def test_new_tenant_sets_up_through_the_console(node: NodeProcess, tmp_pat
         # Chinese: every section, lists included, without an English sentence of the catalogues
         await page.select_option("#lang-select", "zh-CN")
         await expect(page.locator(".console-nav [data-section=agents]")).to_have_text("坐席")
-        await expect(page.locator('#agents-table tr[data-key="ann"] button').first).to_have_text("技能")
+        await expect(page.locator('#agents-table tr[data-key="ann"] button').first).to_have_text("编辑")
         sentences = english_left()
         for name in SECTIONS:
             await section(page, name)
             assert await english_on(page, sentences) == [], name
+        assert missing == []
+
+
+async def test_demo_admin_keeps_the_faq_bots_answers_and_tries_them_in_chinese(module_node: NodeProcess,
+                                                                             tmp_path: Path) -> None:
+    """The FAQ bot and canned replies sections (issue 16) on the demo tenant, in Chinese: its Q&A pairs
+    are listed, a new one with two alternative phrasings (one per line) is added, "try the bot" answers
+    a question phrased unlike any stored one and hands off on 转人工, a taken canned-reply code is
+    refused next to its field, and no English sentence of the catalogues is left."""
+    async with chromium(tone_wav(tmp_path / "mic.wav", 1000.0, 1.0)) as browser:
+        page = await browser.new_page(viewport={"width": 1280, "height": 900}, locale="zh-CN")
+        missing: list[str] = []
+        page.on("console", lambda m: missing.append(m.text) if "i18n" in m.text else None)
+        await log_in(page, f"{module_node.http}/admin#faq", "admin", module_node.admin_password or "")
+        await expect(page.locator("#section-faq:not([aria-busy]) #faq-table tbody tr")).to_have_count(8)
+        await page.click("#faq-new")
+        await page.fill("#faq-question", "支持哪些付款方式？")
+        await page.fill("#faq-alternatives", "可以用微信支付吗\n\n能用信用卡付款吗")
+        await page.fill("#faq-answer", "支持微信支付、支付宝和银行卡。")
+        await page.click("#faq-save")
+        await expect(page.locator("#faq-table tbody tr").last).to_contain_text("另有 2 种问法")
+        for question, kind, said in (("能用支付宝支付吗", "answer", "支持微信支付、支付宝和银行卡。"),
+                                     ("我要转人工", "handoff", "转接人工客服")):
+            await page.fill("#faq-try-text", question)
+            await page.click("#faq-try button[type=submit]")
+            await expect(page.locator(f'.faq-reply[data-kind="{kind}"]')).to_contain_text(said)
+        sentences = english_left()
+        assert await english_on(page, sentences) == []
+        await section(page, "canned")
+        await page.click("#canned-new")
+        await page.fill("#canned-code", "hi")  # the demo's greeting has it
+        await page.fill("#canned-text", "您好！")
+        await page.click("#canned-save")
+        await expect(page.locator("#canned-form .field-error").first).to_have_text("已存在相同代码的快捷回复。")
+        assert await english_on(page, sentences) == []
+        assert missing == []
+
+
+async def test_demo_admin_puts_the_chat_on_a_site_and_handles_a_message_in_chinese(module_node: NodeProcess,
+                                                                                 tmp_path: Path) -> None:
+    """The web chat section (issue 16) on the demo tenant, in Chinese: the tag to paste names this node's
+    widget.js and the demo's key; a site that is no origin gets the server's complaint next to the
+    sites, a good one is saved (GET /api/chat/settings has it); a message a visitor left offline is
+    listed and marked handled, leaving the open ones; and no English sentence of the catalogues is left."""
+    with httpx.Client(base_url=module_node.http, timeout=30) as client:
+        client.post("/api/chat/offline", json={"key": "wk_demo", "message": "请回电"}).raise_for_status()
+    async with chromium(tone_wav(tmp_path / "mic.wav", 1000.0, 1.0)) as browser:
+        page = await browser.new_page(viewport={"width": 1280, "height": 900}, locale="zh-CN")
+        missing: list[str] = []
+        page.on("console", lambda m: missing.append(m.text) if "i18n" in m.text else None)
+        await log_in(page, f"{module_node.http}/admin#chat", "admin", module_node.admin_password or "")
+        await expect(page.locator("#section-chat:not([aria-busy]) #chat-snippet")).to_have_value(
+            f'<script src="{module_node.http}/widget.js" data-key="wk_demo" async></script>')
+        await expect(page.locator("#chat-queue")).to_have_value("support")
+        await page.fill("#chat-origins", "shop.example.com")
+        await page.click("#chat-save")
+        await expect(page.locator("#chat-form .field-error").first).to_be_visible()
+        await page.fill("#chat-origins", "https://Shop.example.com:443\n")
+        await page.click("#chat-save")
+        await expect(page.locator("#chat-origins")).to_have_value("https://shop.example.com")  # as the server wrote it
+        with api(module_node, "admin", module_node.admin_password or "", tenant="demo") as client:
+            assert client.get("/api/chat/settings").json()["allowed_origins"] == ["https://shop.example.com"]
+
+        row = page.locator("#chat-offline-table tbody tr", has_text="请回电")
+        await row.get_by_role("button", name="标记为已处理").click()
+        await expect(row).to_have_count(0)  # the list shows the open ones
+        await page.select_option("#chat-offline-filter", "handled")
+        await expect(row).to_contain_text("admin 已处理")
+        assert await english_on(page, english_left()) == []
         assert missing == []

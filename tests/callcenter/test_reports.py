@@ -283,10 +283,11 @@ def test_interval_csv(world: World, data: dict[str, int]) -> None:
     resp = _get(world, "/api/reports/intervals", by="queue", interval="60", format="csv", **DAY)
     assert resp.headers["content-type"].startswith("text/csv")
     rows = list(csv.reader(io.StringIO(resp.text)))
-    assert rows[0] == ["interval_start", "interval_end", "queue", *reports.QUEUE_METRICS]
+    assert rows[0] == ["interval_start", "interval_end", "queue", *reports.METRICS]
     assert len(rows) == 1 + 48
     nine = next(r for r in rows if r[0] == "2026-03-10T09:00:00+09:00" and r[2] == "sales")
-    assert nine[3:] == ["4", "2", "1", "1", "20.0", "175.0", "270.0", "30.0", "50.0", "33.33", "16.21", "0", "1"]
+    assert nine[3:3 + len(reports.QUEUE_METRICS)] == ["4", "2", "1", "1", "20.0", "175.0", "270.0", "30.0", "50.0",
+                                                   "33.33", "16.21", "0", "1"]
     empty = next(r for r in rows if r[0] == "2026-03-10T01:00:00+09:00" and r[2] == "sales")
     assert empty[7] == "" and empty[12] == ""  # AVG_QUEUE_ANSWER_TIME, SERVICE_LEVEL: no calls
 

@@ -11,11 +11,12 @@ from __future__ import annotations
 import asyncio
 import io
 import time
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import Iterator
 from typing import Any
 
 import numpy as np
 import pytest
+from websockets.exceptions import WebSocketException
 
 from callcenter.softphone import SEND_AWAY_DELAY
 from recordings.codec import decode
@@ -23,7 +24,8 @@ from sip_bridge.routing import RoutingTable, Tenant, Trunk
 from sip_bridge.tones import detect_tone
 from softphone_web.agent_client import AgentClient, SupervisorClient
 from tests.support.cluster import Cluster
-from tests.support.call_peers import AGENT_TONE, CALLER, CALLER_TONE, Caller, agent_on, call_into, carrier_routing
+from tests.support.call_peers import AGENT_TONE, CALLER, CALLER_TONE, Caller, agent_on, call_into
+from tests.support.chat_visitor import Visitor
 from tests.support.endpoint import EndpointHarness
 from tests.support.node import NodeProcess, admin_client
 
@@ -37,14 +39,6 @@ def cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Cluster]:
     c = Cluster(tmp_path_factory.mktemp("cluster")).start()
     yield c
     c.stop()
-
-
-@pytest.fixture
-async def carrier() -> AsyncIterator[EndpointHarness]:
-    h = EndpointHarness(carrier_routing())
-    await h.endpoint.start()
-    yield h
-    await h.endpoint.stop()
 
 
 async def follow(agent: AgentClient, node: NodeProcess) -> AgentClient:
@@ -348,3 +342,58 @@ async def test_a_number_added_through_one_node_is_served_by_every_node(
         await eventually(lambda: caller.hears(CALLER_TONE), timeout=20)  # its own voice, echoed by node 3
     finally:
         await caller.hang_up()
+
+
+async def test_a_chat_through_any_node_survives_its_owners_death(cluster: Cluster) -> None:
+    """The widget's requests and socket enter a node that does not host the tenant (forwarded and
+    relayed to the owner), the agent's tab is on the other: the chat works; the owner is killed and
+    the new owner takes the conversation up with its agent, and both sides resume after their last
+    message, none lost or doubled."""
+    nodes = cluster.nodes
+    owner = cluster.owner()
+    entering, tab = [i for i in range(3) if i != owner][:2]
+    password = nodes[0].agents["agent1"][0]
+    agent = await agent_on(nodes[tab], "agent1", password)
+    visitor = Visitor(nodes[entering].http)
+    try:
+        for _ in range(20):  # 503 while the nodes agree on the tenant's owner (the cluster just started)
+            if (reply := await visitor.open("我的订单还没发货")).status_code != 503:
+                break
+            await asyncio.sleep(0.5)
+        assert reply.status_code == 201, reply.text
+        await visitor.connect()
+        offer = await agent.expect("chat_offer", timeout=10)
+        await agent.send({"type": "chat_accept", "conversation_id": offer["conversation_id"]})
+        await visitor.expect("status", status="active")
+        await agent.send({"type": "chat_send", "conversation_id": visitor.conversation_id, "text": "您好，我查一下",
+                          "client_id": "a1"})
+        await visitor.text_arrives("您好，我查一下")
+        await visitor.send("好的，谢谢")
+        await agent.expect("chat_message", timeout=5)
+        await asyncio.sleep(1.5)  # the owner's writer and its ACD snapshot (every second)
+        cluster.kill(owner)
+        new_owner = await asyncio.to_thread(cluster.owner, other_than=owner)
+        await visitor.drop()
+        await agent.close()
+        agent = await agent_on(nodes[tab], "agent1", password)
+        for _ in range(50):  # the relay reaches the new owner once it has taken the chat up
+            try:
+                await visitor.connect()
+                break
+            except (OSError, TimeoutError, WebSocketException):
+                await asyncio.sleep(0.2)
+        # the agent's chat: in the welcome, or pushed once the new owner has taken it up
+        chats = [c["conversation"]["id"] for c in agent.welcome["chats"]] or [
+            (await agent.expect("chat", timeout=10))["conversation"]["id"]]
+        assert chats == [visitor.conversation_id], f"new owner n{new_owner + 1}"
+        await agent.send({"type": "chat_send", "conversation_id": visitor.conversation_id, "text": "已经发货了",
+                          "client_id": "a2"})
+        await visitor.text_arrives("已经发货了")
+        texts = [visitor.messages[s]["text"] for s in sorted(visitor.messages)]
+        assert sorted(visitor.messages) == list(range(1, visitor.last_seq + 1))
+        for text in ("我的订单还没发货", "您好，我查一下", "好的，谢谢", "已经发货了"):
+            assert texts.count(text) == 1
+    finally:
+        await visitor.close()
+        await agent.close()
+    cluster.restart(owner)

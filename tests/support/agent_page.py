@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import os
 import threading
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -26,8 +27,13 @@ def screenshot_path(name: str, tmp_path: Path) -> Path:
     return Path(folder) / f"{name}.png" if folder else tmp_path / f"{name}.png"
 
 
-async def open_softphone(browser: Browser, node: NodeProcess, agent: str) -> Page:
+async def open_softphone(browser: Browser, node: NodeProcess, agent: str,
+                         on_page: Callable[[Page], None] | None = None) -> Page:
+    """``agent``'s page signed in, its audio line up, available; ``on_page`` sees the page before it
+    opens anything (to listen to its socket from the first frame)."""
     page = await browser.new_page(viewport={"width": 1280, "height": 800})
+    if on_page is not None:
+        on_page(page)
     await log_in(page, f"{node.http}/agent", agent, node.agents[agent][0])
     await until(page, "window.softphone && window.softphone.pc"
                 " && window.softphone.pc.connectionState === 'connected'", timeout=20)

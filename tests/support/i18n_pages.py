@@ -8,7 +8,7 @@ import json
 import re
 from pathlib import Path
 
-from playwright.async_api import Page
+from playwright.async_api import Frame, Page
 
 I18N = Path(__file__).resolve().parents[2] / "callcenter" / "web" / "i18n"
 #: Words that stay as they are in Chinese (names of things, not sentences).
@@ -45,7 +45,7 @@ def english_left() -> list[str]:
     return sorted(left)
 
 
-async def english_on(page: Page, sentences: list[str]) -> list[str]:
+async def english_on(page: Page | Frame, sentences: list[str]) -> list[str]:
     texts = await page.evaluate(VISIBLE_TEXT_JS)
     return sorted({f"{text!r} has {s!r}" for text in texts if text not in DATA for s in sentences
                    if text == s or (" " in s and s in text)})
