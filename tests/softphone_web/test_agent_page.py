@@ -115,7 +115,11 @@ async def test_answer_hold_transfer_hang_up_and_wrap_up(node: NodeProcess, api: 
     await agent2.click("#wrapup-save")
     await expect(agent2.locator("#wrapup-panel")).to_be_hidden()
 
-    record = api.get(f"/api/calls/{call_id}").json()
+    for _ in range(50):  # the page hides the panel once the wrap-up is sent; the node stores it a moment later
+        record = api.get(f"/api/calls/{call_id}").json()
+        if record["disposition"] == "resolved":
+            break
+        await asyncio.sleep(0.1)
     assert record["agent"]["username"] == "agent2" and record["disposition"] == "resolved"
     events = [(e["kind"], (e.get("agent") or {}).get("username")) for e in record["events"]]
     for expected in [("answered", "agent1"), ("hold", "agent1"), ("unhold", "agent1"), ("transfer", "agent1"),
