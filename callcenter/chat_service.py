@@ -108,6 +108,8 @@ class LiveChat:
     offered_to: str | None = None
     messages: list[dict[str, Any]] = field(default_factory=list)
     client_ids: dict[str, dict[str, Any]] = field(default_factory=dict)
+    attachments: dict[str, dict[str, Any]] = field(default_factory=dict)
+    """Files uploaded to the conversation, by id (a message may carry one of them)."""
     visitor_read_seq: int = 0
     agent_read_seq: int = 0
     visitors: list[VisitorLink] = field(default_factory=list)
@@ -250,6 +252,8 @@ class ChatService:
                     chat.messages.append(message)
                     if m.client_id:
                         chat.client_ids[m.client_id] = message
+                    if message["attachment"] is not None:
+                        chat.attachments[message["attachment"]["id"]] = message["attachment"]
                 chat.responded = any(m["sender"] == "agent" for m in chat.messages)
                 if chat.status == "bot":
                     chat.bot = self._bot(db, chat.tenant_id, chat.queue, chat.locale)
@@ -542,10 +546,6 @@ class ChatService:
     def agent_connected(self, tenant_id: int, agent_id: str, send: Callable[[dict[str, Any]], None]) -> None:
         self._agents[(tenant_id, agent_id)] = send
 
-    def agent_disconnected(self, tenant_id: int, agent_id: str) -> None:
-        """The page's socket closed (a reload or a drop): its chats stay the agent's."""
-        self._agents.pop((tenant_id, agent_id), None)
-
     def agent_gone(self, tenant_id: int, agent_id: str) -> None:
         """The agent's page stayed away beyond its grace period: their chats wait for another agent."""
         self._agents.pop((tenant_id, agent_id), None)
@@ -715,11 +715,12 @@ class ChatService:
         client_id = message.get("client_id")
         if client_id is not None and (not isinstance(client_id, str) or not 0 < len(client_id) <= 64):
             raise ChatError("client_id is a string of 1-64 characters", "bad-message")
-        if client_id is not None and client_id in chat.client_ids:
+        if client_id is not None and client_id in chat.client_ids:  # sent again: the sender learns its seq
             stored = chat.client_ids[client_id]
-            (self._to_visitor if sender == "visitor" else self._to_agent)(chat, {
-                "type": "message", "message": stored} if sender == "visitor" else {
-                "type": "chat_message", "conversation_id": chat.id, "message": stored})
+            if sender == "visitor":
+                self._to_visitor(chat, {"type": "message", "message": stored})
+            else:
+                self._to_agent(chat, {"type": "chat_message", "conversation_id": chat.id, "message": stored})
             return None
         text = message.get("text") or ""
         if not isinstance(text, str) or len(text) > MAX_TEXT:
@@ -754,15 +755,13 @@ class ChatService:
         return {"seq": seq, "sender": sender, "text": text, "attachment": attachment, "agent": agent,
                 "created_at": at.isoformat(), "client_id": client_id}
 
-    def _attachment(self, chat: LiveChat, attachment_id: Any) -> dict[str, Any] | None:
+    @staticmethod
+    def _attachment(chat: LiveChat, attachment_id: Any) -> dict[str, Any] | None:
+        """A file uploaded to this conversation (:meth:`attach`), for a message."""
         if attachment_id is None:
             return None
-        if not isinstance(attachment_id, str) or len(attachment_id) > 36:
-            raise ChatError("no such attachment", "no-such-attachment", 404)
-        with Session(self.db) as db:
-            found = self._attachment_of(db, attachment_id)
-            row = db.get(ChatAttachment, attachment_id)
-        if found is None or row is None or row.conversation_id != chat.id:
+        found = chat.attachments.get(attachment_id) if isinstance(attachment_id, str) else None
+        if found is None:
             raise ChatError("no such attachment", "no-such-attachment", 404)
         return found
 
@@ -774,8 +773,13 @@ class ChatService:
         return {"id": row.id, "filename": row.filename, "content_type": row.content_type, "size": row.size,
                 "url": f"/api/chat/attachments/{row.id}"}
 
-    def store_attachment(self, chat: LiveChat, filename: str, data: bytes) -> dict[str, Any]:
-        """Check and keep a file sent in ``chat`` (a worker thread); ``AttachmentError`` if refused."""
+    async def attach(self, chat: LiveChat, filename: str, data: bytes) -> dict[str, Any]:
+        """Check and keep a file for a message of ``chat``; ``AttachmentError`` if refused."""
+        found = await asyncio.get_running_loop().run_in_executor(None, self._store_attachment, chat, filename, data)
+        chat.attachments[found["id"]] = found
+        return found
+
+    def _store_attachment(self, chat: LiveChat, filename: str, data: bytes) -> dict[str, Any]:
         settings = self._settings_of(chat.tenant_id)
         checked = check_attachment(data, filename, settings.max_attachment_mb * 1024 * 1024)
         folder = self.attachments_dir / str(chat.tenant_id)

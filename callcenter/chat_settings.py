@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import secrets
-from typing import Annotated, Any
+from typing import Annotated
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 from sqlalchemy import select
@@ -76,7 +76,3 @@ def tenant_by_widget_key(db: Session, key: str) -> tuple[Tenant, ChatSettings] |
         if settings.widget_key == key and settings.enabled:
             return tenant, settings
     return None
-
-
-def settings_out(settings: ChatSettings) -> dict[str, Any]:
-    return settings.model_dump()

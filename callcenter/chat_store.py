@@ -19,7 +19,7 @@ from sqlalchemy.orm import Session
 
 from .db_health import OutageNotice, database_unavailable
 
-from .models import AcdQueue, Agent, CallEvent, CallRecord, ChatConversation, ChatMessage, FaqPair, Tenant, User
+from .models import Agent, CallEvent, CallRecord, ChatConversation, ChatMessage, FaqPair, User
 
 logger = logging.getLogger(__name__)
 
@@ -146,10 +146,6 @@ def open_conversations(db: Session, tenant_id: int | None = None) -> list[ChatCo
     return list(db.scalars(query.order_by(ChatConversation.created_at)))
 
 
-def conversation(db: Session, conversation_id: str) -> ChatConversation | None:
-    return db.get(ChatConversation, conversation_id)
-
-
 def messages(db: Session, conversation_id: str) -> list[ChatMessage]:
     return list(db.scalars(select(ChatMessage).where(ChatMessage.conversation_id == conversation_id)
                            .order_by(ChatMessage.seq)))
@@ -160,16 +156,7 @@ def agent_names(db: Session, tenant_id: int) -> dict[int, str]:
         select(Agent.id, User.username).join(User, User.id == Agent.user_id).where(Agent.tenant_id == tenant_id))}
 
 
-def first_queue(db: Session, tenant_id: int) -> str | None:
-    return db.scalar(select(AcdQueue.name).where(AcdQueue.tenant_id == tenant_id).order_by(AcdQueue.id).limit(1))
-
-
 def faq_pairs(db: Session, tenant_id: int, queue: str) -> list[FaqPair]:
     """The pairs the bot of ``queue`` answers from (the queue's own and the tenant-wide ones)."""
     return list(db.scalars(select(FaqPair).where(FaqPair.tenant_id == tenant_id)
                            .where((FaqPair.queue.is_(None)) | (FaqPair.queue == queue)).order_by(FaqPair.id)))
-
-
-def tenant_locale_name(db: Session, tenant_id: int) -> str:
-    tenant = db.get(Tenant, tenant_id)
-    return tenant.name if tenant is not None else ""

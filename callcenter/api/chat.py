@@ -188,16 +188,17 @@ async def upload(request: Request, file: UploadFile, conversation_id: str | None
     """A file for a chat: the visitor's (``Authorization: Bearer <conversation token>``) or its agent's
     (signed in, ``conversation_id``). Images and PDF only (415), size-capped (413)."""
     chats = _chats(ctx)
-    chat = chats.chat_of_token(_bearer(request))
+    token = _bearer(request)
+    chat = chats.chat_of_token(token)
     if chat is None:
-        chat_id = _bearer(request).partition(".")[0] if "." in _bearer(request) else conversation_id or ""
+        chat_id = token.partition(".")[0] if "." in token else conversation_id or ""
         tenant_id = await run_in_threadpool(_conversation_tenant, ctx, chat_id) if ctx.owners is not None else None
         if tenant_id is not None and (owner := await _elsewhere(ctx, tenant_id, request)) is not None:
             return await _forward(request, owner)  # type: ignore[return-value]
         chat = await _agents_chat(request, ctx, chats, conversation_id)
     data = await file.read(MAX_UPLOAD + 1)
     try:
-        return await run_in_threadpool(chats.store_attachment, chat, file.filename or "file", data)
+        return await chats.attach(chat, file.filename or "file", data)
     except AttachmentError as exc:
         raise ApiError(exc.status, exc.error_id, str(exc)) from exc
 
